@@ -1,0 +1,320 @@
+"""Cell codecs: turn cell values into canonical text and back, per column type.
+
+Cells arrive in the shapes Excel, openpyxl and CSV readers give (``str``, ``float``, ``int``,
+``bool``, ``datetime``, ``None``). Everything rosterbook compares or sends is *canonical text*:
+``to_text`` gives it, the ``parse_*`` functions check it and ``format_*`` write it back, so that
+``format(parse(x)) == x`` for every canonical ``x``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+from email_validator import EmailNotValidError, validate_email
+
+from rosterbook.core.problems import quote_choices
+
+Cell = str | int | float | bool | dt.datetime | dt.date | dt.time | None
+
+
+class CodecError(ValueError):
+    """A cell value does not fit its column; carries the message and an obvious fix, if any."""
+
+    def __init__(self, code: str, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fix = fix
+
+
+# --- any cell -> text ---------------------------------------------------------------------
+
+
+def to_text(value: Cell) -> str | None:
+    """Canonical text of a raw cell: None for blank, outer whitespace stripped.
+
+    Whole floats lose their ``.0`` (Excel hands every number over as a float), dates become
+    ISO text, booleans ``TRUE``/``FALSE`` as Excel shows them.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        return text or None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:  # NaN: an empty numeric cell in some readers
+            return None
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    return str(value).strip() or None
+
+
+def is_non_text(value: Cell) -> bool:
+    """True when a cell holds a number or date rather than text (Excel converted it)."""
+    return value is not None and not isinstance(value, str)
+
+
+# --- suggestions ----------------------------------------------------------------------------
+
+
+def suggest(value: str, choices: Sequence[str]) -> str | None:
+    """The allowed value a typo most likely meant: same word in another case, or a close spelling."""
+    folded = value.strip().casefold()
+    for choice in choices:
+        if choice.casefold() == folded:
+            return choice
+    by_fold = {c.casefold(): c for c in choices}
+    close = difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.6)
+    return by_fold[close[0]] if close else None
+
+
+def not_one_of(value: str, choices: Sequence[str]) -> CodecError:
+    fix = suggest(value, choices)
+    message = f"{value!r} is not one of {quote_choices(choices)}."
+    return CodecError("not-allowed", message, fix)
+
+
+# --- status words ----------------------------------------------------------------------------
+
+
+def parse_status(text: str, words: Sequence[str]) -> str:
+    """The status word exactly as the platform expects it; anything else is an error."""
+    if text in words:
+        return text
+    fix = suggest(text, words)
+    message = f"{text!r} is not one of {quote_choices(words)}."
+    if fix is not None and fix.casefold() == text.strip().casefold():
+        message = f"{text!r} is not one of {quote_choices(words)}: write the word exactly, without symbols or additions."
+    raise CodecError("unknown-status", message, fix)
+
+
+format_status = str
+
+
+# --- lists ----------------------------------------------------------------------------------
+
+
+def split_list(text: str, separator: str, escape: str | None = None) -> list[str]:
+    """Items of a list cell. ``; `` lists tolerate a missing space and a trailing ``;``;
+    ``|`` lists honour ``\\|`` for a literal ``|``. Items are stripped; empty items dropped."""
+    sep = separator.strip() or separator
+    if escape is None:
+        return [item.strip() for item in text.split(sep) if item.strip()]
+    items: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == escape and text.startswith(sep, i + 1):
+            current.append(sep)
+            i += 1 + len(sep)
+            continue
+        if text.startswith(sep, i):
+            items.append("".join(current))
+            current = []
+            i += len(sep)
+            continue
+        current.append(ch)
+        i += 1
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
+def join_list(items: Iterable[str], separator: str, escape: str | None = None) -> str:
+    """A list cell's canonical text: items joined by the separator, a literal separator escaped."""
+    sep = separator.strip() or separator
+    parts = []
+    for item in items:
+        if escape is not None:
+            if item.endswith(escape):
+                raise CodecError(
+                    "unrepresentable-item",
+                    f"{item!r} ends with {escape!r}, which would escape the separator {sep!r}.",
+                )
+            item = item.replace(sep, escape + sep)
+        elif sep in item:
+            raise CodecError("separator-in-item", f"{item!r} contains the list separator {sep!r}, which cannot be escaped.")
+        parts.append(item)
+    return separator.join(parts)
+
+
+def canonical_list(text: str, separator: str, escape: str | None = None) -> str:
+    """Re-join a list cell in canonical form (normalises ``a;b;`` to ``a; b``)."""
+    return join_list(split_list(text, separator, escape), separator, escape)
+
+
+# Wrong separators people type: a comma-separated ``Admin,Learner`` in a ``; `` list, etc.
+_OTHER_SEPARATORS = (",", ";", "|", "/", "\n")
+
+
+def wrong_separator(text: str, separator: str, escape: str | None = None) -> str | None:
+    """The separator a list cell seems to use instead of the right one, if any."""
+    sep = separator.strip() or separator
+    for other in _OTHER_SEPARATORS:
+        if other == sep:
+            continue
+        if other in text:
+            return other
+    return None
+
+
+def unescaped_separator_looks_literal(text: str, separator: str, escape: str | None) -> bool:
+    """True when a ``|``-list cell has an unescaped ``|`` with no spaces around it (``Main|HQ``).
+
+    Jostle's own example: ``Main|HQ`` meant as one location must be written ``Main\\|HQ``,
+    otherwise it becomes two. A separator with spaces around it (``Main | HQ``) reads as a list.
+    """
+    if escape is None:
+        return False
+    sep = separator.strip() or separator
+    for match in re.finditer(re.escape(sep), text):
+        i = match.start()
+        if i > 0 and text[i - 1] == escape:
+            continue
+        before = text[i - 1] if i > 0 else " "
+        after = text[i + len(sep)] if i + len(sep) < len(text) else " "
+        if not before.isspace() and not after.isspace():
+            return True
+    return False
+
+
+# --- emails -----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=65536)
+def _validate_email(text: str) -> str | None:
+    try:
+        validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
+
+
+def parse_email(text: str) -> str:
+    """The address as written, when it is a valid email (checked by email-validator)."""
+    reason = _validate_email(text)
+    if reason is not None:
+        fix = None
+        cleaned = text.strip().strip("<>").replace(" ", "")
+        if cleaned != text and _validate_email(cleaned) is None:
+            fix = cleaned
+        raise CodecError("invalid-email", f"{text!r} is not a valid email address: {reason}", fix)
+    return text
+
+
+def email_key(text: str) -> str:
+    """Emails compare case-insensitively."""
+    return text.casefold()
+
+
+# --- booleans -----------------------------------------------------------------------------------
+
+_TRUE = ("true", "yes", "y", "1", "on")
+_FALSE = ("false", "no", "n", "0", "off")
+
+
+def parse_bool(text: str) -> bool:
+    folded = text.strip().casefold()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise CodecError("invalid-bool", f"{text!r} is not one of 'TRUE', 'FALSE'.", suggest(text, ["TRUE", "FALSE"]))
+
+
+def format_bool(value: bool) -> str:
+    return "TRUE" if value else "FALSE"
+
+
+# --- dates ----------------------------------------------------------------------------------------
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_date(text: str) -> dt.date:
+    """An ISO date ``YYYY-MM-DD``; other spellings are refused with the ISO form suggested when unambiguous."""
+    if _ISO_DATE.fullmatch(text):
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise CodecError("invalid-date", f"{text!r} is not a real date (YYYY-MM-DD).") from None
+    fix = _guess_date(text)
+    raise CodecError("invalid-date", f"{text!r} is not a date written YYYY-MM-DD.", fix)
+
+
+def _guess_date(text: str) -> str | None:
+    stamp = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[ T]00:00(:00)?", text)
+    if stamp:
+        return stamp.group(1)
+    parts = re.fullmatch(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})", text)
+    if not parts:
+        return None
+    a, b, year = (int(p) for p in parts.groups())
+    # Only unambiguous day/month orders get a suggestion.
+    if a > 12 >= b:
+        day, month = a, b
+    elif b > 12 >= a:
+        day, month = b, a
+    else:
+        return None
+    try:
+        return dt.date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
+def format_date(value: dt.date) -> str:
+    return value.isoformat()
+
+
+# --- IDs and phones (text that looks like numbers) --------------------------------------------
+
+_SCIENTIFIC = re.compile(r"[+-]?\d(\.\d+)?[eE][+-]?\d+")
+_PHONE = re.compile(r"\+?[0-9 ()./-]{3,}(\s*(x|ext\.?)\s*\d+)?")
+
+
+def parse_id(text: str) -> str:
+    """IDs are text: ``00123`` keeps its zeros. Excel's scientific form (``1.23E+15``) is refused."""
+    if _SCIENTIFIC.fullmatch(text):
+        raise CodecError(
+            "mangled-number",
+            f"{text!r} looks like a number Excel rewrote in scientific notation; the original ID is lost. Format the column as Text and type it again.",
+        )
+    return text
+
+
+def parse_phone(text: str) -> str:
+    if _SCIENTIFIC.fullmatch(text):
+        raise CodecError("mangled-number", f"{text!r} looks like a phone number Excel rewrote in scientific notation.")
+    if not _PHONE.fullmatch(text):
+        raise CodecError("invalid-phone", f"{text!r} is not a phone number (digits, spaces, '+', '-', '(', ')').")
+    return text
+
+
+# --- the whole cell --------------------------------------------------------------------------------
+
+
+def canonical(text: str, column_type: str, *, separator: str | None = None, escape: str | None = None) -> str:
+    """The canonical spelling of already-valid cell text, for comparing a cell with the snapshot."""
+    if column_type == "list" and separator is not None:
+        return canonical_list(text, separator, escape)
+    if column_type == "bool":
+        return format_bool(parse_bool(text))
+    return text

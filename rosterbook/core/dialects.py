@@ -1,0 +1,328 @@
+"""Platform dialects: declarative data files (``rosterbook/dialects/*.toml``), validated on load.
+
+A dialect says everything rosterbook knows about one platform's user file: its columns and
+aliases, the key, status words and what they mean, list separators and escapes, what a blank
+cell means, defaults for new users, and the platform's upload options. Adding a platform needs
+a data file, not code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from rosterbook.errors import DialectError
+
+ColumnType = Literal["text", "email", "status", "list", "bool", "date", "id", "phone", "choice", "password"]
+Required = Literal["always", "new", "never"]
+Blank = Literal["keep", "clear"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusWord(_Model):
+    """One account status word and what it means."""
+
+    word: str
+    """The exact word the platform expects (``Active``)."""
+    seat: bool = False
+    """A user in this status holds a paid seat."""
+    invite: bool = False
+    """A new user created in this status gets an invitation email."""
+    archived: bool = False
+    """This status means the user is archived / deactivated."""
+    login: bool = False
+    """A user in this status can log in."""
+    help: str = ""
+    """One line shown in drop-downs and previews."""
+
+
+class Column(_Model):
+    """One column of the platform's user file."""
+
+    name: str
+    """The exact header the platform writes and expects."""
+    aliases: tuple[str, ...] = ()
+    """Other headers accepted for this column (case- and space-insensitive)."""
+    type: ColumnType = "text"
+    required: Required = "never"
+    """``always``: every row; ``new``: rows that create a user; ``never``: optional."""
+    unique: bool = False
+    """No two rows may share a value (case-insensitive for emails)."""
+    write_only: bool = False
+    """Never exported (passwords): a blank cell means 'leave unchanged'."""
+    blank: Blank = "clear"
+    """What a blank cell means on an existing user: ``keep`` the current value or ``clear`` it."""
+    clear_word: str | None = None
+    """A word that explicitly clears the field when ``blank = "keep"`` (e.g. ``(clear)``)."""
+    default: str | None = None
+    """Value applied to new users when the cell is blank (formatted cell text)."""
+    separator: str | None = None
+    """List columns: the separator as written (``"; "`` or ``"|"``)."""
+    escape: str | None = None
+    """List columns: the escape character for a literal separator (``"\\\\"``)."""
+    choices: tuple[str, ...] | None = None
+    """Allowed values (for ``choice`` and the items of a ``list``); None = open."""
+    choices_from_platform: bool = False
+    """The allowed values come from the platform (teams, groups) and are checked as warnings."""
+    pattern: str | None = None
+    """A regular expression the whole value must match."""
+    requires: tuple[str, ...] = ()
+    """Columns that must also be filled for a change of this one to apply (Progression: position needs team)."""
+    scim: str | None = None
+    """SCIM attribute path this column maps to (``name.givenName``, ``emails[type eq "work"].value``)."""
+    help: str = ""
+    """One line for the template's header comment and the README."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Column:
+        if self.type == "list" and not self.separator:
+            raise ValueError(f"list column {self.name!r} needs a separator")
+        if self.type != "list" and (self.separator or self.escape):
+            raise ValueError(f"only list columns take a separator or escape ({self.name!r})")
+        if self.type == "choice" and not self.choices and not self.choices_from_platform:
+            raise ValueError(f"choice column {self.name!r} needs choices")
+        if self.clear_word is not None and self.blank != "keep":
+            raise ValueError(f"clear_word only makes sense with blank = 'keep' ({self.name!r})")
+        if self.write_only and self.required == "always":
+            raise ValueError(f"a write-only column cannot be always required ({self.name!r})")
+        return self
+
+
+class Option(_Model):
+    """A platform upload option, set per workbook on the Settings sheet."""
+
+    available: bool = True
+    default: str | bool = False
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+
+class Options(_Model):
+    invite_new_users: Option = Option(available=False)
+    """EdApp: a toggle that sends invitations to new users."""
+    list_mode: Option = Option(available=False, default="replace", choices=("add", "replace"))
+    """EdApp: existing users' groups and roles are added to, or replaced."""
+    deactivate_missing: Option = Option(available=False)
+    """Incenteev: users not present in the file are deactivated."""
+    simulation: Option = Option(available=False)
+    """Incenteev: the upload is first run in simulation mode."""
+
+
+class Dialect(_Model):
+    """Everything rosterbook knows about one platform's user file."""
+
+    name: str
+    """Short lower-case name used on the command line (``progression``)."""
+    title: str
+    """Display name."""
+    kind: Literal["csv", "scim"]
+    """``csv``: Sync writes an upload file; ``scim``: Sync talks SCIM 2.0."""
+    seeds: tuple[str, ...] = ()
+    """Which requirement notes under ``shared/seeds`` this dialect encodes."""
+    key: str
+    """Column that identifies a user on the platform."""
+    key_fallback: str | None = None
+    """Column whose value the key takes when the key cell is blank (EdApp: username <- email)."""
+    key_mutable: bool = False
+    """The key can be changed on an existing user through this channel (SCIM: PATCH by id)."""
+    key_change_advice: str = ""
+    """What the platform's help says to do instead of editing the key."""
+    key_case_insensitive: bool = True
+    """Keys are compared case-insensitively (emails and SCIM userName are)."""
+    status_column: str | None = None
+    status_words: tuple[StatusWord, ...] = ()
+    status_case_insensitive_fix: bool = True
+    """A status typed in the wrong case is an error with the right word suggested."""
+    invitations: Literal["status", "toggle", "none"] = "none"
+    """Who gets an invitation: new users in an ``invite`` status, new users when the toggle is on, nobody."""
+    billing: Literal["seats", "none"] = "none"
+    """``seats``: each user in a ``seat`` status is billed (pro rata beyond the subscription)."""
+    partial_columns: bool = False
+    """An upload file may carry only the key plus the columns being changed (Jostle)."""
+    missing_users: Literal["ignored", "option"] = "ignored"
+    """Users absent from the file: always ignored, or deactivated when the deactivate_missing option is on."""
+    extra_columns: Literal["error", "custom"] = "error"
+    """Headers that are not columns: an error, or the platform's custom fields passed through as text."""
+    delete_by_removing_row: bool = False
+    """The platform's documented way to delete a user is to remove their row (Incenteev)."""
+    encoding: str = "utf-8"
+    """Encoding of the upload file (``utf-8-sig`` writes a BOM Excel recognises)."""
+    delimiter: str = ","
+    line_terminator: str = "\r\n"
+    upload_file_name: str = "{stem}-upload.csv"
+    options: Options = Options()
+    columns: tuple[Column, ...]
+    notes: tuple[str, ...] = ()
+    """Where the seeds are silent: what we chose and why (shown by ``rosterbook dialects``)."""
+    scim_active_from_status: bool = False
+    """SCIM dialects: the core ``active`` attribute follows the status word's ``login`` flag."""
+    scim_extension: str | None = None
+    """SCIM dialects: the URN of the platform's custom user extension, if any."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Dialect:
+        names = [c.name for c in self.columns]
+        folded: dict[str, str] = {}
+        for column in self.columns:
+            for header in (column.name, *column.aliases):
+                norm = normalise_header(header)
+                if norm in folded and folded[norm] != column.name:
+                    raise ValueError(f"header {header!r} names both {folded[norm]!r} and {column.name!r}")
+                folded[norm] = column.name
+        if len(set(names)) != len(names):
+            raise ValueError("column names must be unique")
+        if self.key not in names:
+            raise ValueError(f"key {self.key!r} is not a column")
+        if self.key_fallback is not None and self.key_fallback not in names:
+            raise ValueError(f"key_fallback {self.key_fallback!r} is not a column")
+        for column in self.columns:
+            for other in column.requires:
+                if other not in names:
+                    raise ValueError(f"{column.name!r} requires unknown column {other!r}")
+        if self.status_column is not None:
+            if self.status_column not in names:
+                raise ValueError(f"status_column {self.status_column!r} is not a column")
+            if not self.status_words:
+                raise ValueError("a status column needs status_words")
+            if self.column(self.status_column).type != "status":
+                raise ValueError(f"status column {self.status_column!r} must have type 'status'")
+        elif self.status_words:
+            raise ValueError("status_words without a status_column")
+        if self.billing == "seats" and not any(w.seat for w in self.status_words):
+            raise ValueError("billing by seats needs a status word with seat = true")
+        if self.invitations == "status" and not any(w.invite for w in self.status_words):
+            raise ValueError("invitations by status need a status word with invite = true")
+        if self.invitations == "toggle" and not self.options.invite_new_users.available:
+            raise ValueError("invitations by toggle need options.invite_new_users")
+        if self.missing_users == "option" and not self.options.deactivate_missing.available:
+            raise ValueError("missing_users = 'option' needs options.deactivate_missing")
+        return self
+
+    # --- look-ups -------------------------------------------------------------------------
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def find_column(self, header: str) -> Column | None:
+        """The column a header names, by exact name or alias (case, spaces, ``_`` and ``-`` ignored)."""
+        return _header_index(self).get(normalise_header(header))
+
+    def status_word(self, word: str) -> StatusWord | None:
+        for status in self.status_words:
+            if status.word == word:
+                return status
+        return None
+
+    @property
+    def archive_word(self) -> str | None:
+        for status in self.status_words:
+            if status.archived:
+                return status.word
+        return None
+
+    @property
+    def list_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.type == "list")
+
+    def option_default(self, option: str) -> str | bool:
+        opt: Option = getattr(self.options, option)
+        return opt.default
+
+
+def normalise_header(header: str) -> str:
+    """Fold a header for matching: case, spaces, ``_``, ``-`` and a BOM don't matter."""
+    return "".join(ch for ch in header.lstrip("\ufeff").casefold() if ch not in " _-\t\r\n")
+
+
+@cache
+def _header_index_cached(dialect_name: str, columns: tuple[Column, ...]) -> dict[str, Column]:
+    index: dict[str, Column] = {}
+    for column in columns:
+        for header in (column.name, *column.aliases):
+            index[normalise_header(header)] = column
+    return index
+
+
+def _header_index(dialect: Dialect) -> dict[str, Column]:
+    return _header_index_cached(dialect.name, dialect.columns)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def parse_dialect(text: str, source: str = "<string>") -> Dialect:
+    """Validate one dialect file's TOML text; unknown keys are rejected."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DialectError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Dialect.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top)"
+            lines.append(f"{where}: {err['msg']}")
+        raise DialectError(f"{source}: invalid dialect: " + "; ".join(lines)) from None
+
+
+@cache
+def load_dialect(name: str) -> Dialect:
+    """The built-in dialect called ``name`` (``progression``, ``edapp``, ``incenteev``, ``jostle``, ``scim``)."""
+    if name not in dialect_names():
+        raise DialectError(f"unknown dialect {name!r}: expected one of {', '.join(repr(n) for n in dialect_names())}")
+    text = resources.files("rosterbook.dialects").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    dialect = parse_dialect(text, f"{name}.toml")
+    if dialect.name != name:
+        raise DialectError(f"{name}.toml: declares name {dialect.name!r}")
+    return dialect
+
+
+@cache
+def dialect_names() -> tuple[str, ...]:
+    files = resources.files("rosterbook.dialects").iterdir()
+    return tuple(sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml")))
+
+
+def all_dialects() -> tuple[Dialect, ...]:
+    return tuple(load_dialect(n) for n in dialect_names())
+
+
+def recognise_dialect(headers: Iterable[str]) -> Dialect | None:
+    """The dialect whose columns best explain a header row, or None when none fits well.
+
+    A dialect fits when every header is one of its columns (or aliases) and its key is present;
+    among those, the one with the most exact-name matches wins.
+    """
+    heads = [h for h in headers if h and h.strip()]
+    if not heads:
+        return None
+    best: tuple[int, int, str] | None = None
+    best_dialect: Dialect | None = None
+    for dialect in all_dialects():
+        found = [dialect.find_column(h) for h in heads]
+        if any(c is None for c in found):
+            continue
+        names = {c.name for c in found if c is not None}
+        if dialect.key not in names and (dialect.key_fallback is None or dialect.key_fallback not in names):
+            continue
+        exact = sum(1 for h in heads if h.strip().lstrip("\ufeff") in dialect.column_names)
+        score = (exact, len(names), dialect.name)
+        if best is None or score[:2] > best[:2]:
+            best, best_dialect = score, dialect
+    return best_dialect

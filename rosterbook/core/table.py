@@ -1,0 +1,160 @@
+"""The sheet as plain data: a header row mapped to a dialect's columns, and rows of raw cells.
+
+Row identity: every exported row carries a hidden ``row_id`` (stable across sorting, filtering
+and inserted rows) that links it to its snapshot entry, which holds the platform's resource id
+and version (ETag). Rows typed in by the user have no ``row_id``: they are new users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from rosterbook.core.codecs import Cell, to_text
+from rosterbook.core.dialects import Dialect
+from rosterbook.core.problems import Problem, cell_address, quote_choices
+
+HEADER_ROW = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One data row of the sheet, as read."""
+
+    number: int
+    """Sheet row number (the header is row 1, so the first data row is 2)."""
+    values: Mapping[str, Cell]
+    """Raw cells by dialect column name (columns absent from the sheet are absent here)."""
+    row_id: str | None = None
+    """Hidden stable id given at export; None for a row typed in by the user."""
+    extra: Mapping[str, Cell] = field(default_factory=dict)
+    """Cells of headers that are not dialect columns (custom fields), by header text."""
+
+    def text(self, column: str) -> str | None:
+        """Canonical text of a column's cell (None when blank or absent)."""
+        return to_text(self.values.get(column))
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """What was exported for one user: the baseline a sheet row is compared against."""
+
+    row_id: str
+    key: str
+    """The key column's value at export."""
+    resource_id: str | None
+    """The platform's id for the user (SCIM ``id``); None on CSV platforms."""
+    version: str | None
+    """The platform's version (SCIM ``meta.version`` / ETag) at export; None when not versioned."""
+    values: Mapping[str, str | None]
+    """Canonical text per dialect column at export."""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A sheet (or CSV file) read against a dialect."""
+
+    sheet: str
+    dialect: Dialect
+    headers: tuple[str, ...]
+    """Header cells as found, in sheet order."""
+    positions: Mapping[str, int]
+    """Dialect column name -> 1-based sheet column index, for the columns present."""
+    rows: tuple[Row, ...]
+    header_problems: tuple[Problem, ...] = ()
+
+    @property
+    def present(self) -> tuple[str, ...]:
+        """Dialect columns present in the sheet, in dialect order."""
+        return tuple(c for c in self.dialect.column_names if c in self.positions)
+
+    def address(self, row: int, column: str) -> str:
+        """``E7`` for a row number and a dialect column name present in the sheet."""
+        return cell_address(self.positions[column], row)
+
+
+def map_headers(headers: Sequence[Cell], dialect: Dialect, sheet: str) -> tuple[dict[str, int], dict[str, int], list[Problem]]:
+    """Match a header row to the dialect's columns.
+
+    Returns (dialect column -> 1-based index, extra header -> index, problems). Problems:
+    duplicated headers, unknown headers (unless the dialect passes custom fields through),
+    missing key column, missing always-required columns.
+    """
+    positions: dict[str, int] = {}
+    extras: dict[str, int] = {}
+    problems: list[Problem] = []
+    for index, raw in enumerate(headers, start=1):
+        header = to_text(raw)
+        address = cell_address(index, HEADER_ROW)
+        if header is None:
+            continue
+        header = header.lstrip("\ufeff").strip()
+        column = dialect.find_column(header)
+        if column is None:
+            if dialect.extra_columns == "custom":
+                if header in extras:
+                    problems.append(_header_problem(sheet, address, header, "duplicate-header", f"{header!r} appears twice in the header row (first in {cell_address(extras[header], HEADER_ROW)}).", header))
+                else:
+                    extras[header] = index
+                continue
+            problems.append(
+                _header_problem(
+                    sheet, address, header, "unknown-header",
+                    f"{header!r} is not a {dialect.title} column; expected one of {quote_choices(dialect.column_names)}.",
+                    header,
+                    _suggest_header(header, dialect),
+                )
+            )
+            continue
+        if column.name in positions:
+            first = cell_address(positions[column.name], HEADER_ROW)
+            problems.append(_header_problem(sheet, address, header, "duplicate-header", f"{header!r} names column {column.name!r} again (first in {first}).", column.name))
+            continue
+        positions[column.name] = index
+    key_present = dialect.key in positions or (dialect.key_fallback is not None and dialect.key_fallback in positions)
+    if not key_present:
+        problems.append(
+            Problem("error", sheet, "", HEADER_ROW, dialect.key, None, "missing-key-column",
+                    f"the header row has no {dialect.key!r} column, which identifies users on {dialect.title}.")
+        )
+    if not dialect.partial_columns:
+        for column in dialect.columns:
+            if column.required == "always" and column.name not in positions and column.name != dialect.key:
+                problems.append(
+                    Problem("error", sheet, "", HEADER_ROW, column.name, None, "missing-column",
+                            f"the header row has no {column.name!r} column, which {dialect.title} requires.")
+                )
+    return positions, extras, problems
+
+
+def _suggest_header(header: str, dialect: Dialect) -> str | None:
+    from rosterbook.core.codecs import suggest
+
+    return suggest(header, dialect.column_names)
+
+
+def _header_problem(sheet: str, address: str, header: str, code: str, message: str, column: str, fix: str | None = None) -> Problem:
+    return Problem("error", sheet, address, HEADER_ROW, column, header, code, message, fix)
+
+
+def build_table(
+    sheet: str,
+    dialect: Dialect,
+    headers: Sequence[Cell],
+    data: Iterable[Sequence[Cell]],
+    row_ids: Sequence[str | None] | None = None,
+    first_row: int = HEADER_ROW + 1,
+) -> Table:
+    """A Table from a header row and data rows of raw cells. Entirely blank rows are skipped
+    (their numbers are still counted, so addresses match the sheet)."""
+    positions, extras, problems = map_headers(headers, dialect, sheet)
+    rows: list[Row] = []
+    for offset, cells in enumerate(data):
+        number = first_row + offset
+        if all(to_text(c) is None for c in cells):
+            continue
+        values = {name: cells[i - 1] if i - 1 < len(cells) else None for name, i in positions.items()}
+        extra = {name: cells[i - 1] if i - 1 < len(cells) else None for name, i in extras.items()}
+        row_id = row_ids[offset] if row_ids is not None and offset < len(row_ids) else None
+        rows.append(Row(number, values, row_id or None, extra))
+    return Table(sheet, dialect, tuple(to_text(h) or "" for h in headers), positions, tuple(rows), tuple(problems))
