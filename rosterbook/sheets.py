@@ -1,0 +1,68 @@
+"""The sheet adapter protocol: what the workbook layer needs from a spreadsheet.
+
+Two adapters implement it: ``rosterbook.xlsx.OpenpyxlBook`` over a real .xlsx file (CLI and
+tests) and ``addin.sheet.XlwingsBook`` over the workbook open in Excel (the ribbon). Everything
+above this protocol (``rosterbook.workbook``, ``rosterbook.app``) runs identically on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal, Protocol
+
+from rosterbook.core.codecs import Cell
+
+Visibility = Literal["visible", "hidden", "veryHidden"]
+Mark = Literal["error", "warning"]
+
+
+class SheetBook(Protocol):
+    """A workbook as rosterbook sees it: sheets of values, addressed 1-based."""
+
+    def sheet_names(self) -> list[str]:
+        """Names of all sheets, hidden ones included, in workbook order."""
+        ...
+
+    def values(self, sheet: str) -> list[list[Cell]]:
+        """The sheet's used range from A1 as rows of raw cells (ragged rows padded with None)."""
+        ...
+
+    def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Cell]]) -> None:
+        """Write a block with its top-left cell at (row, column). Strings are always written as
+        literal text: a value starting with ``=``, ``+``, ``-`` or ``@`` never becomes a formula."""
+        ...
+
+    def clear(self, sheet: str, first_row: int, last_column: int | None = None) -> None:
+        """Clear values (and marks) from ``first_row`` down, over the first ``last_column`` columns (all when None)."""
+        ...
+
+    def ensure_sheet(self, sheet: str, visibility: Visibility = "visible") -> None:
+        """Create the sheet if missing and set its visibility."""
+        ...
+
+    def visibility(self, sheet: str) -> Visibility:
+        ...
+
+    def hide_columns(self, sheet: str, columns: Sequence[int]) -> None:
+        """Hide these 1-based columns (the hidden ``_row_id`` column)."""
+        ...
+
+    def mark(self, sheet: str, marks: Mapping[str, tuple[Mark, str] | None]) -> None:
+        """Mark cells (address -> (kind, note)) or clear a mark (address -> None): fill colour plus a note."""
+        ...
+
+    def fit_table(self, sheet: str, last_row: int, last_column: int) -> None:
+        """Make the sheet's Excel Table (if any) span A1 to (last_row, last_column)."""
+        ...
+
+    def set_text_columns(self, sheet: str, columns: Sequence[int]) -> None:
+        """Format these 1-based columns as Text (``@``) so Excel keeps leading zeros and dates as typed."""
+        ...
+
+    def progress(self, message: str) -> None:
+        """Show a short progress message (Excel's status bar; nothing in files)."""
+        ...
+
+    def save(self) -> None:
+        """Persist the workbook (to its file; in Excel, nothing is saved without the user)."""
+        ...
