@@ -318,3 +318,29 @@ def canonical(text: str, column_type: str, *, separator: str | None = None, esca
     if column_type == "bool":
         return format_bool(parse_bool(text))
     return text
+
+
+# --- CSV injection ---------------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def looks_like_formula(text: str) -> bool:
+    """Text a spreadsheet would run as a formula when opened (OWASP CSV injection)."""
+    return text.startswith(_FORMULA_START)
+
+
+def neutralise_csv_cell(text: str) -> str:
+    """Make a CSV cell inert: text starting with ``= + - @`` (or tab/CR) gets a leading ``'``.
+
+    A phone number such as ``+44 20 7946 0000`` or a negative number is left alone: only text
+    that is not a plain number is prefixed (OWASP's recommendation, minus false alarms on phones).
+    """
+    if not looks_like_formula(text):
+        return text
+    if _PLAIN_NUMBER.fullmatch(text):
+        return text
+    return "'" + text
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 ()./-]*")
