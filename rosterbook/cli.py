@@ -18,18 +18,6 @@ from rosterbook import __version__
 from rosterbook.errors import RosterbookError
 
 
-class _Fail(click.ClickException):
-    """A RosterbookError on its way out, with its exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def fail(error: RosterbookError) -> NoReturn:
-    raise _Fail(str(error), error.exit_code)
-
-
 def emit_json(data: Any) -> None:
     """Print the library's result as JSON, exactly as returned (keys sorted for stable output)."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -50,7 +51,7 @@ def to_text(value: Cell) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if value != value:  # NaN: an empty numeric cell in some readers
+        if math.isnan(value):  # an empty numeric cell in some readers
             return None
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
