@@ -75,18 +75,29 @@ def is_non_text(value: Cell) -> bool:
 # --- suggestions ----------------------------------------------------------------------------
 
 
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
 def suggest(value: str, choices: Sequence[str]) -> str | None:
-    """The allowed value a typo most likely meant: same word in another case, or a close spelling."""
+    """The allowed value a typo most likely meant: the same word in another case or with symbols
+    around it (``'*active*'`` -> ``Active``), else a close spelling (``'actve'`` -> ``Active``)."""
     folded = value.strip().casefold()
     for choice in choices:
         if choice.casefold() == folded:
             return choice
+    letters = _letters(value)
+    if letters:
+        for choice in choices:
+            if _letters(choice) == letters:
+                return choice
     by_fold = {c.casefold(): c for c in choices}
     close = difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.6)
     return by_fold[close[0]] if close else None
 
 
 def not_one_of(value: str, choices: Sequence[str]) -> CodecError:
+    """The ``not-allowed`` error for a value outside a fixed list, with the likely fix."""
     fix = suggest(value, choices)
     message = f"{value!r} is not one of {quote_choices(choices)}."
     return CodecError("not-allowed", message, fix)
@@ -96,17 +107,23 @@ def not_one_of(value: str, choices: Sequence[str]) -> CodecError:
 
 
 def parse_status(text: str, words: Sequence[str]) -> str:
-    """The status word exactly as the platform expects it; anything else is an error."""
+    """The status word exactly as the platform expects it; anything else is an error.
+
+    Progression (000): "add the word, without any symbols or additions". A word in the wrong
+    case or wrapped in symbols gets the exact word as its fix.
+    """
     if text in words:
         return text
     fix = suggest(text, words)
     message = f"{text!r} is not one of {quote_choices(words)}."
-    if fix is not None and fix.casefold() == text.strip().casefold():
+    if fix is not None and _letters(fix) == _letters(text):
         message = f"{text!r} is not one of {quote_choices(words)}: write the word exactly, without symbols or additions."
     raise CodecError("unknown-status", message, fix)
 
 
-format_status = str
+def format_status(word: str) -> str:
+    """A status word's cell text (the word itself)."""
+    return str(word)
 
 
 # --- lists ----------------------------------------------------------------------------------
@@ -156,6 +173,10 @@ def join_list(items: Iterable[str], separator: str, escape: str | None = None) -
     return separator.join(parts)
 
 
+parse_list = split_list
+format_list = join_list
+
+
 def canonical_list(text: str, separator: str, escape: str | None = None) -> str:
     """Re-join a list cell in canonical form (normalises ``a;b;`` to ``a; b``)."""
     return join_list(split_list(text, separator, escape), separator, escape)
@@ -199,8 +220,26 @@ def unescaped_separator_looks_literal(text: str, separator: str, escape: str | N
 # --- emails -----------------------------------------------------------------------------------
 
 
+# A strict subset of what email-validator accepts: plain ASCII dot-atoms at a letters-only TLD.
+# Most real addresses match it, which saves email-validator's ~35 µs per address; anything it
+# does not match goes to email-validator (tests prove every fast-path match is accepted there).
+_SIMPLE_EMAIL = re.compile(
+    r"[A-Za-z0-9_+'-]+(?:\.[A-Za-z0-9_+'-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63})"
+)
+_SPECIAL_USE_TLDS = frozenset(("arpa", "invalid", "local", "localhost", "onion", "test"))
+
+
+def _fast_valid_email(text: str) -> bool:
+    match = _SIMPLE_EMAIL.fullmatch(text)
+    if match is None or len(text) > 254 or "--" in text.partition("@")[2]:
+        return False
+    return text.index("@") <= 64 and match.group(1).casefold() not in _SPECIAL_USE_TLDS
+
+
 @lru_cache(maxsize=65536)
 def _validate_email(text: str) -> str | None:
+    if _fast_valid_email(text):
+        return None
     try:
         validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -208,16 +247,32 @@ def _validate_email(text: str) -> str | None:
     return None
 
 
+def is_valid_email(text: str) -> bool:
+    """True when ``text`` is a valid email address (email-validator, no DNS look-up)."""
+    return _fast_valid_email(text) or _validate_email(text) is None
+
+
 def parse_email(text: str) -> str:
     """The address as written, when it is a valid email (checked by email-validator)."""
+    if _fast_valid_email(text):
+        return text
     reason = _validate_email(text)
     if reason is not None:
-        fix = None
-        cleaned = text.strip().strip("<>").replace(" ", "")
-        if cleaned != text and _validate_email(cleaned) is None:
-            fix = cleaned
-        raise CodecError("invalid-email", f"{text!r} is not a valid email address: {reason}", fix)
+        raise CodecError("invalid-email", f"{text!r} is not a valid email address: {reason}", _email_fix(text))
     return text
+
+
+def _email_fix(text: str) -> str | None:
+    """The address a mistyped cell obviously holds (``Jane <jane@x.com>``, ``mailto:``, spaces, ``..``)."""
+    cleaned = text.strip()
+    angle = re.search(r"<([^<>]+)>", cleaned)
+    if angle:
+        cleaned = angle.group(1)
+    cleaned = cleaned.removeprefix("mailto:").replace(" ", "").strip("<>.,;")
+    cleaned = re.sub(r"\.{2,}", ".", cleaned)
+    if cleaned and cleaned != text and _validate_email(cleaned) is None:
+        return cleaned
+    return None
 
 
 def email_key(text: str) -> str:
@@ -232,6 +287,7 @@ _FALSE = ("false", "no", "n", "0", "off")
 
 
 def parse_bool(text: str) -> bool:
+    """``TRUE``/``FALSE`` (and yes/no, 1/0, on/off in any case) as a bool."""
     folded = text.strip().casefold()
     if folded in _TRUE:
         return True
@@ -241,6 +297,7 @@ def parse_bool(text: str) -> bool:
 
 
 def format_bool(value: bool) -> str:
+    """A bool's canonical cell text, as Excel shows it (``TRUE``/``FALSE``)."""
     return "TRUE" if value else "FALSE"
 
 
@@ -250,45 +307,65 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def parse_date(text: str) -> dt.date:
-    """An ISO date ``YYYY-MM-DD``; other spellings are refused with the ISO form suggested when unambiguous."""
+    """An ISO date ``YYYY-MM-DD``. Other spellings are refused: with the ISO form as the fix when
+    it is certain, and saying so when day and month could be either way round (``03/12/2024``)."""
     if _ISO_DATE.fullmatch(text):
         try:
             return dt.date.fromisoformat(text)
         except ValueError:
             raise CodecError("invalid-date", f"{text!r} is not a real date (YYYY-MM-DD).") from None
-    fix = _guess_date(text)
+    readings = _date_readings(text)
+    if len(readings) > 1:
+        raise CodecError(
+            "ambiguous-date",
+            f"{text!r} could be {readings[0]} or {readings[1]} (day and month are ambiguous); write dates as YYYY-MM-DD.",
+        )
+    fix = readings[0] if readings else None
     raise CodecError("invalid-date", f"{text!r} is not a date written YYYY-MM-DD.", fix)
 
 
-def _guess_date(text: str) -> str | None:
+def _date_readings(text: str) -> list[str]:
+    """The ISO dates a non-ISO date text could mean (none, one, or two when day/month are ambiguous)."""
     stamp = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[ T]00:00(:00)?", text)
     if stamp:
-        return stamp.group(1)
-    parts = re.fullmatch(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})", text)
+        return [stamp.group(1)]
+    loose = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
+    if loose:
+        year, month, day = (int(p) for p in loose.groups())
+        return _real_dates((year, month, day))
+    parts = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)
     if not parts:
-        return None
+        return []
     a, b, year = (int(p) for p in parts.groups())
-    # Only unambiguous day/month orders get a suggestion.
-    if a > 12 >= b:
-        day, month = a, b
-    elif b > 12 >= a:
-        day, month = b, a
-    else:
-        return None
-    try:
-        return dt.date(year, month, day).isoformat()
-    except ValueError:
-        return None
+    if a == b:
+        return _real_dates((year, a, b))
+    return _real_dates((year, b, a), (year, a, b))  # day-first reading first, as most of the world writes it
+
+
+def _real_dates(*candidates: tuple[int, int, int]) -> list[str]:
+    found = []
+    for year, month, day in candidates:
+        try:
+            found.append(dt.date(year, month, day).isoformat())
+        except ValueError:
+            continue
+    return found
+
+
+def _guess_date(text: str) -> str | None:
+    readings = _date_readings(text)
+    return readings[0] if len(readings) == 1 else None
 
 
 def format_date(value: dt.date) -> str:
+    """A date's canonical cell text (ISO ``YYYY-MM-DD``)."""
     return value.isoformat()
 
 
 # --- IDs and phones (text that looks like numbers) --------------------------------------------
 
 _SCIENTIFIC = re.compile(r"[+-]?\d(\.\d+)?[eE][+-]?\d+")
-_PHONE = re.compile(r"\+?[0-9 ()./-]{3,}(\s*(x|ext\.?)\s*\d+)?")
+_PHONE = re.compile(r"\+?[0-9 ()./-]{3,}(\s*(x|ext\.?)\s*\d+)?", re.IGNORECASE)
 
 
 def parse_id(text: str) -> str:
@@ -301,7 +378,13 @@ def parse_id(text: str) -> str:
     return text
 
 
+def format_id(value: str) -> str:
+    """An ID's cell text: the ID itself, as text."""
+    return str(value)
+
+
 def parse_phone(text: str) -> str:
+    """A phone number as written (digits, spaces, ``+ - ( ) . /`` and an extension)."""
     if _SCIENTIFIC.fullmatch(text):
         raise CodecError("mangled-number", f"{text!r} looks like a phone number Excel rewrote in scientific notation.")
     if not _PHONE.fullmatch(text):

@@ -8,6 +8,7 @@ a data file, not code.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable
 from functools import cache
@@ -72,6 +73,8 @@ class Column(_Model):
     """Allowed values (for ``choice`` and the items of a ``list``); None = open."""
     choices_from_platform: bool = False
     """The allowed values come from the platform (teams, groups) and are checked as warnings."""
+    unknown_choice: str = ""
+    """What the platform does with a value it does not know (``choices_from_platform`` columns)."""
     pattern: str | None = None
     """A regular expression the whole value must match."""
     requires: tuple[str, ...] = ()
@@ -93,6 +96,18 @@ class Column(_Model):
             raise ValueError(f"clear_word only makes sense with blank = 'keep' ({self.name!r})")
         if self.write_only and self.required == "always":
             raise ValueError(f"a write-only column cannot be always required ({self.name!r})")
+        if self.escape is not None and len(self.escape) != 1:
+            raise ValueError(f"an escape is one character ({self.name!r})")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern of {self.name!r} is not a valid regular expression: {exc}") from None
+        if self.default is not None and self.choices:
+            items = [i.strip() for i in self.default.split((self.separator or "").strip() or "\n")] if self.type == "list" else [self.default]
+            bad = [i for i in items if i and i not in self.choices]
+            if bad:
+                raise ValueError(f"default of {self.name!r} holds {bad[0]!r}, which is not one of its choices")
         return self
 
 
@@ -106,6 +121,8 @@ class Option(_Model):
 
 
 class Options(_Model):
+    """The upload options a platform offers (unavailable ones keep ``available = False``)."""
+
     invite_new_users: Option = Option(available=False)
     """EdApp: a toggle that sends invitations to new users."""
     list_mode: Option = Option(available=False, default="replace", choices=("add", "replace"))
@@ -187,6 +204,11 @@ class Dialect(_Model):
             for other in column.requires:
                 if other not in names:
                     raise ValueError(f"{column.name!r} requires unknown column {other!r}")
+        if self.column(self.key).write_only:
+            raise ValueError(f"key {self.key!r} cannot be write-only")
+        words = [w.word for w in self.status_words]
+        if len(set(words)) != len(words):
+            raise ValueError("status words must be unique")
         if self.status_column is not None:
             if self.status_column not in names:
                 raise ValueError(f"status_column {self.status_column!r} is not a column")
@@ -210,9 +232,11 @@ class Dialect(_Model):
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """The column names in file order."""
         return tuple(c.name for c in self.columns)
 
     def column(self, name: str) -> Column:
+        """The column called ``name`` (exact name); KeyError when there is none."""
         for column in self.columns:
             if column.name == name:
                 return column
@@ -223,6 +247,7 @@ class Dialect(_Model):
         return _header_index(self).get(normalise_header(header))
 
     def status_word(self, word: str) -> StatusWord | None:
+        """The status word spelled exactly ``word``, or None."""
         for status in self.status_words:
             if status.word == word:
                 return status
@@ -230,6 +255,7 @@ class Dialect(_Model):
 
     @property
     def archive_word(self) -> str | None:
+        """The status word that archives a user, if the dialect has one."""
         for status in self.status_words:
             if status.archived:
                 return status.word
@@ -237,9 +263,11 @@ class Dialect(_Model):
 
     @property
     def list_columns(self) -> tuple[Column, ...]:
+        """The list columns (``; `` or ``|`` separated)."""
         return tuple(c for c in self.columns if c.type == "list")
 
     def option_default(self, option: str) -> str | bool:
+        """The default value of a platform option (``invite_new_users``, ``list_mode``, ...)."""
         opt: Option = getattr(self.options, option)
         return opt.default
 
@@ -295,34 +323,100 @@ def load_dialect(name: str) -> Dialect:
 
 @cache
 def dialect_names() -> tuple[str, ...]:
+    """Names of the built-in dialects, sorted."""
     files = resources.files("rosterbook.dialects").iterdir()
     return tuple(sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml")))
 
 
 def all_dialects() -> tuple[Dialect, ...]:
+    """Every built-in dialect, by name."""
     return tuple(load_dialect(n) for n in dialect_names())
 
 
-def recognise_dialect(headers: Iterable[str]) -> Dialect | None:
-    """The dialect whose columns best explain a header row, or None when none fits well.
+def recognise_dialect(headers: Iterable[str | None]) -> Dialect | None:
+    """The dialect whose columns best explain a header row, or None when none fits or two fit equally.
 
-    A dialect fits when every header is one of its columns (or aliases) and its key is present;
-    among those, the one with the most exact-name matches wins.
+    A dialect fits when its key (or key fallback) is among the headers and every header is one of
+    its columns or aliases; a dialect that passes custom fields through (``extra_columns =
+    "custom"``) may also leave some headers unexplained, as long as most are its own. Among those
+    that fit, the most headers spelled exactly as the dialect spells them wins, then the most
+    headers explained.
     """
-    heads = [h for h in headers if h and h.strip()]
+    heads = [h.lstrip("\ufeff").strip() for h in headers if h and h.strip()]
     if not heads:
         return None
-    best: tuple[int, int, str] | None = None
-    best_dialect: Dialect | None = None
+    scored: list[tuple[tuple[int, int], Dialect]] = []
     for dialect in all_dialects():
         found = [dialect.find_column(h) for h in heads]
-        if any(c is None for c in found):
-            continue
         names = {c.name for c in found if c is not None}
         if dialect.key not in names and (dialect.key_fallback is None or dialect.key_fallback not in names):
             continue
-        exact = sum(1 for h in heads if h.strip().lstrip("\ufeff") in dialect.column_names)
-        score = (exact, len(names), dialect.name)
-        if best is None or score[:2] > best[:2]:
-            best, best_dialect = score, dialect
-    return best_dialect
+        unexplained = sum(1 for c in found if c is None)
+        if unexplained and (dialect.extra_columns != "custom" or unexplained * 2 >= len(heads)):
+            continue
+        exact = sum(1 for h in heads if h in dialect.column_names)
+        scored.append(((exact, len(heads) - unexplained), dialect))
+    if not scored:
+        return None
+    scored.sort(key=lambda item: item[0], reverse=True)
+    if len(scored) > 1 and scored[0][0] == scored[1][0]:
+        return None
+    return scored[0][1]
+
+
+def describe_dialect(dialect: Dialect) -> str:
+    """A dialect as readable text: its rules, its columns and the notes on choices the seeds left open."""
+    lines = [f"{dialect.name}: {dialect.title} ({'SCIM 2.0' if dialect.kind == 'scim' else 'CSV upload file'})"]
+    key = f"key: {dialect.key!r}"
+    if dialect.key_fallback:
+        key += f" (taken from {dialect.key_fallback!r} when blank)"
+    key += "; can be changed through the sheet" if dialect.key_mutable else "; cannot be changed through the file"
+    lines.append(key)
+    if dialect.key_change_advice:
+        lines.append(f"  {dialect.key_change_advice}")
+    if dialect.status_column:
+        lines.append(f"status column: {dialect.status_column!r}")
+        for word in dialect.status_words:
+            flags = [name for name in ("seat", "invite", "login", "archived") if getattr(word, name)]
+            lines.append(f"  {word.word}: {word.help}" + (f" [{', '.join(flags)}]" if flags else ""))
+    lines.append(f"invitations: {dialect.invitations}; billing: {dialect.billing}; users missing from the file: {dialect.missing_users}")
+    if dialect.partial_columns:
+        lines.append("an upload file may carry only the key and the columns being changed")
+    lines.append("other headers: " + ("custom fields, passed through as text" if dialect.extra_columns == "custom" else "an error"))
+    for option_name in ("invite_new_users", "list_mode", "deactivate_missing", "simulation"):
+        option: Option = getattr(dialect.options, option_name)
+        if option.available:
+            lines.append(f"option {option_name} (default {option.default!r}): {option.help}")
+    lines.append("columns:")
+    for column in dialect.columns:
+        lines.append(f"  {column.name} [{_column_rules(column)}]" + (f": {column.help}" if column.help else ""))
+    if dialect.notes:
+        lines.append("notes:")
+        lines.extend(f"  - {note}" for note in dialect.notes)
+    return "\n".join(lines)
+
+
+def _column_rules(column: Column) -> str:
+    rules: list[str] = [column.type]
+    if column.required != "never":
+        rules.append("required" if column.required == "always" else "required for new users")
+    if column.unique:
+        rules.append("unique")
+    if column.write_only:
+        rules.append("write-only")
+    rules.append(f"blank {column.blank}s" if column.blank == "keep" else "blank clears")
+    if column.clear_word:
+        rules.append(f"{column.clear_word!r} clears")
+    if column.separator:
+        rules.append(f"separator {column.separator!r}" + (f", escape {column.escape!r}" if column.escape else ""))
+    if column.choices:
+        rules.append("one of " + ", ".join(repr(c) for c in column.choices))
+    if column.choices_from_platform:
+        rules.append("values from the platform")
+    if column.default:
+        rules.append(f"default {column.default!r}")
+    if column.requires:
+        rules.append("needs " + ", ".join(repr(r) for r in column.requires))
+    if column.aliases:
+        rules.append("aliases " + ", ".join(repr(a) for a in column.aliases))
+    return "; ".join(rules)

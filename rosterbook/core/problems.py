@@ -50,6 +50,7 @@ class Problem:
 
     @property
     def place(self) -> str:
+        """``Users!E7`` (or just the sheet / file name for whole-sheet problems)."""
         return f"{self.sheet}!{self.cell}" if self.cell else self.sheet
 
     def render(self) -> str:
@@ -57,16 +58,22 @@ class Problem:
         head = f"{self.place} {self.column}:" if self.column else f"{self.place}:"
         text = f"{head} {self.message}"
         if self.fix is not None and "did you mean" not in self.message.lower():
-            text += f" Did you mean {self.fix!r}?"
+            text += f" Did you mean {quote(self.fix)}?"
         if self.severity == "warning":
             text = f"{text} (warning)"
         return text
 
+    @property
+    def is_error(self) -> bool:
+        """True for an error (blocks a sync), False for a warning."""
+        return self.severity == "error"
+
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form: every field; a value that is not a JSON scalar (a date) as its text."""
         data = asdict(self)
         value = data["value"]
         if value is not None and not isinstance(value, (str, int, float, bool)):
-            data["value"] = str(value)
+            data["value"] = value.isoformat() if hasattr(value, "isoformat") else str(value)
         return data
 
 
@@ -81,13 +88,23 @@ def _column_part(cell: str) -> str:
 
 
 def sorted_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """Problems in the order they are shown: by row, then column, then code."""
     return sorted(problems, key=sort_key)
 
 
 def has_errors(problems: Iterable[Problem]) -> bool:
+    """True when at least one problem is an error."""
     return any(p.severity == "error" for p in problems)
+
+
+def quote(value: object) -> str:
+    """``'text'`` like ``repr``, but a backslash shows as one (``'Main\\|HQ'`` reads as typed)."""
+    text = repr(value)
+    if isinstance(value, str) and "\\" in value and "'" not in value and value.isprintable():
+        text = f"'{value}'"
+    return text
 
 
 def quote_choices(choices: Iterable[str]) -> str:
     """``'a', 'b', 'c'`` as click writes allowed values."""
-    return ", ".join(repr(c) for c in choices)
+    return ", ".join(quote(c) for c in choices)
