@@ -1,0 +1,638 @@
+"""The workbook layout, on top of any SheetBook (openpyxl file or the workbook open in Excel).
+
+Sheets, in order:
+
+``Users``
+    Row 1 holds the headers: the dialect's columns (plus custom columns), then ``Problems`` and
+    ``Sync status``, then the hidden ``_row_id`` column that ties each exported row to its
+    snapshot entry (so sorting, filtering and inserted rows never lose a user's identity).
+``Preview``
+    The last preview: counts, invitations, seats, the deletion guard, then one line per changed field.
+``Sync log``
+    One line per row outcome of every sync, appended.
+``Settings``
+    Key/value pairs: platform URL, dialect, subscription seats, upload options, deletion thresholds.
+    Never a token.
+``Lists``
+    Allowed values per column (status words, roles; teams and groups from the platform).
+``_snapshot`` (very hidden)
+    What was exported: row id, key, platform id, version and the canonical values as JSON.
+
+Everything here goes through the ``SheetBook`` protocol only, so the ribbon runs it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from rosterbook.core.codecs import Cell, CodecError, canonical, parse_bool, to_text
+from rosterbook.core.dialects import Dialect, load_dialect
+from rosterbook.core.problems import Problem, cell_address, column_letter, quote_choices
+from rosterbook.core.table import HEADER_ROW, SnapshotRow, Table, build_table
+from rosterbook.errors import DataError
+from rosterbook.sheets import Mark, SheetBook
+
+USERS = "Users"
+PREVIEW = "Preview"
+SYNC_LOG = "Sync log"
+SETTINGS = "Settings"
+LISTS = "Lists"
+SNAPSHOT = "_snapshot"
+SHEET_ORDER = (USERS, PREVIEW, SYNC_LOG, SETTINGS, LISTS, SNAPSHOT)
+
+PROBLEMS = "Problems"
+SYNC_STATUS = "Sync status"
+ROW_ID = "_row_id"
+LAYOUT_HEADERS = (PROBLEMS, SYNC_STATUS, ROW_ID)
+
+SNAPSHOT_HEADERS = ("row_id", "key", "resource_id", "version", "values")
+SETTINGS_HEADERS = ("Setting", "Value", "What it means")
+SYNC_LOG_HEADERS = ("Time", "Row", "Key", "Action", "Outcome", "Platform id", "Version", "HTTP status", "Message")
+LAYOUT_VERSION = "rosterbook-1"
+
+# Column types whose cells are formatted as Text so Excel keeps leading zeros and typed dates.
+TEXT_TYPES = frozenset({"id", "phone", "date"})
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookSettings:
+    """The Settings sheet: what this workbook syncs to and how. Never holds a token."""
+
+    dialect: str = "scim"
+    """The platform dialect (``rosterbook dialects`` lists them)."""
+    platform_url: str | None = None
+    """SCIM base URL; blank means the embedded sandbox (CSV dialects: unused)."""
+    subscription_seats: int | None = None
+    """Seats in the subscription, for the preview's billing line; blank when unknown."""
+    invite_new_users: bool = False
+    """Send invitations to new users (platforms with an invitation toggle)."""
+    list_mode: str = "replace"
+    """``add`` or ``replace`` for existing users' list columns (groups, roles)."""
+    deactivate_missing: bool = False
+    """Users removed from the sheet are deactivated (platforms with that option)."""
+    deletion_threshold_ratio: float = 0.10
+    """Refuse a sync that archives more than this share of active users unless confirmed."""
+    deletion_threshold_min: int = 25
+    """...or more than this many users, whichever is larger."""
+
+    @classmethod
+    def for_dialect(cls, dialect: Dialect, **changes: Any) -> BookSettings:
+        """Defaults from the dialect's options, then ``changes``."""
+        invite = dialect.options.invite_new_users.default
+        mode = dialect.options.list_mode.default
+        deactivate = dialect.options.deactivate_missing.default
+        base = cls(
+            dialect=dialect.name,
+            invite_new_users=bool(invite) if dialect.options.invite_new_users.available else False,
+            list_mode=str(mode) if dialect.options.list_mode.available else "replace",
+            deactivate_missing=bool(deactivate) if dialect.options.deactivate_missing.available else False,
+        )
+        return replace(base, **changes)
+
+    def to_plan_settings(self) -> Any:
+        """The core plan's Settings (rosterbook.core.plan.Settings) with the same values."""
+        from rosterbook.core.plan import Settings
+
+        return Settings(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+_SETTING_HELP = {
+    "dialect": "Platform dialect: {dialects}.",
+    "platform_url": "SCIM base URL of the platform; blank = the embedded sandbox. Never put a token here: `rosterbook login` keeps it in the OS keyring.",
+    "subscription_seats": "Seats in your subscription (blank if unknown): the preview shows extra seats that would be billed.",
+    "invite_new_users": "TRUE sends invitations to new users (platforms with an invitation toggle).",
+    "list_mode": "'replace' or 'add': existing users' groups and roles are replaced by the cell, or added to.",
+    "deactivate_missing": "TRUE deactivates users whose row was removed (platforms with that option).",
+    "deletion_threshold_ratio": "A sync archiving more than this share of active users needs --confirm-deletions.",
+    "deletion_threshold_min": "...or more than this many users, whichever is larger.",
+    "layout": "Workbook layout version (do not edit).",
+}
+
+
+def write_settings(book: SheetBook, settings: BookSettings) -> None:
+    """Write the Settings sheet (replacing what is there)."""
+    book.ensure_sheet(SETTINGS)
+    from rosterbook.core.dialects import dialect_names
+
+    rows: list[list[Cell]] = [list(SETTINGS_HEADERS)]
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, bool):
+            cell: Cell = "TRUE" if value else "FALSE"
+        elif value is None:
+            cell = None
+        else:
+            cell = str(value)
+        rows.append([f.name, cell, _SETTING_HELP[f.name].format(dialects=", ".join(dialect_names()))])
+    rows.append(["layout", LAYOUT_VERSION, _SETTING_HELP["layout"]])
+    book.clear(SETTINGS, 1)
+    book.write_values(SETTINGS, 1, 1, rows)
+
+
+def read_settings(book: SheetBook) -> BookSettings:
+    """Read and validate the Settings sheet; a bad value is a DataError naming its cell."""
+    if SETTINGS not in book.sheet_names():
+        raise DataError(f"the workbook has no {SETTINGS!r} sheet: is it a rosterbook workbook? Run `rosterbook export` to make one.")
+    known = {f.name: f for f in fields(BookSettings)}
+    found: dict[str, Any] = {}
+    for number, row in enumerate(book.values(SETTINGS), start=1):
+        if number == 1 or not row:
+            continue
+        key = to_text(row[0])
+        if key is None:
+            continue
+        raw = to_text(row[1]) if len(row) > 1 else None
+        where = f"{SETTINGS}!B{number}"
+        if key == "layout":
+            continue
+        if key not in known:
+            raise DataError(f"{SETTINGS}!A{number}: {key!r} is not a setting; expected one of {quote_choices(known)}.")
+        found[key] = _parse_setting(key, raw, where)
+    settings = BookSettings(**found)
+    load_dialect(settings.dialect)  # unknown dialect: a clear error now, not later
+    return settings
+
+
+def _parse_setting(key: str, raw: str | None, where: str) -> Any:
+    if key == "dialect":
+        if raw is None:
+            raise DataError(f"{where} dialect: blank; write the platform's dialect name.")
+        return raw
+    if key == "platform_url":
+        if raw is None:
+            return None
+        if re.search(r"(?i)bearer\s|token=|access_token|//[^/@]*:[^/@]*@", raw):
+            raise DataError(f"{where} platform_url: looks like it carries a credential; a workbook must never hold a token. Use `rosterbook login URL`.")
+        if not re.match(r"https?://", raw):
+            raise DataError(f"{where} platform_url: {raw!r} is not an http(s) URL.")
+        return raw.rstrip("/")
+    if key in ("invite_new_users", "deactivate_missing"):
+        if raw is None:
+            return False
+        try:
+            return parse_bool(raw)
+        except CodecError as exc:
+            raise DataError(f"{where} {key}: {exc.message}") from None
+    if key == "list_mode":
+        value = (raw or "replace").strip().lower()
+        if value not in ("add", "replace"):
+            raise DataError(f"{where} list_mode: {raw!r} is not one of 'add', 'replace'.")
+        return value
+    if key in ("subscription_seats", "deletion_threshold_min"):
+        if raw is None:
+            return None if key == "subscription_seats" else 25
+        if not re.fullmatch(r"\d+", raw):
+            raise DataError(f"{where} {key}: {raw!r} is not a whole number.")
+        return int(raw)
+    if key == "deletion_threshold_ratio":
+        if raw is None:
+            return 0.10
+        try:
+            ratio = float(raw.rstrip("%")) / (100 if raw.endswith("%") else 1)
+        except ValueError:
+            raise DataError(f"{where} deletion_threshold_ratio: {raw!r} is not a number between 0 and 1.") from None
+        if not 0 <= ratio <= 1:
+            raise DataError(f"{where} deletion_threshold_ratio: {raw!r} is not a number between 0 and 1.")
+        return ratio
+    raise AssertionError(key)  # pragma: no cover - every known key is handled above
+
+
+# --- the Users sheet ---------------------------------------------------------------------------
+
+
+def users_headers(dialect: Dialect, columns: Sequence[str] | None = None, custom: Sequence[str] = ()) -> list[str]:
+    """The Users header row: data columns (dialect order, or ``columns``), custom columns, layout columns."""
+    names = list(columns) if columns is not None else [c.name for c in dialect.columns]
+    return [*names, *custom, *LAYOUT_HEADERS]
+
+
+def text_columns(dialect: Dialect, headers: Sequence[str]) -> list[int]:
+    """1-based positions of the columns formatted as Text: IDs, phones, dates, and ``_row_id``."""
+    out = []
+    for index, header in enumerate(headers, start=1):
+        column = dialect.find_column(header) if header not in LAYOUT_HEADERS else None
+        if (column is not None and column.type in TEXT_TYPES) or header == ROW_ID:
+            out.append(index)
+    return out
+
+
+@dataclass(frozen=True)
+class UsersSheet:
+    """The Users sheet as read: the table for the core, plus where the layout columns are."""
+
+    table: Table
+    headers: tuple[str, ...]
+    """Header cells as found (layout columns included)."""
+    problems_col: int | None
+    status_col: int | None
+    row_id_col: int | None
+    last_row: int
+    """Last used sheet row (1 when there is no data)."""
+    problems: tuple[Problem, ...] = ()
+    """Layout problems: copied rows, row ids unknown to the snapshot."""
+    row_ids: Mapping[int, str] = field(default_factory=dict)
+    """Sheet row number -> row id, for rows that have one."""
+
+    @property
+    def data_width(self) -> int:
+        """Number of columns before the layout columns."""
+        firsts = [c for c in (self.problems_col, self.status_col, self.row_id_col) if c is not None]
+        return (min(firsts) - 1) if firsts else len(self.headers)
+
+
+def read_users(book: SheetBook, dialect: Dialect, snapshot: Mapping[str, SnapshotRow] | None = None) -> UsersSheet:
+    """Read the Users sheet into a Table (layout columns set aside) with row ids resolved."""
+    if USERS not in book.sheet_names():
+        raise DataError(f"the workbook has no {USERS!r} sheet.")
+    grid = book.values(USERS)
+    header_cells: list[Cell] = list(grid[0]) if grid else []
+    headers = tuple(to_text(h) or "" for h in header_cells)
+    positions = {name: headers.index(name) + 1 for name in LAYOUT_HEADERS if name in headers}
+    problems_col, status_col, row_id_col = (positions.get(n) for n in LAYOUT_HEADERS)
+    if snapshot and row_id_col is None:
+        raise DataError(
+            f"{USERS}: the hidden {ROW_ID!r} column is missing, so rows cannot be matched to the exported users. "
+            "Undo the column deletion, or export again."
+        )
+    skip = sorted(i - 1 for i in positions.values())
+    data_headers: list[Cell] = [None if i in skip else h for i, h in enumerate(header_cells)]
+    data_rows: list[list[Cell]] = []
+    raw_ids: list[str | None] = []
+    rid_index = row_id_col - 1 if row_id_col is not None else None
+    for cells in grid[1:]:
+        row = list(cells)
+        raw_ids.append(to_text(row[rid_index]) if rid_index is not None and rid_index < len(row) else None)
+        for i in skip:
+            if i < len(row):
+                row[i] = None
+        data_rows.append(row)
+    ids, problems = _resolve_row_ids(raw_ids, snapshot, row_id_col)
+    table = build_table(USERS, dialect, data_headers, data_rows, ids)
+    # build_table skips blank rows; a blank row that only had a row id is a deleted user, not a row.
+    row_ids = {r.number: r.row_id for r in table.rows if r.row_id}
+    return UsersSheet(table, headers, problems_col, status_col, row_id_col, max(1, len(grid)), tuple(problems), row_ids)
+
+
+def _resolve_row_ids(
+    raw_ids: Sequence[str | None], snapshot: Mapping[str, SnapshotRow] | None, row_id_col: int | None
+) -> tuple[list[str | None], list[Problem]]:
+    seen: dict[str, int] = {}
+    out: list[str | None] = []
+    problems: list[Problem] = []
+    for offset, rid in enumerate(raw_ids):
+        number = HEADER_ROW + 1 + offset
+        if rid is None:
+            out.append(None)
+            continue
+        address = cell_address(row_id_col or 1, number)
+        if rid in seen:
+            # A copied row carries its original's hidden id: it is a new user, not a second copy of the original.
+            problems.append(
+                Problem("warning", USERS, address, number, ROW_ID, rid, "copied-row",
+                        f"row {number} is a copy of row {seen[rid]} (same hidden row id): it is treated as a new user.")
+            )
+            out.append(None)
+            continue
+        if snapshot is not None and rid not in snapshot:
+            problems.append(
+                Problem("error", USERS, address, number, ROW_ID, rid, "unknown-row-id",
+                        f"hidden row id {rid!r} is not in the export snapshot (edited, or pasted from another workbook). Revert the row or export again.")
+            )
+        seen[rid] = number
+        out.append(rid)
+    return out, problems
+
+
+def write_users(
+    book: SheetBook,
+    dialect: Dialect,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str | None]],
+    row_ids: Sequence[str | None],
+) -> None:
+    """Replace the Users sheet's content: ``headers`` are the data headers; rows are cell texts."""
+    full = [*headers, *LAYOUT_HEADERS]
+    book.ensure_sheet(USERS)
+    book.clear(USERS, 1)
+    # Text format first, so the values written next land in Text cells (Excel keeps them as typed).
+    book.set_text_columns(USERS, text_columns(dialect, full))
+    block: list[list[Cell]] = [list(full)]
+    for values, rid in zip(rows, row_ids, strict=True):
+        block.append([*values, None, None, rid])
+    book.write_values(USERS, 1, 1, block)
+    book.hide_columns(USERS, [len(full)])
+    book.fit_table(USERS, max(2, len(rows) + 1), len(full))
+
+
+def next_row_ids(existing: Iterable[str], count: int) -> list[str]:
+    """``count`` fresh row ids (``r<n>``) that do not collide with ``existing``."""
+    top = 0
+    for rid in existing:
+        if rid.startswith("r") and rid[1:].isdigit():
+            top = max(top, int(rid[1:]))
+    return [f"r{top + i}" for i in range(1, count + 1)]
+
+
+# --- problems in the sheet ------------------------------------------------------------------
+
+_MARKED = re.compile(r"^(?:\(warning\) )?([A-Z]{1,3}[0-9]+) ", re.MULTILINE)
+
+
+def problem_line(problem: Problem) -> str:
+    """One line of the Problems column: ``E7 account_active: message``; warnings start ``(warning)``.
+
+    The template's conditional formatting finds an error's cell by the address at the start of a line.
+    """
+    head = f"{problem.cell} {problem.column}:" if problem.cell else f"{problem.column}:"
+    text = f"{head} {problem.message}"
+    if problem.fix is not None and "did you mean" not in problem.message.lower():
+        text += f" Did you mean {problem.fix!r}?"
+    return f"(warning) {text}" if problem.severity == "warning" else text
+
+
+def write_problems(book: SheetBook, users: UsersSheet, problems: Iterable[Problem]) -> None:
+    """Write each row's problems into the Problems column and mark the cells (old marks cleared)."""
+    if users.problems_col is None:
+        raise DataError(f"{USERS}: no {PROBLEMS!r} column to write problems into; add it after the data columns or use --no-write.")
+    grid = book.values(USERS)
+    col = users.problems_col
+    old: set[str] = set()
+    for cells in grid[1:]:
+        text = to_text(cells[col - 1]) if col - 1 < len(cells) else None
+        if text:
+            old.update(_MARKED.findall(text))
+    by_row: dict[int, list[Problem]] = {}
+    marks: dict[str, tuple[Mark, str] | None] = {}
+    for problem in problems:
+        if problem.sheet != USERS or problem.row < 1:
+            continue
+        if problem.row > HEADER_ROW:
+            by_row.setdefault(problem.row, []).append(problem)
+        if problem.cell:
+            kind: Mark = "error" if problem.severity == "error" else "warning"
+            current = marks.get(problem.cell)
+            note = problem_line(problem)
+            if current is not None:
+                kind = "error" if "error" in (kind, current[0]) else "warning"
+                note = f"{current[1]}\n{note}"
+            marks[problem.cell] = (kind, note)
+    for address in old - set(marks):
+        marks[address] = None
+    last = max(users.last_row, max(by_row, default=1))
+    column: list[list[Cell]] = [["\n".join(problem_line(p) for p in by_row[n])] if n in by_row else [None] for n in range(2, last + 1)]
+    if column:
+        book.write_values(USERS, 2, col, column)
+    if marks:
+        book.mark(USERS, marks)
+
+
+def write_sync_status(book: SheetBook, users: UsersSheet, statuses: Mapping[int, str]) -> None:
+    """Set the Sync status cell of the given sheet rows (others untouched)."""
+    if users.status_col is None or not statuses:
+        return
+    col = users.status_col
+    grid = book.values(USERS)
+    last = max(users.last_row, *statuses)
+    current = [
+        (grid[n - 1][col - 1] if n - 1 < len(grid) and col - 1 < len(grid[n - 1]) else None) for n in range(2, last + 1)
+    ]
+    for number, text in statuses.items():
+        current[number - 2] = text
+    book.write_values(USERS, 2, col, [[c] for c in current])
+
+
+def set_row_ids(book: SheetBook, users: UsersSheet, ids: Mapping[int, str]) -> None:
+    """Give rows (new users just created) their row ids."""
+    if users.row_id_col is None or not ids:
+        return
+    for number, rid in sorted(ids.items()):
+        book.write_values(USERS, number, users.row_id_col, [[rid]])
+
+
+# --- the snapshot ------------------------------------------------------------------------------
+
+
+def read_snapshot(book: SheetBook) -> dict[str, SnapshotRow]:
+    """The very hidden snapshot, by row id; empty for a workbook never exported."""
+    if SNAPSHOT not in book.sheet_names():
+        return {}
+    grid = book.values(SNAPSHOT)
+    if not grid:
+        return {}
+    head = tuple(to_text(c) for c in grid[0][: len(SNAPSHOT_HEADERS)])
+    if head != SNAPSHOT_HEADERS:
+        raise DataError(f"{SNAPSHOT}!A1: the snapshot sheet's header was changed ({head!r}); it must be {SNAPSHOT_HEADERS!r}. Export again.")
+    out: dict[str, SnapshotRow] = {}
+    for number, cells in enumerate(grid[1:], start=2):
+        cells = list(cells) + [None] * (5 - len(cells))
+        rid, key, resource_id, version, raw = (to_text(c) for c in cells[:5])
+        if rid is None and key is None and raw is None:
+            continue
+        if rid is None or key is None:
+            raise DataError(f"{SNAPSHOT}!A{number}: snapshot row without a row id or key: the snapshot was edited. Export again.")
+        try:
+            values = json.loads(raw or "{}")
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{SNAPSHOT}!E{number}: snapshot values are not valid JSON ({exc.msg}): the snapshot was edited. Export again.") from None
+        if not isinstance(values, dict) or not all(isinstance(v, str | None) for v in values.values()):
+            raise DataError(f"{SNAPSHOT}!E{number}: snapshot values must be a JSON object of texts: the snapshot was edited. Export again.")
+        if rid in out:
+            raise DataError(f"{SNAPSHOT}!A{number}: row id {rid!r} appears twice in the snapshot: the snapshot was edited. Export again.")
+        out[rid] = SnapshotRow(rid, key, resource_id, version, values)
+    return out
+
+
+def write_snapshot(book: SheetBook, rows: Iterable[SnapshotRow]) -> None:
+    """Replace the snapshot (sheet created very hidden when missing)."""
+    book.ensure_sheet(SNAPSHOT, "veryHidden")
+    block: list[list[Cell]] = [list(SNAPSHOT_HEADERS)]
+    for snap in rows:
+        block.append([snap.row_id, snap.key, snap.resource_id, snap.version, json.dumps(dict(snap.values), ensure_ascii=False, sort_keys=True)])
+    book.clear(SNAPSHOT, 1)
+    book.write_values(SNAPSHOT, 1, 1, block)
+
+
+def snapshot_values(dialect: Dialect, values: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Canonical text per column, as the snapshot keeps it (lists re-joined, booleans spelled out)."""
+    out: dict[str, str | None] = {}
+    for name, text in values.items():
+        column = dialect.find_column(name)
+        if text is None or column is None:
+            out[name] = text
+            continue
+        try:
+            out[name] = canonical(text, column.type, separator=column.separator, escape=column.escape)
+        except CodecError:
+            out[name] = text
+    return out
+
+
+# --- Lists ---------------------------------------------------------------------------------------
+
+
+def dialect_lists(dialect: Dialect, headers: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """Allowed values the dialect itself knows: status words and fixed choices, per present column."""
+    present = None if headers is None else {c.name for h in headers if (c := dialect.find_column(h))}
+    out: dict[str, list[str]] = {}
+    for column in dialect.columns:
+        if present is not None and column.name not in present:
+            continue
+        if column.type == "status":
+            out[column.name] = [w.word for w in dialect.status_words]
+        elif column.choices:
+            out[column.name] = list(column.choices)
+    return out
+
+
+def write_lists(book: SheetBook, lists: Mapping[str, Sequence[str]]) -> None:
+    """Replace the Lists sheet: one column per list, the column name in row 1."""
+    book.ensure_sheet(LISTS)
+    book.clear(LISTS, 1)
+    names = list(lists)
+    if not names:
+        return
+    depth = max((len(v) for v in lists.values()), default=0)
+    block: list[list[Cell]] = [list(names)]
+    for i in range(depth):
+        block.append([lists[n][i] if i < len(lists[n]) else None for n in names])
+    book.write_values(LISTS, 1, 1, block)
+
+
+def read_lists(book: SheetBook) -> dict[str, list[str]]:
+    """The Lists sheet: column name -> allowed values (blank cells skipped)."""
+    if LISTS not in book.sheet_names():
+        return {}
+    grid = book.values(LISTS)
+    if not grid:
+        return {}
+    out: dict[str, list[str]] = {}
+    for index, head in enumerate(grid[0]):
+        name = to_text(head)
+        if name is None:
+            continue
+        items = [t for row in grid[1:] if index < len(row) and (t := to_text(row[index])) is not None]
+        out[name] = items
+    return out
+
+
+def list_range(lists: Mapping[str, Sequence[str]], name: str) -> str | None:
+    """The absolute range of a list on the Lists sheet (``Lists!$B$2:$B$9``), for drop-downs."""
+    names = list(lists)
+    if name not in names or not lists[name]:
+        return None
+    letter = column_letter(names.index(name) + 1)
+    return f"'{LISTS}'!${letter}$2:${letter}${len(lists[name]) + 1}"
+
+
+# --- Preview and Sync log ----------------------------------------------------------------------
+
+
+def write_preview(book: SheetBook, plan: Mapping[str, Any]) -> None:
+    """Write a plan's JSON form (``Plan.to_dict()``) to the Preview sheet, replacing the last one."""
+    book.ensure_sheet(PREVIEW)
+    block: list[list[Cell]] = [["Preview", "(rosterbook preview; nothing has been sent)"], []]
+    counts = plan.get("counts", {})
+    block.append(["Action", "Rows"])
+    for name in ("create", "update", "rename", "archive", "deactivate", "conflict", "error", "unchanged"):
+        if name in counts:
+            block.append([name, int(counts[name])])
+    invitations = plan.get("invitations") or {}
+    if invitations:
+        block.append([])
+        block.append(["Invitation emails", str(invitations.get("count", 0))])
+    seats = plan.get("seats") or {}
+    if seats and seats.get("before") is not None:
+        block.append(["Seats", f"{seats.get('before')} -> {seats.get('after')}"])
+        if seats.get("subscription") is not None:
+            block.append(["Subscription seats", str(seats["subscription"])])
+            block.append(["Extra seats billed", str(seats.get("extra_billed", 0))])
+    guard = plan.get("guard") or {}
+    if guard.get("tripped"):
+        block.append([])
+        confirmed = "confirmed" if guard.get("confirmed") else "NOT confirmed: sync refuses without --confirm-deletions"
+        block.append(["Deletion guard", f"{guard.get('deactivations')} deactivations over the threshold {guard.get('threshold')}: {confirmed}"])
+    block.append([])
+    block.append(["Row", "Key", "Action", "Column", "From", "To", "Note"])
+    for change in plan.get("changes", []):
+        if change.get("action") == "unchanged":
+            continue
+        row = change.get("row")
+        key = change.get("key")
+        note = _change_note(change)
+        fields_ = change.get("fields") or {}
+        if not fields_:
+            block.append([_cell(row), _cell(key), change.get("action"), None, None, None, note])
+        for name, diff in sorted(fields_.items()):
+            block.append([_cell(row), _cell(key), change.get("action"), name, _cell(diff.get("from")), _cell(diff.get("to")), note])
+    book.clear(PREVIEW, 1)
+    book.write_values(PREVIEW, 1, 1, block)
+
+
+def _change_note(change: Mapping[str, Any]) -> str | None:
+    parts = [str(change[k]) for k in ("message", "reason", "note") if change.get(k)]
+    return "; ".join(parts) or None
+
+
+def _cell(value: Any) -> Cell:
+    if value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, list | tuple):
+        return "; ".join(str(v) for v in value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One row outcome of a sync, as the Sync log records it."""
+
+    time: str
+    row: int | None
+    key: str
+    action: str
+    outcome: str
+    """``ok``, ``failed``, ``skipped`` or ``written`` (CSV upload file)."""
+    resource_id: str | None = None
+    version: str | None = None
+    http_status: int | None = None
+    message: str = ""
+
+    def cells(self) -> list[Cell]:
+        return [self.time, str(self.row) if self.row else None, self.key, self.action, self.outcome,
+                self.resource_id, self.version, str(self.http_status) if self.http_status else None, self.message or None]
+
+
+def append_sync_log(book: SheetBook, entries: Sequence[LogEntry]) -> None:
+    """Append entries below the last line of the Sync log (header written when missing)."""
+    book.ensure_sheet(SYNC_LOG)
+    grid = book.values(SYNC_LOG)
+    if not grid or tuple(to_text(c) for c in grid[0][: len(SYNC_LOG_HEADERS)]) != SYNC_LOG_HEADERS:
+        book.write_values(SYNC_LOG, 1, 1, [list(SYNC_LOG_HEADERS)])
+        grid = grid or [list(SYNC_LOG_HEADERS)]
+    last = len(grid)
+    while last > 1 and all(to_text(c) is None for c in grid[last - 1]):
+        last -= 1
+    if entries:
+        book.write_values(SYNC_LOG, last + 1, 1, [e.cells() for e in entries])
+
+
+# --- the whole layout ---------------------------------------------------------------------------
+
+
+def ensure_layout(book: SheetBook) -> None:
+    """Create any missing sheet of the layout (the snapshot very hidden)."""
+    names = set(book.sheet_names())
+    for sheet in SHEET_ORDER:
+        if sheet not in names:
+            book.ensure_sheet(sheet, "veryHidden" if sheet == SNAPSHOT else "visible")
+    if book.visibility(SNAPSHOT) != "veryHidden":
+        book.ensure_sheet(SNAPSHOT, "veryHidden")
+    grid = book.values(SYNC_LOG)
+    if not grid:
+        book.write_values(SYNC_LOG, 1, 1, [list(SYNC_LOG_HEADERS)])

@@ -1,0 +1,413 @@
+"""The SheetBook adapter over a real .xlsx file (openpyxl), and the Users sheet's Excel dress:
+the ``Users`` Table, frozen header, Text columns, drop-downs, conditional formatting, widths and
+header comments. ``scripts/make_template.py`` builds ``templates/UserTemplate.xlsx`` with it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.comments import Comment
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.table import Table, TableStyleInfo
+from openpyxl.worksheet.worksheet import Worksheet
+
+from rosterbook import workbook as layout
+from rosterbook.core.codecs import Cell
+from rosterbook.core.dialects import Dialect
+from rosterbook.core.problems import column_letter
+from rosterbook.errors import UsageError
+from rosterbook.sheets import Mark, Visibility
+
+TABLE_NAME = "Users"
+ERROR_FILL = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
+WARNING_FILL = PatternFill("solid", start_color="FFEB9C", end_color="FFEB9C")
+NO_FILL = PatternFill(fill_type=None)
+AUTHOR = "rosterbook"
+HEADER_FILL = PatternFill("solid", start_color="1F4E78", end_color="1F4E78")
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+MAX_ROW = 1048576
+
+
+class OpenpyxlBook:
+    """A SheetBook over one .xlsx file, loaded whole with openpyxl; ``save()`` writes it back atomically."""
+
+    def __init__(self, path: str | os.PathLike[str], workbook: Workbook | None = None) -> None:
+        self.path = Path(path)
+        self.wb: Workbook = workbook if workbook is not None else _load(self.path)
+        self._progress: list[str] = []
+
+    @classmethod
+    def new(cls, path: str | os.PathLike[str]) -> OpenpyxlBook:
+        """An empty book (no sheets yet) that will be saved at ``path``."""
+        wb = Workbook()
+        wb.remove(wb.active)
+        return cls(path, wb)
+
+    # --- SheetBook ------------------------------------------------------------------------
+
+    def sheet_names(self) -> list[str]:
+        return list(self.wb.sheetnames)
+
+    def values(self, sheet: str) -> list[list[Cell]]:
+        ws = self._ws(sheet)
+        rows: list[list[Cell]] = [list(r) for r in ws.iter_rows(min_row=1, max_row=ws.max_row, max_col=ws.max_column, values_only=True)]
+        return _trim(rows)
+
+    def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Cell]]) -> None:
+        ws = self._ws(sheet)
+        for r, line in enumerate(values, start=row):
+            for c, value in enumerate(line, start=column):
+                if value is None:
+                    existing = ws._cells.get((r, c))
+                    if existing is not None:
+                        existing.value = None
+                    continue
+                cell = ws.cell(row=r, column=c)
+                if isinstance(value, str):
+                    text = ILLEGAL_CHARACTERS_RE.sub("", value)
+                    cell.value = text
+                    # Literal text, never a formula: '=HYPERLINK(...)' from a platform stays inert.
+                    cell.data_type = "s"
+                else:
+                    cell.value = value
+
+    def clear(self, sheet: str, first_row: int, last_column: int | None = None) -> None:
+        ws = self._ws(sheet)
+        doomed = [k for k in ws._cells if k[0] >= first_row and (last_column is None or k[1] <= last_column)]
+        for key in doomed:
+            cell = ws._cells[key]
+            if last_column is None and not cell.has_style:
+                del ws._cells[key]
+                continue
+            cell.value = None
+            cell.comment = None
+            if cell.fill is not None and cell.fill.fill_type is not None:
+                cell.fill = NO_FILL
+
+    def ensure_sheet(self, sheet: str, visibility: Visibility = "visible") -> None:
+        if sheet not in self.wb.sheetnames:
+            self.wb.create_sheet(sheet)
+        self.wb[sheet].sheet_state = visibility
+
+    def visibility(self, sheet: str) -> Visibility:
+        state = self._ws(sheet).sheet_state
+        return state
+
+    def hide_columns(self, sheet: str, columns: Sequence[int]) -> None:
+        ws = self._ws(sheet)
+        for index in columns:
+            ws.column_dimensions[column_letter(index)].hidden = True
+
+    def mark(self, sheet: str, marks: Mapping[str, tuple[Mark, str] | None]) -> None:
+        ws = self._ws(sheet)
+        for address, mark in marks.items():
+            cell = ws[address]
+            if mark is None:
+                cell.fill = NO_FILL
+                cell.comment = None
+                continue
+            kind, note = mark
+            cell.fill = ERROR_FILL if kind == "error" else WARNING_FILL
+            comment = Comment(note[:30000], AUTHOR)
+            comment.width, comment.height = 360, 120
+            cell.comment = comment
+
+    def fit_table(self, sheet: str, last_row: int, last_column: int) -> None:
+        ws = self._ws(sheet)
+        if not ws.tables:
+            return
+        table = next(iter(ws.tables.values()))
+        ref = f"A1:{column_letter(last_column)}{max(2, last_row)}"
+        table.ref = ref
+        table.autoFilter = None
+        table.tableColumns = []
+        table._initialise_columns()
+        names: set[str] = set()
+        for index, col in enumerate(table.tableColumns, start=1):
+            head = ws.cell(row=1, column=index).value
+            # Excel repairs (drops) a table whose column names are blank, duplicated or not text.
+            name = str(head) if head not in (None, "") else f"Column{index}"
+            while name.casefold() in names:
+                name += "_"
+            names.add(name.casefold())
+            col.name = name
+            if head in (None, ""):
+                ws.cell(row=1, column=index).value = name
+
+    def set_text_columns(self, sheet: str, columns: Sequence[int]) -> None:
+        ws = self._ws(sheet)
+        wanted = set(columns)
+        for index in wanted:
+            ws.column_dimensions[column_letter(index)].number_format = "@"
+        for (_, c), cell in ws._cells.items():
+            if c in wanted:
+                cell.number_format = "@"
+
+    def progress(self, message: str) -> None:
+        self._progress.append(message)
+
+    def save(self) -> None:
+        """Write to a temporary file beside the target, then replace it: a crash never leaves half a workbook."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".~" + self.path.stem, suffix=".xlsx", dir=self.path.parent)
+        os.close(fd)
+        os.chmod(tmp, self.path.stat().st_mode & 0o777 if self.path.exists() else 0o666 & ~_umask())
+        try:
+            self.wb.save(tmp)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _ws(self, sheet: str) -> Worksheet:
+        if sheet not in self.wb.sheetnames:
+            raise KeyError(sheet)
+        return self.wb[sheet]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _load(path: Path) -> Workbook:
+    if not path.exists():
+        raise UsageError(f"{str(path)!r}: no such file.")
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        raise UsageError(f"{str(path)!r}: not an .xlsx workbook (rosterbook reads .xlsx files; save it from Excel as .xlsx).")
+    try:
+        return load_workbook(path, rich_text=False)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise UsageError(f"{str(path)!r}: cannot be read as an .xlsx workbook ({type(exc).__name__}: {exc}).") from None
+
+
+def _trim(rows: list[list[Cell]]) -> list[list[Cell]]:
+    """Drop trailing blank rows and columns (formatting makes openpyxl's used range larger)."""
+    while rows and all(v is None or v == "" for v in rows[-1]):
+        rows.pop()
+    width = 0
+    for row in rows:
+        for index in range(len(row) - 1, -1, -1):
+            if row[index] is not None and row[index] != "":
+                width = max(width, index + 1)
+                break
+    return [row[:width] + [None] * (width - len(row)) for row in rows]
+
+
+# --- the Users sheet's dress -------------------------------------------------------------------
+
+
+def dress_users(
+    book: OpenpyxlBook,
+    dialect: Dialect,
+    headers: Sequence[str],
+    lists: Mapping[str, Sequence[str]],
+    last_row: int,
+) -> None:
+    """Table, frozen header, widths, header comments, drop-downs and problem highlighting on Users.
+
+    ``headers`` is the full header row (layout columns included); ``lists`` is what the Lists sheet holds.
+    """
+    ws = book.wb[layout.USERS]
+    full = list(headers)
+    if not ws.tables:
+        table = Table(displayName=TABLE_NAME, ref=f"A1:{column_letter(len(full))}2")
+        table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
+        ws.add_table(table)
+    book.fit_table(layout.USERS, max(2, last_row), len(full))
+    ws.freeze_panes = "B2"
+    _print_setup(ws)
+    problems_col = full.index(layout.PROBLEMS) + 1
+    data_width = problems_col - 1
+    problems_letter = column_letter(problems_col)
+
+    ws.conditional_formatting = type(ws.conditional_formatting)()
+    ws.data_validations.dataValidation = []
+    for index, header in enumerate(full, start=1):
+        letter = column_letter(index)
+        column = dialect.find_column(header) if header not in layout.LAYOUT_HEADERS else None
+        cell = ws.cell(row=1, column=index)
+        # Direct header formatting as well as the Table style: LibreOffice ignores Table styles.
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        help_text = _header_help(dialect, header, column)
+        cell.comment = Comment(help_text, AUTHOR, width=320, height=110) if help_text else None
+        ws.column_dimensions[letter].width = _width(header, column)
+        if column is None:
+            continue
+        source = layout.list_range(lists, column.name)
+        if source is None:
+            continue
+        strict = column.type in ("status", "choice") and not column.choices_from_platform
+        dv = DataValidation(type="list", formula1=source, allow_blank=True, showDropDown=False)
+        # A list column holds several values ('Admin; Learner'): the drop-down helps, the check judges.
+        dv.showErrorMessage = strict
+        dv.errorStyle = "stop"
+        dv.errorTitle = column.name
+        dv.error = f"Pick one of the allowed values (see the {layout.LISTS} sheet)."
+        dv.promptTitle = column.name[:32]
+        dv.prompt = (column.help or "")[:255] or None
+        dv.showInputMessage = bool(column.help)
+        dv.add(f"{letter}2:{letter}{MAX_ROW}")
+        ws.add_data_validation(dv)
+
+    # A cell is red when an error line of its row's Problems cell starts with its address.
+    formula = f'ISNUMBER(SEARCH(CHAR(10)&ADDRESS(ROW(),COLUMN(),4)&" ",CHAR(10)&${problems_letter}2))'
+    ws.conditional_formatting.add(
+        f"A2:{column_letter(data_width)}{MAX_ROW}",
+        FormulaRule(formula=[formula], fill=ERROR_FILL, font=Font(color="9C0006")),
+    )
+    ws.column_dimensions[problems_letter].width = 60
+    for row in ws.iter_rows(min_row=2, max_row=max(2, last_row), min_col=problems_col, max_col=problems_col):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    ws.column_dimensions[column_letter(problems_col + 1)].width = 28
+
+
+def _print_setup(ws: Worksheet) -> None:
+    """Landscape, one page wide, gridlines, header row repeated: prints (and renders to PDF) readably."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.gridLines = True
+    ws.print_title_rows = "1:1"
+
+
+def _header_help(dialect: Dialect, header: str, column: Any) -> str:
+    if header == layout.PROBLEMS:
+        return "Written by Check: one line per problem in this row (cell address first). Do not type here."
+    if header == layout.SYNC_STATUS:
+        return "Written by Sync: what happened to this row last time."
+    if header == layout.ROW_ID:
+        return "Hidden: ties the row to the exported user. Do not edit."
+    if column is None:
+        return "Custom column: passed through as text."
+    parts = [column.help] if column.help else []
+    if column.name == dialect.key:
+        parts.append(f"Key: identifies the user on {dialect.title}.")
+    if column.required == "always":
+        parts.append("Required.")
+    elif column.required == "new":
+        parts.append("Required for new users.")
+    if column.clear_word:
+        parts.append(f"Blank keeps the current value; write {column.clear_word} to clear it.")
+    return " ".join(dict.fromkeys(parts))
+
+
+def _width(header: str, column: Any) -> float:
+    if header == layout.ROW_ID:
+        return 10
+    if column is None:
+        return max(12, min(30, len(header) + 4))
+    by_type = {"email": 30, "list": 28, "status": 14, "date": 12, "id": 14, "phone": 18, "bool": 10, "choice": 18, "password": 14}
+    return max(len(header) + 4, by_type.get(column.type, 18))
+
+
+def dress_sheets(book: OpenpyxlBook) -> None:
+    """Widths and frozen headers for the side sheets."""
+    wb = book.wb
+    widths = {
+        layout.SETTINGS: (26, 40, 90),
+        layout.SYNC_LOG: (20, 6, 28, 10, 10, 38, 12, 11, 70),
+        layout.PREVIEW: (18, 28, 12, 18, 28, 28, 50),
+    }
+    for sheet, cols in widths.items():
+        if sheet not in wb.sheetnames:
+            continue
+        ws = wb[sheet]
+        for index, width in enumerate(cols, start=1):
+            ws.column_dimensions[column_letter(index)].width = width
+        _print_setup(ws)
+        if sheet != layout.PREVIEW:
+            ws.freeze_panes = "A2"
+            for cell in ws[1]:
+                cell.font = HEADER_FONT
+                cell.fill = HEADER_FILL
+    if layout.LISTS in wb.sheetnames:
+        ws = wb[layout.LISTS]
+        for index in range(1, ws.max_column + 1):
+            ws.column_dimensions[column_letter(index)].width = 24
+            ws.cell(row=1, column=index).font = Font(bold=True)
+        ws.freeze_panes = "A2"
+
+
+def order_sheets(book: OpenpyxlBook) -> None:
+    """Sheets in layout order (others after), Users active."""
+    wb = book.wb
+    wanted = [wb[name] for name in layout.SHEET_ORDER if name in wb.sheetnames]
+    others = [ws for ws in wb.worksheets if ws.title not in layout.SHEET_ORDER]
+    wb._sheets = [*wanted, *others]
+    if layout.USERS in wb.sheetnames:
+        wb.active = wb.sheetnames.index(layout.USERS)
+        for ws in wb.worksheets:
+            ws.sheet_view.tabSelected = ws.title == layout.USERS
+
+
+# --- the template ------------------------------------------------------------------------------
+
+
+def build_template(path: str | os.PathLike[str], dialect: Dialect) -> OpenpyxlBook:
+    """An empty rosterbook workbook for ``dialect``: every sheet of the layout, nothing exported yet."""
+    book = OpenpyxlBook.new(path)
+    layout.ensure_layout(book)
+    headers = [c.name for c in dialect.columns]
+    layout.write_users(book, dialect, headers, [], [])
+    lists = layout.dialect_lists(dialect)
+    layout.write_lists(book, lists)
+    layout.write_settings(book, layout.BookSettings.for_dialect(dialect))
+    layout.write_snapshot(book, [])
+    layout.write_preview(book, {"counts": {}, "changes": []})
+    dress_users(book, dialect, layout.users_headers(dialect, headers), lists, 2)
+    dress_sheets(book)
+    order_sheets(book)
+    book.wb.properties.creator = AUTHOR
+    book.wb.properties.title = f"rosterbook users: {dialect.title}"
+    # Fixed timestamps: a fresh generation is byte-comparable in its parts, not just structurally.
+    import datetime as dt
+
+    stamp = dt.datetime(2026, 1, 1)
+    book.wb.properties.created = stamp
+    book.wb.properties.modified = stamp
+    return book
+
+
+def template_structure(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What makes a template a template, as plain data: sheets and their visibility, values,
+    the Users Table, frozen panes, column formats and widths, drop-downs, conditional formats,
+    header comments. Two files with equal structures are the same template."""
+    wb = load_workbook(path)
+    out: dict[str, Any] = {"sheets": [(ws.title, ws.sheet_state) for ws in wb.worksheets]}
+    for ws in wb.worksheets:
+        dims = {
+            key: (round(d.width or 0, 2), bool(d.hidden), d.number_format)
+            for key, d in sorted(ws.column_dimensions.items())
+            if d.width or d.hidden or d.number_format != "General"
+        }
+        out[ws.title] = {
+            "values": [[c for c in row] for row in ws.iter_rows(values_only=True)],
+            "freeze": ws.freeze_panes,
+            "columns": dims,
+            "tables": sorted((t.displayName, t.ref, tuple(c.name for c in t.tableColumns)) for t in ws.tables.values()),
+            "validations": sorted((dv.type, str(dv.sqref), dv.formula1, bool(dv.showErrorMessage)) for dv in ws.data_validations.dataValidation),
+            "conditional": sorted(
+                (str(rng.sqref), tuple(tuple(rule.formula or ()) for rule in rules))
+                for rng, rules in ws.conditional_formatting._cf_rules.items()
+            ),
+            "comments": sorted((c.coordinate, c.comment.text) for row in ws.iter_rows(max_row=1) for c in row if c.comment),
+        }
+    return out

@@ -1,0 +1,249 @@
+"""The workbook layout over real .xlsx files: Users, snapshot, Settings, Lists, Preview, Sync log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from rosterbook import workbook as wbk
+from rosterbook.core.dialects import load_dialect
+from rosterbook.core.problems import Problem
+from rosterbook.core.table import SnapshotRow
+from rosterbook.errors import DataError, UsageError
+from rosterbook.fastread import FastBook, read_values
+from rosterbook.xlsx import OpenpyxlBook, build_template
+
+PROGRESSION = load_dialect("progression")
+HEADERS = [c.name for c in PROGRESSION.columns]
+
+
+def _book(tmp_path: Path) -> OpenpyxlBook:
+    book = build_template(tmp_path / "book.xlsx", PROGRESSION)
+    rows = [
+        ["Ann", "Lee", "ann@example.com", "Engineer", "Core", None, "Active"],
+        ["Bo", "=HYPERLINK(\"http://evil\",\"x\")", "bo@example.com", None, "Core", "ann@example.com", "Pending"],
+        ["Cy", "Ng", "cy@example.com", None, None, None, "Archived"],
+    ]
+    wbk.write_users(book, PROGRESSION, HEADERS, rows, ["r1", "r2", "r3"])
+    snaps = [SnapshotRow(f"r{i}", r[2], None, None, dict(zip(HEADERS, r, strict=True))) for i, r in enumerate(rows, start=1)]
+    wbk.write_snapshot(book, snaps)
+    book.save()
+    return OpenpyxlBook(book.path)
+
+
+def test_users_round_trip_keeps_row_ids_and_layout_columns(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    snapshot = wbk.read_snapshot(book)
+    users = wbk.read_users(book, PROGRESSION, snapshot)
+    assert users.headers[-3:] == ("Problems", "Sync status", "_row_id")
+    assert [r.row_id for r in users.table.rows] == ["r1", "r2", "r3"]
+    assert users.table.rows[0].text("email") == "ann@example.com"
+    assert users.table.positions["account_active"] == 7
+    assert users.problems_col == 8 and users.row_id_col == 10
+    assert users.problems == ()
+
+
+def test_platform_text_that_looks_like_a_formula_stays_inert(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    cell = openpyxl.load_workbook(book.path)["Users"]["B3"]
+    assert cell.data_type == "s"
+    assert cell.value == '=HYPERLINK("http://evil","x")'
+    # calamine sees text too (a formula would give its cached result instead)
+    assert read_values(book.path, "Users")[2][1] == '=HYPERLINK("http://evil","x")'
+
+
+def test_row_id_column_is_hidden_and_snapshot_very_hidden(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    wb = openpyxl.load_workbook(book.path)
+    assert wb["Users"].column_dimensions["J"].hidden is True
+    assert wb["_snapshot"].sheet_state == "veryHidden"
+    assert wb["Users"].tables["Users"].ref == "A1:J4"
+    assert FastBook(book.path).visibility("_snapshot") == "veryHidden"
+
+
+def test_copied_row_becomes_new_user_and_unknown_id_is_an_error(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    book.write_values("Users", 5, 1, [["Di", "Ro", "di@example.com", None, None, None, "Active", None, None, "r1"]])
+    book.write_values("Users", 6, 1, [["Ed", "Fu", "ed@example.com", None, None, None, "Active", None, None, "r99"]])
+    users = wbk.read_users(book, PROGRESSION, wbk.read_snapshot(book))
+    by_number = {r.number: r.row_id for r in users.table.rows}
+    assert by_number[5] is None
+    assert [(p.cell, p.code, p.severity) for p in users.problems] == [("J5", "copied-row", "warning"), ("J6", "unknown-row-id", "error")]
+
+
+def test_missing_row_id_column_with_a_snapshot_is_refused(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    book.write_values("Users", 1, 10, [["something"]])
+    with pytest.raises(DataError, match="hidden '_row_id' column is missing"):
+        wbk.read_users(book, PROGRESSION, wbk.read_snapshot(book))
+
+
+def test_blank_row_with_only_a_row_id_is_a_removed_user(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    book.write_values("Users", 3, 1, [[None] * 7])
+    users = wbk.read_users(book, PROGRESSION, wbk.read_snapshot(book))
+    assert [r.row_id for r in users.table.rows] == ["r1", "r3"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "value", "message"),
+    [
+        ("B4", "lots", "Settings!B4 subscription_seats: 'lots' is not a whole number."),
+        ("B5", "yes please", "Settings!B5 invite_new_users: 'yes please' is not one of 'TRUE', 'FALSE'."),
+        ("B6", "merge", "Settings!B6 list_mode: 'merge' is not one of 'add', 'replace'."),
+        ("B3", "https://hr.example/scim?access_token=abc", "Settings!B3 platform_url: looks like it carries a credential"),
+        ("B3", "ftp://x", "Settings!B3 platform_url: 'ftp://x' is not an http(s) URL."),
+        ("B8", "2", "Settings!B8 deletion_threshold_ratio: '2' is not a number between 0 and 1."),
+        ("A12", "token", "Settings!A12: 'token' is not a setting"),
+    ],
+)
+def test_bad_settings_name_their_cell(tmp_path: Path, cell: str, value: str, message: str) -> None:
+    book = _book(tmp_path)
+    rows = {r[0]: n for n, r in enumerate(book.values("Settings"), start=1)}
+    assert rows["dialect"] == 2  # the layout the parametrized cells rely on
+    book.wb["Settings"][cell] = value
+    with pytest.raises(DataError) as info:
+        wbk.read_settings(book)
+    assert str(info.value).startswith(message)
+
+
+def test_settings_round_trip(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    settings = wbk.BookSettings.for_dialect(load_dialect("edapp"), subscription_seats=40, list_mode="add", platform_url=None)
+    wbk.write_settings(book, settings)
+    assert wbk.read_settings(book) == settings
+    assert settings.invite_new_users is False and settings.dialect == "edapp"
+    assert not any("token" in str(v).lower() for row in book.values("Settings") for v in row[:2] if v)
+
+
+@pytest.mark.parametrize(
+    ("cell", "value", "message"),
+    [
+        ("E3", "{not json", r"_snapshot!E3: snapshot values are not valid JSON"),
+        ("E2", "[1, 2]", r"_snapshot!E2: snapshot values must be a JSON object of texts"),
+        ("A3", "r1", r"_snapshot!A3: row id 'r1' appears twice"),
+        ("A1", "id", r"_snapshot!A1: the snapshot sheet's header was changed"),
+        ("A4", None, r"_snapshot!A4: snapshot row without a row id or key"),
+    ],
+)
+def test_edited_snapshot_is_a_clear_error(tmp_path: Path, cell: str, value: str | None, message: str) -> None:
+    book = _book(tmp_path)
+    book.wb["_snapshot"][cell] = value
+    with pytest.raises(DataError, match=message):
+        wbk.read_snapshot(book)
+
+
+def test_problems_written_marked_and_cleared(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    users = wbk.read_users(book, PROGRESSION, wbk.read_snapshot(book))
+    first = [
+        Problem("error", "Users", "G2", 2, "account_active", "actve", "unknown-status", "'actve' is not one of 'Active', 'Pending', 'Archived'.", "Active"),
+        Problem("warning", "Users", "E3", 3, "team", "Core", "unknown-team", "'Core' is not a team on the platform."),
+    ]
+    wbk.write_problems(book, users, first)
+    book.save()
+    wb = openpyxl.load_workbook(book.path)
+    ws = wb["Users"]
+    assert ws["H2"].value == "G2 account_active: 'actve' is not one of 'Active', 'Pending', 'Archived'. Did you mean 'Active'?"
+    assert ws["H3"].value == "(warning) E3 team: 'Core' is not a team on the platform."
+    assert ws["G2"].fill.start_color.rgb.endswith("FFC7CE") and ws["G2"].comment is not None
+    assert ws["E3"].fill.start_color.rgb.endswith("FFEB9C")
+    # a second check with only the warning left clears G2's mark and H2's text
+    book = OpenpyxlBook(book.path)
+    wbk.write_problems(book, wbk.read_users(book, PROGRESSION), first[1:])
+    ws = book.wb["Users"]
+    assert ws["H2"].value is None
+    assert ws["G2"].comment is None and ws["G2"].fill.fill_type is None
+    assert ws["E3"].comment is not None
+
+
+def test_sync_status_and_row_ids_written(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    users = wbk.read_users(book, PROGRESSION)
+    wbk.write_sync_status(book, users, {3: "updated", 5: "created"})
+    wbk.set_row_ids(book, users, {5: "r4"})
+    grid = book.values("Users")
+    assert [row[8] for row in grid[1:]] == [None, "updated", None, "created"]
+    assert grid[4][9] == "r4"
+
+
+def test_lists_round_trip_and_ranges(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    lists = {"account_active": ["Active", "Pending", "Archived"], "team": ["Core", "Sales"]}
+    wbk.write_lists(book, lists)
+    assert wbk.read_lists(book) == lists
+    assert wbk.list_range(lists, "team") == "'Lists'!$B$2:$B$3"
+    assert wbk.list_range(lists, "nothing") is None
+
+
+def test_sync_log_appends(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    wbk.append_sync_log(book, [wbk.LogEntry("t1", 2, "ann@example.com", "update", "ok", "id1", 'W/"2"', 200)])
+    wbk.append_sync_log(book, [wbk.LogEntry("t2", 3, "bo@example.com", "create", "failed", http_status=409, message="taken")])
+    grid = book.values("Sync log")
+    assert grid[0] == list(wbk.SYNC_LOG_HEADERS)
+    assert [r[0] for r in grid[1:]] == ["t1", "t2"]
+    assert grid[2][4:] == ["failed", None, None, "409", "taken"]
+
+
+def test_preview_sheet_lists_changed_fields(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    plan = {
+        "counts": {"create": 1, "update": 1, "unchanged": 1},
+        "changes": [
+            {"action": "update", "row": 2, "key": "ann@example.com", "fields": {"team": {"from": "Core", "to": "Sales"}}},
+            {"action": "unchanged", "row": 3, "key": "bo@example.com", "fields": {}},
+            {"action": "create", "row": 5, "key": "di@example.com", "fields": {"email": {"from": None, "to": "di@example.com"}}},
+        ],
+    }
+    wbk.write_preview(book, plan)
+    grid = book.values("Preview")
+    assert ["create", 1] in [r[:2] for r in grid] and ["update", 1] in [r[:2] for r in grid]
+    assert [2, "ann@example.com", "update", "team", "Core", "Sales", None] in grid
+    assert not any(r and r[0] == 3 for r in grid)
+
+
+def test_fastread_gives_openpyxl_values(tmp_path: Path) -> None:
+    path = tmp_path / "types.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Users"
+    ws.append(["text", "int", "float", "bool", "date", "blank", "zeros"])
+    ws.append(["Zoë 李", 42, 1.5, True, dt.datetime(2024, 2, 29), None, "00123"])
+    ws.append([None, -7, 1e20, False, dt.datetime(1999, 12, 31, 13, 45), None, "+44 20"])
+    ws["J9"] = None  # formatted-but-empty cells do not widen the range
+    ws["J9"].number_format = "@"
+    wb.create_sheet("Hidden").sheet_state = "hidden"
+    wb.save(path)
+    fast = FastBook(path)
+    slow = OpenpyxlBook(path)
+    assert fast.sheet_names() == slow.sheet_names()
+    for sheet in fast.sheet_names():
+        assert fast.values(sheet) == slow.values(sheet)
+    assert fast.visibility("Hidden") == "hidden"
+    assert fast.has_formulas("Users") is False
+
+
+def test_fastread_is_read_only_and_refuses_non_workbooks(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xlsx"
+    bad.write_text("not a zip")
+    with pytest.raises(UsageError, match=r"cannot be read as an \.xlsx workbook"):
+        FastBook(bad)
+    with pytest.raises(UsageError, match=r"cannot be read as an \.xlsx workbook"):
+        OpenpyxlBook(bad)
+    (tmp_path / "x.csv").write_text("a")
+    with pytest.raises(UsageError, match=r"not an \.xlsx workbook"):
+        OpenpyxlBook(tmp_path / "x.csv")
+    good = build_template(tmp_path / "good.xlsx", PROGRESSION)
+    good.save()
+    with pytest.raises(UsageError, match="read-only"):
+        FastBook(good.path).write_values("Users", 1, 1, [["x"]])
+
+
+def test_next_row_ids_never_collide() -> None:
+    assert wbk.next_row_ids(["r1", "r7", "x", "r"], 2) == ["r8", "r9"]
+    assert wbk.next_row_ids([], 1) == ["r1"]
