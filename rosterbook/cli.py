@@ -10,12 +10,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from rosterbook import __version__
-from rosterbook.errors import RosterbookError
+from rosterbook.errors import RosterbookError, UsageError
 
 
 def emit_json(data: Any) -> None:
@@ -67,3 +68,65 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 # --- commands ---------------------------------------------------------------------------------
 # Each command: parse options, make one library call, print (text or --json), return an exit code.
+
+
+_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+
+@cli.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dialect", "dialect", metavar="NAME", help="Platform dialect (recognised from the header row when omitted).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--no-write", is_flag=True, help="Workbooks: do not mark problem cells in the file.")
+def check_command(file: Path, dialect: str | None, as_json: bool, no_write: bool) -> int:
+    """Check a CSV export or upload file (or a workbook) against a platform's rules.
+
+    Prints one line per problem, sorted by row then column. Exit 0 when there are no errors
+    (warnings allowed), 1 when there are errors, 2 for usage errors.
+    """
+    if file.suffix.casefold() in _WORKBOOK_SUFFIXES:
+        report = _check_workbook(file, dialect, no_write)
+    else:
+        from rosterbook.csvfile import check_csv
+
+        report = check_csv(file, dialect)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        if report.problems:
+            click.echo(report.render_text())
+        click.echo(report.summary(), err=True)
+    return 0 if report.ok else 1
+
+
+def _check_workbook(file: Path, dialect: str | None, no_write: bool) -> Any:
+    """Workbooks are checked by ``rosterbook.app.check_workbook`` (marks cells unless ``--no-write``)."""
+    try:
+        from rosterbook.app import check_workbook  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        raise UsageError(f"{file.name}: checking workbooks is not available in this version; check a CSV file instead.") from None
+    return check_workbook(file, dialect=dialect, write=not no_write)
+
+
+@cli.command("dialects")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the dialect(s) as JSON.")
+def dialects_command(name: str | None, as_json: bool) -> int:
+    """List the platform dialects, or show one's columns, rules and notes."""
+    from rosterbook.core.dialects import all_dialects, describe_dialect, load_dialect
+
+    if name is not None:
+        dialect = load_dialect(name)
+        if as_json:
+            emit_json(dialect.model_dump(mode="json"))
+        else:
+            click.echo(describe_dialect(dialect))
+        return 0
+    found = all_dialects()
+    if as_json:
+        emit_json([{"name": d.name, "title": d.title, "kind": d.kind, "key": d.key, "seeds": list(d.seeds)} for d in found])
+    else:
+        width = max(len(d.name) for d in found)
+        for d in found:
+            click.echo(f"{d.name:<{width}}  {d.title} (key: {d.key})")
+    return 0

@@ -1,0 +1,208 @@
+"""Reading CSV exports that survive real life, and checking them against a dialect.
+
+Platforms and Excel write CSV files in many shapes: UTF-8 with or without a BOM, Windows-1252
+(Excel's "CSV" on Western Windows), UTF-16 ("Unicode text"), ``,`` or ``;`` (locales whose
+decimal separator is a comma) or tab delimiters, a ``sep=;`` hint line, CRLF line ends and
+line breaks inside quoted cells. ``read_csv`` takes them all; anything else is a ``UsageError``
+with a one-line message.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rosterbook.core.checks import check_table
+from rosterbook.core.dialects import dialect_names, load_dialect, recognise_dialect
+from rosterbook.core.problems import Problem, cell_address
+from rosterbook.core.report import CheckReport
+from rosterbook.core.table import build_table
+from rosterbook.errors import UsageError
+
+__all__ = ["CsvData", "check_csv", "decode_csv", "read_csv"]
+
+_DELIMITERS = (",", ";", "\t")
+_SNIFF_RECORDS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class CsvData:
+    """A CSV file as read: the header row, the data rows (as strings, not padded) and how it was written."""
+
+    headers: list[str]
+    """The first record, a BOM or ``sep=`` hint line removed."""
+    rows: list[list[str]]
+    """Every later record; a blank line is an empty list, so row numbers match what Excel shows."""
+    encoding: str
+    """``utf-8-sig`` (BOM), ``utf-8``, ``cp1252``, ``latin-1`` or ``utf-16``."""
+    delimiter: str
+    """``,``, ``;`` or a tab."""
+    name: str
+    """The file name, used as the sheet name in problems (``users.csv!G7``)."""
+    newline: str = "\r\n"
+    """The line ending the file uses (``\\r\\n`` or ``\\n``)."""
+
+
+def read_csv(path: str | Path) -> CsvData:
+    """Read a CSV export whatever its encoding, delimiter and line ends; UsageError when it is not one."""
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{file}: no such file.") from None
+    except IsADirectoryError:
+        raise UsageError(f"{file}: is a folder, not a CSV file.") from None
+    except OSError as exc:
+        raise UsageError(f"{file}: cannot be read ({exc.strerror or exc}).") from None
+    text, encoding = decode_csv(data, file.name)
+    return parse_csv_text(text, file.name, encoding)
+
+
+def decode_csv(data: bytes, name: str = "<csv>") -> tuple[str, str]:
+    """The text of a CSV file's bytes and the encoding it was in (BOMs honoured, UTF-8, then Windows-1252)."""
+    if not data.strip():
+        raise UsageError(f"{name}: the file is empty.")
+    if data.startswith(b"PK\x03\x04"):
+        raise UsageError(f"{name}: is a zip file (an Excel workbook?), not a CSV file.")
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise UsageError(f"{name}: is an Excel 97-2003 workbook, not a CSV file; save it as CSV or .xlsx.")
+    if data.startswith(codecs.BOM_UTF8):
+        return _decode(data, "utf-8-sig", name), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _decode(data, "utf-16", name), "utf-16"
+    if b"\x00" in data[:65536]:
+        raise UsageError(f"{name}: holds binary data, not CSV text.")
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"  # every byte is a character: nothing left to refuse
+
+
+def _decode(data: bytes, encoding: str, name: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name}: starts like {encoding} text but byte {exc.start} is not valid {encoding}.") from None
+
+
+def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8") -> CsvData:
+    """Split CSV text into a header row and data rows, finding the delimiter."""
+    text = text.lstrip("\ufeff")
+    delimiter: str | None = None
+    first_line, _, rest = text.partition("\n")
+    hint = first_line.strip().strip('"').casefold()
+    if hint.startswith("sep=") and len(hint) == 5:
+        delimiter, text = first_line.strip().strip('"')[4], rest  # Excel's "sep=;" hint line
+    if delimiter is None:
+        delimiter = sniff_delimiter(text)
+    newline = "\r\n" if "\r\n" in text[:65536] else "\n"
+    records = _parse(text, delimiter, name)
+    if not records or not any(cell.strip() for cell in records[0]):
+        raise UsageError(f"{name}: the first line should be the header row, but it is blank.")
+    headers = [h.strip() for h in records[0]]
+    return CsvData(headers, records[1:], encoding, delimiter, name, newline)
+
+
+def _parse(text: str, delimiter: str, name: str) -> list[list[str]]:
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            line = _unclosed_quote_line(text, delimiter)
+            raise UsageError(f"{name}: a quoted cell starting on line {line} is never closed (a '\"' is missing).") from None
+    # Stray quotes inside cells ("6" screen") are common in hand-edited files: read them leniently.
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:  # pragma: no cover - the lenient reader only fails on absurd field sizes
+        raise UsageError(f"{name}: not a readable CSV file ({exc}).") from None
+
+
+def _unclosed_quote_line(text: str, delimiter: str) -> int:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    last = 1
+    try:
+        while True:
+            last = reader.line_num + 1
+            next(reader)
+    except (StopIteration, csv.Error):
+        return last
+
+
+def sniff_delimiter(text: str) -> str:
+    """``,``, ``;`` or tab: the one that splits the header into the most cells and the next rows alike."""
+    sample = _first_records(text)
+    best = ","
+    best_score: tuple[int, float, int] = (0, 0.0, 0)
+    for delimiter in _DELIMITERS:
+        try:
+            records = list(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter))
+        except csv.Error:
+            continue
+        records = [r for r in records if r]
+        if not records:
+            continue
+        width = len(records[0])
+        body = records[1:-1] if len(records) > 2 else records[1:]  # the sample may cut the last record
+        same = sum(1 for r in body if len(r) == width) / len(body) if body else 1.0
+        score = (int(width > 1), same, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _first_records(text: str) -> str:
+    """The start of the text: about the first records (a cut inside a quoted cell does no harm)."""
+    end = 0
+    for _ in range(_SNIFF_RECORDS):
+        found = text.find("\n", end)
+        if found == -1:
+            return text
+        end = found + 1
+    return text[:end]
+
+
+# --- checking ---------------------------------------------------------------------------------------
+
+
+def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callable[[int, int], None] | None = None) -> CheckReport:
+    """Check a CSV export or upload file against a dialect (recognised from the header row when None)."""
+    data = read_csv(path)
+    if dialect is not None:
+        chosen = load_dialect(dialect)
+    else:
+        found = recognise_dialect(data.headers)
+        if found is None:
+            names = ", ".join(repr(n) for n in dialect_names())
+            raise UsageError(f"{data.name}: cannot tell which platform this header row is for; give --dialect (one of {names}).")
+        chosen = found
+    table = build_table(data.name, chosen, data.headers, data.rows)
+    problems = list(check_table(table, progress=progress))
+    problems.extend(_overflowing_rows(data))
+    return CheckReport.from_problems(len(table.rows), problems)
+
+
+def _overflowing_rows(data: CsvData) -> list[Problem]:
+    """Rows with more cells than the header: usually a value whose delimiter lost its quotes."""
+    width = len(data.headers)
+    shown = "a tab" if data.delimiter == "\t" else repr(data.delimiter)
+    out = []
+    for offset, cells in enumerate(data.rows):
+        if len(cells) <= width:
+            continue
+        extra = [i for i in range(width, len(cells)) if cells[i].strip()]
+        if not extra:
+            continue
+        number = offset + 2
+        message = (
+            f"this row has {len(cells)} cells but the header row has {width}: "
+            f"a value containing {shown} may have lost its quotes, shifting the cells after it."
+        )
+        out.append(Problem("error", data.name, cell_address(extra[0] + 1, number), number, "", cells[extra[0]], "extra-cells", message))
+    return out
+
