@@ -1,0 +1,397 @@
+"""The sync plan: every change the diff found, checked against problems, conflicts and the deletion guard.
+
+A plan is what the preview shows and what Sync sends. It never sends a row with an error, never
+overwrites a user the platform changed since export (a ``conflict``), and refuses outright when a
+sync would archive or deactivate more users than the deletion guard allows, unless confirmed.
+
+Seats (dialects that bill by seat): ``before`` counts snapshot users in a ``seat`` status;
+``after`` is ``before`` adjusted by every change the plan would send once confirmed (rows with
+errors or conflicts and skipped rows change nothing). With a known subscription size,
+``over_subscription = max(0, after - subscription)`` is how many seats are beyond the
+subscription once the sync is done, and ``extra_billed = max(0, after - max(before,
+subscription))`` is how many of those this sync adds (seats already beyond the subscription
+before the sync are billed already). Both are None when the subscription size is unknown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from rosterbook.core.dialects import Dialect, load_dialect
+from rosterbook.core.diff import ACTIONS, SET_MARK, Action, Change, FieldChange, apply_change, diff
+from rosterbook.core.problems import Problem, quote, sorted_problems
+from rosterbook.core.table import SnapshotRow, Table
+from rosterbook.errors import UsageError
+
+__all__ = [
+    "ACTIONS",
+    "SENDABLE",
+    "Action",
+    "Change",
+    "Current",
+    "FieldChange",
+    "Guard",
+    "Plan",
+    "Seats",
+    "Settings",
+    "apply_change",
+    "diff",
+    "make_plan",
+]
+
+SENDABLE: frozenset[str] = frozenset(("create", "update", "archive", "rename", "deactivate"))
+"""The actions Sync sends."""
+
+_ORDER = {action: index for index, action in enumerate(ACTIONS)}
+_LAST_ROW = 1 << 62
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Per-workbook sync settings (the Settings sheet; for CSV commands, the options). Never a token."""
+
+    dialect: str
+    platform_url: str | None = None
+    invite_new_users: bool = False
+    """EdApp's toggle: new users get an invitation email."""
+    list_mode: Literal["add", "replace"] = "replace"
+    """Existing users' lists: ``add`` to the current items, or ``replace`` them."""
+    deactivate_missing: bool = False
+    """Incenteev's option: users not in the file are deactivated."""
+    subscription_seats: int | None = None
+    """Seats in the subscription, when known (for the billing preview)."""
+    deletion_threshold_ratio: float = 0.10
+    deletion_threshold_min: int = 25
+
+    def __post_init__(self) -> None:
+        if self.list_mode not in ("add", "replace"):
+            raise UsageError(f"list_mode {self.list_mode!r} is not one of 'add', 'replace'.")
+        if not 0 <= self.deletion_threshold_ratio <= 1:
+            raise UsageError(f"deletion_threshold_ratio {self.deletion_threshold_ratio!r} is not between 0 and 1.")
+        if self.deletion_threshold_min < 0:
+            raise UsageError(f"deletion_threshold_min {self.deletion_threshold_min!r} is negative.")
+        if self.subscription_seats is not None and self.subscription_seats < 0:
+            raise UsageError(f"subscription_seats {self.subscription_seats!r} is negative.")
+
+    @classmethod
+    def for_dialect(cls, dialect: str | Dialect, **overrides: Any) -> Settings:
+        """Settings with the dialect's option defaults (options it does not offer stay off)."""
+        found = load_dialect(dialect) if isinstance(dialect, str) else dialect
+        options = found.options
+        values: dict[str, Any] = {
+            "dialect": found.name,
+            "invite_new_users": bool(options.invite_new_users.default) if options.invite_new_users.available else False,
+            "list_mode": str(options.list_mode.default) if options.list_mode.available else "replace",
+            "deactivate_missing": bool(options.deactivate_missing.default) if options.deactivate_missing.available else False,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The platform's current state of one user, as the connector read it before Sync."""
+
+    version: str | None
+    values: Mapping[str, str | None]
+
+
+class _Record:
+    """Attribute access plus ``record["name"]``, and ``to_dict()``: for the plan's small summaries."""
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.to_dict():
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Guard(_Record):
+    """The deletion guard: archives plus deactivations against the threshold."""
+
+    tripped: bool
+    deactivations: int
+    """Users the plan would archive or deactivate."""
+    threshold: int
+    """The most it may do without confirmation: max(ratio x active users, minimum)."""
+    confirmed: bool
+    active: int
+    """Active users in the snapshot (in a seat or login status; every user when there is no status)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"tripped": self.tripped, "deactivations": self.deactivations, "threshold": self.threshold,
+                "confirmed": self.confirmed, "active": self.active}
+
+
+@dataclass(frozen=True, slots=True)
+class Seats(_Record):
+    """Seat-holding users before and after the sync, against the subscription (see the module docstring)."""
+
+    before: int
+    after: int
+    subscription: int | None
+    extra_billed: int | None
+    over_subscription: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"before": self.before, "after": self.after, "subscription": self.subscription,
+                "extra_billed": self.extra_billed, "over_subscription": self.over_subscription}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sync would do: sorted changes, counts, invitations, seats, the guard and the problems."""
+
+    dialect: Dialect
+    settings: Settings
+    changes: tuple[Change, ...]
+    """Sorted by action (ACTIONS order), then row, then key; unchanged rows included."""
+    counts: Mapping[str, int]
+    """Every action, zero counts included."""
+    invitations: tuple[str, ...]
+    """Keys of new users who get an invitation email."""
+    seats: Seats | None
+    """None when the platform does not bill by seat."""
+    guard: Guard
+    problems: tuple[Problem, ...]
+    skipped: tuple[Change, ...] = ()
+    """Changes left out because their row is in ``skip_rows`` (not counted, not sent)."""
+    refusal: str | None = None
+    """Why the whole plan is refused (nothing is sent), or None."""
+
+    @property
+    def refused(self) -> bool:
+        """True when nothing may be sent (deletion guard not confirmed, or the sheet itself is unusable)."""
+        return self.refusal is not None
+
+    def sendable(self) -> list[Change]:
+        """The changes Sync sends (create, update, archive, rename, deactivate); none when refused."""
+        return [] if self.refused else [c for c in self.changes if c.action in SENDABLE]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form (unchanged rows are counted, and listed only when they carry notes)."""
+        return {
+            "dialect": self.dialect.name,
+            "counts": dict(self.counts),
+            "invitations": {"count": len(self.invitations), "keys": list(self.invitations)},
+            "seats": self.seats.to_dict() if self.seats is not None else None,
+            "guard": self.guard.to_dict(),
+            "refused": self.refused,
+            "refusal": self.refusal,
+            "changes": [_change_dict(c) for c in self.changes if c.action != "unchanged" or c.notes],
+            "skipped": [{"row": c.row, "key": c.key, "action": c.action} for c in self.skipped],
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+    def render_text(self) -> str:
+        """The human preview: counts, invitations, seats, the guard, then one block per change."""
+        lines = [f"Plan for {self.dialect.title}: " + ", ".join(f"{n} {a}" for a, n in self.counts.items())]
+        if self.dialect.invitations != "none":
+            if self.invitations:
+                lines.append(f"Invitation emails: {len(self.invitations)} ({', '.join(self.invitations)})")
+            else:
+                lines.append("Invitation emails: none")
+        if self.seats is not None:
+            lines.append(_seats_line(self.seats))
+        if self.guard.tripped:
+            lines.append(_guard_line(self.guard, self.settings))
+        if self.skipped:
+            lines.append("Skipped rows: " + ", ".join(str(c.row) for c in self.skipped))
+        if self.refusal is not None:
+            lines.append(f"Refused: {self.refusal}")
+        for change in self.changes:
+            if change.action == "unchanged" and not change.notes:
+                continue
+            lines.append("")
+            lines.extend(_change_lines(change))
+        return "\n".join(lines)
+
+
+def make_plan(
+    table: Table,
+    snapshot: Sequence[SnapshotRow],
+    settings: Settings,
+    *,
+    problems: Iterable[Problem] = (),
+    current: Mapping[str, Current] | None = None,
+    confirm_deletions: bool = False,
+    skip_rows: Collection[int] = (),
+) -> Plan:
+    """The plan for a sheet against its snapshot.
+
+    ``problems`` are the checks' findings: a row with an error is not sent (action ``error``)
+    unless it is in ``skip_rows``, which leaves it out entirely (listed in ``plan.skipped``).
+    ``current`` (by resource id) is the platform's state read just before Sync: a row whose
+    version moved since export is a ``conflict``. The deletion guard refuses the plan when it
+    would archive or deactivate more users than allowed, unless ``confirm_deletions``.
+    """
+    dialect = table.dialect
+    changes = diff(table, snapshot, settings)
+    found = list(dict.fromkeys((*table.header_problems, *problems)))
+    row_errors: dict[int, list[Problem]] = {}
+    for problem in found:
+        if problem.severity == "error" and problem.row > 1:
+            row_errors.setdefault(problem.row, []).append(problem)
+    skip = frozenset(skip_rows)
+    kept: list[Change] = []
+    skipped: list[Change] = []
+    for change in changes:
+        row = change.row
+        if row is not None and (row in skip or row in row_errors):
+            if row in skip:
+                skipped.append(change)
+                continue
+            if change.action != "unchanged" or change.problems:
+                change = replace(change, action="error", problems=(*change.problems, *row_errors[row]))
+        elif current and change.action in SENDABLE and change.resource_id is not None:
+            change = _check_version(change, current)
+        found.extend(change.problems)
+        kept.append(change)
+    kept.sort(key=_sort_key)
+    skipped.sort(key=_sort_key)
+    counter = Counter(c.action for c in kept)
+    counts: dict[str, int] = {action: counter.get(action, 0) for action in ACTIONS}
+    sendable = tuple(c for c in kept if c.action in SENDABLE)
+    guard = _guard(dialect, snapshot, settings, counts["archive"] + counts["deactivate"], confirm_deletions)
+    refusal = None
+    file_errors = [p for p in found if p.severity == "error" and p.row <= 1]
+    if file_errors:
+        refusal = f"the sheet itself has {len(file_errors)} error(s) (e.g. {file_errors[0].render()}); fix them first."
+    elif guard.tripped and not guard.confirmed:
+        refusal = (
+            f"{guard.deactivations} users would be archived or deactivated, more than the deletion guard allows "
+            f"({guard.threshold}); confirm the deletions to go ahead."
+        )
+    invitations = tuple(c.key for c in sendable if c.action == "create" and c.invite)
+    return Plan(
+        dialect=dialect,
+        settings=settings,
+        changes=tuple(kept),
+        counts=counts,
+        invitations=invitations,
+        seats=_seats(dialect, snapshot, settings, sendable),
+        guard=guard,
+        problems=tuple(sorted_problems(dict.fromkeys(found))),
+        skipped=tuple(skipped),
+        refusal=refusal,
+    )
+
+
+def _sort_key(change: Change) -> tuple[int, int, str]:
+    row = change.row if change.row is not None else _LAST_ROW
+    return (_ORDER[change.action], row, change.key.casefold())
+
+
+def _check_version(change: Change, current: Mapping[str, Current]) -> Change:
+    assert change.resource_id is not None
+    now = current.get(change.resource_id)
+    if now is None or change.version is None or now.version is None or now.version == change.version:
+        return change  # no version to compare: nothing says the user moved
+    note = f"changed on the platform since export (version {quote(change.version)} is now {quote(now.version)}): not overwritten"
+    return replace(change, action="conflict", current=dict(now.values), notes=(*change.notes, note))
+
+
+def _active_users(dialect: Dialect, snapshot: Sequence[SnapshotRow]) -> int:
+    if dialect.status_column is None:
+        return len(snapshot)
+    words = frozenset(w.word for w in dialect.status_words if w.seat or w.login)
+    column = dialect.status_column
+    return sum(1 for s in snapshot if s.values.get(column) in words)
+
+
+def _guard(dialect: Dialect, snapshot: Sequence[SnapshotRow], settings: Settings, deletions: int, confirmed: bool) -> Guard:
+    active = _active_users(dialect, snapshot)
+    # floor: "more than 10% of 255" means 26 or more, exactly as comparing with 25.5 would.
+    threshold = max(math.floor(settings.deletion_threshold_ratio * active), settings.deletion_threshold_min)
+    return Guard(tripped=deletions > threshold, deactivations=deletions, threshold=threshold, confirmed=confirmed, active=active)
+
+
+def _seats(dialect: Dialect, snapshot: Sequence[SnapshotRow], settings: Settings, sendable: Sequence[Change]) -> Seats | None:
+    if dialect.billing == "none" or dialect.status_column is None:
+        return None
+    column = dialect.status_column
+    seat_words = frozenset(w.word for w in dialect.status_words if w.seat)
+    before = sum(1 for s in snapshot if s.values.get(column) in seat_words)
+    after = before
+    for change in sendable:
+        if change.action == "create":
+            after += change.values.get(column) in seat_words
+        elif change.action == "deactivate":
+            after -= change.values.get(column) in seat_words
+        else:
+            status = change.fields.get(column)
+            if status is not None:
+                after += (status.after in seat_words) - (status.before in seat_words)
+    subscription = settings.subscription_seats
+    extra = over = None
+    if subscription is not None:
+        over = max(0, after - subscription)
+        extra = max(0, after - max(before, subscription))
+    return Seats(before=before, after=after, subscription=subscription, extra_billed=extra, over_subscription=over)
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _change_dict(change: Change) -> dict[str, Any]:
+    return {
+        "action": change.action,
+        "row": change.row,
+        "key": change.key,
+        "old_key": change.old_key,
+        "fields": {name: {"from": fc.before, "to": fc.after} for name, fc in change.fields.items()},
+        "notes": list(change.notes),
+        "invite": change.invite,
+        "current": dict(change.current) if change.current is not None else None,
+        "problems": [p.to_dict() for p in change.problems],
+    }
+
+
+def _show(value: str | None) -> str:
+    return "(blank)" if value is None else quote(value)
+
+
+def _change_lines(change: Change) -> list[str]:
+    where = f"row {change.row}" if change.row is not None else "not in the sheet"
+    head = f"{change.action} {where} {change.key}"
+    if change.old_key is not None:
+        head += f" (was {change.old_key})"
+    if change.invite:
+        head += " (invitation email)"
+    lines = [head]
+    for name, fc in change.fields.items():
+        line = f"  {name}: {_show(fc.before)} -> {fc.after if fc.after == SET_MARK else _show(fc.after)}"
+        if change.current is not None and name in change.current:
+            line += f" (platform now: {_show(change.current[name])})"
+        lines.append(line)
+    lines.extend(f"  {p.render()}" for p in change.problems)
+    lines.extend(f"  note: {note}" for note in change.notes)
+    return lines
+
+
+def _seats_line(seats: Seats) -> str:
+    line = f"Seats: {seats.before} -> {seats.after}"
+    if seats.subscription is None:
+        return line + " (subscription size unknown)"
+    line += f" (subscription {seats.subscription}"
+    if seats.extra_billed:
+        plural = "seat" if seats.extra_billed == 1 else "seats"
+        line += f"; {seats.extra_billed} extra {plural} billed pro rata"
+    elif seats.over_subscription:
+        line += f"; {seats.over_subscription} beyond the subscription already"
+    return line + ")"
+
+
+def _guard_line(guard: Guard, settings: Settings) -> str:
+    rule = f"{settings.deletion_threshold_ratio:.0%} of {guard.active} active users, at least {settings.deletion_threshold_min}"
+    state = "confirmed" if guard.confirmed else "refused unless confirmed"
+    return f"Deletion guard: {guard.deactivations} archived or deactivated, more than {guard.threshold} ({rule}): {state}."
