@@ -336,11 +336,10 @@ def all_dialects() -> tuple[Dialect, ...]:
 def recognise_dialect(headers: Iterable[str | None]) -> Dialect | None:
     """The dialect whose columns best explain a header row, or None when none fits or two fit equally.
 
-    A dialect fits when its key (or key fallback) is among the headers and every header is one of
-    its columns or aliases; a dialect that passes custom fields through (``extra_columns =
-    "custom"``) may also leave some headers unexplained, as long as most are its own. Among those
-    that fit, the most headers spelled exactly as the dialect spells them wins, then the most
-    headers explained.
+    A dialect fits when its key (or key fallback) is among the headers and it explains most of
+    them (its columns or aliases); the rest are its custom fields or, for a dialect without
+    custom fields, headers the check reports as unknown. The dialect with the most headers spelled
+    exactly its way wins (generic SCIM aliases explain many files), then the one explaining most.
     """
     heads = [h.lstrip("\ufeff").strip() for h in headers if h and h.strip()]
     if not heads:
@@ -351,11 +350,11 @@ def recognise_dialect(headers: Iterable[str | None]) -> Dialect | None:
         names = {c.name for c in found if c is not None}
         if dialect.key not in names and (dialect.key_fallback is None or dialect.key_fallback not in names):
             continue
-        unexplained = sum(1 for c in found if c is None)
-        if unexplained and (dialect.extra_columns != "custom" or unexplained * 2 >= len(heads)):
+        explained = sum(1 for c in found if c is not None)
+        if explained * 2 <= len(heads):
             continue
         exact = sum(1 for h in heads if h in dialect.column_names)
-        scored.append(((exact, len(heads) - unexplained), dialect))
+        scored.append(((exact, explained), dialect))
     if not scored:
         return None
     scored.sort(key=lambda item: item[0], reverse=True)
