@@ -105,7 +105,171 @@ def _check_workbook(file: Path, dialect: str | None, no_write: bool) -> Any:
         from rosterbook.app import check_workbook  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         raise UsageError(f"{file.name}: checking workbooks is not available in this version; check a CSV file instead.") from None
-    return check_workbook(file, dialect=dialect, write=not no_write)
+    return check_workbook(file, dialect=dialect, write=not no_write, progress=_progress_callback(not as_json_flag()))
+
+
+# --- the workbook round trip: export, preview, sync, revert, demo ---------------------------
+
+
+def as_json_flag() -> bool:
+    """True when the running command was given --json (progress bars stay off then)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("as_json"))
+
+
+class _Bars:
+    """One rich progress bar per stage, on stderr."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             console=Console(stderr=True), transient=True)
+        self.tasks: dict[str, Any] = {}
+        self.bars.start()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bars.add_task(stage, total=total or None)
+        self.bars.update(self.tasks[stage], completed=done, total=total or None)
+
+    def stop(self) -> None:
+        self.bars.stop()
+
+
+def _progress_callback(enabled: bool) -> Any:
+    """The one progress helper: bars on a terminal, a no-op with --json or when stderr is not a TTY."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    bars = _Bars()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(bars.stop)
+    return bars
+
+
+_BOOK = click.argument("book", type=click.Path(dir_okay=False, path_type=Path))
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (exactly what the library returns).")
+
+
+@cli.command("export")
+@_BOOK
+@click.option("--platform", metavar="URL", help="SCIM base URL of the platform (default: the embedded sandbox).")
+@click.option("--dialect", metavar="NAME", help="Dialect of the --from-csv file (recognised from its header row when omitted).")
+@click.option("--from-csv", "from_csv", type=click.Path(dir_okay=False, path_type=Path), metavar="EXPORT.csv",
+              help="Fill the workbook from a CSV-only platform's own export file.")
+@click.option("--force", is_flag=True, help="Overwrite a workbook whose edits were never synced.")
+@_JSON
+def export_command(book: Path, platform: str | None, dialect: str | None, from_csv: Path | None, force: bool, as_json: bool) -> int:
+    """Fill BOOK.xlsx with the platform's users (created from the template when missing).
+
+    Everything read from the platform is written as text. Re-exporting into a workbook with
+    unsynced edits is refused unless --force.
+    """
+    from rosterbook.app import export_workbook
+
+    result = export_workbook(book, platform=platform, dialect=dialect, from_csv=from_csv, force=force, progress=_progress_callback(not as_json))
+    if as_json:
+        emit_json(result)
+    else:
+        source = f"{from_csv.name}" if from_csv is not None else (platform or "the embedded sandbox")
+        click.echo(f"Exported {result['rows']} users from {source} into {book} (dialect {result['dialect']}, {len(result['columns'])} columns).")
+    return 0
+
+
+@cli.command("preview")
+@_BOOK
+@click.option("--skip-rows", metavar="ROWS", help="Leave these sheet rows out, e.g. 7,9-12.")
+@_JSON
+def preview_command(book: Path, skip_rows: str | None, as_json: bool) -> int:
+    """Show what a sync would do (creates, field-by-field updates, archives, renames, conflicts,
+    invitations, seats) and write it to the Preview sheet. Nothing is sent.
+
+    Exit 1 when rows have errors or conflicts, or the plan is refused; 0 otherwise.
+    """
+    from rosterbook.app import parse_rows, preview_workbook
+
+    plan = preview_workbook(book, skip_rows=parse_rows(skip_rows), progress=_progress_callback(not as_json))
+    if as_json:
+        emit_json(plan.to_dict())
+    else:
+        click.echo(plan.render_text())
+        click.echo(f"Written to the Preview sheet of {book}.", err=True)
+    blocked = plan.refused or plan.counts.get("error", 0) or plan.counts.get("conflict", 0)
+    return 1 if blocked else 0
+
+
+def _counts_line(plan: Any) -> str:
+    shown = [f"{n} {a}" for a, n in plan.counts.items() if n and a != "unchanged"]
+    return ", ".join(shown) or "nothing to change"
+
+
+@cli.command("sync")
+@_BOOK
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--skip-rows", metavar="ROWS", help="Leave these sheet rows out (rows with errors or conflicts), e.g. 7,9-12.")
+@click.option("--confirm-deletions", is_flag=True, help="Go ahead although more users would be archived than the deletion guard allows.")
+@_JSON
+def sync_command(book: Path, yes: bool, skip_rows: str | None, confirm_deletions: bool, as_json: bool) -> int:
+    """Send only what changed to the platform (SCIM), or write the upload file (CSV platforms).
+
+    Refuses when rows have errors or conflicts unless --skip-rows names them. Asks for
+    confirmation showing the preview counts (or --yes). Each row's outcome goes to the Sync log
+    sheet and the Sync status column; re-running after a failure sends only what is still different.
+    Exit 1 when any row failed.
+    """
+    from rosterbook.app import parse_rows, sync_workbook
+
+    def confirm(plan: Any) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("sync needs a confirmation: run it in a terminal, or pass --yes. Nothing was sent.")
+        click.echo(f"Sync {book.name}: {_counts_line(plan)}.", err=True)
+        if plan.invitations:
+            click.echo(f"Invitation emails: {len(plan.invitations)}.", err=True)
+        return click.confirm("Send these changes?", default=False, err=True)
+
+    result = sync_workbook(book, confirm=confirm, skip_rows=parse_rows(skip_rows), confirm_deletions=confirm_deletions,
+                           progress=_progress_callback(not as_json))
+    if as_json:
+        emit_json(result)
+    else:
+        for row in result["rows"]:
+            if row["outcome"] == "failed":
+                click.echo(f"{book.name}!row {row['row']} {row['key']}: {row['action']} failed: {row['message']}")
+        if result["upload_file"]:
+            click.echo(f"Upload file written: {result['upload_file']} ({result['upload_rows']} rows). Upload it to the platform, then export again.")
+        else:
+            click.echo(f"Synced {result['sent']} rows: {result['confirmed']} confirmed, {result['failed']} failed. Outcomes are in the Sync log sheet.")
+    return 0 if result["ok"] else 1
+
+
+@cli.command("revert")
+@_BOOK
+@click.option("--rows", metavar="ROWS", help="Only these sheet rows, e.g. 7,9-12 (default: every edited row, and deleted rows come back).")
+@_JSON
+def revert_command(book: Path, rows: str | None, as_json: bool) -> int:
+    """Put rows back to their exported values (new, never-synced rows are cleared)."""
+    from rosterbook.app import parse_rows, revert_rows
+
+    result = revert_rows(book, parse_rows(rows) if rows is not None else None)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"Reverted {len(result['reverted'])} rows, cleared {len(result['cleared'])} new rows, restored {len(result['restored'])} deleted rows.")
+    return 0
+
+
+@cli.command("demo")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help="Data folder of the embedded sandbox (default: ROSTERBOOK_HOME or ~/.local/share/rosterbook).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to keep the demo workbook (default: <home>/demo/demo.xlsx).")
+def demo_command(home: Path | None, out: Path | None) -> int:
+    """Run the whole round trip against the embedded sandbox: export, edit, check, preview, sync, export again."""
+    from rosterbook.app import run_demo
+
+    return run_demo(home=home, out=out, echo=click.echo)
 
 
 @cli.command("dialects")

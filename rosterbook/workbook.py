@@ -393,7 +393,7 @@ def write_problems(book: SheetBook, users: UsersSheet, problems: Iterable[Proble
         book.mark(USERS, marks)
 
 
-def write_sync_status(book: SheetBook, users: UsersSheet, statuses: Mapping[int, str]) -> None:
+def write_sync_status(book: SheetBook, users: UsersSheet, statuses: Mapping[int, str | None]) -> None:
     """Set the Sync status cell of the given sheet rows (others untouched)."""
     if users.status_col is None or not statuses:
         return
