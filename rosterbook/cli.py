@@ -294,3 +294,72 @@ def dialects_command(name: str | None, as_json: bool) -> int:
         for d in found:
             click.echo(f"{d.name:<{width}}  {d.title} (key: {d.key})")
     return 0
+
+
+# --- addin (Excel add-in for the current user) ------------------------------------------------
+
+
+@cli.group("addin")
+def addin_group() -> None:
+    """Install, remove or inspect the Excel add-in (ribbon tab and cell functions).
+
+    Windows and macOS; the add-in runs the Python interpreter that ran `addin install`.
+    """
+
+
+_TARGET_OPTION = click.option(
+    "--target",
+    "target",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Put the add-in and its conf file into this folder instead of Excel's start-up folder (works on any OS).",
+)
+
+
+def _addin_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    for line in report.actions:
+        click.echo(line)
+    state = "installed" if report.installed else "not installed"
+    click.echo(f"add-in: {report.addin_path} ({state})")
+    click.echo(f"conf:   {report.conf_path}" + (f" (interpreter {report.interpreter})" if report.interpreter else ""))
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+@addin_group.command("install")
+@_TARGET_OPTION
+@click.option("--xlam", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Install this prebuilt rosterbook.xlam instead of building one.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def addin_install_command(target: Path | None, xlam: Path | None, as_json: bool) -> int:
+    """Install the add-in for the current user, pointing it at this Python interpreter."""
+    from rosterbook.addin_install import install
+
+    report = install(target, xlam=xlam)
+    _addin_report(report, as_json)
+    if not as_json and report.platform != "target":
+        click.echo("Restart Excel: the rosterbook tab appears on the ribbon.")
+    return 0
+
+
+@addin_group.command("uninstall")
+@_TARGET_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def addin_uninstall_command(target: Path | None, as_json: bool) -> int:
+    """Remove the add-in and its conf file."""
+    from rosterbook.addin_install import uninstall
+
+    _addin_report(uninstall(target), as_json)
+    return 0
+
+
+@addin_group.command("status")
+@_TARGET_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def addin_status_command(target: Path | None, as_json: bool) -> int:
+    """Show where the add-in is installed and which interpreter it runs."""
+    from rosterbook.addin_install import status
+
+    _addin_report(status(target), as_json)
+    return 0

@@ -1,0 +1,300 @@
+"""The only module that touches a live Excel workbook (xlwings): ``XlwingsBook`` and the UDF caller context.
+
+``XlwingsBook`` implements ``rosterbook.sheets.SheetBook`` over an ``xlwings.Book``: a sheet is read
+in one 2-D call, a block is written in one call (strings Excel would turn into formulas, numbers,
+dates or booleans are written as literal text), marks are a fill colour plus a note, progress goes
+to the status bar, and ``batch()`` turns off screen updating and automatic calculation during bulk
+writes. Everything above it (``rosterbook.workbook``, ``rosterbook.app``) is the same code the CLI
+runs on .xlsx files through ``rosterbook.xlsx.OpenpyxlBook``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import xlwings as xw
+
+from rosterbook.core.codecs import Cell
+from rosterbook.core.problems import column_letter
+from rosterbook.sheets import Mark, SheetBook, Visibility
+
+ERROR_RGB = (255, 199, 206)
+WARNING_RGB = (255, 235, 156)
+_VISIBLE, _HIDDEN, _VERY_HIDDEN = -1, 0, 2  # Excel's XlSheetVisibility
+_UNION_CHUNK = 25  # addresses per union range (Excel caps a range address at 255 characters)
+
+# A string Excel would not keep as typed text when assigned to a cell's Value: formulas and
+# injection prefixes, numbers (leading zeros), dates/times, percentages, booleans, error words,
+# and a leading apostrophe (which Excel would swallow).
+_SPECIAL_FIRST = frozenset("=+-@'#\t\r\n")
+_NUMBERISH = re.compile(r"\d")
+_BOOL_WORDS = frozenset({"TRUE", "FALSE"})
+
+
+def excel_text(value: Cell) -> Cell:
+    """The value to assign so a string stays literal text: prefixed with ``'`` when Excel would convert it.
+
+    The apostrophe is Excel's text prefix, not part of the value: reading the cell back gives the
+    string as written.
+    """
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in _SPECIAL_FIRST or _NUMBERISH.search(value) or value.strip().upper() in _BOOL_WORDS:
+        return "'" + value
+    return value
+
+
+def rectangular(values: Sequence[Sequence[Cell]]) -> list[list[Cell]]:
+    """Rows padded with None to the widest row (Excel writes a rectangle in one call)."""
+    width = max((len(r) for r in values), default=0)
+    return [[excel_text(v) for v in row] + [None] * (width - len(row)) for row in values]
+
+
+def trim(rows: list[list[Cell]]) -> list[list[Cell]]:
+    """Drop trailing blank rows and columns (a used range often extends past the data)."""
+    while rows and all(v is None or v == "" for v in rows[-1]):
+        rows.pop()
+    width = 0
+    for row in rows:
+        for index in range(len(row), 0, -1):
+            if row[index - 1] is not None and row[index - 1] != "":
+                width = max(width, index)
+                break
+    return [(row + [None] * (width - len(row)))[:width] for row in rows]
+
+
+_AREA = re.compile(r"^\$?[A-Z]{0,3}\$?(\d+)(?::\$?[A-Z]{0,3}\$?(\d+))?$")
+
+
+def rows_of_address(address: str) -> list[int]:
+    """Row numbers covered by an A1 address with one or more areas (``$A$2:$C$4,$A$7``, ``$5:$6``)."""
+    rows: set[int] = set()
+    for area in address.replace(" ", "").split(","):
+        match = _AREA.match(area.split("!")[-1])
+        if match is None:
+            continue
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        rows.update(range(min(first, last), max(first, last) + 1))
+    return sorted(rows)
+
+
+class XlwingsBook:
+    """A SheetBook over the workbook open in Excel (``xw.Book.caller()``)."""
+
+    def __init__(self, book: Any) -> None:
+        self.book = book
+        self.app = book.app
+        self._status_before: Any = None
+
+    @classmethod
+    def caller(cls) -> XlwingsBook:
+        """The workbook whose ribbon button or formula called Python."""
+        return cls(xw.Book.caller())
+
+    # --- SheetBook ------------------------------------------------------------------------
+
+    def sheet_names(self) -> list[str]:
+        return [s.name for s in self.book.sheets]
+
+    def values(self, sheet: str) -> list[list[Cell]]:
+        ws = self._ws(sheet)
+        last = ws.used_range.last_cell
+        data = ws.range((1, 1), (last.row, last.column)).options(ndim=2).value
+        return trim([list(row) for row in (data or [])])
+
+    def header_row(self, sheet: str) -> list[Cell]:
+        """Row 1 only (UDFs call this once per formula; reading the whole sheet would be wasteful)."""
+        ws = self._ws(sheet)
+        last = ws.used_range.last_cell
+        data = ws.range((1, 1), (1, last.column)).options(ndim=1).value
+        return list(data or [])
+
+    def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Cell]]) -> None:
+        block = rectangular(values)
+        if not block or not block[0]:
+            return
+        self._ws(sheet).range((row, column)).value = block
+
+    def clear(self, sheet: str, first_row: int, last_column: int | None = None) -> None:
+        ws = self._ws(sheet)
+        last = ws.used_range.last_cell
+        if last.row < first_row:
+            return
+        right = last_column if last_column is not None else last.column
+        target = ws.range((first_row, 1), (last.row, right))
+        target.clear_contents()
+        target.color = None
+        try:
+            target.api.ClearComments()  # Windows: one call for every note in the block
+        except Exception:
+            for note in list(ws.notes):
+                cell = note.parent if hasattr(note, "parent") else None
+                if cell is None or (cell.row >= first_row and cell.column <= right):
+                    note.delete()
+
+    def ensure_sheet(self, sheet: str, visibility: Visibility = "visible") -> None:
+        if sheet not in self.sheet_names():
+            self.book.sheets.add(sheet, after=self.book.sheets[-1])
+        ws = self._ws(sheet)
+        if visibility == "veryHidden":
+            try:
+                ws.api.Visible = _VERY_HIDDEN
+                return
+            except Exception:  # macOS: no very hidden through this API; hidden is the closest
+                ws.visible = False
+                return
+        ws.visible = visibility == "visible"
+
+    def visibility(self, sheet: str) -> Visibility:
+        ws = self._ws(sheet)
+        try:
+            state = int(ws.api.Visible)
+        except Exception:
+            return "visible" if ws.visible else "hidden"
+        return "visible" if state == _VISIBLE else "veryHidden" if state == _VERY_HIDDEN else "hidden"
+
+    def hide_columns(self, sheet: str, columns: Sequence[int]) -> None:
+        ws = self._ws(sheet)
+        for index in columns:
+            ws.range(f"{column_letter(index)}:{column_letter(index)}").column_width = 0
+
+    def mark(self, sheet: str, marks: Mapping[str, tuple[Mark, str] | None]) -> None:
+        ws = self._ws(sheet)
+        by_colour: dict[Any, list[str]] = {}
+        for address, mark in marks.items():
+            colour = None if mark is None else ERROR_RGB if mark[0] == "error" else WARNING_RGB
+            by_colour.setdefault(colour, []).append(address)
+        for colour, addresses in by_colour.items():
+            for start in range(0, len(addresses), _UNION_CHUNK):
+                ws.range(",".join(addresses[start : start + _UNION_CHUNK])).color = colour
+        for address, mark in marks.items():
+            cell = ws.range(address)
+            note = cell.note
+            if mark is None:
+                if note is not None:
+                    note.delete()
+            elif note is not None:
+                note.text = mark[1]
+            else:
+                cell.add_note(mark[1])
+
+    def fit_table(self, sheet: str, last_row: int, last_column: int) -> None:
+        ws = self._ws(sheet)
+        if not ws.tables:
+            return
+        ws.tables[0].resize(ws.range((1, 1), (max(2, last_row), last_column)))
+
+    def set_text_columns(self, sheet: str, columns: Sequence[int]) -> None:
+        ws = self._ws(sheet)
+        letters = [f"{column_letter(c)}:{column_letter(c)}" for c in sorted(set(columns))]
+        for start in range(0, len(letters), _UNION_CHUNK):
+            ws.range(",".join(letters[start : start + _UNION_CHUNK])).number_format = "@"
+
+    def progress(self, message: str) -> None:
+        self.app.status_bar = message
+
+    def save(self) -> None:
+        """Nothing: in Excel the user decides when to save."""
+
+    # --- Excel only ----------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Screen updating off and manual calculation during bulk writes; restored afterwards."""
+        app = self.app
+        updating, calculation = app.screen_updating, app.calculation
+        app.screen_updating = False
+        app.calculation = "manual"
+        try:
+            yield
+        finally:
+            app.calculation = calculation
+            app.screen_updating = updating
+            app.status_bar = False  # hands the status bar back to Excel
+
+    def selected_rows(self, sheet: str) -> list[int]:
+        """Row numbers of the current selection on ``sheet`` (empty if the selection is elsewhere)."""
+        selection = self.book.selection
+        if selection is None or selection.sheet.name != sheet:
+            return []
+        return rows_of_address(selection.address)
+
+    def activate(self, sheet: str) -> None:
+        """Show this sheet."""
+        self._ws(sheet).activate()
+
+    def _ws(self, sheet: str) -> Any:
+        try:
+            return self.book.sheets[sheet]
+        except Exception:
+            raise KeyError(sheet) from None
+
+
+# --- the ribbon's user interface in Excel ---------------------------------------------------------------
+
+_MSGBOX_LIMIT = 1000  # Excel's MsgBox shows about 1024 characters
+
+
+class ExcelUI:
+    """Dialogs for the ribbon (``app.alert``); progress goes through the book's status bar."""
+
+    def __init__(self, excel: XlwingsBook) -> None:
+        self.excel = excel
+
+    def alert(self, message: str, *, error: bool = False) -> None:
+        self.excel.app.alert(_fit(message), title="rosterbook", buttons="ok", mode="critical" if error else "info")
+
+    def confirm(self, message: str) -> bool:
+        return self.excel.app.alert(_fit(message), title="rosterbook", buttons="yes_no", mode="info") == "yes"
+
+    def choose_file(self, title: str) -> str | None:
+        try:
+            chosen = self.excel.app.api.GetOpenFilename("CSV files (*.csv),*.csv", 1, title)
+        except Exception:  # macOS: no file dialog through this API
+            self.alert("Choose the export with `rosterbook export --from-csv FILE` in a terminal.", error=True)
+            return None
+        return chosen if isinstance(chosen, str) and chosen else None
+
+    def selected_rows(self, book: SheetBook, sheet: str) -> list[int]:
+        return self.excel.selected_rows(sheet)
+
+    def show_sheet(self, book: SheetBook, sheet: str) -> None:
+        self.excel.activate(sheet)
+
+
+def _fit(message: str) -> str:
+    return message if len(message) <= _MSGBOX_LIMIT else message[: _MSGBOX_LIMIT - 3] + "..."
+
+
+# --- UDF caller context ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallerContext:
+    """Where a UDF was called from: the workbook (a SheetBook), the sheet and the row of the calling cell."""
+
+    book: SheetBook | None
+    sheet: str = "Users"
+    row: int = 2
+
+    def header_row(self) -> list[Cell]:
+        """The calling sheet's row 1."""
+        if self.book is None:
+            return []
+        reader = getattr(self.book, "header_row", None)
+        if callable(reader):
+            return list(reader(self.sheet))
+        values = self.book.values(self.sheet)
+        return list(values[0]) if values else []
+
+
+def caller_context(caller: Any) -> CallerContext | None:
+    """The context of a UDF's ``caller`` argument: None, a ready CallerContext (tests), or the calling xlwings Range."""
+    if caller is None or isinstance(caller, CallerContext):
+        return caller
+    return CallerContext(XlwingsBook(caller.sheet.book), caller.sheet.name, int(caller.row))
