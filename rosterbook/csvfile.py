@@ -88,7 +88,8 @@ def _decode(data: bytes, encoding: str, name: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{name}: starts like {encoding} text but byte {exc.start} is not valid {encoding}.") from None
+        offset = exc.start + (len(codecs.BOM_UTF8) if encoding == "utf-8-sig" else 0)  # the decoder counts after the BOM
+        raise UsageError(f"{name}: starts like {encoding} text but byte {offset} is not valid {encoding}.") from None
 
 
 def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8") -> CsvData:
@@ -124,14 +125,15 @@ def _parse(text: str, delimiter: str, name: str) -> list[list[str]]:
 
 
 def _unclosed_quote_line(text: str, delimiter: str) -> int:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    last = 1
+    """The line on which the record that the strict reader chokes on starts."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    start = 1
     try:
         while True:
-            last = reader.line_num + 1
+            start = reader.line_num + 1
             next(reader)
     except (StopIteration, csv.Error):
-        return last
+        return start
 
 
 def sniff_delimiter(text: str) -> str:

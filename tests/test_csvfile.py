@@ -1,0 +1,156 @@
+"""Reading CSV files as real exports write them: encodings, BOMs, delimiters, line ends, quoted line breaks."""
+
+from __future__ import annotations
+
+import codecs
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from rosterbook.csvfile import check_csv, parse_csv_text, read_csv, sniff_delimiter
+from rosterbook.errors import UsageError
+
+ROWS = [["Zoë", "Lefèvre", "zoe@example.com"], ["José", "García", "jose@example.com"]]
+HEADERS = ["First Name", "Last Name", "email"]
+
+
+def _write(path: Path, text: str, encoding: str) -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("cp1252", "cp1252"), ("utf-16", "utf-16")],
+)
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+@pytest.mark.parametrize("newline", ["\r\n", "\n"])
+def test_encodings_delimiters_and_line_ends(tmp_path: Path, encoding: str, expected: str, delimiter: str, newline: str) -> None:
+    text = newline.join(delimiter.join(r) for r in [HEADERS, *ROWS]) + newline
+    data = read_csv(_write(tmp_path / "users.csv", text, encoding))
+    assert data.headers == HEADERS
+    assert data.rows == ROWS
+    assert (data.encoding, data.delimiter, data.newline, data.name) == (expected, delimiter, newline, "users.csv")
+
+
+def test_quoted_cells_keep_line_breaks_delimiters_and_quotes(tmp_path: Path) -> None:
+    text = 'Username,Job Title,Org\r\nemily.wong,"Communications Manager\r\nInternal Comms","Sales, EMEA"\r\ntom,"6"" screen",IT\r\n'
+    data = read_csv(_write(tmp_path / "j.csv", text, "utf-8"))
+    assert data.rows == [["emily.wong", "Communications Manager\r\nInternal Comms", "Sales, EMEA"], ["tom", '6" screen', "IT"]]
+
+
+def test_semicolons_inside_a_comma_file_do_not_fool_the_sniffer() -> None:
+    text = 'Email,User groups,Roles\na@example.com,marketing; operations;,Admin; Learner\nb@example.com,sales,Learner\n'
+    assert sniff_delimiter(text) == ","
+    assert parse_csv_text(text).rows[0] == ["a@example.com", "marketing; operations;", "Admin; Learner"]
+
+
+def test_excel_sep_hint_line() -> None:
+    data = parse_csv_text("sep=;\nemail;account_active\na@example.com;Active\n")
+    assert (data.delimiter, data.headers, data.rows) == (";", ["email", "account_active"], [["a@example.com", "Active"]])
+
+
+def test_single_column_file() -> None:
+    data = parse_csv_text("Username\nann\nbob\n")
+    assert (data.delimiter, data.headers, data.rows) == (",", ["Username"], [["ann"], ["bob"]])
+
+
+def test_blank_lines_keep_row_numbers_as_excel_shows_them(tmp_path: Path) -> None:
+    path = _write(tmp_path / "p.csv", "First Name,Last Name,email,account_active\r\nAnn,Lee,ann@example.com,Active\r\n\r\nBob,Ray,bob@example,Active\r\n", "utf-8")
+    report = check_csv(path, "progression")
+    assert report.rows == 2
+    assert [p.cell for p in report.problems] == ["C4"]
+
+
+def test_stray_quotes_are_read_leniently() -> None:
+    assert parse_csv_text('a,b\n"x"y,z\n').rows == [["xy", "z"]]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"^users\.csv: the file is empty\.$"),
+        (b"  \r\n ", r"^users\.csv: the file is empty\.$"),
+        (b"\x00\x01\x02binary\x00", r"^users\.csv: holds binary data, not CSV text\.$"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", r"^users\.csv: is an Excel 97-2003 workbook, not a CSV file; save it as CSV or \.xlsx\.$"),
+        (b'email,name\r\na@example.com,"Ann\r\nb@example.com,Bob\r\n', r"^users\.csv: a quoted cell starting on line 2 is never closed \(a '\"' is missing\)\.$"),
+        (b"\r\n\r\nemail\r\n", r"^users\.csv: the first line should be the header row, but it is blank\.$"),
+        (codecs.BOM_UTF8 + b"\xff\xfe bad", r"^users\.csv: starts like utf-8-sig text but byte 3 is not valid utf-8-sig\.$"),
+    ],
+)
+def test_unreadable_files_are_usage_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "users.csv"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match=message):
+        read_csv(path)
+
+
+def test_a_workbook_is_not_a_csv(tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(UsageError, match=r"^users\.csv: is a zip file \(an Excel workbook\?\), not a CSV file\.$"):
+        read_csv(path)
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"nope\.csv: no such file\.$"):
+        read_csv(tmp_path / "nope.csv")
+    with pytest.raises(UsageError, match=r": is a folder, not a CSV file\.$"):
+        read_csv(tmp_path)
+
+
+def test_undefined_cp1252_bytes_fall_back_to_latin1(tmp_path: Path) -> None:
+    (tmp_path / "y.csv").write_bytes(b"Username\nab\x81c\n")
+    data = read_csv(tmp_path / "y.csv")
+    assert (data.encoding, data.rows) == ("latin-1", [["ab\x81c"]])
+
+
+# --- the sample variants read alike -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variant", "original", "encoding", "delimiter", "newline"),
+    [
+        ("progression_export_excel_semicolon.csv", "progression_export.csv", "utf-8-sig", ";", "\r\n"),
+        ("edapp_export_cp1252.csv", "edapp_export.csv", "cp1252", ",", "\r\n"),
+        ("incenteev_users_semicolon_cp1252.csv", "incenteev_users.csv", "cp1252", ";", "\n"),
+        ("jostle_extract_bom_lf.csv", "jostle_extract.csv", "utf-8-sig", ",", "\n"),
+    ],
+)
+def test_sample_variants_read_like_the_original(samples: Path, variant: str, original: str, encoding: str, delimiter: str, newline: str) -> None:
+    a, b = read_csv(samples / variant), read_csv(samples / original)
+    assert (a.encoding, a.delimiter, a.newline) == (encoding, delimiter, newline)
+    assert b.encoding == "utf-8"
+    assert a.headers == b.headers
+    assert [[cell.replace("\r\n", "\n") for cell in row] for row in a.rows] == [[cell.replace("\r\n", "\n") for cell in row] for row in b.rows]
+
+
+def test_the_jostle_sample_has_a_line_break_inside_a_cell(samples: Path) -> None:
+    rows = read_csv(samples / "jostle_extract.csv").rows
+    assert rows[6][4] == "Communications Manager\nInternal Comms"
+
+
+# --- check_csv ------------------------------------------------------------------------------------------------
+
+
+def test_unrecognised_header_row_is_a_usage_error(tmp_path: Path) -> None:
+    path = _write(tmp_path / "other.csv", "Name,Shoe size\nAnn,38\n", "utf-8")
+    with pytest.raises(UsageError, match=r"^other\.csv: cannot tell which platform this header row is for; give --dialect \(one of 'edapp', 'incenteev', 'jostle', 'progression', 'scim'\)\.$"):
+        check_csv(path)
+
+
+def test_the_dialect_named_wins_over_recognition(samples: Path) -> None:
+    report = check_csv(samples / "progression_export.csv", "incenteev")
+    assert {p.code for p in report.problems} >= {"unknown-header", "missing-column"}
+    assert report.ok is False
+
+
+def test_a_row_with_more_cells_than_headers(tmp_path: Path) -> None:
+    path = _write(tmp_path / "p.csv", "First Name,Last Name,email,account_active\nAnn,Lee,ann@example.com,Active,\nBob,Ray,Jr.,bob@example.com,Active\n", "utf-8")
+    report = check_csv(path, "progression")
+    assert [(p.cell, p.code) for p in report.problems] == [("C3", "invalid-email"), ("D3", "unknown-status"), ("E3", "extra-cells")]
+    assert report.problems[-1].render() == (
+        "p.csv!E3: this row has 5 cells but the header row has 4: a value containing ',' may have lost its quotes, shifting the cells after it."
+    )
