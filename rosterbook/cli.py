@@ -272,6 +272,24 @@ def demo_command(home: Path | None, out: Path | None) -> int:
     return run_demo(home=home, out=out, echo=click.echo)
 
 
+@cli.command("login")
+@click.argument("url")
+@click.option("--token-stdin", is_flag=True, help="Read the token from standard input instead of prompting (for scripts).")
+def login_command(url: str, token_stdin: bool) -> int:
+    """Store the token for the SCIM platform at URL in the OS keyring (typed with hidden input).
+
+    The token is never printed, logged or written into a workbook. Where no keyring exists
+    (headless Linux, CI), set the ROSTERBOOK_TOKEN environment variable instead.
+    """
+    from sync_client.auth import normalise_url, store_token
+
+    url = normalise_url(url)  # a bad URL is refused before the token is typed
+    token = click.get_text_stream("stdin").readline() if token_stdin else click.prompt("Token", hide_input=True)
+    where = store_token(url, token)
+    click.echo(f"Token stored in {where}.")
+    return 0
+
+
 @cli.command("dialects")
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the dialect(s) as JSON.")

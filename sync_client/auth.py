@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
+from rosterbook.errors import UsageError
 from sync_client.errors import NoKeyring
 
 ENV_VAR = "ROSTERBOOK_TOKEN"
@@ -13,7 +15,11 @@ SERVICE = "rosterbook"
 
 def normalise_url(url: str) -> str:
     """One spelling per platform: ``https://x/scim/v2/`` and ``https://x/scim/v2`` share a token."""
-    return url.strip().rstrip("/")
+    text = url.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{url!r} is not the URL of a SCIM platform; expected e.g. 'https://example.com/scim/v2'.")
+    return text
 
 
 def get_token(url: str) -> str | None:
@@ -39,10 +45,11 @@ def store_token(url: str, token: str) -> str:
     from keyring.errors import KeyringError, NoKeyringError
 
     token = token.strip()
+    key = normalise_url(url)
     if not token:
-        raise NoKeyring("no token given; nothing stored.")
+        raise UsageError("no token given; nothing stored.")
     try:
-        keyring.set_password(SERVICE, normalise_url(url), token)
+        keyring.set_password(SERVICE, key, token)
     except NoKeyringError:
         raise NoKeyring(
             f"no OS keyring is available on this machine to store the token; set the {ENV_VAR} environment variable instead."
@@ -50,7 +57,7 @@ def store_token(url: str, token: str) -> str:
     except KeyringError as exc:
         raise NoKeyring(f"the OS keyring refused to store the token ({type(exc).__name__}); set the {ENV_VAR} environment variable instead.") from None
     backend = type(keyring.get_keyring()).__name__
-    return f"keyring service {SERVICE!r}, user {normalise_url(url)!r} ({backend})"
+    return f"the OS keyring ({backend}), service {SERVICE!r}, user {key!r}"
 
 
 def forget_token(url: str) -> bool:

@@ -348,6 +348,15 @@ class ScimClient:
         groups = self._list_all("/Groups", counter, {"attributes": "displayName,members"})
         return ExportResult(users, groups, len(users))
 
+    def list_resources(self, path: str, *, attributes: str | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
+        """Every resource at an endpoint (``/Users``, ``/Groups``), pages fetched concurrently."""
+        return self._list_all(path, _Counter(progress), {"attributes": attributes} if attributes else {})
+
+    def group_ids_by_name(self) -> dict[str, str]:
+        """Group displayName -> id (what ``scim_map.change_to_operations`` needs for membership changes)."""
+        groups = self.list_resources("/Groups", attributes="displayName")
+        return {str(g["displayName"]): str(g["id"]) for g in groups if g.get("displayName") and g.get("id")}
+
     def _list_all(self, path: str, counter: _Counter, extra: Mapping[str, str]) -> list[dict[str, Any]]:
         want = self.discover().max_results or DEFAULT_PAGE
         first = self._get_json(path, {**extra, "startIndex": 1, "count": want})

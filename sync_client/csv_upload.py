@@ -1,0 +1,55 @@
+"""Writes a CSV platform's upload file: the dialect's encoding, delimiter and line ends, injection-safe, atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from rosterbook.core.codecs import neutralise_csv_cell
+from rosterbook.core.dialects import Dialect
+from rosterbook.errors import UsageError
+
+
+def render_upload(headers: Sequence[str], rows: Iterable[Sequence[str | None]], dialect: Dialect) -> bytes:
+    """The upload file's bytes: every cell neutralised (CSV injection), blanks as empty cells."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=dialect.delimiter, lineterminator=dialect.line_terminator, quoting=csv.QUOTE_MINIMAL)
+    writer.writerow([neutralise_csv_cell(h) for h in headers])
+    width = len(headers)
+    for number, row in enumerate(rows, start=2):
+        if len(row) != width:
+            raise ValueError(f"upload row {number} has {len(row)} cells for {width} headers")
+        writer.writerow(["" if cell is None else neutralise_csv_cell(cell) for cell in row])
+    try:
+        return buffer.getvalue().encode(dialect.encoding)
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end]
+        raise UsageError(f"{bad!r} cannot be written in {dialect.encoding}, the encoding {dialect.title} expects for its upload file.") from None
+
+
+def write_upload(path: str | os.PathLike[str], headers: Sequence[str], rows: Iterable[Sequence[str | None]], dialect: Dialect) -> Path:
+    """Write the upload file atomically (a temporary file in the same folder, then a rename).
+
+    A reader never sees half a file, and an existing file is only replaced by a complete one.
+    """
+    target = Path(path)
+    data = render_upload(headers, rows, dialect)
+    if not target.parent.exists():
+        raise UsageError(f"cannot write {str(target)!r}: the folder {str(target.parent)!r} does not exist.")
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)  # no half-written leftovers
+        raise
+    return target

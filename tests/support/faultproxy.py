@@ -1,0 +1,330 @@
+"""A real loopback HTTP proxy for fault injection: sits in front of a SCIM server on 127.0.0.1.
+
+The client under test talks to the proxy exactly as to a platform (a plain HTTP/1.1 connection,
+kept alive), and the proxy forwards each request to the upstream server, unless a fault says
+otherwise. Faults, by rule (method / path pattern / how many times) or at random with a seed:
+
+- ``drop_before``: close the client's connection without forwarding (nothing reached the server);
+- ``drop_after``: forward, let the server apply it, then close without answering (response lost);
+- ``status``: answer 429/502/503 (with ``Retry-After``) without forwarding;
+- ``delay``: wait, then forward (a stall); plus ``latency`` added to every request (a far platform).
+
+Bounded and self-stopping: at most ``max_connections`` client connections at once, idle
+connections are closed after ``idle_timeout``, and the whole proxy stops after ``lifetime``
+seconds even if a test forgets to stop it. Use it as a context manager.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+FaultKind = Literal["drop_before", "drop_after", "status", "delay"]
+
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host"})
+_REASONS = {429: "Too Many Requests", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+@dataclass
+class Rule:
+    """Inject ``kind`` into requests matching ``method`` and ``path`` (a regex searched in the path+query)."""
+
+    kind: FaultKind
+    method: str | None = None
+    path: str | None = None
+    times: int | None = 1
+    """How many matching requests get the fault (None: all of them)."""
+    skip: int = 0
+    """Let this many matching requests through first."""
+    status: int = 503
+    retry_after: str | None = "0"
+    delay: float = 0.0
+    seen: int = field(default=0, init=False)
+    fired: int = field(default=0, init=False)
+
+    def matches(self, method: str, target: str) -> bool:
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.path is None or re.search(self.path, target) is not None
+
+    def take(self) -> bool:
+        """Count a matching request; True when this one gets the fault."""
+        self.seen += 1
+        if self.seen <= self.skip:
+            return False
+        if self.times is not None and self.fired >= self.times:
+            return False
+        self.fired += 1
+        return True
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault the proxy injected (for assertions)."""
+
+    kind: FaultKind
+    method: str
+    target: str
+    status: int | None = None
+
+
+class FaultProxy:
+    """A threaded HTTP/1.1 proxy on 127.0.0.1 (port 0) in front of ``upstream`` (``http://host:port``)."""
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        latency: float = 0.0,
+        seed: int | None = None,
+        random_rates: dict[FaultKind, float] | None = None,
+        random_status: int = 503,
+        random_methods: tuple[str, ...] | None = None,
+        max_connections: int = 64,
+        idle_timeout: float = 30.0,
+        lifetime: float = 600.0,
+        upstream_timeout: float = 60.0,
+    ) -> None:
+        parts = urlsplit(upstream)
+        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
+            raise ValueError(f"upstream must be http://host:port/..., got {upstream!r}")
+        self.upstream_host = parts.hostname
+        self.upstream_port = parts.port
+        self.upstream_prefix = parts.path.rstrip("/")
+        self.latency = latency
+        self.random_rates = dict(random_rates or {})
+        self.random_status = random_status
+        self.random_methods = random_methods
+        self._rng = random.Random(seed)
+        self.rules: list[Rule] = []
+        self.faults: list[Fault] = []
+        self.forwarded = 0
+        """Requests that reached the upstream server."""
+        self.requests = 0
+        """Requests the proxy read from clients."""
+        self.connections = 0
+        self.idle_timeout = idle_timeout
+        self.upstream_timeout = upstream_timeout
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._stopped = threading.Event()
+        self._clients: set[socket.socket] = set()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name="faultproxy", daemon=True)
+        self._timer = threading.Timer(lifetime, self.stop)
+        self._timer.daemon = True
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The proxy's base URL, with the upstream's path (``http://127.0.0.1:PORT/v2``)."""
+        return f"http://127.0.0.1:{self.port}{self.upstream_prefix}"
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        self._timer.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and close every client connection; idempotent."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self._timer.cancel()
+        with suppress(OSError):
+            self._listener.close()
+        with self._lock:
+            clients = list(self._clients)
+        for sock in clients:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with suppress(OSError):
+                sock.close()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- configuration ------------------------------------------------------------------
+
+    def add(self, rule: Rule) -> Rule:
+        """Add a rule (first matching rule that fires wins)."""
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules.clear()
+            self.random_rates.clear()
+
+    def fault_counts(self) -> Counter[str]:
+        with self._lock:
+            return Counter(f.kind if f.kind != "status" else f"status {f.status}" for f in self.faults)
+
+    # --- serving -----------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not self._slots.acquire(timeout=self.idle_timeout):
+                sock.close()  # bounded: refuse rather than pile up threads
+                continue
+            with self._lock:
+                self._clients.add(sock)
+                self.connections += 1
+            threading.Thread(target=self._client, args=(sock,), daemon=True).start()
+
+    def _client(self, sock: socket.socket) -> None:
+        upstream: http.client.HTTPConnection | None = None
+        try:
+            sock.settimeout(self.idle_timeout)
+            reader = sock.makefile("rb")
+            for request in _requests(reader):
+                if self._stopped.is_set():
+                    return
+                with self._lock:
+                    self.requests += 1
+                method, target, headers, body, keep_alive = request
+                fault = self._decide(method, target)
+                if self.latency:
+                    time.sleep(self.latency)
+                if fault is not None and fault.kind == "delay":
+                    time.sleep(fault.delay)
+                if fault is not None and fault.kind == "drop_before":
+                    self._record(fault, method, target)
+                    return
+                if fault is not None and fault.kind == "status":
+                    self._record(fault, method, target)
+                    extra = [("Retry-After", fault.retry_after)] if fault.retry_after is not None else []
+                    payload = b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"%d","detail":"injected by the fault proxy"}' % fault.status
+                    sock.sendall(_response(fault.status, _REASONS.get(fault.status, "Error"), [("Content-Type", "application/scim+json"), *extra], payload, keep_alive))
+                    if not keep_alive:
+                        return
+                    continue
+                upstream, status, reason, out_headers, out_body = self._forward(upstream, method, target, headers, body)
+                if fault is not None and fault.kind == "drop_after":
+                    self._record(fault, method, target)
+                    return
+                if fault is not None and fault.kind == "delay":
+                    self._record(fault, method, target)
+                sock.sendall(_response(status, reason, out_headers, out_body, keep_alive))
+                if not keep_alive:
+                    return
+        except (OSError, ValueError, http.client.HTTPException):
+            return
+        finally:
+            if upstream is not None:
+                upstream.close()
+            with self._lock:
+                self._clients.discard(sock)
+            with suppress(OSError):
+                sock.close()
+            self._slots.release()
+
+    def _decide(self, method: str, target: str) -> Rule | None:
+        with self._lock:
+            for rule in self.rules:
+                if rule.matches(method, target) and rule.take():
+                    return rule
+            if self.random_rates and (self.random_methods is None or method in self.random_methods):
+                draw = self._rng.random()
+                for kind, rate in sorted(self.random_rates.items()):
+                    if draw < rate:
+                        return Rule(kind, status=self.random_status, times=None)
+                    draw -= rate
+        return None
+
+    def _record(self, rule: Rule, method: str, target: str) -> None:
+        with self._lock:
+            self.faults.append(Fault(rule.kind, method, target, rule.status if rule.kind == "status" else None))
+
+    def _forward(
+        self, conn: http.client.HTTPConnection | None, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[http.client.HTTPConnection | None, int, str, list[tuple[str, str]], bytes]:
+        """Send to upstream on a per-client connection, reconnecting when upstream closed it (HTTP/1.0 servers do)."""
+        for attempt in (1, 2):
+            if conn is None:
+                conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=self.upstream_timeout)
+            try:
+                conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+                conn.putheader("Host", f"{self.upstream_host}:{self.upstream_port}")
+                for name, value in headers:
+                    if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                        conn.putheader(name, value)
+                conn.putheader("Content-Length", str(len(body)))
+                conn.endheaders(body)
+                with self._lock:
+                    self.forwarded += 1
+                response = conn.getresponse()
+                data = response.read()
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
+                conn.close()
+                conn = None
+                if attempt == 2:
+                    raise
+                continue  # a kept-alive upstream connection closed between requests: reconnect once
+            out = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"]
+            if response.will_close:
+                conn.close()
+                conn = None
+            return conn, response.status, response.reason, out, data
+        raise AssertionError("unreachable")
+
+
+def _requests(reader: object) -> Iterator[tuple[str, str, list[tuple[str, str]], bytes, bool]]:
+    """Parse HTTP/1.x requests from a client stream until it closes (Content-Length bodies only)."""
+    readline = reader.readline  # type: ignore[attr-defined]
+    read = reader.read  # type: ignore[attr-defined]
+    while True:
+        line = readline(65537)
+        if not line:
+            return
+        if line in (b"\r\n", b"\n"):
+            continue
+        method, target, version = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        headers: list[tuple[str, str]] = []
+        while True:
+            hline = readline(65537)
+            if hline in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = hline.decode("latin-1").partition(":")
+            headers.append((name.strip(), value.strip()))
+        lowered = {k.lower(): v for k, v in headers}
+        if "chunked" in lowered.get("transfer-encoding", "").lower():
+            raise ValueError("chunked request bodies are not supported by the fault proxy")
+        length = int(lowered.get("content-length", "0") or 0)
+        body = read(length) if length else b""
+        connection = lowered.get("connection", "").lower()
+        keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
+        yield method, target, headers, body, keep_alive
+
+
+def _response(status: int, reason: str, headers: list[tuple[str, str]], body: bytes, keep_alive: bool) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    lines.append(f"Content-Length: {len(body)}")
+    lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
