@@ -284,7 +284,10 @@ def login_command(url: str, token_stdin: bool) -> int:
     from sync_client.auth import normalise_url, store_token
 
     url = normalise_url(url)  # a bad URL is refused before the token is typed
-    token = click.get_text_stream("stdin").readline() if token_stdin else click.prompt("Token", hide_input=True)
+    if token_stdin:
+        token = str(click.get_text_stream("stdin").readline())
+    else:
+        token = str(click.prompt("Token", hide_input=True))
     where = store_token(url, token)
     click.echo(f"Token stored in {where}.")
     return 0
