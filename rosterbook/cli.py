@@ -285,7 +285,7 @@ def login_command(url: str, token_stdin: bool) -> int:
 
     url = normalise_url(url)  # a bad URL is refused before the token is typed
     if token_stdin:
-        token = str(click.get_text_stream("stdin").readline())
+        token = sys.stdin.readline()
     else:
         token = str(click.prompt("Token", hide_input=True))
     where = store_token(url, token)
