@@ -98,7 +98,16 @@ def _headers(headers: Any, width: int, context: CallerContext | None) -> list[Ce
 
 
 def _lines(problems: Sequence[Problem]) -> str:
-    return "\n".join(p.render() for p in problems) if problems else OK
+    return "\n".join(_render(p) for p in problems) if problems else OK
+
+
+def _render(problem: Problem) -> str:
+    """``Problem.render()``; a value checked on its own has no cell, so no ``Users`` place either."""
+    text = problem.render()
+    prefix = f"{problem.place} "
+    if not problem.cell and text.startswith(prefix):
+        return text[len(prefix) :]
+    return text
 
 
 def _message(exc: Exception) -> str:
