@@ -69,6 +69,16 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """One request the proxy read (for assertions on what the client sent)."""
+
+    method: str
+    target: str
+    size: int
+    """Body size in bytes."""
+
+
+@dataclass(frozen=True)
 class Fault:
     """One fault the proxy injected (for assertions)."""
 
@@ -108,6 +118,7 @@ class FaultProxy:
         self._rng = random.Random(seed)
         self.rules: list[Rule] = []
         self.faults: list[Fault] = []
+        self.seen: list[Seen] = []
         self.forwarded = 0
         """Requests that reached the upstream server."""
         self.requests = 0
@@ -205,9 +216,11 @@ class FaultProxy:
             for request in _requests(reader):
                 if self._stopped.is_set():
                     return
+                method, target, headers, body, keep_alive = request
                 with self._lock:
                     self.requests += 1
-                method, target, headers, body, keep_alive = request
+                    if len(self.seen) < 100_000:  # bounded memory in long benchmarks
+                        self.seen.append(Seen(method, target, len(body)))
                 fault = self._decide(method, target)
                 if self.latency:
                     time.sleep(self.latency)
