@@ -102,13 +102,15 @@ def do_export(book: SheetBook, ui: RibbonUI) -> Outcome:
             options = {"from_csv": chosen, "dialect": settings.dialect}
         else:
             options = {"platform": settings.platform_url}
+    if wbk.USERS not in book.sheet_names():
+        options["force"] = True  # a workbook with no Users sheet yet has no edits to lose
     try:
         result = app.export_workbook(book, progress=_progress(book), **options)
     except RosterbookError as exc:
         # The library refuses to overwrite edits that were never synced: ask before discarding them.
         if "unsynced edits" not in str(exc) or not ui.confirm(f"{exc}\n\nExport anyway and discard those edits?"):
             raise
-        result = app.export_workbook(book, progress=_progress(book), force=True, **options)
+        result = app.export_workbook(book, progress=_progress(book), **{**options, "force": True})
     message = f"Exported {result['rows']:,} users ({result['dialect']}, {len(result['columns'])} columns) from {result.get('source') or 'the platform'}."
     return Outcome("export", True, message, result)
 

@@ -1,0 +1,273 @@
+"""Every ribbon button end to end: dispatch(tag) on a real .xlsx (OpenpyxlBook) against a real sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+import requests
+
+from addin import ribbon
+from rosterbook import app
+from rosterbook import workbook as wbk
+from rosterbook.sandbox import Sandbox, start_sandbox
+from rosterbook.sheets import SheetBook
+from rosterbook.xlsx import OpenpyxlBook
+
+USERS = 12
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A fresh sandbox with a small demo organisation, on 127.0.0.1 and a free port."""
+    with start_sandbox(tmp_path / "sandbox.sqlite3", users=USERS) as running:
+        yield running
+
+
+@dataclass
+class RecordingUI:
+    """The ribbon's UI in tests: records every dialog and answers from a script."""
+
+    answers: list[bool] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    file: str | None = None
+    alerts: list[tuple[str, bool]] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    shown: list[str] = field(default_factory=list)
+
+    def alert(self, message: str, *, error: bool = False) -> None:
+        self.alerts.append((message, error))
+
+    def confirm(self, message: str) -> bool:
+        self.questions.append(message)
+        return self.answers.pop(0)
+
+    def choose_file(self, title: str) -> str | None:
+        self.questions.append(title)
+        return self.file
+
+    def selected_rows(self, book: SheetBook, sheet: str) -> list[int]:
+        return list(self.rows)
+
+    def show_sheet(self, book: SheetBook, sheet: str) -> None:
+        self.shown.append(sheet)
+
+
+class BatchingBook(OpenpyxlBook):
+    """An OpenpyxlBook that records Excel's bulk-write mode the way XlwingsBook.batch() is used."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.batched: list[str] = []
+        self.writes_in_batch = 0
+        self._in_batch = False
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        self.batched.append("enter")
+        self._in_batch = True
+        try:
+            yield
+        finally:
+            self._in_batch = False
+            self.batched.append("exit")
+
+    def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Any]]) -> None:
+        if self._in_batch:
+            self.writes_in_batch += 1
+        super().write_values(sheet, row, column, values)
+
+
+def fresh_book(path: Path, sandbox: Sandbox) -> OpenpyxlBook:
+    """A new workbook whose Settings point at the sandbox: what a user has before the first Export."""
+    book = OpenpyxlBook.new(path)
+    wbk.write_settings(book, wbk.BookSettings(dialect="scim", platform_url=sandbox.url))
+    book.save()
+    return OpenpyxlBook(path)
+
+
+def exported(tmp_path: Path, sandbox: Sandbox) -> Path:
+    path = tmp_path / "users.xlsx"
+    app.export_workbook(path, platform=sandbox.url)
+    return path
+
+
+def columns(path: Path) -> tuple[Any, Any, dict[str, int]]:
+    wb = openpyxl.load_workbook(path)
+    ws = wb[wbk.USERS]
+    return wb, ws, {str(c.value): c.column for c in ws[1] if c.value}
+
+
+def row_of(ws: Any, cols: dict[str, int], status: str) -> int:
+    return next(r for r in range(2, ws.max_row + 1) if ws.cell(r, cols["Status"]).value == status)
+
+
+def user(sandbox: Sandbox, username: str) -> dict[str, Any]:
+    found = requests.get(f"{sandbox.url}/Users", params={"filter": f'userName eq "{username}"'}, timeout=10).json()
+    assert found["totalResults"] == 1
+    return found["Resources"][0]  # type: ignore[no-any-return]
+
+
+# --- the buttons ------------------------------------------------------------------------------------
+
+
+def test_export_fills_a_new_workbook_from_the_platform_in_its_settings(tmp_path: Path, sandbox: Sandbox) -> None:
+    book = BatchingBook(fresh_book(tmp_path / "users.xlsx", sandbox).path)
+    ui = RecordingUI()
+    outcome = ribbon.dispatch("export", book, ui)
+    assert outcome.ok, outcome.message
+    assert outcome.message.startswith(f"Exported {USERS} users (scim, ")
+    assert ui.alerts == [(outcome.message, False)]
+    # Bulk writes happened inside Excel's batch mode (screen updating off, manual calculation).
+    assert book.batched == ["enter", "exit"] and book.writes_in_batch > 0
+    assert any(message.startswith("rosterbook: ") for message in book._progress)
+    _, ws, cols = columns(book.path)
+    assert ws.max_row == USERS + 1
+    assert {"Username", "Status", "Team"} <= set(cols)
+
+
+def test_check_marks_problems_and_says_so(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = exported(tmp_path, sandbox)
+    wb, ws, cols = columns(path)
+    bad = row_of(ws, cols, "Active")
+    ws.cell(bad, cols["Status"]).value = "actve"
+    wb.save(path)
+    ui = RecordingUI()
+    outcome = ribbon.dispatch("check", OpenpyxlBook(path), ui)
+    assert not outcome.ok
+    address = f"{openpyxl.utils.get_column_letter(cols['Status'])}{bad}"
+    assert outcome.message.startswith(f"{USERS} rows checked: 1 error, ")
+    assert f"\n\nUsers!{address} Status: 'actve' is not one of 'Active', 'Pending', 'Archived'. Did you mean 'Active'?" in outcome.message
+    assert ui.alerts == [(outcome.message, True)]
+    _, ws, cols = columns(path)
+    assert "actve" in str(ws.cell(bad, cols["Problems"]).value)
+    assert ws.cell(bad, cols["Status"]).comment is not None
+
+
+def test_preview_then_sync_sends_only_the_edit_after_confirmation(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = exported(tmp_path, sandbox)
+    wb, ws, cols = columns(path)
+    edited = row_of(ws, cols, "Active")
+    username = ws.cell(edited, cols["Username"]).value
+    ws.cell(edited, cols["Status"]).value = "Archived"
+    wb.save(path)
+
+    ui = RecordingUI()
+    preview = ribbon.dispatch("preview", OpenpyxlBook(path), ui)
+    assert preview.ok and preview.message == "Preview: 1 archive. See the Preview sheet."
+    assert ui.shown == ["Preview"]
+    assert "Preview" in openpyxl.load_workbook(path).sheetnames
+
+    # Answer "no": nothing is sent.
+    seen = len(sandbox.request_log)
+    no = RecordingUI(answers=[False])
+    cancelled = ribbon.dispatch("sync", OpenpyxlBook(path), no)
+    assert not cancelled.ok and cancelled.message == "Sync cancelled: nothing was sent."
+    assert no.questions == ["Sync: 1 archive.\n\nSend these changes now?"]
+    assert [r.method for r in sandbox.request_log[seen:] if r.method != "GET"] == []
+    assert user(sandbox, username)["active"] is True
+
+    yes = RecordingUI(answers=[True])
+    synced = ribbon.dispatch("sync", OpenpyxlBook(path), yes)
+    assert synced.ok, synced.message
+    assert synced.message == "Sync finished: 1 of 1 change(s) confirmed by the platform."
+    assert synced.details == {"confirmed": 1}
+    assert user(sandbox, username)["active"] is False
+    log = list(openpyxl.load_workbook(path)[wbk.SYNC_LOG].iter_rows(min_row=2, values_only=True))
+    assert [(r[2], r[3], r[4]) for r in log] == [(username, "archive", "ok")]
+
+
+def test_revert_selected_rows_puts_back_the_exported_values(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = exported(tmp_path, sandbox)
+    wb, ws, cols = columns(path)
+    row = row_of(ws, cols, "Active")
+    original = ws.cell(row, cols["Email"]).value
+    ws.cell(row, cols["Email"]).value = "changed@example.org"
+    wb.save(path)
+
+    nothing = RecordingUI(rows=[])
+    refused = ribbon.dispatch("revert", OpenpyxlBook(path), nothing)
+    assert not refused.ok and refused.message == "Select the rows to revert on the Users sheet first (header excluded)."
+
+    ui = RecordingUI(rows=[1, row])  # the header row in the selection is ignored
+    outcome = ribbon.dispatch("revert", OpenpyxlBook(path), ui)
+    assert outcome.ok and outcome.message == "Revert: reverted 1 row(s)."
+    assert outcome.result["reverted"] == [row]
+    _, ws, cols = columns(path)
+    assert ws.cell(row, cols["Email"]).value == original
+
+
+def test_settings_shows_the_sheet_and_what_it_says(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = exported(tmp_path, sandbox)
+    ui = RecordingUI()
+    outcome = ribbon.dispatch("settings", OpenpyxlBook(path), ui)
+    assert outcome.ok
+    assert outcome.message.startswith(f"Dialect: scim. Platform: {sandbox.url}.\n")
+    assert ui.shown == ["Settings"]
+
+
+def test_export_refused_over_unsynced_edits_asks_before_discarding(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = exported(tmp_path, sandbox)
+    wb, ws, cols = columns(path)
+    row = row_of(ws, cols, "Active")
+    ws.cell(row, cols["Email"]).value = "unsynced@example.org"
+    wb.save(path)
+
+    keep = RecordingUI(answers=[False])
+    kept = ribbon.dispatch("export", OpenpyxlBook(path), keep)
+    assert not kept.ok and "unsynced edits in 1 row" in kept.message
+    assert keep.questions[0].endswith("Export anyway and discard those edits?")
+    assert columns(path)[1].cell(row, cols["Email"]).value == "unsynced@example.org"
+
+    discard = RecordingUI(answers=[True])
+    again = ribbon.dispatch("export", OpenpyxlBook(path), discard)
+    assert again.ok
+    assert "unsynced@example.org" not in [c.value for c in columns(path)[1][openpyxl.utils.get_column_letter(cols["Email"])]]
+
+
+# --- errors are dialogs, never tracebacks -------------------------------------------------------------------
+
+
+def test_library_errors_become_a_dialog(tmp_path: Path) -> None:
+    path = tmp_path / "plain.xlsx"
+    openpyxl.Workbook().save(path)
+    ui = RecordingUI()
+    outcome = ribbon.dispatch("check", OpenpyxlBook(path), ui)
+    assert not outcome.ok
+    assert outcome.message.startswith("Check failed: the workbook has no 'Settings' sheet")
+    assert ui.alerts == [(outcome.message, True)]
+
+
+def test_unknown_tag_is_a_dialog(tmp_path: Path) -> None:
+    path = tmp_path / "plain.xlsx"
+    openpyxl.Workbook().save(path)
+    ui = RecordingUI()
+    outcome = ribbon.dispatch("explode", OpenpyxlBook(path), ui)
+    assert ui.alerts == [("Unknown ribbon button 'explode'; expected one of 'export', 'check', 'preview', 'sync', 'revert', 'settings'.", True)]
+    assert not outcome.ok
+
+
+class BrokenBook(OpenpyxlBook):
+    def sheet_names(self) -> list[str]:
+        raise RuntimeError("the workbook went away")
+
+
+def test_unexpected_errors_become_a_dialog_without_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ROSTERBOOK_DEBUG", raising=False)
+    path = tmp_path / "plain.xlsx"
+    openpyxl.Workbook().save(path)
+    ui = RecordingUI()
+    outcome = ribbon.dispatch("settings", BrokenBook(path), ui)
+    assert ui.alerts == [
+        ("Settings failed: internal error (RuntimeError: the workbook went away). Set ROSTERBOOK_DEBUG=1 for details.", True)
+    ]
+    assert "Traceback" not in outcome.message
+
+
+def test_every_button_has_an_action() -> None:
+    assert list(ribbon.ACTIONS) == ["export", "check", "preview", "sync", "revert", "settings"]
