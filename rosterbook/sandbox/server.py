@@ -1,0 +1,478 @@
+"""Serving the sandbox over HTTP: a threaded WSGI server in a background thread, bearer token, loopback guard, fault hook."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from socketserver import TCPServer, ThreadingMixIn
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from scim2_models import Context, ResourceType, Returned, ScimProvider, UnauthorizedException
+from scim2_models import Path as ScimPath
+from scim2_server.applications.wsgi import WSGIApplication, send_response
+from scim2_server.handler import ScimHandler
+from scim2_server.requests import ScimRequest
+from scim2_server.responses import ScimResponse
+from scim2_server.routing import Operation
+from scim2_server.service import ScimService
+from scim2_server.utils import parametrize
+
+from rosterbook.errors import UsageError
+from rosterbook.sandbox.schema import build_provider
+from rosterbook.sandbox.seed import DEFAULT_USERS, demo_organisation
+from rosterbook.sandbox.storage import SqliteStorage
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+DB_NAME = "sandbox.sqlite3"
+
+
+# --- fault hook ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    """A canned response the sandbox sends instead of (or after) serving matching requests."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    method: str | None = None
+    path: str | None = None
+    times: int = 1
+    delay: float = 0.0
+    after_serving: bool = False
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether a request (method, path relative to /v2) is one this fault answers."""
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        if self.path is None:
+            return True
+        prefix = _scim_path(self.path).rstrip("/")
+        return path == prefix or path.startswith(prefix + "/") or (prefix == "" and path.startswith("/"))
+
+    def payload(self) -> tuple[bytes, dict[str, str]]:
+        """The body bytes and headers of the canned response."""
+        headers = dict(self.headers)
+        body = self.body
+        if body is None and self.status >= 400:
+            body = {"schemas": [SCIM_ERROR_SCHEMA], "status": str(self.status), "detail": "Fault injected by the sandbox"}
+        if body is None:
+            return b"", headers
+        if isinstance(body, bytes):
+            return body, headers
+        if isinstance(body, str):
+            headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+            return body.encode(), headers
+        headers.setdefault("Content-Type", "application/scim+json")
+        return json.dumps(body).encode(), headers
+
+
+class Faults:
+    """The queue of faults a test arms on a running sandbox (a real server-side hook, answered over HTTP).
+
+    ``sandbox.faults.add(429, {"Retry-After": "1"}, method="POST", path="/Users", times=2)`` makes the
+    next two ``POST /v2/Users`` answer 429 without reaching the storage. Faults are checked in the
+    order they were added, before authentication, and each is used up after ``times`` matches.
+    ``after_serving=True`` serves the request first (its change is stored) and then answers the
+    fault instead of the real response: the case of a response lost after the platform applied it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[Fault] = []
+
+    def add(
+        self,
+        status: int,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        times: int = 1,
+        delay: float = 0.0,
+        after_serving: bool = False,
+    ) -> Fault:
+        """Arm a fault for the next ``times`` requests matching ``method`` and ``path`` (None = any)."""
+        if times < 1:
+            raise ValueError(f"times must be at least 1, not {times!r}")
+        fault = Fault(status, dict(headers or {}), body, method, path, times, delay, after_serving)
+        with self._lock:
+            self._queue.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        """Disarm every pending fault."""
+        with self._lock:
+            self._queue.clear()
+
+    @property
+    def pending(self) -> int:
+        """How many responses the armed faults will still replace."""
+        with self._lock:
+            return sum(fault.times for fault in self._queue)
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """Use up one match of the first fault matching a request, if any."""
+        with self._lock:
+            for fault in self._queue:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self._queue.remove(fault)
+                    return fault
+        return None
+
+
+def _scim_path(path: str) -> str:
+    """A request path relative to the SCIM root (``/v2/Users/1`` -> ``/Users/1``)."""
+    if path == "/v2" or path.startswith("/v2/"):
+        path = path[3:]
+    return path or "/"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request the sandbox received: method, path (relative to /v2), query string, status answered."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+
+
+# --- the WSGI application ---------------------------------------------------------------------
+
+LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+_PLAIN_LISTING_PARAMETERS = frozenset({"startIndex", "count"})
+
+
+class _SandboxHandler(ScimHandler):
+    """scim2-server's handler with a fast path for plain listings (GET /Users?startIndex=&count=).
+
+    scim2-server validates every listed resource into a model, copies it, dumps it, then validates
+    and dumps the whole list again: about 1.5 ms per user, 75 s for a 50,000-user export. The
+    stored documents are already the canonical JSON of their resources, so a plain page is sent
+    as stored plus ``meta.location``. A document holding anything the response would change
+    (an attribute never returned by default, such as password, or a ``$ref`` to rewrite as a URL)
+    goes through scim2-server's own path. Filters, sorting, cursors and attribute selection
+    always do. tests/test_sandbox_http.py checks both paths give the same JSON.
+    """
+
+    fast_listing = True
+
+    def __init__(self, service: ScimService, storage: SqliteStorage) -> None:
+        super().__init__(service, storage)
+        self.sqlite = storage
+        self._markers: dict[str, tuple[str, ...]] = {}
+
+    def _slow_markers(self, resource_type: ResourceType) -> tuple[str, ...]:
+        """Texts whose presence in a stored document sends it through scim2-server's response path."""
+        name = str(resource_type.name)
+        if name not in self._markers:
+            model = self.service.get_model(resource_type)
+            hidden = {
+                str(path).rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+                for path in parametrize(ScimPath, model).iter_paths(returned=[Returned.never, Returned.request])
+            }
+            self._markers[name] = ('"$ref"', *sorted(f'"{attribute}"' for attribute in hidden))
+        return self._markers[name]
+
+    def search(self, request: ScimRequest) -> ScimResponse:
+        """Serve a search; a plain listing of one resource type takes the fast path."""
+        if not self.fast_listing or request.method.upper() != "GET" or set(request.query) - _PLAIN_LISTING_PARAMETERS:
+            return super().search(request)
+        with self.service.provider:
+            target = self.service.route(request, Operation.search)
+            if target.endpoint is None or not self.service.etag_supported:
+                return super().search(request)
+            resource_types = self.service.searched_types(target.endpoint)
+            self.service.authorized_types(request, target, resource_types)
+            search_request, _ = self.service.read_search_query(resource_types, request.query)
+            if search_request.cursor is not None:
+                return super().search(request)
+            resource_type = resource_types[0]
+            markers = self._slow_markers(resource_type)
+            model = self.service.get_model(resource_type)
+            with self.storage.operation():
+                total, documents = self.sqlite.documents(resource_type, search_request.start_index_0 or 0, search_request.count)
+            listed: list[dict[str, Any]] = []
+            for text in documents:
+                if any(marker in text for marker in markers):
+                    published = self.service.publish(request.base_url, model.model_validate_json(text))
+                    listed.append(published.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=search_request))
+                    continue
+                document = json.loads(text)
+                document["meta"]["location"] = self.service.resource_location(request.base_url, resource_type, document["id"])
+                listed.append(document)
+            body: dict[str, Any] = {
+                "schemas": [LIST_RESPONSE_SCHEMA],
+                "totalResults": total,
+                "itemsPerPage": len(listed),
+                "startIndex": search_request.start_index,
+                "Resources": listed,
+            }
+            return ScimResponse(HTTPStatus.OK, body)
+
+
+
+class _SandboxApplication(WSGIApplication):
+    """scim2-server's WSGI application with a bearer token, request counting and the fault hook."""
+
+    def __init__(self, storage: SqliteStorage, provider: ScimProvider, token: str | None, faults: Faults) -> None:
+        super().__init__(storage, provider, ScimService(provider))
+        self.handler: _SandboxHandler = _SandboxHandler(self.service, storage)
+        self.token = token
+        self.faults = faults
+        self.count_lock = threading.Lock()
+        self.request_count = 0
+        self.records: deque[RequestRecord] = deque(maxlen=10_000)
+
+    def check_auth(self, request: ScimRequest) -> None:
+        """Refuse a request without the bearer token (when one is set)."""
+        if self.token is None:
+            return
+        scheme, _, given = (request.header("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            raise UnauthorizedException(detail="A valid bearer token is required")
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one request: count it, answer an armed fault or serve it with scim2-server."""
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = _scim_path(environ.get("PATH_INFO", ""))
+        with self.count_lock:
+            self.request_count += 1
+        fault = self.faults.take(method, path)
+        if fault is not None and not fault.after_serving:
+            return self._answer_fault(fault, environ, method, path, start_response)
+        response = self.serve(self.read_request(environ))
+        if fault is not None:
+            return self._answer_fault(fault, environ, method, path, start_response)
+        self.records.append(RequestRecord(method, path, environ.get("QUERY_STRING", ""), int(response.status)))
+        return send_response(response, start_response)
+
+    def _answer_fault(self, fault: Fault, environ: WSGIEnvironment, method: str, path: str, start_response: StartResponse) -> list[bytes]:
+        if fault.delay:
+            time.sleep(fault.delay)
+        body, headers = fault.payload()
+        self.records.append(RequestRecord(method, path, environ.get("QUERY_STRING", ""), fault.status))
+        phrase = _reason(fault.status)
+        start_response(f"{fault.status} {phrase}", [*headers.items(), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Fault"
+
+
+# --- the HTTP server ----------------------------------------------------------------------------
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """wsgiref's handler without the access log on stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can stall for seconds.
+        TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+        self.setup_environ()
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address only reaches this machine."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# --- the sandbox --------------------------------------------------------------------------------
+
+
+class Sandbox:
+    """A running sandbox: a SCIM 2.0 server on ``url`` over a SQLite storage, served from a background thread."""
+
+    def __init__(
+        self,
+        *,
+        server: WSGIServer,
+        application: _SandboxApplication,
+        storage: SqliteStorage,
+        token: str | None,
+        db_path: Path | None,
+    ) -> None:
+        self._server = server
+        self._application = application
+        self.storage = storage
+        self.token = token
+        self.db_path = db_path
+        host, port = server.server_address[:2]
+        self.host = str(host)
+        self.port = int(port)
+        self.faults = application.faults
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"rosterbook-sandbox-{self.port}", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self._server.serve_forever(poll_interval=0.05)
+        finally:
+            self._stopped.set()
+
+    @property
+    def url(self) -> str:
+        """The SCIM base URL, e.g. ``http://127.0.0.1:7643/v2``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v2"
+
+    @property
+    def request_count(self) -> int:
+        """How many HTTP requests the sandbox has received (faulted and refused ones included)."""
+        with self._application.count_lock:
+            return self._application.request_count
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        """The last requests received (up to 10,000), oldest first."""
+        return list(self._application.records)
+
+    @property
+    def running(self) -> bool:
+        """Whether the server still serves."""
+        return not self._stopped.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the sandbox stops (or ``timeout`` seconds pass); True when it stopped."""
+        return self._stopped.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop serving and close the database (idempotent)."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+        self.storage.close()
+        self._stopped.set()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        auth = "token set" if self.token else "no token"  # never the token itself
+        return f"<Sandbox {self.url} db={self.db_path or ':memory:'} {auth}>"
+
+
+def start_sandbox(
+    db_path: Path | str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    users: int | None = None,
+    token: str | None = None,
+    seed: int = 1,
+    allow_remote: bool = False,
+) -> Sandbox:
+    """Start a sandbox in a background thread and return it once it accepts connections.
+
+    ``db_path`` None keeps the data in memory. A database holding no resources is seeded with the
+    demo organisation (``users`` users, default 300; 0 leaves it empty); a database with data is
+    served as it is. Non-loopback hosts are refused unless ``allow_remote``.
+    """
+    if not allow_remote and not is_loopback(host):
+        raise UsageError(
+            f"refusing to serve on {host!r}: it is not a loopback address, so other machines could reach the sandbox. "
+            "Use 127.0.0.1, or pass --allow-remote (and set a --token)."
+        )
+    if users is not None and users < 0:
+        raise UsageError(f"users must be 0 or more, not {users!r}")
+    if token is not None and not token.strip():
+        raise UsageError("the token is empty")
+    path = Path(db_path) if db_path is not None else None
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    provider = build_provider(bearer_token=token is not None)
+    try:
+        storage = SqliteStorage(path if path is not None else ":memory:", provider)
+    except Exception as exc:  # sqlite3.DatabaseError: not a database, locked, unreadable
+        raise UsageError(f"cannot open the sandbox database {str(path)!r}: {exc}") from None
+    try:
+        seed_if_empty(storage, DEFAULT_USERS if users is None else users, seed=seed)
+        application = _SandboxApplication(storage, provider, token, Faults())
+        server_class = _Server6 if ":" in host.strip("[]") else _Server
+        try:
+            server = server_class((host.strip("[]"), port), _QuietHandler)
+        except OSError as exc:
+            raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+        server.set_app(application)
+    except BaseException:
+        storage.close()
+        raise
+    return Sandbox(server=server, application=application, storage=storage, token=token, db_path=path)
+
+
+def seed_if_empty(storage: SqliteStorage, users: int, *, seed: int = 1) -> int:
+    """Seed the demo organisation into a storage that holds no resources; return how many users it then holds."""
+    if users == 0 or storage.count() > 0:
+        return 0
+    user_docs, group_docs = demo_organisation(users, seed)
+    user_type = next(rt for rt in storage.provider.resource_types if rt.name == "User")
+    group_type = next(rt for rt in storage.provider.resource_types if rt.name == "Group")
+    storage.load([(user_type, user_docs), (group_type, group_docs)], only_if_empty=True)
+    return storage.count("User")
+
+
+def default_home() -> Path:
+    """Where rosterbook keeps its data: $ROSTERBOOK_HOME, else ~/.local/share/rosterbook."""
+    configured = os.environ.get("ROSTERBOOK_HOME")
+    return Path(configured).expanduser() if configured else Path.home() / ".local" / "share" / "rosterbook"
+
+
+@contextmanager
+def embedded(home: Path | None = None) -> Iterator[Sandbox]:
+    """Run the embedded sandbox for the duration of a command: 127.0.0.1, a free port, ``<home>/sandbox.sqlite3``.
+
+    The first use seeds the default demo organisation; later uses see the same data.
+    """
+    directory = Path(home) if home is not None else default_home()
+    with start_sandbox(directory / DB_NAME) as sandbox:
+        yield sandbox

@@ -1,0 +1,522 @@
+"""SQLite storage for scim2-server: resources as JSON documents, with indexes for uniqueness and equality filters.
+
+Each resource is one row holding its JSON document (``model_dump(mode="json")``). Two side tables
+hold what queries need without parsing documents: ``uniques`` (the values of attributes whose
+uniqueness is server/global, one owner per value, so SQLite refuses a duplicate) and ``lookups``
+(the comparable values of a few string attributes that clients filter on with ``eq``: id, userName,
+externalId, displayName, emails.value, employeeNumber). Every other search evaluates the filter
+with scim2-models on the resources of the type, then pages them exactly as scim2-server's
+in-memory storage does, so the semantics stay the reference ones.
+
+Versions come from a counter stored in the database and bumped in the same transaction as the
+write, so an ETag never repeats, across restarts and across processes sharing the file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path as FsPath
+from typing import Any, Union, cast
+
+from scim2_models import (
+    AttributeBinding,
+    Extension,
+    NotFoundException,
+    Path,
+    PreconditionFailedException,
+    Resource,
+    ResourceType,
+    ResponseParameters,
+    ScimFilter,
+    ScimProvider,
+    SearchRequest,
+    Uniqueness,
+    UniquenessException,
+)
+from scim2_models.path import CompareOperator, Comparison, LogicalExpr, LogicalOperator
+from scim2_server.memory import _page  # the reference paging (sort, startIndex, cursors): reused, not re-derived
+from scim2_server.storage import ScimStorage, SearchPage
+from scim2_server.utils import parametrize
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+# Attributes whose `eq` filters are answered from the lookups table instead of a scan
+# (resolved per resource type; those a type does not declare are skipped). `id eq` uses the primary key.
+INDEXED_ATTRIBUTES = ("userName", "externalId", "displayName", "emails.value", f"{ENTERPRISE}:employeeNumber")
+
+_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS resources (
+    rid INTEGER PRIMARY KEY, rtype TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
+    UNIQUE (rtype, id)
+);
+CREATE TABLE IF NOT EXISTS attributes (code INTEGER PRIMARY KEY, rtype TEXT NOT NULL, urn TEXT NOT NULL, UNIQUE (rtype, urn));
+CREATE TABLE IF NOT EXISTS uniques (code INTEGER NOT NULL, key TEXT NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (code, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS uniques_owner ON uniques (rid);
+CREATE TABLE IF NOT EXISTS lookups (code INTEGER NOT NULL, key TEXT NOT NULL, rid INTEGER NOT NULL);
+INSERT OR IGNORE INTO settings (name, value) VALUES ('version', 0);
+"""
+
+_LOOKUP_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS lookups_value ON lookups (code, key)",
+    "CREATE INDEX IF NOT EXISTS lookups_owner ON lookups (rid)",
+)
+
+
+def utcnow() -> datetime.datetime:
+    """The current time in UTC (meta.created / meta.lastModified)."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _version(number: int) -> str:
+    return f'W/"{number}"'
+
+
+def _key_text(value: Any) -> str:
+    """A comparable value as the text the index tables hold."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def _child(node: dict[str, Any], name: str) -> Any:
+    """A key of a JSON object, matched case-insensitively as SCIM attribute names are."""
+    if name in node:
+        return node[name]
+    folded = name.casefold()
+    return next((value for key, value in node.items() if key.casefold() == folded), None)
+
+
+@dataclass(frozen=True)
+class _Attribute:
+    """One indexed attribute: how to compare it and where its values sit in a JSON document."""
+
+    binding: AttributeBinding
+    container: str | None  # the extension URN the attribute lives under, None for the resource's own schema
+    parts: tuple[str, ...]
+    code: int = 0  # the attribute's number in the index tables (attributes.code)
+
+    @property
+    def urn(self) -> str:
+        return self.binding.urn.casefold()
+
+    def values(self, doc: dict[str, Any]) -> list[Any]:
+        """The attribute's values in a document (one per entry of a multi-valued attribute)."""
+        node = _child(doc, self.container) if self.container else doc
+        found: list[Any] = [node]
+        for part in self.parts:
+            following: list[Any] = []
+            for item in found:
+                value = _child(item, part) if isinstance(item, dict) else None
+                following.extend(value if isinstance(value, list) else [value])
+            found = following
+        return [value for value in found if value is not None]
+
+
+@dataclass
+class _TypeSpec:
+    """What the storage indexes for one resource type."""
+
+    model: type[Resource[Any]]
+    unique: list[_Attribute] = field(default_factory=list)
+    lookups: dict[str, _Attribute] = field(default_factory=dict)
+
+
+def _attribute(model: type[Resource[Any]], path: str) -> _Attribute | None:
+    try:
+        binding = parametrize(Path, model)(path).resolve()
+    except Exception:  # an attribute the model does not declare (e.g. userName on Group)
+        return None
+    if binding is None:
+        return None
+    holder = binding.model
+    is_extension = isinstance(holder, type) and issubclass(holder, Extension)
+    schema = str(getattr(holder, "__schema__", "") or "")
+    local = binding.urn[len(schema) + 1 :] if schema and binding.urn.lower().startswith(schema.lower() + ":") else binding.urn
+    return _Attribute(binding, schema if is_extension else None, tuple(local.split(".")))
+
+
+class SqliteStorage(ScimStorage):
+    """A scim2-server storage keeping resources in SQLite (a file, or ``":memory:"``).
+
+    One connection serves every thread of the server, behind a lock: SQLite serialises writes
+    anyway, and the sandbox favours simple correctness over parallel reads.
+    """
+
+    supports_cursors = True
+
+    def __init__(
+        self,
+        path: str | FsPath = ":memory:",
+        provider: ScimProvider | None = None,
+        *,
+        clock: Callable[[], datetime.datetime] = utcnow,
+    ) -> None:
+        if provider is None:
+            from rosterbook.sandbox.schema import build_provider
+
+            provider = build_provider()
+        self.provider = provider
+        self.path = str(path)
+        self.clock = clock
+        self.lock = threading.RLock()
+        self._specs: dict[str, _TypeSpec] = {}
+        # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE) around each write.
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+        if self.path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: seeding 50,000 users builds large indexes
+        self._conn.executescript(_SCHEMA_SQL)
+        for statement in _LOOKUP_INDEXES:
+            self._conn.execute(statement)
+        with self._transaction() as conn:
+            # Versions restart above anything stored, even if the counter row was lost or the file copied.
+            conn.execute(
+                "UPDATE settings SET value = max(value, coalesce((SELECT max(version) FROM resources), 0)) WHERE name = 'version'"
+            )
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self.lock:
+            self._conn.close()
+
+    def count(self, resource_type_name: str | None = None) -> int:
+        """How many resources are stored (of one resource type, by name, or of all)."""
+        with self.lock:
+            if resource_type_name is None:
+                row = self._conn.execute("SELECT count(*) FROM resources").fetchone()
+            else:
+                row = self._conn.execute("SELECT count(*) FROM resources WHERE rtype = ?", (resource_type_name,)).fetchone()
+            return int(row[0])
+
+    @property
+    def last_version(self) -> int:
+        """The highest version number handed out so far."""
+        with self.lock:
+            return int(self._conn.execute("SELECT value FROM settings WHERE name = 'version'").fetchone()[0])
+
+    def generate_id(self, resource_type: ResourceType, resource: Resource[Any]) -> str:
+        """The id of a new resource."""
+        return uuid.uuid4().hex
+
+    @contextmanager
+    def operation(self) -> Generator[None]:
+        """Hold the lock for a whole SCIM operation (e.g. PATCH's read-modify-write)."""
+        with self.lock:
+            yield
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # --- the storage interface ------------------------------------------------------------------
+
+    def get(
+        self,
+        resource_type: ResourceType,
+        resource_id: str,
+        *,
+        response_parameters: ResponseParameters[Any] | None = None,
+    ) -> Resource[Any]:
+        """Return a stored resource (whole; the server applies response parameters itself)."""
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT doc FROM resources WHERE rtype = ? AND id = ?", (resource_type.name, resource_id)
+            ).fetchone()
+        if row is None:
+            raise NotFoundException(detail=f"{resource_type.name} {resource_id!r} not found")
+        return self._spec(resource_type).model.model_validate_json(row[0])
+
+    def search(
+        self,
+        resource_types: list[ResourceType],
+        search_request: SearchRequest[Any],
+        *,
+        position: Any = None,
+    ) -> SearchPage:
+        """Return one page of matching resources and their number."""
+        types = list({rt.name: rt for rt in resource_types}.values())
+        scim_filter = search_request.filter
+        plain = len(types) == 1 and search_request.sort_by is None and search_request.cursor is None
+        with self.lock:
+            if plain and scim_filter is None:
+                return self._plain_page(types[0], search_request)
+            ids = None
+            if len(types) == 1 and scim_filter is not None:
+                ids = self._candidate_ids(types[0], scim_filter, scim_filter.ast)
+            if ids is None:
+                candidates = [r for rt in types for r in self._load_all(rt)]
+            else:
+                candidates = self._load_ids(types[0], sorted(ids))
+        if scim_filter is not None and not scim_filter.models and candidates:
+            models = tuple(dict.fromkeys(type(r) for r in candidates))
+            scim_filter = parametrize(ScimFilter, Union[models])(str(scim_filter))  # noqa: UP007
+        found = [r for r in candidates if scim_filter is None or scim_filter.match(r)]
+        return _page(search_request, position, found)
+
+    def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
+        """Store a new resource with a fresh id and version."""
+        spec = self._spec(resource_type)
+        doc = resource.model_dump(mode="json")
+        doc["id"] = self.generate_id(resource_type, resource)
+        now = self.clock().isoformat().replace("+00:00", "Z")
+        with self._transaction() as conn:
+            version = self._next_versions(conn, 1)
+            doc["meta"] = {"resourceType": resource_type.name, "created": now, "lastModified": now, "version": _version(version)}
+            self._insert(conn, str(resource_type.name), spec, [(doc, version)])
+        return spec.model.model_validate(doc)
+
+    def update(
+        self,
+        resource_type: ResourceType,
+        resource: Resource[Any],
+        *,
+        expected_version: str | None = None,
+    ) -> Resource[Any]:
+        """Replace a stored resource, checking the expected version and uniqueness."""
+        spec = self._spec(resource_type)
+        doc = resource.model_dump(mode="json")
+        with self._transaction() as conn:
+            rid, stored = self._stored_meta(conn, resource_type, resource.id)
+            if expected_version is not None and stored.get("version") != expected_version:
+                raise PreconditionFailedException
+            version = self._next_versions(conn, 1)
+            meta = {key: value for key, value in stored.items() if key != "location"}
+            meta["lastModified"] = self.clock().isoformat().replace("+00:00", "Z")
+            meta["version"] = _version(version)
+            doc["meta"] = meta
+            doc["id"] = resource.id
+            self._delete_index_rows(conn, rid)
+            self._insert(conn, str(resource_type.name), spec, [(doc, version)], rid=rid)
+        return spec.model.model_validate(doc)
+
+    def delete(
+        self,
+        resource_type: ResourceType,
+        resource_id: str,
+        *,
+        expected_version: str | None = None,
+    ) -> None:
+        """Delete a stored resource, checking the expected version."""
+        with self._transaction() as conn:
+            rid, stored = self._stored_meta(conn, resource_type, resource_id)
+            if expected_version is not None and stored.get("version") != expected_version:
+                raise PreconditionFailedException
+            self._delete_index_rows(conn, rid)
+            conn.execute("DELETE FROM resources WHERE rid = ?", (rid,))
+
+    # --- bulk loading (seeding) -----------------------------------------------------------------
+
+    def load(
+        self, batches: Iterable[tuple[ResourceType, Iterable[dict[str, Any]]]], *, only_if_empty: bool = False
+    ) -> int:
+        """Insert JSON documents that carry their own ids, in one transaction; give them meta and versions.
+
+        ``batches`` pairs a resource type with its documents. With ``only_if_empty``, nothing is
+        written when the database already holds resources (checked inside the transaction, so two
+        processes seeding the same file at once seed it once). Returns how many documents were
+        written. Documents are not validated here: the code producing them (the demo organisation)
+        is tested to produce valid resources.
+        """
+        prepared = [(rt, self._spec(rt), list(docs)) for rt, docs in batches]
+        total = sum(len(docs) for _, _, docs in prepared)
+        now = self.clock().isoformat().replace("+00:00", "Z")
+        with self._transaction() as conn:
+            empty = conn.execute("SELECT 1 FROM resources LIMIT 1").fetchone() is None
+            if only_if_empty and not empty:
+                return 0
+            if empty:  # building the lookup indexes once at the end is faster than row by row
+                conn.execute("DROP INDEX IF EXISTS lookups_value")
+                conn.execute("DROP INDEX IF EXISTS lookups_owner")
+            version = self._next_versions(conn, total) - total
+            for resource_type, spec, docs in prepared:
+                rows = []
+                for doc in docs:
+                    version += 1
+                    doc["meta"] = {"resourceType": resource_type.name, "created": now, "lastModified": now, "version": _version(version)}
+                    rows.append((doc, version))
+                self._insert(conn, str(resource_type.name), spec, rows)
+            if empty:
+                for statement in _LOOKUP_INDEXES:
+                    conn.execute(statement)
+        return total
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _spec(self, resource_type: ResourceType) -> _TypeSpec:
+        name = str(resource_type.name)
+        spec = self._specs.get(name)
+        if spec is None:
+            model = cast(type[Resource[Any]], self.provider.model_for(resource_type))
+            if model is None:
+                raise NotFoundException(detail=f"No resource type named {name!r}")
+            spec = _TypeSpec(model)
+            for path in parametrize(Path, model).iter_paths(
+                include_subattributes=False, uniqueness=[Uniqueness.server, Uniqueness.global_]
+            ):
+                attribute = _attribute(model, str(path))
+                if attribute is not None:
+                    # Uniqueness spans resource types sharing the schema (RFC 7643 erratum 8279): coded by URN alone.
+                    spec.unique.append(replace(attribute, code=self._code("", attribute.urn)))
+            for name_or_path in INDEXED_ATTRIBUTES:
+                attribute = _attribute(model, name_or_path)
+                if attribute is not None and attribute.binding.target_type is str:
+                    spec.lookups[attribute.urn] = replace(attribute, code=self._code(name, attribute.urn))
+            self._specs[name] = spec
+        return spec
+
+    def _code(self, rtype: str, urn: str) -> int:
+        """The number standing for an indexed attribute in the index tables (kept short: they hold a row per value)."""
+        with self.lock:
+            self._conn.execute("INSERT OR IGNORE INTO attributes (rtype, urn) VALUES (?, ?)", (rtype, urn))
+            row = self._conn.execute("SELECT code FROM attributes WHERE rtype = ? AND urn = ?", (rtype, urn)).fetchone()
+        return int(row[0])
+
+    def _comparable(self, attribute: _Attribute, value: Any) -> str | None:
+        try:
+            return _key_text(attribute.binding.comparable(value, self.provider.policy))
+        except ValueError:  # a string the policy cannot compare equals nothing (as in the memory storage)
+            return None
+
+    def _next_versions(self, conn: sqlite3.Connection, how_many: int) -> int:
+        """Reserve ``how_many`` version numbers; return the last one."""
+        row = conn.execute(
+            "UPDATE settings SET value = value + ? WHERE name = 'version' RETURNING value", (how_many,)
+        ).fetchone()
+        return int(row[0])
+
+    def _stored_meta(self, conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str | None) -> tuple[int, dict[str, Any]]:
+        """The row number and the meta of a stored resource."""
+        row = conn.execute(
+            "SELECT rid, json_extract(doc, '$.meta') FROM resources WHERE rtype = ? AND id = ?", (resource_type.name, resource_id)
+        ).fetchone()
+        if row is None:
+            raise NotFoundException(detail=f"{resource_type.name} {resource_id!r} not found")
+        return int(row[0]), cast(dict[str, Any], json.loads(row[1]))
+
+    def _insert(
+        self, conn: sqlite3.Connection, rtype: str, spec: _TypeSpec, rows: list[tuple[dict[str, Any], int]], rid: int | None = None
+    ) -> None:
+        """Write documents and their index rows; ``rid`` rewrites one existing resource in place."""
+        resources: list[tuple[int, str, str, int, str]] = []
+        uniques: list[tuple[int, str, int]] = []
+        lookups: list[tuple[int, str, int]] = []
+        # Row numbers are assigned here (the write lock is held) so index rows can point at them.
+        next_rid = int(conn.execute("SELECT coalesce(max(rid), 0) FROM resources").fetchone()[0])
+        for doc, version in rows:
+            if rid is None:
+                next_rid += 1
+            row_id = next_rid if rid is None else rid
+            resources.append((row_id, rtype, str(doc["id"]), version, json.dumps(doc, ensure_ascii=False, separators=(",", ":"))))
+            for attribute in spec.unique:
+                for value in attribute.values(doc):
+                    key = self._comparable(attribute, value)
+                    if key is not None:
+                        uniques.append((attribute.code, key, row_id))
+            for attribute in spec.lookups.values():
+                keys = {self._comparable(attribute, value) for value in attribute.values(doc)}
+                lookups.extend((attribute.code, key, row_id) for key in keys if key is not None)
+        try:
+            if rid is None:
+                conn.executemany("INSERT INTO resources (rid, rtype, id, version, doc) VALUES (?, ?, ?, ?, ?)", resources)
+            else:
+                conn.execute("UPDATE resources SET version = ?, doc = ? WHERE rid = ?", (resources[0][3], resources[0][4], rid))
+            conn.executemany("INSERT INTO uniques (code, key, rid) VALUES (?, ?, ?)", uniques)
+        except sqlite3.IntegrityError as exc:
+            if "uniques" in str(exc):
+                raise UniquenessException(detail="A unique attribute's value is already taken") from None
+            raise UniquenessException(detail="The id is already taken") from None
+        conn.executemany("INSERT INTO lookups (code, key, rid) VALUES (?, ?, ?)", lookups)
+
+    def _delete_index_rows(self, conn: sqlite3.Connection, rid: int) -> None:
+        conn.execute("DELETE FROM uniques WHERE rid = ?", (rid,))
+        conn.execute("DELETE FROM lookups WHERE rid = ?", (rid,))
+
+    def _plain_page(self, resource_type: ResourceType, search_request: SearchRequest[Any]) -> SearchPage:
+        """An unfiltered, unsorted page by index: ordered by id, as the memory storage orders it."""
+        total, docs = self.documents(resource_type, search_request.start_index_0 or 0, search_request.count)
+        model = self._spec(resource_type).model
+        return SearchPage(total, [model.model_validate_json(doc) for doc in docs])
+
+    def documents(self, resource_type: ResourceType, start: int, count: int | None) -> tuple[int, list[str]]:
+        """The number of resources of a type and the stored JSON of one page of them (0-based ``start``), ordered by id."""
+        with self.lock:
+            name = resource_type.name
+            total = int(self._conn.execute("SELECT count(*) FROM resources WHERE rtype = ?", (name,)).fetchone()[0])
+            if count == 0:
+                return total, []
+            rows = self._conn.execute(
+                "SELECT doc FROM resources WHERE rtype = ? ORDER BY id LIMIT ? OFFSET ?",
+                (name, -1 if count is None else count, start),
+            ).fetchall()
+        return total, [row[0] for row in rows]
+
+    def _load_all(self, resource_type: ResourceType) -> list[Resource[Any]]:
+        model = self._spec(resource_type).model
+        rows = self._conn.execute("SELECT doc FROM resources WHERE rtype = ?", (resource_type.name,)).fetchall()
+        return [model.model_validate_json(row[0]) for row in rows]
+
+    def _load_ids(self, resource_type: ResourceType, ids: list[str]) -> list[Resource[Any]]:
+        model = self._spec(resource_type).model
+        found = []
+        for resource_id in ids:
+            row = self._conn.execute(
+                "SELECT doc FROM resources WHERE rtype = ? AND id = ?", (resource_type.name, resource_id)
+            ).fetchone()
+            if row is not None:
+                found.append(model.model_validate_json(row[0]))
+        return found
+
+    def _candidate_ids(self, resource_type: ResourceType, scim_filter: ScimFilter[Any], node: Any) -> set[str] | None:
+        """The ids a filter can match, from the lookups table; None when the filter needs a scan.
+
+        Always a superset of the matches: the filter is still evaluated on the candidates.
+        """
+        if isinstance(node, Comparison):
+            if node.op != CompareOperator.eq or not isinstance(node.value, str):
+                return None
+            try:
+                binding = scim_filter.resolve_comparison(node.attr_path, strict=False)
+            except Exception:
+                return None
+            if binding is None:
+                return None
+            if binding.field_name == "id" and binding.sub_field_name is None and binding.case_exact:
+                found = self._conn.execute(
+                    "SELECT id FROM resources WHERE rtype = ? AND id = ?", (resource_type.name, node.value)
+                ).fetchall()
+                return {row[0] for row in found}
+            attribute = self._spec(resource_type).lookups.get(binding.urn.casefold())
+            if attribute is None:
+                return None
+            key = self._comparable(attribute, node.value)
+            if key is None:
+                return set()
+            rows = self._conn.execute(
+                "SELECT r.id FROM lookups l JOIN resources r ON r.rid = l.rid WHERE l.code = ? AND l.key = ?", (attribute.code, key)
+            ).fetchall()
+            return {row[0] for row in rows}
+        if isinstance(node, LogicalExpr):
+            parts = [self._candidate_ids(resource_type, scim_filter, term) for term in node.terms]
+            if node.op == LogicalOperator.and_:
+                known = [part for part in parts if part is not None]
+                return set.intersection(*known) if known else None
+            if any(part is None for part in parts):
+                return None
+            return set().union(*cast(list[set[str]], parts))
+        return None
