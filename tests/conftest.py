@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from rosterbook.sandbox import Sandbox
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
@@ -13,3 +18,34 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 def samples() -> Path:
     """The folder of realistic sample exports of the seed platforms (``tests/samples``)."""
     return SAMPLES
+
+
+SANDBOX_USERS = 60
+"""Users in the demo organisation of the ``sandbox`` fixture (seed 1, in-memory database)."""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    """A running sandbox for the module: 127.0.0.1, a free port, in-memory SQLite, 60 seeded users, no token."""
+    from rosterbook.sandbox import start_sandbox
+
+    with start_sandbox(users=SANDBOX_USERS) as running:
+        yield running
+
+
+@pytest.fixture
+def fresh_sandbox() -> Iterator[Callable[..., Sandbox]]:
+    """A factory starting sandboxes for one test (``fresh_sandbox(users=0, token="t", db_path=...)``); all stop after it."""
+    from rosterbook.sandbox import start_sandbox
+
+    started: list[Sandbox] = []
+
+    def start(**options: Any) -> Sandbox:
+        options.setdefault("users", SANDBOX_USERS)
+        running = start_sandbox(**options)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
