@@ -235,6 +235,11 @@ class XlwingsBook:
             raise KeyError(sheet) from None
 
 
+def _conforms(book: XlwingsBook) -> SheetBook:
+    """mypy checks here that XlwingsBook implements the SheetBook protocol."""
+    return book
+
+
 # --- the ribbon's user interface in Excel ---------------------------------------------------------------
 
 _MSGBOX_LIMIT = 1000  # Excel's MsgBox shows about 1024 characters

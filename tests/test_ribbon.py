@@ -271,3 +271,48 @@ def test_unexpected_errors_become_a_dialog_without_traceback(tmp_path: Path, mon
 
 def test_every_button_has_an_action() -> None:
     assert list(ribbon.ACTIONS) == ["export", "check", "preview", "sync", "revert", "settings"]
+
+
+# --- the Excel adapter's pure parts (Excel itself is not available here) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("Main", "Main"),
+        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ("+SUM(1)", "'+SUM(1)"),
+        ("-5", "'-5"),
+        ("@user", "'@user"),
+        ("00123", "'00123"),
+        ("2024-01-02", "'2024-01-02"),
+        ("TRUE", "'TRUE"),
+        ("'quoted", "''quoted"),
+        ("\tx", "'\tx"),
+        ("", ""),
+        (3.0, 3.0),
+        (None, None),
+    ],
+)
+def test_excel_text_keeps_strings_literal(value: Any, written: Any) -> None:
+    from addin.sheet import excel_text
+
+    assert excel_text(value) == written
+
+
+def test_blocks_are_rectangular_and_reads_trimmed() -> None:
+    from addin.sheet import rectangular, trim
+
+    assert rectangular([["a"], ["b", "=c"], []]) == [["a", None], ["b", "'=c"], [None, None]]
+    assert trim([["a", None, None], [None, "b", None], [None, None, None]]) == [["a", None], [None, "b"]]
+    assert trim([[None, None]]) == []
+
+
+@pytest.mark.parametrize(
+    ("address", "rows"),
+    [("$A$2:$C$4,$A$7", [2, 3, 4, 7]), ("$5:$6", [5, 6]), ("B3", [3]), ("$B:$B", []), ("Users!$A$9:$A$8", [8, 9])],
+)
+def test_rows_of_a_selection_address(address: str, rows: list[int]) -> None:
+    from addin.sheet import rows_of_address
+
+    assert rows_of_address(address) == rows
