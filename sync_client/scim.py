@@ -345,7 +345,8 @@ class ScimClient:
         """
         counter = _Counter(progress)
         users = self._list_all("/Users", counter, {})
-        groups = self._list_all("/Groups", counter, {"attributes": "displayName,members"})
+        # A plain listing (no attributes=): servers answer it fastest, and groups are few.
+        groups = self._list_all("/Groups", counter, {})
         return ExportResult(users, groups, len(users))
 
     def list_resources(self, path: str, *, attributes: str | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
@@ -354,7 +355,7 @@ class ScimClient:
 
     def group_ids_by_name(self) -> dict[str, str]:
         """Group displayName -> id (what ``scim_map.change_to_operations`` needs for membership changes)."""
-        groups = self.list_resources("/Groups", attributes="displayName")
+        groups = self.list_resources("/Groups")
         return {str(g["displayName"]): str(g["id"]) for g in groups if g.get("displayName") and g.get("id")}
 
     def _list_all(self, path: str, counter: _Counter, extra: Mapping[str, str]) -> list[dict[str, Any]]:
