@@ -44,7 +44,7 @@ def test_nothing_changed_is_an_empty_file_with_a_header() -> None:
 
 def test_rows_with_errors_are_not_in_the_file() -> None:
     problem = Problem("error", "Users", "A2", 2, "First Name", None, "required", "required.")
-    header, rows = upload("progression", edits={0: {"Last Name": "X"}, 1: {"Last Name": "Y"}}, plan_kwargs={"problems": [problem]})
+    _header, rows = upload("progression", edits={0: {"Last Name": "X"}, 1: {"Last Name": "Y"}}, plan_kwargs={"problems": [problem]})
     assert [r[2] for r in rows] == ["bob@example.com"]
     _header, rows = upload("progression", edits={0: {"email": "new@example.com"}})
     assert rows == []
