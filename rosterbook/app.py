@@ -587,8 +587,8 @@ def parse_rows(spec: str | None) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        first, _, last = part.partition("-")
-        if not first.strip().isdigit() or (last and not last.strip().isdigit()):
+        first, dash, last = part.partition("-")
+        if not first.strip().isdigit() or (dash and not last.strip().isdigit()):
             raise UsageError(f"{part!r} is not a row number or range (e.g. 7,9-12).")
         lo, hi = int(first), int(last or first)
         if lo > hi:
@@ -646,14 +646,21 @@ def sync_workbook(
 
 
 def _refuse(plan: Plan, problems: Sequence[Problem], skip: set[int]) -> None:
-    blocking = sorted({p.row for p in problems if p.severity == "error" and p.row >= 2 and p.row not in skip})
+    """Refuse a plan that would send rows with errors or overwrite conflicts (unless skipped), or trips the guard.
+
+    Rows with errors that the sheet does not change are not sent, so they do not block.
+    """
     header = [p for p in problems if p.severity == "error" and p.row < 2]
     if header:
         raise DataError("the sheet's header has errors, nothing was sent: " + " ".join(p.render() for p in header[:3]))
-    if blocking:
+    errors = [c for c in plan.changes if c.action == "error" and c.row is not None and c.row not in skip]
+    if errors:
+        rows = sorted({c.row for c in errors if c.row is not None})
+        first = next((p for c in errors for p in c.problems if p.severity == "error"), None)
+        example = f" First: {first.render()}" if first is not None else ""
         raise DataError(
-            f"{len(blocking)} row{'s have' if len(blocking) != 1 else ' has'} errors ({_rows_text(blocking)}); nothing was sent. "
-            f"Run `rosterbook check` to see them, fix them, or skip those rows with --skip-rows {_rows_spec(blocking)}."
+            f"{len(rows)} row{'s have' if len(rows) != 1 else ' has'} errors ({_rows_text(rows)}); nothing was sent. "
+            f"Fix them (rosterbook check lists them), or skip those rows with --skip-rows {_rows_spec(rows)}.{example}"
         )
     conflicts = sorted({c.row for c in plan.changes if c.action == "conflict" and c.row is not None and c.row not in skip})
     if conflicts:
@@ -663,11 +670,11 @@ def _refuse(plan: Plan, problems: Sequence[Problem], skip: set[int]) -> None:
         )
     if plan.guard.tripped and not plan.guard.confirmed:
         raise DataError(
-            f"this sync would archive or deactivate {plan.guard.deactivations} users, more than the threshold of {plan.guard.threshold}; "
-            "nothing was sent. If that is intended, run again with --confirm-deletions."
+            f"this sync would archive or deactivate {plan.guard.deactivations} users, more than the deletion guard's threshold of "
+            f"{plan.guard.threshold}; nothing was sent. If that is intended, run again with --confirm-deletions."
         )
     if plan.refused:
-        raise DataError(f"the plan was refused: {plan.refused}")
+        raise DataError(f"the plan was refused, nothing was sent: {plan.refusal}")
 
 
 def _rows_text(rows: Sequence[int]) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 from rosterbook.core.codecs import Cell, CodecError, canonical, parse_bool, to_text
 from rosterbook.core.dialects import Dialect, load_dialect
-from rosterbook.core.problems import Problem, cell_address, column_letter, quote_choices
+from rosterbook.core.problems import Problem, cell_address, column_letter, quote, quote_choices
 from rosterbook.core.table import HEADER_ROW, SnapshotRow, Table, build_table
 from rosterbook.errors import DataError
 from rosterbook.sheets import Mark, SheetBook
@@ -353,7 +353,7 @@ def problem_line(problem: Problem) -> str:
     head = f"{problem.cell} {problem.column}:" if problem.cell else f"{problem.column}:"
     text = f"{head} {problem.message}"
     if problem.fix is not None and "did you mean" not in problem.message.lower():
-        text += f" Did you mean {problem.fix!r}?"
+        text += f" Did you mean {quote(problem.fix)}?"
     return f"(warning) {text}" if problem.severity == "warning" else text
 
 
