@@ -813,9 +813,8 @@ def _record(book: SheetBook, loaded: Loaded, snapshot: Mapping[str, SnapshotRow]
 
 
 def _sync_csv(book: SheetBook, loaded: Loaded, plan: Plan, summary: dict[str, Any]) -> dict[str, Any]:
-    from sync_client.csv_upload import write_upload
-
     from rosterbook.core.upload import upload_rows
+    from sync_client.csv_upload import write_upload
 
     headers, rows = upload_rows(plan, loaded.table, list(loaded.snapshot.values()), loaded.settings.to_plan_settings())
     where = _path_of(book)
