@@ -272,6 +272,44 @@ def demo_command(home: Path | None, out: Path | None) -> int:
     return run_demo(home=home, out=out, echo=click.echo)
 
 
+@cli.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only unless --allow-remote).")
+@click.option("--port", default=7643, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on (0 = any free port).")
+@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), help="SQLite file (default: <ROSTERBOOK_HOME>/sandbox.sqlite3, shared with the embedded sandbox).")
+@click.option("--users", type=click.IntRange(min=0), help="Users in the demo organisation of a new, empty database (default 300; 0 = empty).")
+@click.option("--token", envvar="ROSTERBOOK_SANDBOX_TOKEN", show_envvar=True, help="Require this bearer token (never printed).")
+@click.option("--seed", default=1, show_default=True, help="Random seed of the demo organisation.")
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host (other machines can then reach it: set a --token).")
+def sandbox_command(host: str, port: int, db: Path | None, users: int | None, token: str | None, seed: int, allow_remote: bool) -> int:
+    """Serve the sandbox platform (SCIM 2.0 with a demo organisation) in the foreground until Ctrl-C.
+
+    Data is kept in the SQLite file and survives restarts; a new or empty database is seeded with
+    the demo organisation.
+    """
+    from rosterbook.sandbox import DB_NAME, default_home, start_sandbox
+
+    path = db if db is not None else default_home() / DB_NAME
+    running = start_sandbox(path, host=host, port=port, users=users, token=token, seed=seed, allow_remote=allow_remote)
+    try:
+        counts = f"{running.storage.count('User')} users, {running.storage.count('Group')} groups"
+        click.echo(f"Serving SCIM 2.0 at {running.url} ({counts}; data in {path}).")
+        if users is not None and not running.seeded and users != running.storage.count("User"):
+            click.echo(f"Note: --users {users} ignored: the database already holds data (use another --db for a new organisation).", err=True)
+        if token is not None:
+            source = click.get_current_context().get_parameter_source("token")
+            where = "ROSTERBOOK_SANDBOX_TOKEN" if source == click.core.ParameterSource.ENVIRONMENT else "--token"
+            click.echo(f"Requests need 'Authorization: Bearer <token>' (the token from {where}).")
+        if allow_remote and token is None:
+            click.echo("Warning: serving beyond this machine without a token: anyone who can reach it can change its data.", err=True)
+        click.echo("Press Ctrl-C to stop.")
+        running.wait()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        running.stop()
+    return 0
+
+
 @cli.command("login")
 @click.argument("url")
 @click.option("--token-stdin", is_flag=True, help="Read the token from standard input instead of prompting (for scripts).")

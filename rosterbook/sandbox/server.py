@@ -346,6 +346,8 @@ class Sandbox:
         self.host = str(host)
         self.port = int(port)
         self.faults = application.faults
+        self.seeded = 0
+        """How many demo users were seeded when this sandbox started (0: the database already held data)."""
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=f"rosterbook-sandbox-{self.port}", daemon=True)
         self._thread.start()
@@ -436,7 +438,7 @@ def start_sandbox(
     except Exception as exc:  # sqlite3.DatabaseError: not a database, locked, unreadable
         raise UsageError(f"cannot open the sandbox database {str(path)!r}: {exc}") from None
     try:
-        seed_if_empty(storage, DEFAULT_USERS if users is None else users, seed=seed)
+        seeded = seed_if_empty(storage, DEFAULT_USERS if users is None else users, seed=seed)
         application = _SandboxApplication(storage, provider, token, Faults())
         server_class = _Server6 if ":" in host.strip("[]") else _Server
         try:
@@ -447,18 +449,20 @@ def start_sandbox(
     except BaseException:
         storage.close()
         raise
-    return Sandbox(server=server, application=application, storage=storage, token=token, db_path=path)
+    running = Sandbox(server=server, application=application, storage=storage, token=token, db_path=path)
+    running.seeded = seeded
+    return running
 
 
 def seed_if_empty(storage: SqliteStorage, users: int, *, seed: int = 1) -> int:
-    """Seed the demo organisation into a storage that holds no resources; return how many users it then holds."""
+    """Seed the demo organisation into a storage that holds no resources; return how many users were seeded."""
     if users == 0 or storage.count() > 0:
         return 0
     user_docs, group_docs = demo_organisation(users, seed)
     user_type = next(rt for rt in storage.provider.resource_types if rt.name == "User")
     group_type = next(rt for rt in storage.provider.resource_types if rt.name == "Group")
-    storage.load([(user_type, user_docs), (group_type, group_docs)], only_if_empty=True)
-    return storage.count("User")
+    written = storage.load([(user_type, user_docs), (group_type, group_docs)], only_if_empty=True)
+    return len(user_docs) if written else 0
 
 
 def default_home() -> Path:
