@@ -31,6 +31,8 @@ def test_install_on_linux_without_target_explains_and_exits_2(capsys: pytest.Cap
     err = capsys.readouterr().err
     assert "Excel is not available on this system (linux)" in err
     assert "--target DIR" in err
+    assert run(["addin", "status"]) == 2
+    assert "Excel is not available on this system (linux)" in capsys.readouterr().err
 
 
 def test_install_status_uninstall_into_target(tmp_path: Path, prebuilt: Path, capsys: pytest.CaptureFixture[str]) -> None:
