@@ -17,19 +17,29 @@ from rosterbook.errors import UsageError
 
 def render_upload(headers: Sequence[str], rows: Iterable[Sequence[str | None]], dialect: Dialect) -> bytes:
     """The upload file's bytes: every cell neutralised (CSV injection), blanks as empty cells."""
+    table: list[list[str | None]] = [list(headers), *(list(row) for row in rows)]
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, delimiter=dialect.delimiter, lineterminator=dialect.line_terminator, quoting=csv.QUOTE_MINIMAL)
-    writer.writerow([neutralise_csv_cell(h) for h in headers])
     width = len(headers)
-    for number, row in enumerate(rows, start=2):
+    for number, row in enumerate(table, start=1):
         if len(row) != width:
             raise ValueError(f"upload row {number} has {len(row)} cells for {width} headers")
         writer.writerow(["" if cell is None else neutralise_csv_cell(cell) for cell in row])
     try:
         return buffer.getvalue().encode(dialect.encoding)
     except UnicodeEncodeError as exc:
-        bad = exc.object[exc.start : exc.end]
-        raise UsageError(f"{bad!r} cannot be written in {dialect.encoding}, the encoding {dialect.title} expects for its upload file.") from None
+        raise UsageError(_unencodable(table, dialect, exc)) from None
+
+
+def _unencodable(table: list[list[str | None]], dialect: Dialect, exc: UnicodeEncodeError) -> str:
+    """Name the first cell the platform's encoding cannot hold (file row and header)."""
+    for number, row in enumerate(table, start=1):
+        for header, cell in zip(table[0], row, strict=True):
+            try:
+                (cell or "").encode(dialect.encoding)
+            except UnicodeEncodeError:
+                return f"upload row {number}, column {header!r}: {cell!r} cannot be written in {dialect.encoding}, the encoding {dialect.title} expects."
+    return f"{exc.object[exc.start : exc.end]!r} cannot be written in {dialect.encoding}, the encoding {dialect.title} expects."
 
 
 def write_upload(path: str | os.PathLike[str], headers: Sequence[str], rows: Iterable[Sequence[str | None]], dialect: Dialect) -> Path:
