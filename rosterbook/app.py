@@ -326,7 +326,7 @@ def _csv_export(path: Path, dialect_name: str | None) -> ExportData:
     if bad:
         raise DataError(f"{data.name}: the header row does not fit {dialect.title}: " + " ".join(p.render() for p in bad))
     present = list(table.present)
-    extras = [h for h in (x.lstrip("\ufeff").strip() for x in data.headers) if h and dialect.find_column(h) is None]
+    extras = [h for h in (x.lstrip("\ufeff").strip() for x in data.headers) if h and wbk.find_column(dialect, h) is None]
     headers = present + list(dict.fromkeys(extras))
     rows: list[list[str | None]] = []
     snapshots: list[tuple[str, str | None, str | None, dict[str, str | None]]] = []
@@ -420,7 +420,7 @@ def _scim_export(url: str, progress: Progress | None) -> ExportData:
 def _canon(dialect: Dialect, name: str, text: str | None) -> str | None:
     if text is None:
         return None
-    column = dialect.find_column(name)
+    column = wbk.find_column(dialect, name)
     if column is None:
         return text
     try:
@@ -465,7 +465,7 @@ def edited_rows(loaded: Loaded) -> dict[int, dict[str, str | None]]:
 
 
 def _write_only(dialect: Dialect, name: str) -> bool:
-    column = dialect.find_column(name)
+    column = wbk.find_column(dialect, name)
     return column is not None and column.write_only
 
 
@@ -906,7 +906,7 @@ def revert_rows(target: Book, rows: Sequence[int] | None = None) -> dict[str, An
 
 
 def _exported_cell(dialect: Dialect, header: str, snap: SnapshotRow) -> str | None:
-    column = dialect.find_column(header)
+    column = wbk.find_column(dialect, header)
     name = column.name if column is not None else header
     if column is not None and column.write_only:
         return None

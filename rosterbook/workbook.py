@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from rosterbook.core.codecs import Cell, CodecError, canonical, parse_bool, to_text
-from rosterbook.core.dialects import Dialect, load_dialect
+from rosterbook.core.dialects import Column, Dialect, load_dialect
 from rosterbook.core.problems import Problem, cell_address, column_letter, quote, quote_choices
 from rosterbook.core.table import HEADER_ROW, SnapshotRow, Table, build_table
 from rosterbook.errors import DataError
@@ -56,6 +56,23 @@ LAYOUT_VERSION = "rosterbook-1"
 
 # Column types whose cells are formatted as Text so Excel keeps leading zeros and typed dates.
 TEXT_TYPES = frozenset({"id", "phone", "date"})
+
+
+# --- column look-ups ------------------------------------------------------------------------------
+
+_LOOKUPS: dict[int, tuple[Dialect, dict[str, Column | None]]] = {}
+
+
+def find_column(dialect: Dialect, header: str) -> Column | None:
+    """``dialect.find_column(header)``, memoised per dialect object: called per cell on 50,000-row sheets."""
+    entry = _LOOKUPS.get(id(dialect))
+    if entry is None or entry[0] is not dialect:
+        entry = (dialect, {})
+        _LOOKUPS[id(dialect)] = entry
+    cache = entry[1]
+    if header not in cache:
+        cache[header] = dialect.find_column(header)
+    return cache[header]
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -217,7 +234,7 @@ def text_columns(dialect: Dialect, headers: Sequence[str]) -> list[int]:
     """1-based positions of the columns formatted as Text: IDs, phones, dates, and ``_row_id``."""
     out = []
     for index, header in enumerate(headers, start=1):
-        column = dialect.find_column(header) if header not in LAYOUT_HEADERS else None
+        column = find_column(dialect, header) if header not in LAYOUT_HEADERS else None
         if (column is not None and column.type in TEXT_TYPES) or header == ROW_ID:
             out.append(index)
     return out
@@ -463,7 +480,7 @@ def snapshot_values(dialect: Dialect, values: Mapping[str, str | None]) -> dict[
     """Canonical text per column, as the snapshot keeps it (lists re-joined, booleans spelled out)."""
     out: dict[str, str | None] = {}
     for name, text in values.items():
-        column = dialect.find_column(name)
+        column = find_column(dialect, name)
         if text is None or column is None:
             out[name] = text
             continue
@@ -479,7 +496,7 @@ def snapshot_values(dialect: Dialect, values: Mapping[str, str | None]) -> dict[
 
 def dialect_lists(dialect: Dialect, headers: Sequence[str] | None = None) -> dict[str, list[str]]:
     """Allowed values the dialect itself knows: status words and fixed choices, per present column."""
-    present = None if headers is None else {c.name for h in headers if (c := dialect.find_column(h))}
+    present = None if headers is None else {c.name for h in headers if (c := find_column(dialect, h))}
     out: dict[str, list[str]] = {}
     for column in dialect.columns:
         if present is not None and column.name not in present:

@@ -239,7 +239,7 @@ def dress_users(
     ws.data_validations.dataValidation = []
     for index, header in enumerate(full, start=1):
         letter = column_letter(index)
-        column = dialect.find_column(header) if header not in layout.LAYOUT_HEADERS else None
+        column = layout.find_column(dialect, header) if header not in layout.LAYOUT_HEADERS else None
         cell = ws.cell(row=1, column=index)
         # Direct header formatting as well as the Table style: LibreOffice ignores Table styles.
         cell.font = HEADER_FONT
