@@ -1,0 +1,136 @@
+"""Tokens (env var or OS keyring, never shown), the login command, and the retry policy's arithmetic."""
+
+from __future__ import annotations
+
+import email.utils
+import io
+from collections.abc import Iterator
+
+import keyring
+import pytest
+from click.testing import CliRunner
+from keyring.backend import KeyringBackend
+from keyring.backends import fail
+
+from rosterbook.cli import cli, run
+from sync_client.auth import ENV_VAR, SERVICE, get_token, store_token
+from sync_client.errors import NoKeyring
+from sync_client.retry import RetryPolicy, parse_retry_after
+
+URL = "https://hr.example.com/scim/v2"
+
+
+class MemoryKeyring(KeyringBackend):
+    """A real keyring backend that keeps secrets in memory (the test machine has no OS keyring)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        yield
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_login_stores_the_typed_token_without_echoing_it(memory_keyring: MemoryKeyring) -> None:
+    result = CliRunner().invoke(cli, ["login", URL + "/"], input="s3cret-token\n", standalone_mode=False)
+    assert result.exception is None and result.return_value == 0
+    assert memory_keyring.store == {(SERVICE, URL): "s3cret-token"}  # trailing '/' does not matter
+    assert "s3cret-token" not in result.output
+    assert f"user '{URL}'" in result.output
+    assert get_token(URL) == "s3cret-token"
+
+
+def test_login_from_stdin_for_scripts(memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("piped-token\n"))
+    assert run(["login", URL, "--token-stdin"]) == 0
+    assert memory_keyring.store[(SERVICE, URL)] == "piped-token"
+    assert "piped-token" not in capsys.readouterr().out
+
+
+def test_the_environment_variable_wins(memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_token(URL, "from-keyring")
+    monkeypatch.setenv(ENV_VAR, "from-env")
+    assert get_token(URL) == "from-env"
+    monkeypatch.delenv(ENV_VAR)
+    assert get_token(URL) == "from-keyring"
+    assert get_token("https://other.example.com/v2") is None
+
+
+def test_without_a_keyring_login_says_to_use_the_env_var(no_keyring: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("tok-xyz\n"))
+    assert run(["login", URL, "--token-stdin"]) == 2
+    err = capsys.readouterr().err
+    assert "no OS keyring is available" in err and ENV_VAR in err and "tok-xyz" not in err
+    assert get_token(URL) is None  # reading without a keyring is not an error
+    with pytest.raises(NoKeyring):
+        store_token(URL, "tok")
+
+
+@pytest.mark.parametrize(("argv", "message"), [(["login", "ftp://x"], "'ftp://x' is not the URL of a SCIM platform"), (["login", URL, "--token-stdin"], "no token given")])
+def test_login_usage_errors(memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert run(argv) == 2
+    assert message in capsys.readouterr().err
+    assert memory_keyring.store == {}
+
+
+# --- retry arithmetic ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("header", "seconds"), [(None, None), ("3", 3.0), (" 0 ", 0.0), ("soon", None), ("-1", None)])
+def test_parse_retry_after_seconds(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header) == seconds
+
+
+def test_parse_retry_after_http_date() -> None:
+    assert parse_retry_after(email.utils.formatdate(1_000_030, usegmt=True), now=1_000_000) == pytest.approx(30)
+    assert parse_retry_after(email.utils.formatdate(999_000, usegmt=True), now=1_000_000) == 0.0
+
+
+def test_backoff_is_capped_exponential_with_jitter() -> None:
+    policy = RetryPolicy(base_delay=1, max_delay=5, seed=1)
+    for attempt, ceiling in [(1, 1), (2, 2), (3, 4), (4, 5), (9, 5)]:
+        waits = [policy.backoff(attempt) for _ in range(50)]
+        assert all(ceiling / 2 <= w <= ceiling for w in waits)
+        assert len(set(waits)) > 1  # jittered
+    assert [RetryPolicy(seed=3).backoff(2) for _ in range(2)] == [RetryPolicy(seed=3).backoff(2)] * 2
+
+
+def test_delay_honours_retry_after_and_the_bounds() -> None:
+    policy = RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=10, max_total=12, seed=1)
+    assert policy.delay(1, "7", waited=0) == 7  # the server's hint wins over a shorter backoff
+    assert policy.delay(1, "11", waited=0) is None  # longer than max_delay: give up, don't hang
+    assert policy.delay(2, "7", waited=6) is None  # past the total budget
+    assert policy.delay(3, None, waited=0) is None  # out of attempts
+    assert 0.05 <= (policy.delay(1, None, waited=0) or 0) <= 0.1
