@@ -150,6 +150,12 @@ def load(book: SheetBook, *, dialect: str | None = None) -> Loaded:
     snapshot = wbk.read_snapshot(book)
     exported = wbk.SNAPSHOT in book.sheet_names()
     users = wbk.read_users(book, chosen, snapshot if exported else None)
+    if not exported and users.row_ids:
+        # Without the snapshot every exported row would look new: a sync would try to create them all again.
+        raise DataError(
+            f"the very hidden {wbk.SNAPSHOT!r} sheet is missing, but {len(users.row_ids)} rows of the {wbk.USERS} sheet come from an export "
+            "(they carry hidden row ids), so they cannot be compared with what was exported. Export again into a new workbook."
+        )
     return Loaded(book, settings, chosen, snapshot, users, wbk.read_lists(book), exported)
 
 
@@ -627,6 +633,8 @@ def sync_workbook(
     problems = _problems(loaded, progress)
     skip = set(skip_rows)
     if loaded.dialect.kind == "scim":
+        # What the sheet alone shows is refused before anything, even a read, goes to the platform.
+        _refuse_errors(_plan(loaded, problems, confirm_deletions=confirm_deletions, skip_rows=skip), problems, skip)
         with platform_url(loaded.settings.platform_url, home) as url:
             current = _current(loaded, url, progress)
             plan = _plan(loaded, problems, current=current, confirm_deletions=confirm_deletions, skip_rows=skip)
@@ -650,18 +658,7 @@ def _refuse(plan: Plan, problems: Sequence[Problem], skip: set[int]) -> None:
 
     Rows with errors that the sheet does not change are not sent, so they do not block.
     """
-    header = [p for p in problems if p.severity == "error" and p.row < 2]
-    if header:
-        raise DataError("the sheet's header has errors, nothing was sent: " + " ".join(p.render() for p in header[:3]))
-    errors = [c for c in plan.changes if c.action == "error" and c.row is not None and c.row not in skip]
-    if errors:
-        rows = sorted({c.row for c in errors if c.row is not None})
-        first = next((p for c in errors for p in c.problems if p.severity == "error"), None)
-        example = f" First: {first.render()}" if first is not None else ""
-        raise DataError(
-            f"{len(rows)} row{'s have' if len(rows) != 1 else ' has'} errors ({_rows_text(rows)}); nothing was sent. "
-            f"Fix them (rosterbook check lists them), or skip those rows with --skip-rows {_rows_spec(rows)}.{example}"
-        )
+    _refuse_errors(plan, problems, skip)
     conflicts = sorted({c.row for c in plan.changes if c.action == "conflict" and c.row is not None and c.row not in skip})
     if conflicts:
         raise DataError(
@@ -675,6 +672,29 @@ def _refuse(plan: Plan, problems: Sequence[Problem], skip: set[int]) -> None:
         )
     if plan.refused:
         raise DataError(f"the plan was refused, nothing was sent: {plan.refusal}")
+
+
+def _refuse_errors(plan: Plan, problems: Sequence[Problem], skip: set[int]) -> None:
+    """The refusals the sheet alone decides (header errors, rows whose change is an error, unknown row ids)."""
+    header = [p for p in problems if p.severity == "error" and p.row < 2]
+    if header:
+        raise DataError("the sheet's header has errors, nothing was sent: " + " ".join(p.render() for p in header[:3]))
+    errors = [c for c in plan.changes if c.action == "error" and c.row is not None and c.row not in skip]
+    if errors:
+        rows = sorted({c.row for c in errors if c.row is not None})
+        first = next((p for c in errors for p in c.problems if p.severity == "error"), None)
+        example = f" First: {first.render()}" if first is not None else ""
+        raise DataError(
+            f"{len(rows)} row{'s have' if len(rows) != 1 else ' has'} errors ({_rows_text(rows)}); nothing was sent. "
+            f"Fix them (rosterbook check lists them), or skip those rows with --skip-rows {_rows_spec(rows)}.{example}"
+        )
+    unknown = sorted({p.row for p in problems if p.code == "unknown-row-id" and p.row not in skip})
+    if unknown:
+        # A row whose identity is unknown cannot be matched to a user: never guess which one it is.
+        raise DataError(
+            f"{_rows_text(unknown).capitalize()}: the hidden row id is not in the export snapshot, so the row cannot be matched to a user; "
+            f"nothing was sent. Revert {'them' if len(unknown) != 1 else 'it'} (rosterbook revert), or export again."
+        )
 
 
 def _rows_text(rows: Sequence[int]) -> str:
