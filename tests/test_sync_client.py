@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -98,13 +98,9 @@ def someone_else_patches(url: str, user_id: str, path: str, value: Any) -> None:
 
 
 @pytest.fixture
-def sb() -> Iterator[Sandbox]:
+def sb(fresh_sandbox: Callable[..., Sandbox]) -> Sandbox:
     """A small fresh sandbox per test (tests change its data)."""
-    sandbox = start_sandbox(users=40, seed=3)
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
+    return fresh_sandbox(users=40, seed=3)
 
 
 @pytest.fixture
