@@ -357,3 +357,12 @@ def test_embedded_mode_keeps_data_between_commands(tmp_path: Path, monkeypatch: 
         assert second.seeded == 0
         assert _get(second, "/Users", filter='userName eq "embedded.person@lumen.example"').json()["totalResults"] == 1
     assert second.request_count == 1
+
+
+def test_a_file_that_is_not_a_database_is_a_usage_error(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.sqlite3"
+    notes.write_text("not a database, just notes\n" * 100, encoding="utf-8")
+
+    with pytest.raises(UsageError, match=r"cannot open the sandbox database '.*notes\.sqlite3': file is not a database"):
+        start_sandbox(notes)
+    assert notes.read_text(encoding="utf-8").startswith("not a database")

@@ -431,7 +431,10 @@ def start_sandbox(
         raise UsageError("the token is empty")
     path = Path(db_path) if db_path is not None else None
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the folder of the sandbox database {str(path.parent)!r}: {exc.strerror or exc}") from None
     provider = build_provider(bearer_token=token is not None)
     try:
         storage = SqliteStorage(path if path is not None else ":memory:", provider)
