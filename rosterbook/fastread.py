@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from python_calamine import CalamineError, CalamineWorkbook, SheetVisibleEnum
 
 from rosterbook.core.codecs import Cell
 from rosterbook.errors import UsageError
-from rosterbook.sheets import Mark, Visibility
+from rosterbook.sheets import Mark, Visibility, check_extent
 
 
 def _visibility(value: Any) -> Visibility:
@@ -85,11 +86,34 @@ class FastBook:
     def values(self, sheet: str) -> list[list[Cell]]:
         if sheet not in self._meta:
             raise KeyError(sheet)
+        # calamine builds a dense grid: a stray value at XFD1048576 would abort the process.
+        check_extent(sheet, *self._extent(sheet))
         data = self._wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         return _trim([[normalise(v) for v in row] for row in data])
 
     def visibility(self, sheet: str) -> Visibility:
         return _visibility(self._meta[sheet].visible)
+
+    def _extent(self, sheet: str) -> tuple[int, int]:
+        """(last row, last column) of the sheet's used range: its <dimension> tag, else a scan of its cells."""
+        with zipfile.ZipFile(self.path) as archive:
+            target = _sheet_part(archive, sheet)
+            if target is None:
+                return 0, 0
+            with archive.open(target) as stream:
+                head = stream.read(1 << 16)
+                found = _DIMENSION.search(head)
+                if found is not None:
+                    return int(found.group(2)), _column_index(found.group(1))
+                last_row = last_column = 0
+                chunk, tail = head, b""
+                while chunk:
+                    for ref in _CELL_REF.finditer(tail + chunk):
+                        last_row = max(last_row, int(ref.group(2)))
+                        last_column = max(last_column, _column_index(ref.group(1)))
+                    tail = chunk[-32:]
+                    chunk = stream.read(1 << 20)
+                return last_row, last_column
 
     def has_formulas(self, sheet: str) -> bool:
         """True when the sheet's XML holds a formula (whose cached value this reader returns)."""
@@ -139,9 +163,19 @@ class FastBook:
         self._read_only()
 
 
+_DIMENSION = re.compile(rb'<dimension ref="(?:[A-Z]{1,3}[0-9]+:)?([A-Z]{1,3})([0-9]{1,7})"')
+_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+
+
+def _column_index(letters: bytes) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + letter - 64
+    return index
+
+
 def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
     """The zip member holding a sheet's XML, found through workbook.xml and its relationships."""
-    import re
     from xml.etree import ElementTree
 
     ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}

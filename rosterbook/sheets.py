@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
 from rosterbook.core.codecs import Cell
+from rosterbook.core.problems import cell_address
+from rosterbook.errors import UsageError
 
 Visibility = Literal["visible", "hidden", "veryHidden"]
 Mark = Literal["error", "warning"]
@@ -66,3 +68,17 @@ class SheetBook(Protocol):
     def save(self) -> None:
         """Persist the workbook (to its file; in Excel, nothing is saved without the user)."""
         ...
+
+
+MAX_CELLS = 25_000_000
+"""The largest used range (rows x columns) a sheet may have: a million users over 23 columns fits."""
+
+
+def check_extent(sheet: str, last_row: int, last_column: int) -> None:
+    """Refuse a sheet whose used range is absurdly large (one stray value in a far corner of a small file),
+    before a reader builds a grid of billions of blank cells."""
+    if last_row * last_column > MAX_CELLS:
+        raise UsageError(
+            f"{sheet}!{cell_address(last_column, last_row)}: the sheet's used range reaches this cell "
+            f"({last_row:,} rows x {last_column:,} columns), too large to read. Delete the stray cells far below or right of the data, then save."
+        )

@@ -27,7 +27,7 @@ from rosterbook.core.codecs import Cell
 from rosterbook.core.dialects import Dialect
 from rosterbook.core.problems import column_letter
 from rosterbook.errors import UsageError
-from rosterbook.sheets import Mark, Visibility
+from rosterbook.sheets import Mark, Visibility, check_extent
 
 TABLE_NAME = "Users"
 ERROR_FILL = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
@@ -61,7 +61,16 @@ class OpenpyxlBook:
 
     def values(self, sheet: str) -> list[list[Cell]]:
         ws = self._ws(sheet)
-        rows: list[list[Cell]] = [list(r) for r in ws.iter_rows(min_row=1, max_row=ws.max_row, max_col=ws.max_column, values_only=True)]
+        # The used range from the cells that hold a value (ws.max_row/max_column also count formatted blanks),
+        # checked before a grid is built: a stray value at XFD1048576 would be billions of cells.
+        last_row = last_column = 0
+        for (r, c), cell in ws._cells.items():
+            if cell.value is not None and cell.value != "":
+                last_row, last_column = max(last_row, r), max(last_column, c)
+        check_extent(sheet, last_row, last_column)
+        if not last_row:
+            return []
+        rows: list[list[Cell]] = [list(r) for r in ws.iter_rows(min_row=1, max_row=last_row, max_col=last_column, values_only=True)]
         return _trim(rows)
 
     def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Cell]]) -> None:
