@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rosterbook.core.checks import check_table
 from rosterbook.core.dialects import dialect_names, load_dialect, recognise_dialect
-from rosterbook.core.problems import Problem, cell_address
+from rosterbook.core.problems import Problem, cell_address, quote
 from rosterbook.core.report import CheckReport
 from rosterbook.core.table import build_table
 from rosterbook.errors import UsageError
@@ -45,6 +45,8 @@ class CsvData:
     """The file name, used as the sheet name in problems (``users.csv!G7``)."""
     newline: str = "\r\n"
     """The line ending the file uses (``\\r\\n`` or ``\\n``)."""
+    stray_quotes: tuple[tuple[int, int], ...] = ()
+    """(sheet row, 1-based column) of cells with text after a closing quote, read leniently (``"x"y`` as ``xy``)."""
 
 
 def read_csv(path: str | Path) -> CsvData:
@@ -103,25 +105,61 @@ def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8") -> C
     if delimiter is None:
         delimiter = sniff_delimiter(text)
     newline = "\r\n" if "\r\n" in text[:65536] else "\n"
-    records = _parse(text, delimiter, name)
+    records, stray = _parse(text, delimiter, name)
     if not records or not any(cell.strip() for cell in records[0]):
         raise UsageError(f"{name}: the first line should be the header row, but it is blank.")
     headers = [h.strip() for h in records[0]]
-    return CsvData(headers, records[1:], encoding, delimiter, name, newline)
+    return CsvData(headers, records[1:], encoding, delimiter, name, newline, stray)
 
 
-def _parse(text: str, delimiter: str, name: str) -> list[list[str]]:
+def _parse(text: str, delimiter: str, name: str) -> tuple[list[list[str]], tuple[tuple[int, int], ...]]:
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)), ()
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
             line = _unclosed_quote_line(text, delimiter)
             raise UsageError(f"{name}: a quoted cell starting on line {line} is never closed (a '\"' is missing).") from None
     # Stray quotes inside cells ("6" screen") are common in hand-edited files: read them leniently.
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)), _stray_quotes(text, delimiter)
     except csv.Error as exc:  # pragma: no cover - the lenient reader only fails on absurd field sizes
         raise UsageError(f"{name}: not a readable CSV file ({exc}).") from None
+
+
+def _stray_quotes(text: str, delimiter: str) -> tuple[tuple[int, int], ...]:
+    """(record number, 1-based field) of the cells where text follows a quoted cell's closing quote.
+
+    The lenient reader glues that text on (``"a@example.com"x`` reads as ``a@example.comx``): a key
+    could silently become another one, so ``check_csv`` reports each such cell.
+    """
+    found: list[tuple[int, int]] = []
+    record = field = 1
+    quoted = after_close = False
+    at_start = True
+    i, end = 0, len(text)
+    while i < end:
+        ch = text[i]
+        if quoted:
+            if ch == '"':
+                if i + 1 < end and text[i + 1] == '"':
+                    i += 1
+                else:
+                    quoted, after_close = False, True
+        elif ch == delimiter:
+            field, at_start, after_close = field + 1, True, False
+        elif ch in "\r\n":
+            if ch == "\r" and i + 1 < end and text[i + 1] == "\n":
+                i += 1
+            record, field, at_start, after_close = record + 1, 1, True, False
+        elif ch == '"' and at_start:
+            quoted, at_start = True, False
+        else:
+            if after_close:
+                found.append((record, field))
+                after_close = False
+            at_start = False
+        i += 1
+    return tuple(found)
 
 
 def _unclosed_quote_line(text: str, delimiter: str) -> int:
@@ -186,7 +224,23 @@ def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callabl
     table = build_table(data.name, chosen, data.headers, data.rows)
     problems = list(check_table(table, progress=progress))
     problems.extend(_overflowing_rows(data))
+    problems.extend(_stray_quote_problems(data))
     return CheckReport.from_problems(len(table.rows), problems)
+
+
+def _stray_quote_problems(data: CsvData) -> list[Problem]:
+    """Cells read leniently because text follows their closing quote: the value read is not what was meant."""
+    out = []
+    for number, column in data.stray_quotes:
+        cells = data.headers if number == 1 else (data.rows[number - 2] if number - 2 < len(data.rows) else [])
+        value = cells[column - 1] if column - 1 < len(cells) else None
+        header = data.headers[column - 1] if column - 1 < len(data.headers) else ""
+        message = (
+            f"text follows the closing quote of a quoted cell, so it was read as {quote(value)}. "
+            'Inside a quoted cell write a quote as "" (or remove the quotes around the cell).'
+        )
+        out.append(Problem("error", data.name, cell_address(column, number), number, header, value, "stray-quote", message))
+    return out
 
 
 def _overflowing_rows(data: CsvData) -> list[Problem]:
