@@ -79,6 +79,7 @@ class FastBook:
         except (CalamineError, zipfile.BadZipFile, OSError, ValueError) as exc:
             raise UsageError(f"{str(self.path)!r}: cannot be read as an .xlsx workbook ({exc}).") from None
         self._meta = {m.name: m for m in self._wb.sheets_metadata}
+        self._merged: dict[str, list[tuple[int, int, int, int]]] = {}
 
     def sheet_names(self) -> list[str]:
         return list(self._wb.sheet_names)
@@ -88,11 +89,19 @@ class FastBook:
             raise KeyError(sheet)
         # calamine builds a dense grid: a stray value at XFD1048576 would abort the process.
         check_extent(sheet, *self._extent(sheet))
-        data = self._wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        loaded = self._wb.get_sheet_by_name(sheet)
+        self._merged[sheet] = [(r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in loaded.merged_cell_ranges or ()]
+        data = loaded.to_python(skip_empty_area=False)
         return _trim([[normalise(v) for v in row] for row in data])
 
     def visibility(self, sheet: str) -> Visibility:
         return _visibility(self._meta[sheet].visible)
+
+    def merged_ranges(self, sheet: str) -> list[tuple[int, int, int, int]]:
+        """Merged cell ranges as (first row, first column, last row, last column), 1-based."""
+        if sheet not in self._merged:
+            self.values(sheet)
+        return self._merged[sheet]
 
     def _extent(self, sheet: str) -> tuple[int, int]:
         """(last row, last column) of the sheet's used range: its <dimension> tag, else a scan of its cells."""

@@ -291,10 +291,40 @@ def read_users(book: SheetBook, dialect: Dialect, snapshot: Mapping[str, Snapsho
                 row[i] = None
         data_rows.append(row)
     ids, problems = _resolve_row_ids(raw_ids, snapshot, row_id_col)
+    problems.extend(_structure_problems(book, header_cells, data_rows, set(skip)))
     table = build_table(USERS, dialect, data_headers, data_rows, ids)
     # build_table skips blank rows; a blank row that only had a row id is a deleted user, not a row.
     row_ids = {r.number: r.row_id for r in table.rows if r.row_id}
     return UsersSheet(table, headers, problems_col, status_col, row_id_col, max(1, len(grid)), tuple(problems), row_ids)
+
+
+def _structure_problems(book: SheetBook, header_cells: Sequence[Cell], rows: Sequence[Sequence[Cell]], layout: set[int]) -> list[Problem]:
+    """Merged cells, and columns holding values under no header (an erased or merged-away header): both
+    make cells read as blank, which would silently keep (or clear) values the sheet seems to show."""
+    out: list[Problem] = []
+    # Only adapters over a file know merged cells (openpyxl, calamine); Excel's adapter may not offer it.
+    merged = getattr(book, "merged_ranges", None)
+    for first_row, first_col, last_row, last_col in (merged(USERS) if merged is not None else ()):
+        first = cell_address(first_col, first_row)
+        span = f"{first}:{cell_address(last_col, last_row)}"
+        header = to_text(header_cells[first_col - 1]) if first_col - 1 < len(header_cells) else None
+        out.append(
+            Problem("error", USERS, first, first_row, header or "", None, "merged-cells",
+                    f"{span} are merged cells: only {first} holds a value, the others read as blank. Unmerge them and fill in each cell.")
+        )
+    width = max((len(r) for r in rows), default=0)
+    for index in range(width):
+        if index in layout or (index < len(header_cells) and to_text(header_cells[index]) is not None):
+            continue
+        filled = next((n for n, r in enumerate(rows, start=HEADER_ROW + 1) if index < len(r) and to_text(r[index]) is not None), None)
+        if filled is not None:
+            letter = column_letter(index + 1)
+            out.append(
+                Problem("error", USERS, f"{letter}{HEADER_ROW}", HEADER_ROW, "", None, "headerless-column",
+                        f"column {letter} has no header but holds values (first {letter}{filled}): was its header erased or merged away? "
+                        "Type the column's header back.")
+            )
+    return out
 
 
 def _resolve_row_ids(

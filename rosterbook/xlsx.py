@@ -91,6 +91,10 @@ class OpenpyxlBook:
                 else:
                     cell.value = value
 
+    def merged_ranges(self, sheet: str) -> list[tuple[int, int, int, int]]:
+        """Merged cell ranges as (first row, first column, last row, last column), 1-based."""
+        return [(r.min_row, r.min_col, r.max_row, r.max_col) for r in self._ws(sheet).merged_cells.ranges]
+
     def clear(self, sheet: str, first_row: int, last_column: int | None = None) -> None:
         ws = self._ws(sheet)
         doomed = [k for k in ws._cells if k[0] >= first_row and (last_column is None or k[1] <= last_column)]
