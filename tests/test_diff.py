@@ -382,3 +382,18 @@ def test_settings_for_another_dialect_are_a_usage_error() -> None:
     table, snapshot = edited("edapp")
     with pytest.raises(UsageError, match="the settings are for 'progression' but the sheet is read as 'edapp'"):
         diff(table, snapshot, Settings.for_dialect("progression"))
+
+
+def test_diff_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    table, snapshot = edited("progression", edits={0: {"Last Name": "X"}})
+    assert gc.isenabled()
+    diff(table, snapshot, Settings.for_dialect("progression"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        diff(table, snapshot, Settings.for_dialect("progression"))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from rosterbook.core.dialects import Dialect, load_dialect
-from rosterbook.core.diff import ACTIONS, SET_MARK, Action, Change, FieldChange, apply_change, diff
+from rosterbook.core.diff import ACTIONS, SET_MARK, Action, Change, FieldChange, apply_change, diff, paused_gc
 from rosterbook.core.problems import Problem, quote, sorted_problems
 from rosterbook.core.table import SnapshotRow, Table
 from rosterbook.errors import UsageError
@@ -46,8 +46,6 @@ __all__ = [
 SENDABLE: frozenset[str] = frozenset(("create", "update", "archive", "rename", "deactivate"))
 """The actions Sync sends."""
 
-_ORDER = {action: index for index, action in enumerate(ACTIONS)}
-_LAST_ROW = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -234,6 +232,19 @@ def make_plan(
     version moved since export is a ``conflict``. The deletion guard refuses the plan when it
     would archive or deactivate more users than allowed, unless ``confirm_deletions``.
     """
+    with paused_gc():
+        return _make_plan(table, snapshot, settings, problems, current, confirm_deletions, skip_rows)
+
+
+def _make_plan(
+    table: Table,
+    snapshot: Sequence[SnapshotRow],
+    settings: Settings,
+    problems: Iterable[Problem],
+    current: Mapping[str, Current] | None,
+    confirm_deletions: bool,
+    skip_rows: Collection[int],
+) -> Plan:
     dialect = table.dialect
     changes = diff(table, snapshot, settings)
     found = list(dict.fromkeys((*table.header_problems, *problems)))
@@ -242,26 +253,37 @@ def make_plan(
         if problem.severity == "error" and problem.row > 1:
             row_errors.setdefault(problem.row, []).append(problem)
     skip = frozenset(skip_rows)
-    kept: list[Change] = []
+    special = bool(skip or row_errors)
+    check_versions = bool(current)
+    # diff() gives changes in row order (removed users last, by key): bucketing by action keeps
+    # that order inside each action, which is the plan's sort (action, row, key) without a sort.
+    buckets: dict[str, list[Change]] = {action: [] for action in ACTIONS}
     skipped: list[Change] = []
-    for change in changes:
+    add = {action: bucket.append for action, bucket in buckets.items()}
+    if not special and not check_versions:
+        for change in changes:
+            add[change.action](change)
+            if change.problems:
+                found.extend(change.problems)
+    for change in changes if special or check_versions else ():
         row = change.row
-        if row is not None and (row in skip or row in row_errors):
+        if special and row is not None and (row in skip or row in row_errors):
             if row in skip:
                 skipped.append(change)
                 continue
             if change.action != "unchanged" or change.problems:
                 change = replace(change, action="error", problems=(*change.problems, *row_errors[row]))
-        elif current and change.action in SENDABLE and change.resource_id is not None:
+        elif check_versions and change.action in SENDABLE and change.resource_id is not None:
+            assert current is not None
             change = _check_version(change, current)
-        found.extend(change.problems)
-        kept.append(change)
-    kept.sort(key=_sort_key)
-    skipped.sort(key=_sort_key)
-    counter = Counter(c.action for c in kept)
-    counts: dict[str, int] = {action: counter.get(action, 0) for action in ACTIONS}
-    sendable = tuple(c for c in kept if c.action in SENDABLE)
-    guard = _guard(dialect, snapshot, settings, counts["archive"] + counts["deactivate"], confirm_deletions)
+        if change.problems:
+            found.extend(change.problems)
+        add[change.action](change)
+    kept = [change for action in ACTIONS for change in buckets[action]]
+    counts: dict[str, int] = {action: len(buckets[action]) for action in ACTIONS}
+    sendable = [change for action in ACTIONS if action in SENDABLE for change in buckets[action]]
+    statuses = _statuses(dialect, snapshot)
+    guard = _guard(dialect, statuses, len(snapshot), settings, counts["archive"] + counts["deactivate"], confirm_deletions)
     refusal = None
     file_errors = [p for p in found if p.severity == "error" and p.row <= 1]
     if file_errors:
@@ -278,17 +300,12 @@ def make_plan(
         changes=tuple(kept),
         counts=counts,
         invitations=invitations,
-        seats=_seats(dialect, snapshot, settings, sendable),
+        seats=_seats(dialect, statuses, settings, sendable),
         guard=guard,
         problems=tuple(sorted_problems(dict.fromkeys(found))),
         skipped=tuple(skipped),
         refusal=refusal,
     )
-
-
-def _sort_key(change: Change) -> tuple[int, int, str]:
-    row = change.row if change.row is not None else _LAST_ROW
-    return (_ORDER[change.action], row, change.key.casefold())
 
 
 def _check_version(change: Change, current: Mapping[str, Current]) -> Change:
@@ -300,27 +317,30 @@ def _check_version(change: Change, current: Mapping[str, Current]) -> Change:
     return replace(change, action="conflict", current=dict(now.values), notes=(*change.notes, note))
 
 
-def _active_users(dialect: Dialect, snapshot: Sequence[SnapshotRow]) -> int:
+def _statuses(dialect: Dialect, snapshot: Sequence[SnapshotRow]) -> Counter[str | None]:
+    """How many snapshot users are in each status (empty when the dialect has no status)."""
     if dialect.status_column is None:
-        return len(snapshot)
-    words = frozenset(w.word for w in dialect.status_words if w.seat or w.login)
+        return Counter()
     column = dialect.status_column
-    return sum(1 for s in snapshot if s.values.get(column) in words)
+    return Counter([s.values.get(column) for s in snapshot])
 
 
-def _guard(dialect: Dialect, snapshot: Sequence[SnapshotRow], settings: Settings, deletions: int, confirmed: bool) -> Guard:
-    active = _active_users(dialect, snapshot)
+def _guard(dialect: Dialect, statuses: Counter[str | None], users: int, settings: Settings, deletions: int, confirmed: bool) -> Guard:
+    if dialect.status_column is None:
+        active = users
+    else:
+        active = sum(statuses[w.word] for w in dialect.status_words if w.seat or w.login)
     # floor: "more than 10% of 255" means 26 or more, exactly as comparing with 25.5 would.
     threshold = max(math.floor(settings.deletion_threshold_ratio * active), settings.deletion_threshold_min)
     return Guard(tripped=deletions > threshold, deactivations=deletions, threshold=threshold, confirmed=confirmed, active=active)
 
 
-def _seats(dialect: Dialect, snapshot: Sequence[SnapshotRow], settings: Settings, sendable: Sequence[Change]) -> Seats | None:
+def _seats(dialect: Dialect, statuses: Counter[str | None], settings: Settings, sendable: Sequence[Change]) -> Seats | None:
     if dialect.billing == "none" or dialect.status_column is None:
         return None
     column = dialect.status_column
     seat_words = frozenset(w.word for w in dialect.status_words if w.seat)
-    before = sum(1 for s in snapshot if s.values.get(column) in seat_words)
+    before = sum(statuses[w] for w in seat_words)
     after = before
     for change in sendable:
         if change.action == "create":
