@@ -397,3 +397,12 @@ def test_diff_leaves_the_garbage_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_sheet_without_the_key_column_cannot_change_the_key() -> None:
+    # EdApp's Username column deleted: Ann's email is not her username, yet she is the same learner.
+    headers = ["Email", "First Name", "Last Name", "User groups", "Roles", "External ID"]
+    [change] = changed(run("edapp", edits={0: {"First Name": "Anne"}}, headers=headers))
+    assert summary(change) == ("update", 2, "ann", {"First Name": ("Ann", "Anne")})
+    [create] = changed(run("edapp", new=[{"Email": "cy@example.com"}], headers=headers))
+    assert (create.action, create.key) == ("create", "cy@example.com")

@@ -275,7 +275,8 @@ class _Differ:
         if fields:
             self._drop_unsupported(fields, after, before_values, extra_notes)
 
-        key = self.row_key(row)
+        # Without the key column the sheet cannot change the key (the upload file writes the exported one).
+        key = self.row_key(row) if self.key_present else None
         old_key: str | None = None
         action: Action = "unchanged"
         problems: tuple[Problem, ...] = ()
@@ -366,8 +367,8 @@ class _Differ:
 
     def _key_problem(self, row: Row, old: str, new: str) -> Problem:
         dialect = self.dialect
-        column = dialect.key if self.key_present or self.fallback is None else self.fallback
-        address = self.table.address(row.number, column) if column in self.present else ""
+        column = dialect.key  # only called when the key column is in the sheet
+        address = self.table.address(row.number, column)
         message = f"the key {dialect.key!r} was {quote(old)} at export and is now {quote(new)}, which {dialect.title} would treat as a different user."
         if dialect.key_change_advice:
             message += f" {dialect.key_change_advice}"
