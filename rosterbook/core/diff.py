@@ -474,6 +474,7 @@ def _diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings) -> 
     claimed: dict[str, int] = {}  # row id -> index in changes (an int: 50,000 tuples would wake the GC)
     pending: list[Row] = []
     copied: dict[int, str] = {}
+    by_number: dict[int, Row] = {}
     fast_names = differ.fast_names
     extras = bool(differ.extras)
     for row in table.rows:
@@ -484,7 +485,9 @@ def _diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings) -> 
             continue
         if row_id in claimed:
             index = claimed[row_id]
-            first = next(r for r in table.rows if r.number == changes[index].row)  # rare: a copied row
+            if not by_number:  # built on the first copied row only: they are rare
+                by_number.update((r.number, r) for r in table.rows)
+            first = by_number[changes[index].row or 0]
             key = differ.row_key(row)
             first_key = differ.row_key(first)
             if key is not None and differ.same_key(key, snap.key) and (first_key is None or not differ.same_key(first_key, snap.key)):

@@ -101,6 +101,8 @@ class Current:
 class _Record:
     """Attribute access plus ``record["name"]``, and ``to_dict()``: for the plan's small summaries."""
 
+    __slots__ = ()
+
     def __getitem__(self, name: str) -> Any:
         if name not in self.to_dict():
             raise KeyError(name)
