@@ -6,14 +6,18 @@ header comments. ``scripts/make_template.py`` builds ``templates/UserTemplate.xl
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import threading
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import Cell as OpenpyxlCell
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -37,15 +41,41 @@ AUTHOR = "rosterbook"
 HEADER_FILL = PatternFill("solid", start_color="1F4E78", end_color="1F4E78")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 MAX_ROW = 1048576
+_MAX_TEXT = 32767  # Excel's limit for one cell
+_NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 class OpenpyxlBook:
-    """A SheetBook over one .xlsx file, loaded whole with openpyxl; ``save()`` writes it back atomically."""
+    """A SheetBook over one .xlsx file; ``save()`` writes it back atomically.
+
+    Reads are served by the fast calamine reader until the first write (or when the sheet holds
+    formulas, whose text only openpyxl gives); the first write loads the whole file with openpyxl.
+    A 50,000-row check that writes nothing never pays for openpyxl's load.
+    """
 
     def __init__(self, path: str | os.PathLike[str], workbook: Workbook | None = None) -> None:
         self.path = Path(path)
-        self.wb: Workbook = workbook if workbook is not None else _load(self.path)
+        self._wb: Workbook | None = workbook
+        self._fast: Any = None
+        if workbook is None:
+            _check_path(self.path)
+            from rosterbook.fastread import FastBook
+
+            self._fast = FastBook(self.path)
         self._progress: list[str] = []
+
+    @property
+    def wb(self) -> Workbook:
+        """The openpyxl workbook, loaded on first use."""
+        if self._wb is None:
+            self._wb = _load(self.path)
+            self._fast = None
+        return self._wb
+
+    @property
+    def loaded(self) -> bool:
+        """Whether openpyxl has loaded the file (every write does)."""
+        return self._wb is not None
 
     @classmethod
     def new(cls, path: str | os.PathLike[str]) -> OpenpyxlBook:
@@ -57,9 +87,16 @@ class OpenpyxlBook:
     # --- SheetBook ------------------------------------------------------------------------
 
     def sheet_names(self) -> list[str]:
+        if self._wb is None:
+            return list(self._fast.sheet_names())
         return list(self.wb.sheetnames)
 
     def values(self, sheet: str) -> list[list[Cell]]:
+        if self._wb is None:
+            if sheet not in self._fast.sheet_names():
+                raise KeyError(sheet)
+            if not self._fast.has_formulas(sheet):
+                return list(self._fast.values(sheet))
         ws = self._ws(sheet)
         # The used range from the cells that hold a value (ws.max_row/max_column also count formatted blanks),
         # checked before a grid is built: a stray value at XFD1048576 would be billions of cells.
@@ -75,6 +112,7 @@ class OpenpyxlBook:
 
     def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Cell]]) -> None:
         ws = self._ws(sheet)
+        cells = ws._cells
         for r, line in enumerate(values, start=row):
             for c, value in enumerate(line, start=column):
                 if value is None:
@@ -82,17 +120,22 @@ class OpenpyxlBook:
                     if existing is not None:
                         existing.value = None
                     continue
-                cell = ws.cell(row=r, column=c)
-                if isinstance(value, str):
-                    text = ILLEGAL_CHARACTERS_RE.sub("", value)
-                    cell.value = text
-                    # Literal text, never a formula: '=HYPERLINK(...)' from a platform stays inert.
+                cell = cells.get((r, c))
+                if cell is None:
+                    cell = cells[(r, c)] = OpenpyxlCell(ws, row=r, column=c)
+                if value.__class__ is str:
+                    # Literal text, never a formula: '=HYPERLINK(...)' from a platform stays inert. Set directly:
+                    # openpyxl's value setter would guess a type per cell, slow on a million cells.
+                    text = ILLEGAL_CHARACTERS_RE.sub("", value) if _NEEDS_CLEANING.search(value) else value
+                    cell._value = text[:_MAX_TEXT]
                     cell.data_type = "s"
                 else:
                     cell.value = value
 
     def merged_ranges(self, sheet: str) -> list[tuple[int, int, int, int]]:
         """Merged cell ranges as (first row, first column, last row, last column), 1-based."""
+        if self._wb is None:
+            return list(self._fast.merged_ranges(sheet))
         return [(r.min_row, r.min_col, r.max_row, r.max_col) for r in self._ws(sheet).merged_cells.ranges]
 
     def clear(self, sheet: str, first_row: int, last_column: int | None = None) -> None:
@@ -114,6 +157,9 @@ class OpenpyxlBook:
         self.wb[sheet].sheet_state = visibility
 
     def visibility(self, sheet: str) -> Visibility:
+        if self._wb is None:
+            visibility: Visibility = self._fast.visibility(sheet)
+            return visibility
         state = self._ws(sheet).sheet_state
         return state
 
@@ -197,15 +243,88 @@ def _umask() -> int:
     return mask
 
 
-def _load(path: Path) -> Workbook:
+def _check_path(path: Path) -> None:
     if not path.exists():
         raise UsageError(f"{str(path)!r}: no such file.")
     if path.suffix.lower() not in (".xlsx", ".xlsm"):
         raise UsageError(f"{str(path)!r}: not an .xlsx workbook (rosterbook reads .xlsx files; save it from Excel as .xlsx).")
+
+
+def _load(path: Path) -> Workbook:
+    _check_path(path)
     try:
-        return load_workbook(path, rich_text=False)
+        with _fast_inline_strings():
+            return load_workbook(path, rich_text=False)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise UsageError(f"{str(path)!r}: cannot be read as an .xlsx workbook ({type(exc).__name__}: {exc}).") from None
+
+
+_INLINE = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}is"
+_T = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}t"
+_R = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}r"
+_PATCH_LOCK = threading.Lock()
+
+
+@contextmanager
+def _fast_inline_strings() -> Iterator[None]:
+    """Read inline strings without openpyxl's descriptor machinery (the same text, several times faster).
+
+    openpyxl writes every string as an inline string and reads each back through ``Text.from_tree``:
+    on a 50,000-row workbook that alone takes minutes. The plain text is the ``<t>`` child plus
+    the ``<t>`` of each ``<r>`` run, exactly what ``Text.content`` returns (openpyxl 3.1.5 is pinned).
+    """
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    original = WorkSheetParser.parse_cell
+
+    def parse_cell(self: Any, element: Any) -> dict[str, Any]:
+        if element.get("t") == "inlineStr" and not self.rich_text and element.find(_FORMULA) is None:
+            child = element.find(_INLINE)
+            if child is not None:
+                parsed = original(self, _without_inline(element))
+                parts = []
+                plain = child.find(_T)
+                if plain is not None:
+                    parts.append(plain.text or "")
+                for run in child.findall(_R):
+                    text = run.find(_T)
+                    if text is not None:
+                        parts.append(text.text or "")
+                parsed["value"] = "".join(parts)
+                parsed["data_type"] = "s"
+                return parsed
+        return original(self, element)
+
+    with _PATCH_LOCK:
+        WorkSheetParser.parse_cell = parse_cell
+        try:
+            yield
+        finally:
+            WorkSheetParser.parse_cell = original
+
+
+_FORMULA = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}f"
+
+
+def _without_inline(element: Any) -> Any:
+    """A shallow stand-in for a cell element: same attributes, no children (row, column and style only)."""
+    return _Attrs(element)
+
+
+class _Attrs:
+    __slots__ = ("element",)
+
+    def __init__(self, element: Any) -> None:
+        self.element = element
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return "n" if name == "t" else self.element.get(name, default)
+
+    def find(self, path: str) -> None:
+        return None
+
+    def findtext(self, path: str, default: Any = None) -> Any:
+        return default
 
 
 def _trim(rows: list[list[Cell]]) -> list[list[Cell]]:

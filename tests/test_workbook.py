@@ -247,3 +247,38 @@ def test_fastread_is_read_only_and_refuses_non_workbooks(tmp_path: Path) -> None
 def test_next_row_ids_never_collide() -> None:
     assert wbk.next_row_ids(["r1", "r7", "x", "r"], 2) == ["r8", "r9"]
     assert wbk.next_row_ids([], 1) == ["r1"]
+
+
+def test_fast_inline_string_reading_gives_openpyxl_text(tmp_path: Path) -> None:
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    from rosterbook.xlsx import OpenpyxlBook
+
+    path = tmp_path / "strings.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Users"
+    ws.append(["  padded  ", "Zoë 李", "", "=not a formula", 12, "line\nbreak"])
+    ws["C1"].value = CellRichText("plain ", TextBlock(InlineFont(b=True), "bold"), " tail")
+    ws["D1"].data_type = "s"
+    ws["A2"] = "=1+2"  # a real formula stays a formula
+    wb.save(path)
+    plain = openpyxl.load_workbook(path)["Users"]
+    book = OpenpyxlBook(path)
+    fast = book.wb["Users"]  # loaded through the fast inline-string path
+    for row in plain.iter_rows():
+        for cell in row:
+            other = fast[cell.coordinate]
+            assert (other.value, other.data_type) == (cell.value, cell.data_type), cell.coordinate
+    assert fast["C1"].value == "plain bold tail"
+
+
+def test_reads_before_a_write_do_not_load_openpyxl(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    fresh = OpenpyxlBook(book.path)
+    users = wbk.read_users(fresh, PROGRESSION, wbk.read_snapshot(fresh))
+    assert len(users.table.rows) == 3 and not fresh.loaded
+    wbk.write_sync_status(fresh, users, {2: "updated"})
+    assert fresh.loaded and fresh.values("Users")[1][8] == "updated"
