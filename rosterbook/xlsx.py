@@ -20,7 +20,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.cell.cell import Cell as OpenpyxlCell
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import FormulaRule
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Font, PatternFill
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableStyleInfo
@@ -403,10 +403,9 @@ def dress_users(
         f"A2:{column_letter(data_width)}{MAX_ROW}",
         FormulaRule(formula=[formula], fill=ERROR_FILL, font=Font(color="9C0006")),
     )
+    # Not wrapped: a row with several problems would need a taller row, which neither Excel nor LibreOffice
+    # sets on opening; the first line shows, the cell (and the cells' notes) hold them all.
     ws.column_dimensions[problems_letter].width = 60
-    for row in ws.iter_rows(min_row=2, max_row=max(2, last_row), min_col=problems_col, max_col=problems_col):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
     ws.column_dimensions[column_letter(problems_col + 1)].width = 28
 
 
@@ -454,7 +453,7 @@ def dress_sheets(book: OpenpyxlBook) -> None:
     """Widths and frozen headers for the side sheets."""
     wb = book.wb
     widths = {
-        layout.SETTINGS: (26, 40, 90),
+        layout.SETTINGS: (26, 40, 125),
         layout.SYNC_LOG: (20, 6, 28, 10, 10, 38, 12, 11, 70),
         layout.PREVIEW: (18, 28, 12, 18, 28, 28, 50),
     }
@@ -465,6 +464,7 @@ def dress_sheets(book: OpenpyxlBook) -> None:
         for index, width in enumerate(cols, start=1):
             ws.column_dimensions[column_letter(index)].width = width
         _print_setup(ws)
+        ws.print_area = f"A1:{column_letter(len(cols))}{max(1, ws.max_row)}"
         if sheet != layout.PREVIEW:
             ws.freeze_panes = "A2"
             for cell in ws[1]:
