@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +39,13 @@ DIALECT_SHEET = "_dialect"
 """Very hidden: the dialect a SCIM platform announced at export (its columns come from /Schemas)."""
 
 BATCH = 500
-"""Rows sent between two saves of the workbook during a sync (a failure loses at most one batch's log)."""
+"""Rows sent between two checkpoints of the workbook during a sync (a failure loses at most one batch's log)."""
+
+CHECKPOINT_SECONDS = 10.0
+"""A checkpoint saves the workbook only when this long (and four times the last save) has passed since
+the previous save, and the last batch always saves: saving a 50,000-row workbook takes seconds, so
+saving after every batch would cost more than sending. A re-run after a crash resends only what the
+platform does not hold yet (its If-Match answers say what already landed)."""
 
 
 class SyncCancelled(RosterbookError):
@@ -547,7 +554,7 @@ def _current(loaded: Loaded, url: str, progress: Progress | None) -> Any:
         return None
     if progress is not None:
         progress("Reading current versions", 0, len(ids))
-    found = _client(url).current_versions(ids)
+    found = _client(url).current_versions(ids, total=len(loaded.snapshot))
     if progress is not None:
         progress("Reading current versions", len(ids), len(ids))
     names = {s.resource_id: s.key for s in loaded.snapshot.values() if s.resource_id}
@@ -626,7 +633,7 @@ def sync_workbook(
     Refuses when rows have errors or conflicts that ``skip_rows`` does not skip, or when the
     deletion guard trips without ``confirm_deletions``. ``confirm(plan)`` is asked before
     anything is sent. The snapshot is updated only for rows the platform confirmed, and the
-    workbook saved after each batch, so a failed sync can simply be run again.
+    workbook checkpointed between batches (see CHECKPOINT_SECONDS), so a failed sync can simply be run again.
     """
     book = open_book(target)
     loaded = load(book)
@@ -752,10 +759,16 @@ def _sync_scim(book: SheetBook, loaded: Loaded, plan: Plan, summary: dict[str, A
     confirmed_ids: dict[int, str] = {}
     total = len(prepared)
     done = 0
+    saved_at, save_took, unsaved = time.monotonic(), 0.0, False
     for start in range(0, total, max(1, batch)):
         chunk = prepared[start : start + batch]
         operations, failures = changes_to_operations(chunk, loaded.dialect, user_ids_by_name=names, group_ids_by_name=groups)
-        results = client.apply(operations, _stage(progress, book, "Syncing")) if operations else []
+        try:
+            results = client.apply(operations, _stage(progress, book, "Syncing")) if operations else []
+        except BaseException:
+            if unsaved:
+                _save(book)  # the batches already sent keep their log and snapshot
+            raise
         by_row: dict[str, list[Any]] = {}
         for result in results:
             by_row.setdefault(result.row_id or result.key, []).append(result)
@@ -791,7 +804,13 @@ def _sync_scim(book: SheetBook, loaded: Loaded, plan: Plan, summary: dict[str, A
             outcomes.append({"row": change.row, "key": change.key, "action": change.action, "outcome": outcome,
                              "http_status": http, "message": message})
         done += len(chunk)
-        _record(book, loaded, snapshot, statuses, confirmed_ids, entries)
+        due = done >= total or time.monotonic() - saved_at >= max(CHECKPOINT_SECONDS, 4 * save_took)
+        began = time.monotonic()
+        _record(book, loaded, snapshot, statuses, confirmed_ids, entries, save=due)
+        unsaved = not due
+        if due:
+            saved_at = time.monotonic()
+            save_took = saved_at - began
         if progress is not None:
             progress("Syncing", done, total)
     if not prepared:
@@ -824,12 +843,13 @@ def _with_row_id(change: Any, rid: str) -> Any:
 
 
 def _record(book: SheetBook, loaded: Loaded, snapshot: Mapping[str, SnapshotRow], statuses: Mapping[int, str],
-            new_ids: Mapping[int, str], entries: Sequence[wbk.LogEntry]) -> None:
+            new_ids: Mapping[int, str], entries: Sequence[wbk.LogEntry], *, save: bool = True) -> None:
     wbk.write_snapshot(book, snapshot.values())
     wbk.set_row_ids(book, loaded.users, new_ids)
     wbk.write_sync_status(book, loaded.users, statuses)
     wbk.append_sync_log(book, entries)
-    _save(book)
+    if save:
+        _save(book)
 
 
 def _sync_csv(book: SheetBook, loaded: Loaded, plan: Plan, summary: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,9 @@ SCIM_JSON = "application/scim+json"
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 DEFAULT_PAGE = 1000
 """Page size asked for when the server announces no maxResults (it may answer with fewer)."""
+LISTING_SHARE = 10
+"""current_versions reads every page once the ids are at least 1 in this many users: a page of
+1000 costs the platform about what 10-20 single GETs cost, and takes one round trip instead of 1000."""
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -407,9 +410,17 @@ class ScimClient:
         version = response.headers.get("ETag") or (resource.get("meta") or {}).get("version")
         return CurrentResource(version, resource)
 
-    def current_versions(self, ids: Iterable[str]) -> dict[str, CurrentResource]:
-        """The platform's current version and resource for each user id (absent ids are left out)."""
+    def current_versions(self, ids: Iterable[str], *, total: int | None = None) -> dict[str, CurrentResource]:
+        """The platform's current version and resource for each user id (absent ids are left out).
+
+        ``total`` is how many users the platform is thought to hold: when the ids are a large share
+        of it, every page is read instead of one GET per user (far fewer round trips).
+        """
         unique = list(dict.fromkeys(ids))
+        if total is not None and len(unique) > 1 and len(unique) * LISTING_SHARE >= total:
+            wanted = set(unique)
+            listed = self._list_all("/Users", _Counter(None), {})
+            return {str(u.get("id")): CurrentResource((u.get("meta") or {}).get("version"), u) for u in listed if str(u.get("id")) in wanted}
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
             found = list(pool.map(lambda rid: (rid, self.get(f"/Users/{rid}")), unique))
         return {rid: current for rid, current in found if current is not None}

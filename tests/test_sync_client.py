@@ -354,3 +354,22 @@ def test_current_versions_reports_what_the_platform_holds(sb: Sandbox, client: S
     assert current[state.users[a][0]].version != state.users[a][1]
     assert current[state.users[b][0]].version == state.users[b][1]
     assert current[state.users[a][0]].resource["title"] == "Moved on"
+
+
+def test_current_versions_of_many_users_reads_pages_with_the_same_answer(sb: Sandbox, client: ScimClient) -> None:
+    state = state_of(client)
+    keys = sorted(state.users)
+    ids = [state.users[k][0] for k in keys]
+    someone_else_patches(sb.url, ids[0], "title", "Paged")
+    one_by_one = client.current_versions([*ids, "no-such-id"])
+    before = client.requests_sent
+    paged = client.current_versions([*ids, "no-such-id"], total=len(ids))
+    # A page per 1000 users instead of a GET per user, and the same versions and resources.
+    assert client.requests_sent - before <= 1 + len(ids) // 1000 + 1
+    assert {rid: c.version for rid, c in paged.items()} == {rid: c.version for rid, c in one_by_one.items()}
+    assert paged[ids[0]].resource["title"] == "Paged"
+    assert {rid: c.resource["userName"] for rid, c in paged.items()} == {rid: c.resource["userName"] for rid, c in one_by_one.items()}
+    # A few users out of many are still read one by one.
+    before = client.requests_sent
+    assert set(client.current_versions(ids[:2], total=len(ids))) == set(ids[:2])
+    assert client.requests_sent - before == 2
