@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -105,7 +106,8 @@ def _check_workbook(file: Path, dialect: str | None, no_write: bool) -> Any:
         from rosterbook.app import check_workbook  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         raise UsageError(f"{file.name}: checking workbooks is not available in this version; check a CSV file instead.") from None
-    return check_workbook(file, dialect=dialect, write=not no_write, progress=_progress_callback(not as_json_flag()))
+    with progress_bars(not as_json_flag()) as progress:
+        return check_workbook(file, dialect=dialect, write=not no_write, progress=progress)
 
 
 # --- the workbook round trip: export, preview, sync, revert, demo ---------------------------
@@ -138,15 +140,18 @@ class _Bars:
         self.bars.stop()
 
 
-def _progress_callback(enabled: bool) -> Any:
-    """The one progress helper: bars on a terminal, a no-op with --json or when stderr is not a TTY."""
+@contextmanager
+def progress_bars(enabled: bool) -> Iterator[Any]:
+    """The one progress helper: bars on a terminal while the block runs (removed before the result is
+    printed); ``None`` (no progress) with --json or when stderr is not a terminal."""
     if not enabled or not sys.stderr.isatty():
-        return None
+        yield None
+        return
     bars = _Bars()
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        ctx.call_on_close(bars.stop)
-    return bars
+    try:
+        yield bars
+    finally:
+        bars.stop()
 
 
 _BOOK = click.argument("book", type=click.Path(dir_okay=False, path_type=Path))
@@ -169,7 +174,8 @@ def export_command(book: Path, platform: str | None, dialect: str | None, from_c
     """
     from rosterbook.app import export_workbook
 
-    result = export_workbook(book, platform=platform, dialect=dialect, from_csv=from_csv, force=force, progress=_progress_callback(not as_json))
+    with progress_bars(not as_json) as progress:
+        result = export_workbook(book, platform=platform, dialect=dialect, from_csv=from_csv, force=force, progress=progress)
     if as_json:
         emit_json(result)
     else:
@@ -190,7 +196,8 @@ def preview_command(book: Path, skip_rows: str | None, as_json: bool) -> int:
     """
     from rosterbook.app import parse_rows, preview_workbook
 
-    plan = preview_workbook(book, skip_rows=parse_rows(skip_rows), progress=_progress_callback(not as_json))
+    with progress_bars(not as_json) as progress:
+        plan = preview_workbook(book, skip_rows=parse_rows(skip_rows), progress=progress)
     if as_json:
         emit_json(plan.to_dict())
     else:
@@ -231,8 +238,8 @@ def sync_command(book: Path, yes: bool, skip_rows: str | None, confirm_deletions
             click.echo(f"Invitation emails: {len(plan.invitations)}.", err=True)
         return click.confirm("Send these changes?", default=False, err=True)
 
-    result = sync_workbook(book, confirm=confirm, skip_rows=parse_rows(skip_rows), confirm_deletions=confirm_deletions,
-                           progress=_progress_callback(not as_json))
+    with progress_bars(not as_json) as progress:
+        result = sync_workbook(book, confirm=confirm, skip_rows=parse_rows(skip_rows), confirm_deletions=confirm_deletions, progress=progress)
     if as_json:
         emit_json(result)
     else:
