@@ -8,6 +8,7 @@ data (the CLI prints it; ``--json`` prints exactly this). Errors are ``Rosterboo
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -256,6 +257,8 @@ def export_workbook(
         path = None
         existing = target
     previous = _guard_unsynced(existing, data, force) if existing is not None else None
+    if existing is not None:
+        _guard_shrink(existing, data, previous, force)
     settings = wbk.BookSettings.for_dialect(data.dialect, platform_url=data.platform_url)
     if previous is not None and previous.dialect == settings.dialect:
         keep = {k: getattr(previous, k) for k in ("subscription_seats", "invite_new_users", "list_mode", "deactivate_missing",
@@ -325,6 +328,10 @@ def _csv_export(path: Path, dialect_name: str | None) -> ExportData:
     from rosterbook.csvfile import read_csv
 
     data = read_csv(path)
+    if data.cut_short:
+        from rosterbook.csvfile import cut_short_problem
+
+        raise DataError(f"{cut_short_problem(data).render()} Nothing was written.")
     if dialect_name is not None:
         dialect = load_dialect(dialect_name)
     else:
@@ -521,6 +528,30 @@ def _guard_unsynced(book: SheetBook, data: ExportData, force: bool) -> wbk.BookS
         f"the workbook has unsynced edits in {len(lost)} row{'s' if len(lost) != 1 else ''} ({shown}) that exporting would overwrite. "
         "Sync them first (rosterbook sync), revert them (rosterbook revert), or export with --force to discard them."
     )
+
+
+def _guard_shrink(book: SheetBook, data: ExportData, settings: wbk.BookSettings | None, force: bool) -> None:
+    """The deletion guard at export: a CSV export missing more of the workbook's exported users than the
+    threshold is refused. A cut-short file would otherwise become the new baseline, and with
+    'deactivate users not present in the file' the next upload file would deactivate everyone it lost."""
+    if force or data.source != "csv" or wbk.SNAPSHOT not in book.sheet_names():
+        return
+    try:
+        before = wbk.read_snapshot(book)
+    except RosterbookError:
+        return  # an unreadable snapshot has no users to lose; the export replaces it
+    now = {snap[0].casefold() for snap in data.snapshots}
+    missing = sorted(s.key for s in before.values() if s.key.casefold() not in now)
+    ratio = settings.deletion_threshold_ratio if settings is not None else wbk.BookSettings.deletion_threshold_ratio
+    minimum = settings.deletion_threshold_min if settings is not None else wbk.BookSettings.deletion_threshold_min
+    threshold = max(math.floor(ratio * len(before)), minimum)
+    if len(missing) > threshold:
+        shown = ", ".join(repr(k) for k in missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise DataError(
+            f"the export holds {len(now)} users, but this workbook's last export had {len(before)}: {len(missing)} of them are missing "
+            f"({shown}), more than the deletion guard's threshold of {threshold}. Nothing was written. A cut-short export file would make "
+            "them look deleted (and a full upload file would deactivate them). Check the file; if they really left the platform, export again with --force."
+        )
 
 
 # --- preview ----------------------------------------------------------------------------------

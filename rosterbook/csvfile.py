@@ -23,7 +23,7 @@ from rosterbook.core.report import CheckReport
 from rosterbook.core.table import build_table
 from rosterbook.errors import UsageError
 
-__all__ = ["CsvData", "check_csv", "decode_csv", "read_csv"]
+__all__ = ["CsvData", "check_csv", "cut_short_problem", "decode_csv", "read_csv"]
 
 _DELIMITERS = (",", ";", "\t")
 _SNIFF_RECORDS = 50
@@ -47,6 +47,8 @@ class CsvData:
     """The line ending the file uses (``\\r\\n`` or ``\\n``)."""
     stray_quotes: tuple[tuple[int, int], ...] = ()
     """(sheet row, 1-based column) of cells with text after a closing quote, read leniently (``"x"y`` as ``xy``)."""
+    cut_short: bool = False
+    """The file ends inside its last row (fewer cells than the header and no line end): an interrupted download or copy."""
 
 
 def read_csv(path: str | Path) -> CsvData:
@@ -109,7 +111,8 @@ def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8") -> C
     if not records or not any(cell.strip() for cell in records[0]):
         raise UsageError(f"{name}: the first line should be the header row, but it is blank.")
     headers = [h.strip() for h in records[0]]
-    return CsvData(headers, records[1:], encoding, delimiter, name, newline, stray)
+    cut_short = len(records) > 1 and 0 < len(records[-1]) < len(headers) and not text.endswith(("\n", "\r"))
+    return CsvData(headers, records[1:], encoding, delimiter, name, newline, stray, cut_short)
 
 
 def _parse(text: str, delimiter: str, name: str) -> tuple[list[list[str]], tuple[tuple[int, int], ...]]:
@@ -225,7 +228,20 @@ def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callabl
     problems = list(check_table(table, progress=progress))
     problems.extend(_overflowing_rows(data))
     problems.extend(_stray_quote_problems(data))
+    if data.cut_short:
+        problems.append(cut_short_problem(data))
     return CheckReport.from_problems(len(table.rows), problems)
+
+
+def cut_short_problem(data: CsvData) -> Problem:
+    """The error for a file that ends inside its last row."""
+    number = len(data.rows) + 1
+    cells = data.rows[-1]
+    message = (
+        f"the file ends in the middle of this row ({len(cells)} of {len(data.headers)} cells, no line end): it looks cut short "
+        "(an interrupted download or copy), so users after it may be missing. Export or save the file again."
+    )
+    return Problem("error", data.name, cell_address(len(cells), number), number, "", cells[-1], "cut-short", message)
 
 
 def _stray_quote_problems(data: CsvData) -> list[Problem]:
