@@ -49,3 +49,22 @@ def fresh_sandbox() -> Iterator[Callable[..., Sandbox]]:
     yield start
     for running in started:
         running.stop()
+
+
+SUMMARY_PROPERTY = "rosterbook_summary"
+"""A test that records ``record_property(SUMMARY_PROPERTY, line)`` gets the line printed in the terminal summary."""
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the summary lines tests recorded (the fault-injection sync's counts), with or without -s or -n."""
+    lines = [
+        str(value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", ())
+        if name == SUMMARY_PROPERTY and getattr(report, "when", "call") == "call"
+    ]
+    if lines:
+        terminalreporter.section("rosterbook summaries")
+        for line in lines:
+            terminalreporter.write_line(line)
