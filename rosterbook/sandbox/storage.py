@@ -3,10 +3,12 @@
 Each resource is one row holding its JSON document (``model_dump(mode="json")``). Two side tables
 hold what queries need without parsing documents: ``uniques`` (the values of attributes whose
 uniqueness is server/global, one owner per value, so SQLite refuses a duplicate) and ``lookups``
-(the comparable values of a few string attributes that clients filter on with ``eq``: id, userName,
-externalId, displayName, emails.value, employeeNumber). Every other search evaluates the filter
-with scim2-models on the resources of the type, then pages them exactly as scim2-server's
-in-memory storage does, so the semantics stay the reference ones.
+(the comparable values of a few string attributes that clients filter on with ``eq``: userName,
+externalId, displayName, emails.value, employeeNumber; ``id`` uses the primary key). ``eq`` on
+another single-valued string attribute is pre-selected in SQL (json_extract + the SCIM comparison
+as an SQL function). Candidates are then always checked with scim2-models' own filter evaluation,
+and every other search evaluates the filter on all resources of the type; pages are cut exactly
+as scim2-server's in-memory storage cuts them, so the semantics stay the reference ones.
 
 Versions come from a counter stored in the database and bumped in the same transaction as the
 write, so an ETag never repeats, across restarts and across processes sharing the file.
@@ -125,6 +127,7 @@ class _TypeSpec:
     model: type[Resource[Any]]
     unique: list[_Attribute] = field(default_factory=list)
     lookups: dict[str, _Attribute] = field(default_factory=dict)
+    scanned: dict[str, tuple[int, str] | None] = field(default_factory=dict)  # urn -> (registry index, JSON path)
 
 
 def _attribute(model: type[Resource[Any]], path: str) -> _Attribute | None:
@@ -166,12 +169,15 @@ class SqliteStorage(ScimStorage):
         self.clock = clock
         self.lock = threading.RLock()
         self._specs: dict[str, _TypeSpec] = {}
+        self._scan_registry: list[_Attribute] = []
         # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE) around each write.
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
         if self.path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: seeding 50,000 users builds large indexes
+        # SQL's own lower() folds ASCII only: comparisons in SQL go through the SCIM policy instead.
+        self._conn.create_function("scim_key", 2, self._scan_key, deterministic=True)
         self._conn.executescript(_SCHEMA_SQL)
         for statement in _LOOKUP_INDEXES:
             self._conn.execute(statement)
@@ -482,6 +488,38 @@ class SqliteStorage(ScimStorage):
                 found.append(model.model_validate_json(row[0]))
         return found
 
+    def _scan_key(self, index: int, value: Any) -> str | None:
+        """SQL function scim_key(attribute, value): a stored value in the form filters compare it in."""
+        return None if value is None else self._comparable(self._scan_registry[index], value)
+
+    def _scanned_ids(self, resource_type: ResourceType, spec: _TypeSpec, binding: AttributeBinding, value: str) -> set[str] | None:
+        """Ids whose single-valued string attribute equals ``value``, read by SQLite's json_extract.
+
+        Comparing in SQL avoids validating every document into a model just to test one attribute
+        (about 30 times faster for a 50,000-user scan). None when the attribute is not a
+        single-valued string (the caller then evaluates the filter on every resource).
+        """
+        urn = binding.urn.casefold()
+        if urn not in spec.scanned:
+            attribute = _attribute(spec.model, binding.urn)
+            if attribute is None or binding.is_multivalued or binding.target_type is not str:
+                spec.scanned[urn] = None
+            else:
+                self._scan_registry.append(attribute)
+                steps = ([attribute.container] if attribute.container else []) + list(attribute.parts)
+                path = "$" + "".join(f'."{step}"' for step in steps)
+                spec.scanned[urn] = (len(self._scan_registry) - 1, path)
+        scan = spec.scanned[urn]
+        if scan is None:
+            return None
+        key = self._comparable(self._scan_registry[scan[0]], value)
+        if key is None:
+            return set()
+        rows = self._conn.execute(
+            "SELECT id FROM resources WHERE rtype = ? AND scim_key(?, json_extract(doc, ?)) = ?", (resource_type.name, scan[0], scan[1], key)
+        ).fetchall()
+        return {row[0] for row in rows}
+
     def _candidate_ids(self, resource_type: ResourceType, scim_filter: ScimFilter[Any], node: Any) -> set[str] | None:
         """The ids a filter can match, from the lookups table; None when the filter needs a scan.
 
@@ -501,9 +539,10 @@ class SqliteStorage(ScimStorage):
                     "SELECT id FROM resources WHERE rtype = ? AND id = ?", (resource_type.name, node.value)
                 ).fetchall()
                 return {row[0] for row in found}
-            attribute = self._spec(resource_type).lookups.get(binding.urn.casefold())
+            spec = self._spec(resource_type)
+            attribute = spec.lookups.get(binding.urn.casefold())
             if attribute is None:
-                return None
+                return self._scanned_ids(resource_type, spec, binding, node.value)
             key = self._comparable(attribute, node.value)
             if key is None:
                 return set()
