@@ -16,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rosterbook.core.checks import check_table
+from rosterbook.core.checks import check_cells
 from rosterbook.core.dialects import dialect_names, load_dialect, recognise_dialect
 from rosterbook.core.problems import Problem, cell_address, quote
 from rosterbook.core.report import CheckReport
-from rosterbook.core.table import build_table
 from rosterbook.errors import UsageError
 
 __all__ = ["CsvData", "check_csv", "cut_short_problem", "decode_csv", "read_csv"]
@@ -224,13 +223,13 @@ def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callabl
             names = ", ".join(repr(n) for n in dialect_names())
             raise UsageError(f"{data.name}: cannot tell which platform this header row is for; give --dialect (one of {names}).")
         chosen = found
-    table = build_table(data.name, chosen, data.headers, data.rows)
-    problems = list(check_table(table, progress=progress))
+    report = check_cells(chosen, data.headers, data.rows, sheet=data.name, progress=progress)
+    problems = list(report.problems)
     problems.extend(_overflowing_rows(data))
     problems.extend(_stray_quote_problems(data))
     if data.cut_short:
         problems.append(cut_short_problem(data))
-    return CheckReport.from_problems(len(table.rows), problems)
+    return CheckReport.from_problems(report.rows, problems)
 
 
 def cut_short_problem(data: CsvData) -> Problem:

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rosterbook.core.checks import check_matrix, check_rows, check_table, check_value
+from rosterbook.core.checks import check_cells, check_matrix, check_rows, check_table, check_value
 from rosterbook.core.codecs import Cell
 from rosterbook.core.dialects import load_dialect, parse_dialect
 from rosterbook.core.problems import Problem
 from rosterbook.core.report import CheckReport
 from rosterbook.core.table import build_table
-from rosterbook.csvfile import check_csv
+from rosterbook.csvfile import check_csv, read_csv
 
 PROGRESSION_HEADERS = ["First Name", "Last Name", "email", "position", "team", "manager", "account_active"]
 
@@ -398,3 +398,26 @@ def test_clean_exports_have_no_problems(samples: Path, name: str) -> None:
 def test_planted_files_check_the_same_with_the_dialect_named(samples: Path, name: str) -> None:
     dialect = json.loads((samples / name.replace(".csv", ".expected.json")).read_text(encoding="utf-8"))["dialect"]
     assert check_csv(samples / name, dialect).to_dict() == check_csv(samples / name).to_dict()
+
+
+# --- the fast paths agree with check_table ------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["progression", "edapp", "jostle"]), st.lists(st.lists(_cells, min_size=0, max_size=12), max_size=8))
+def test_check_cells_and_check_matrix_agree_with_check_table(dialect_name: str, rows: list[list[Cell]]) -> None:
+    dialect = load_dialect(dialect_name)
+    headers: list[Cell] = [*dialect.column_names[:9], "Custom"]
+    table = build_table("Users", dialect, headers, rows)
+    expected = CheckReport.from_problems(len(table.rows), check_table(table))
+    assert check_cells(dialect, headers, rows) == expected
+    per_row = check_matrix(dialect, headers, rows)
+    assert sorted((p for found in per_row for p in found), key=str) == sorted((p for p in expected.problems if p.row > 1), key=str)
+
+
+@pytest.mark.parametrize("name", PLANTED)
+def test_check_cells_agrees_with_check_table_on_the_samples(samples: Path, name: str) -> None:
+    data = read_csv(samples / name)
+    dialect = load_dialect(json.loads((samples / name.replace(".csv", ".expected.json")).read_text(encoding="utf-8"))["dialect"])
+    table = build_table(data.name, dialect, data.headers, data.rows)
+    assert check_cells(dialect, data.headers, data.rows, sheet=data.name) == CheckReport.from_problems(len(table.rows), check_table(table))

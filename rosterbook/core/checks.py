@@ -18,10 +18,13 @@ import datetime as dt
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from rosterbook.core.codecs import (
     Cell,
     CodecError,
+    fast_valid_email,
+    is_valid_email,
     join_list,
     parse_bool,
     parse_date,
@@ -35,9 +38,10 @@ from rosterbook.core.codecs import (
 )
 from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.problems import Problem, Severity, cell_address, quote, quote_choices, sort_key
-from rosterbook.core.table import HEADER_ROW, Row, Table, build_table
+from rosterbook.core.report import CheckReport
+from rosterbook.core.table import HEADER_ROW, Row, Table, is_blank_row, map_headers
 
-__all__ = ["check_matrix", "check_rows", "check_table", "check_value"]
+__all__ = ["check_cells", "check_matrix", "check_rows", "check_table", "check_value"]
 
 Finding = tuple[Severity, str, str, str | None]
 """What a validator reports about one cell: severity, code, message, fix."""
@@ -49,6 +53,7 @@ HIDDEN = "(hidden)"
 """Shown instead of a write-only value (a password) in a problem."""
 
 _KNOWN_SHOWN = 8  # how many known platform values a message lists before "..."
+_CHUNK = 1000  # rows checked column by column at a time (and the progress step)
 
 
 # --- entry points --------------------------------------------------------------------------------
@@ -69,16 +74,18 @@ def check_table(
     platform knows for ``choices_from_platform`` columns (unknown ones are warnings).
     ``progress(done, total)`` is called every 1,000 rows and at the end.
     """
-    checker = _TableChecker(table, platform_choices)
+    checker = _TableChecker.of(table, platform_choices)
     yield from table.header_problems
-    yield from checker.missing_new_columns(has_snapshot)
-    total = len(table.rows)
-    for done, row in enumerate(table.rows):
-        if progress is not None and done % 1000 == 0:
-            progress(done, total)
-        is_new = (row.row_id is None) if has_snapshot else None
-        yield from checker.row(row, is_new)
-        yield from checker.cross_row(row)
+    rows = table.rows
+    yield from checker.missing_new_columns(has_snapshot, [r.number for r in rows if r.row_id is None] if has_snapshot else [])
+    total = len(rows)
+    for start in range(0, total, _CHUNK):
+        if progress is not None:
+            progress(start, total)
+        chunk = rows[start : start + _CHUNK]
+        news = [row.row_id is None for row in chunk] if has_snapshot else None
+        for found in checker.check(checker.frame(chunk), news, cross_row=True):
+            yield from found
     if progress is not None:
         progress(total, total)
 
@@ -91,9 +98,38 @@ def check_rows(
     platform_choices: Mapping[str, Collection[str]] | None = None,
 ) -> Iterator[Problem]:
     """The per-row problems of some rows of a table (no header or cross-row checks): re-checking edited rows."""
-    checker = _TableChecker(table, platform_choices)
-    for row in rows:
-        yield from checker.row(row, (row.row_id is None) if has_snapshot else None)
+    chosen = list(rows)
+    news = [row.row_id is None for row in chosen] if has_snapshot else None
+    checker = _TableChecker.of(table, platform_choices)
+    for found in checker.check(checker.frame(chosen), news, cross_row=False):
+        yield from found
+
+
+def check_cells(
+    dialect: Dialect,
+    headers: Sequence[Cell],
+    rows: Sequence[Sequence[Cell]],
+    *,
+    sheet: str = "Users",
+    first_row: int = HEADER_ROW + 1,
+    platform_choices: Mapping[str, Collection[str]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckReport:
+    """``check_table(build_table(...))`` for rows of raw cells without a snapshot, as a report,
+    without building a Row per row (checking a 50,000-row CSV file spends most of its time there)."""
+    positions, _, header_problems = map_headers(headers, dialect, sheet)
+    checker = _TableChecker(dialect, sheet, positions, [to_text(h) or "" for h in headers], platform_choices)
+    frame = _frame_of_cells(checker, rows, first_row)
+    problems = [*header_problems, *checker.missing_new_columns(False, [])]
+    total = len(frame)
+    for start in range(0, total, _CHUNK * 10):
+        if progress is not None:
+            progress(start, total)
+        for found in checker.check(frame.part(start, start + _CHUNK * 10), None, cross_row=True):
+            problems.extend(found)
+    if progress is not None:
+        progress(total, total)
+    return CheckReport.from_problems(total, problems)
 
 
 def check_matrix(
@@ -109,15 +145,12 @@ def check_matrix(
     For the Excel array function: one call checks a whole range. Header problems have no row of
     their own and are left out; whether a row is new is unknown (as without a snapshot).
     """
-    table = build_table(sheet, dialect, headers, rows, first_row=first_row)
+    positions, _, _ = map_headers(headers, dialect, sheet)
+    checker = _TableChecker(dialect, sheet, positions, [to_text(h) or "" for h in headers], None)
+    frame = _frame_of_cells(checker, rows, first_row)
     out: list[list[Problem]] = [[] for _ in rows]
-    checker = _TableChecker(table, None)
-    for row in table.rows:
-        found = checker.row(row, None)
-        found.extend(checker.cross_row(row))
-        if len(found) > 1:
-            found.sort(key=sort_key)
-        out[row.number - first_row] = found
+    for number, problems in zip(frame.numbers, checker.check(frame, None, cross_row=True), strict=True):
+        out[number - first_row] = problems
     return out
 
 
@@ -153,6 +186,8 @@ class _Rule:
     allowed: str
     """``; expected one of ...`` for required-value messages, or empty."""
     dialect_title: str
+    suspects: Callable[[list[str | None]], list[int]] | None = None
+    """Indexes of the texts that may fail ``validate`` (a cheap column-wide pre-filter); None: every filled cell."""
 
     def blank(self, is_new: bool | None) -> Finding | None:
         """The finding for a blank cell: required always, or for new users (unknown -> warning)."""
@@ -207,7 +242,55 @@ def _compile(dialect: Dialect, column: Column) -> _Rule:
     if column.pattern is not None:
         checks.append(_pattern_validator(column.pattern))
     validate = checks[0] if len(checks) == 1 else _chain(checks)
-    return _Rule(column, validate, allowed, dialect.title)
+    return _Rule(column, validate, allowed, dialect.title, _suspects(dialect, column) if len(checks) == 1 else None)
+
+
+def _suspects(dialect: Dialect, column: Column) -> Callable[[list[str | None]], list[int]] | None:
+    """A column-wide pre-filter for the common types: most cells are fine, so test them in one comprehension."""
+    allowed: frozenset[str] | None = None
+    if column.type == "status":
+        allowed = frozenset(w.word for w in dialect.status_words)
+    elif column.type == "choice" and column.choices:
+        allowed = frozenset(column.choices)
+    elif column.type == "list" and column.choices and column.escape is None:
+        allowed = frozenset(column.choices)  # single-item cells in the choices are fine
+    if allowed is not None:
+        words = allowed | {None}
+
+        def outside(texts: list[str | None]) -> list[int]:
+            if set(texts) <= words:  # few distinct values: one C-speed pass says all are fine
+                return []
+            return [i for i, t in enumerate(texts) if t not in words]
+
+        return outside
+    if column.type == "email":
+        return _email_suspects
+    if column.type == "text" and not column.choices:
+        return _nothing
+    return None
+
+
+_VALID_EMAILS: set[str] = set()
+"""Addresses already found valid (manager columns repeat a few addresses down 50,000 rows)."""
+
+
+def _email_suspects(texts: list[str | None]) -> list[int]:
+    valid, fast = _VALID_EMAILS, fast_valid_email
+    if len(valid) > 200_000:
+        valid.clear()
+    out = []
+    for i, t in enumerate(texts):
+        if t is None or t in valid:
+            continue
+        if fast(t):
+            valid.add(t)
+        else:
+            out.append(i)
+    return out
+
+
+def _nothing(texts: list[str | None]) -> list[int]:
+    return []
 
 
 def _chain(checks: list[Validator]) -> Validator:
@@ -227,7 +310,7 @@ def _type_validator(dialect: Dialect, column: Column) -> Validator:
     if kind == "status":
         return _status_validator(tuple(w.word for w in dialect.status_words))
     if kind == "email":
-        return _codec_validator(parse_email)
+        return _email_validator
     if kind == "list":
         return _list_validator(column)
     if kind == "choice":
@@ -258,6 +341,16 @@ def _codec_validator(parse: Callable[[str], object]) -> Validator:
         return None
 
     return validate
+
+
+def _email_validator(raw: Cell, text: str) -> list[Finding] | None:
+    if is_valid_email(text):
+        return None
+    try:
+        parse_email(text)
+    except CodecError as exc:
+        return [("error", exc.code, exc.message, exc.fix)]
+    return None  # pragma: no cover - parse_email refuses what is_valid_email refuses
 
 
 def _status_validator(words: tuple[str, ...]) -> Validator:
@@ -507,26 +600,102 @@ def _row_of(cell: str) -> int:
     return int(digits) if digits else 0
 
 
+def _columns(rows: Sequence[Row], names: list[str]) -> list[list[Cell]]:
+    """The cells of each named column across the rows (None where a row lacks it)."""
+    if not names:
+        return []
+    if len(names) > 1:
+        pick = itemgetter(*names)
+        try:
+            return [list(cells) for cells in zip(*[pick(row.values) for row in rows], strict=True)] if rows else [[] for _ in names]
+        except KeyError:
+            pass  # rows made elsewhere may lack a column: the slower way below
+    return [[row.values.get(name) for row in rows] for name in names]
+
+
+def _texts(raws: list[Cell]) -> list[str | None]:
+    """Canonical text of each cell (``to_text``), with a fast path for all-text columns (CSV files)."""
+    try:
+        return [raw.strip() or None for raw in raws]  # type: ignore[union-attr]
+    except AttributeError:
+        return [(raw.strip() or None) if raw.__class__ is str else (None if raw is None else to_text(raw)) for raw in raws]
+
+
+def _formulas(raws: list[Cell], texts: list[str | None]) -> list[int]:
+    """Indexes of text cells starting with '=' (rare: one C-speed scan decides whether to look)."""
+    joined = "\x00".join([t for t in texts if t is not None])
+    if not joined.startswith("=") and "\x00=" not in joined:
+        return []
+    return [i for i, t in enumerate(texts) if t is not None and t[0] == "=" and raws[i].__class__ is str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """Rows to check, as columns: what the column-wise checks read."""
+
+    numbers: list[int]
+    """Sheet row number of each row."""
+    raws: dict[str, list[Cell]]
+    """Dialect column -> raw cells (every present column)."""
+    extras: dict[str, list[Cell]]
+    """Custom-field header -> raw cells."""
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def part(self, start: int, stop: int) -> _Frame:
+        """Rows ``start`` to ``stop`` (a chunk)."""
+        return _Frame(
+            self.numbers[start:stop],
+            {k: v[start:stop] for k, v in self.raws.items()},
+            {k: v[start:stop] for k, v in self.extras.items()},
+        )
+
+
+def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], first_row: int) -> _Frame:
+    """Raw rows (the header excluded) as a frame: blank rows dropped, columns transposed in one go."""
+    kept = [(first_row + offset, cells) for offset, cells in enumerate(rows) if not is_blank_row(cells)]
+    numbers = [number for number, _ in kept]
+    width = max(len(checker.headers_at), 1)
+    body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for _, cells in kept]
+    columns: list[Sequence[Cell]] = list(zip(*body, strict=False)) if body else [() for _ in range(width)]
+    raws = {name: list(columns[checker.positions[name] - 1]) for name in checker.names}
+    extras = {h: list(columns[i - 1]) for h, i in checker.extra_positions.items()}
+    return _Frame(numbers, raws, extras)
+
+
 class _TableChecker:
     """Checks the rows of one table, remembering keys and unique values for the cross-row checks."""
 
-    def __init__(self, table: Table, platform_choices: Mapping[str, Collection[str]] | None) -> None:
-        self.table = table
-        self.dialect = dialect = table.dialect
-        self.sheet = table.sheet
+    def __init__(
+        self,
+        dialect: Dialect,
+        sheet: str,
+        positions: Mapping[str, int],
+        headers: Sequence[str],
+        platform_choices: Mapping[str, Collection[str]] | None,
+    ) -> None:
+        self.dialect = dialect
+        self.sheet = sheet
+        self.positions = positions
         rules = _rules(dialect)
         choices = platform_choices or {}
         self.plan: list[tuple[str, str, _Rule, frozenset[str] | None]] = []
-        for name in table.present:
-            letters = cell_address(table.positions[name], 1)[:-1]
+        for name in (c.name for c in dialect.columns if c.name in positions):
+            letters = cell_address(positions[name], 1)[:-1]
             known = choices.get(name)
             self.plan.append((name, letters, rules[name], frozenset(known) if known is not None else None))
         self.letters = {name: letters for name, letters, _, _ in self.plan}
+        self.names = [name for name, _, _, _ in self.plan]
+        self.plan_of = {entry[0]: entry for entry in self.plan}
         self.requires = [(name, rules[name].column.requires) for name, _, _, _ in self.plan if rules[name].column.requires]
+        self.headers_at = list(headers)
         self.extra_letters: dict[str, str] = {}
-        for index, header in enumerate(table.headers, start=1):
+        self.extra_positions: dict[str, int] = {}
+        for index, header in enumerate(headers, start=1):
             if header and header not in self.extra_letters and dialect.find_column(header) is None:
                 self.extra_letters[header] = cell_address(index, 1)[:-1]
+                self.extra_positions[header] = index
         key = dialect.key
         self.key = key
         self.fallback = dialect.key_fallback
@@ -535,64 +704,115 @@ class _TableChecker:
         self.unique = [
             (c.name, c.type == "email" or (c.name == self.fallback and self.key_folds))
             for c in dialect.columns
-            if c.unique and c.name != key and c.name in table.positions
+            if c.unique and c.name != key and c.name in positions
         ]
-        self.seen_keys: dict[str, tuple[int, str]] = {}
-        self.seen_unique: dict[str, dict[str, tuple[int, str]]] = {name: {} for name, _ in self.unique}
+        self.seen_keys: dict[str, tuple[int, str | None]] = {}
+        """Folded key -> (row number, column letters) of the first row that had it."""
+        self.seen_unique: dict[str, dict[str, int]] = {name: {} for name, _ in self.unique}
+        """Unique column -> folded value -> row number of the first row that had it."""
 
-    def missing_new_columns(self, has_snapshot: bool) -> Iterator[Problem]:
+    @classmethod
+    def of(cls, table: Table, platform_choices: Mapping[str, Collection[str]] | None) -> _TableChecker:
+        """The checker for a table's header row."""
+        return cls(table.dialect, table.sheet, table.positions, table.headers, platform_choices)
+
+    def missing_new_columns(self, has_snapshot: bool, new_rows: Sequence[int]) -> Iterator[Problem]:
         """Columns required for new users that the header row lacks (an error once new rows exist)."""
-        dialect, table = self.dialect, self.table
-        new_rows = [r for r in table.rows if r.row_id is None] if has_snapshot else []
+        dialect = self.dialect
         for column in dialect.columns:
-            if column.required != "new" or column.name in table.positions:
+            if column.required != "new" or column.name in self.positions:
                 continue
             if has_snapshot and new_rows:
-                message = f"the header row has no {column.name!r} column, which new users need (first new user in row {new_rows[0].number})."
+                message = f"the header row has no {column.name!r} column, which new users need (first new user in row {new_rows[0]})."
                 yield Problem("error", self.sheet, "", HEADER_ROW, column.name, None, "missing-column", message)
             elif not has_snapshot and not dialect.partial_columns:
                 message = f"the header row has no {column.name!r} column: new users in this file would lack it ({dialect.title} requires it for new users)."
                 yield Problem("warning", self.sheet, "", HEADER_ROW, column.name, None, "missing-column", message)
 
-    def row(self, row: Row, is_new: bool | None) -> list[Problem]:
-        """The problems of one row's own cells (no cross-row checks)."""
-        out: list[Problem] = []
-        number = row.number
+    def frame(self, rows: Sequence[Row]) -> _Frame:
+        """Rows as columns of raw cells."""
+        extras = {h: [row.extra.get(h) for row in rows] for h in self.extra_letters} if self.extra_letters else {}
+        return _Frame([row.number for row in rows], dict(zip(self.names, _columns(rows, self.names), strict=True)), extras)
+
+    def check(self, frame: _Frame, news: Sequence[bool] | None, *, cross_row: bool) -> list[list[Problem]]:
+        """The problems of each row (one list per row, sorted), checked column by column.
+
+        Column-wise is what makes this fast: one comprehension per column finds the few cells
+        worth a closer look. ``news``: whether each row is a new user (None: unknown).
+        """
+        found: dict[int, list[Problem]] = {}
         sheet = self.sheet
-        values = row.values
-        filled: set[str] = set()
-        for name, letters, rule, known in self.plan:
-            raw = values.get(name)
-            text = to_text(raw)
-            if text is None:
-                if name == self.key and (self.fallback is not None or rule.column.required == "never"):
-                    continue  # the key fallback, or missing-key below
-                finding = rule.blank(is_new)
-                if finding is not None:
-                    out.append(_problem(finding, sheet, f"{letters}{number}", number, rule.column, None))
-                continue
-            filled.add(name)
-            found = rule.findings(raw, text, known)
-            if found:
-                cell = f"{letters}{number}"
-                out.extend(_problem(f, sheet, cell, number, rule.column, raw) for f in found)
-        for name, needs in self.requires:
-            if name not in filled:
-                continue
-            for other in needs:
-                if other not in filled:
-                    value = values.get(name)
-                    message = f"{quote(to_text(value))} is only applied together with {other!r}, which is blank: fill in {other!r} too."
-                    cell = f"{self.letters[name]}{number}"
-                    out.append(Problem("error", sheet, cell, number, name, value, "requires-column", message))
-        if self.key not in filled and (self.fallback is None or self.fallback not in filled):
-            out.extend(self._missing_key(number))
-        for header, raw in row.extra.items():
-            if isinstance(raw, str) and raw.strip().startswith("="):
-                cell = f"{self.extra_letters[header]}{number}" if header in self.extra_letters else ""
-                message = f"{quote(raw.strip())} is a formula's text, not a value: it would be sent as that text. Type the value itself."
-                out.append(Problem("error", sheet, cell, number, header, raw, "formula", message))
+        numbers = frame.numbers
+        texts_of: dict[str, list[str | None]] = {}
+        for name in self.names:
+            raws = frame.raws[name]
+            _, letters, rule, known = self.plan_of[name]
+            texts = _texts(raws)
+            texts_of[name] = texts
+            column = rule.column
+            if column.required != "never" and not (name == self.key and self.fallback is not None) and None in texts:
+                for i in [i for i, t in enumerate(texts) if t is None]:
+                    finding = rule.blank(news[i] if news is not None else None)
+                    if finding is not None:
+                        found.setdefault(i, []).append(_problem(finding, sheet, f"{letters}{numbers[i]}", numbers[i], column, None))
+            formulas = _formulas(raws, texts)
+            if known is not None or formulas:
+                closer = [i for i, t in enumerate(texts) if t is not None] if known is not None else formulas
+                for i in closer:
+                    results = rule.findings(raws[i], texts[i], known)  # type: ignore[arg-type]
+                    if results:
+                        found.setdefault(i, []).extend(_problem(f, sheet, f"{letters}{numbers[i]}", numbers[i], column, raws[i]) for f in results)
+                if known is not None:
+                    continue
+            suspects = rule.suspects(texts) if rule.suspects is not None else [i for i, t in enumerate(texts) if t is not None]
+            skip = set(formulas)
+            for i in suspects:
+                if i in skip:
+                    continue
+                checked = rule.validate(raws[i], texts[i])  # type: ignore[arg-type]
+                if checked:
+                    found.setdefault(i, []).extend(_problem(f, sheet, f"{letters}{numbers[i]}", numbers[i], column, raws[i]) for f in checked)
+        self._requires(frame, texts_of, found)
+        self._keys_and_extras(frame, texts_of, found)
+        if cross_row:
+            self._duplicates(frame, texts_of, found)
+        out: list[list[Problem]] = [[] for _ in numbers]
+        for i, problems in found.items():
+            if len(problems) > 1:
+                problems.sort(key=sort_key)
+            out[i] = problems
         return out
+
+    def _requires(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> None:
+        """A filled column whose change needs another one filled too (Progression: position needs team)."""
+        numbers = frame.numbers
+        blank: list[str | None] = [None] * len(numbers)
+        for name, needs in self.requires:
+            texts = texts_of[name]
+            for other in needs:
+                others = texts_of.get(other, blank)
+                for i in [i for i, t in enumerate(texts) if t is not None and others[i] is None]:
+                    message = f"{quote(texts[i])} is only applied together with {other!r}, which is blank: fill in {other!r} too."
+                    cell = f"{self.letters[name]}{numbers[i]}"
+                    found.setdefault(i, []).append(Problem("error", self.sheet, cell, numbers[i], name, frame.raws[name][i], "requires-column", message))
+
+    def _keys_and_extras(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> None:
+        """Rows with neither key nor fallback; formulas in custom-field cells."""
+        numbers = frame.numbers
+        blank: list[str | None] = [None] * len(numbers)
+        keys = texts_of.get(self.key, blank)
+        fallbacks = texts_of.get(self.fallback, blank) if self.fallback is not None else blank
+        for i in [i for i, k in enumerate(keys) if k is None and fallbacks[i] is None]:
+            problems = self._missing_key(numbers[i])
+            if problems:
+                found.setdefault(i, []).extend(problems)
+        for header, letters in self.extra_letters.items():
+            raws = frame.extras.get(header) or [None] * len(numbers)
+            for i in _formulas(raws, _texts(raws)):
+                raw = raws[i]
+                if isinstance(raw, str):
+                    message = f"{quote(raw.strip())} is a formula's text, not a value: it would be sent as that text. Type the value itself."
+                    found.setdefault(i, []).append(Problem("error", self.sheet, f"{letters}{numbers[i]}", numbers[i], header, raw, "formula", message))
 
     def _missing_key(self, number: int) -> list[Problem]:
         """A row with neither key nor fallback, when no required-value error already says so."""
@@ -608,39 +828,44 @@ class _TableChecker:
         message = f"a value is required: {self.key!r}{via} identifies the user on {dialect.title}."
         return [Problem("error", self.sheet, f"{self.letters[where]}{number}", number, where, None, "missing-key", message)]
 
-    def cross_row(self, row: Row) -> list[Problem]:
+    def _duplicates(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> None:
         """Duplicate keys and unique values: each repeat points at the row that had it first."""
-        out: list[Problem] = []
-        number = row.number
-        values = row.values
-        key_text = to_text(values.get(self.key))
-        key_column = self.key
-        if key_text is None and self.fallback is not None:
-            key_text = to_text(values.get(self.fallback))
-            key_column = self.fallback
-        flagged: str | None = None
-        if key_text is not None and key_column in self.letters:
-            folded = key_text.casefold() if self.key_folds else key_text
-            cell = f"{self.letters[key_column]}{number}"
-            first = self.seen_keys.get(folded)
-            if first is None:
-                self.seen_keys[folded] = (number, cell)
-            else:
-                via = f" (the {self.key}, taken from {key_column})" if key_column != self.key else ""
-                message = f"{quote(key_text)}{via} is already the {self.key} of row {first[0]} ({first[1]}); each user can appear only once."
-                out.append(Problem("error", self.sheet, cell, number, key_column, values.get(key_column), "duplicate-key", message))
-                flagged = key_column
+        numbers = frame.numbers
+        blank: list[str | None] = [None] * len(numbers)
+        keys = texts_of.get(self.key, blank)
+        fallbacks = texts_of.get(self.fallback, blank) if self.fallback is not None else blank
+        key_letters = self.letters.get(self.key)
+        fallback_letters = self.letters.get(self.fallback) if self.fallback is not None else None
+        seen = self.seen_keys
+        flagged: dict[int, str] = {}
+        for i, key_text in enumerate(keys):
+            column, letters = self.key, key_letters
+            if key_text is None:
+                key_text, column, letters = fallbacks[i], self.fallback or self.key, fallback_letters
+                if key_text is None:
+                    continue
+            if letters is None:
+                continue
+            number = numbers[i]
+            first = seen.setdefault(key_text.casefold() if self.key_folds else key_text, (number, letters))
+            if first[0] == number:
+                continue
+            cell = f"{letters}{number}"
+            via = f" (the {self.key}, taken from {column})" if column != self.key else ""
+            message = f"{quote(key_text)}{via} is already the {self.key} of row {first[0]} ({first[1]}{first[0]}); each user can appear only once."
+            found.setdefault(i, []).append(Problem("error", self.sheet, cell, numbers[i], column, frame.raws[column][i], "duplicate-key", message))
+            flagged[i] = column
         for name, folds in self.unique:
-            text = to_text(values.get(name))
-            if text is None or name == flagged:
-                continue
-            folded = text.casefold() if folds else text
-            seen = self.seen_unique[name]
-            cell = f"{self.letters[name]}{number}"
-            first = seen.get(folded)
-            if first is None:
-                seen[folded] = (number, cell)
-                continue
-            message = f"{quote(text)} is already the {name} of row {first[0]} ({first[1]}); {name} must be unique."
-            out.append(Problem("error", self.sheet, cell, number, name, values.get(name), "duplicate-value", message))
-        return out
+            texts = texts_of[name]
+            seen_values = self.seen_unique[name]
+            letters = self.letters[name]
+            for i, text in enumerate(texts):
+                if text is None:
+                    continue
+                number = numbers[i]
+                earlier = seen_values.setdefault(text.casefold() if folds else text, number)
+                if earlier == number or flagged.get(i) == name:
+                    continue
+                message = f"{quote(text)} is already the {name} of row {earlier} ({letters}{earlier}); {name} must be unique."
+                cell = f"{letters}{numbers[i]}"
+                found.setdefault(i, []).append(Problem("error", self.sheet, cell, numbers[i], name, frame.raws[name][i], "duplicate-value", message))

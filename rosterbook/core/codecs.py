@@ -82,6 +82,12 @@ def _letters(text: str) -> str:
 def suggest(value: str, choices: Sequence[str]) -> str | None:
     """The allowed value a typo most likely meant: the same word in another case or with symbols
     around it (``'*active*'`` -> ``Active``), else a close spelling (``'actve'`` -> ``Active``)."""
+    return _suggest(value, tuple(choices))
+
+
+@lru_cache(maxsize=4096)
+def _suggest(value: str, choices: tuple[str, ...]) -> str | None:
+    # Cached: the same typo tends to repeat down a column, and difflib is slow.
     folded = value.strip().casefold()
     for choice in choices:
         if choice.casefold() == folded:
@@ -220,20 +226,25 @@ def unescaped_separator_looks_literal(text: str, separator: str, escape: str | N
 # --- emails -----------------------------------------------------------------------------------
 
 
-# A strict subset of what email-validator accepts: plain ASCII dot-atoms at a letters-only TLD.
-# Most real addresses match it, which saves email-validator's ~35 µs per address; anything it
-# does not match goes to email-validator (tests prove every fast-path match is accepted there).
-_SIMPLE_EMAIL = re.compile(
-    r"[A-Za-z0-9_+'-]+(?:\.[A-Za-z0-9_+'-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63})"
-)
-_SPECIAL_USE_TLDS = frozenset(("arpa", "invalid", "local", "localhost", "onion", "test"))
+# A strict subset of what email-validator accepts, decided by one regular expression (~0.5 µs
+# instead of email-validator's ~35 µs): dot-atoms of ASCII atext or letters (José's address too),
+# a domain of ASCII labels with single inner hyphens (no IDNA "--"), a letters-only TLD that is not
+# a special-use name (RFC 6761). Possessive quantifiers: no backtracking. Anything else goes to
+# email-validator; tests prove every address taken here is one email-validator accepts.
+_DOMAIN = r"@(?:[A-Za-z0-9]++(?:-[A-Za-z0-9]++)*+\.)++(?!(?:arpa|invalid|local|localhost|onion|test)\Z)[A-Za-z]{2,63}"
+_SIMPLE_EMAIL = re.compile(r"[A-Za-z0-9_+'-]++(?:\.[A-Za-z0-9_+'-]++)*+" + _DOMAIN, re.IGNORECASE)
+_SIMPLE_EMAIL_UNICODE = re.compile(r"(?:[A-Za-z0-9_+'-]|[^\W\d_])++(?:\.(?:[A-Za-z0-9_+'-]|[^\W\d_])++)*+" + _DOMAIN, re.IGNORECASE)
 
 
-def _fast_valid_email(text: str) -> bool:
-    match = _SIMPLE_EMAIL.fullmatch(text)
-    if match is None or len(text) > 254 or "--" in text.partition("@")[2]:
+def fast_valid_email(text: str) -> bool:
+    """True when ``text`` is certainly a valid address (False: ask ``is_valid_email``)."""
+    if len(text) > 254 or (_SIMPLE_EMAIL if text.isascii() else _SIMPLE_EMAIL_UNICODE).fullmatch(text) is None:
         return False
-    return text.index("@") <= 64 and match.group(1).casefold() not in _SPECIAL_USE_TLDS
+    at = text.index("@")
+    return at <= 64 and (len(text) - at <= 64 or all(len(label) <= 63 for label in text[at + 1 :].split(".")))
+
+
+_fast_valid_email = fast_valid_email
 
 
 @lru_cache(maxsize=65536)
