@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,14 @@ GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 TIMEOUT = 30
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that fails half-way must not leave faults armed on the module's shared sandbox."""
+    yield
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").faults.clear()
 
 
 def _get(sandbox: Sandbox, path: str, **params: Any) -> requests.Response:
