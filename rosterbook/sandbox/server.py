@@ -232,7 +232,6 @@ class _SandboxHandler(ScimHandler):
             return ScimResponse(HTTPStatus.OK, body)
 
 
-
 class _SandboxApplication(WSGIApplication):
     """scim2-server's WSGI application with a bearer token, request counting and the fault hook."""
 
