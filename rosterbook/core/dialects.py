@@ -388,7 +388,10 @@ def describe_dialect(dialect: Dialect) -> str:
             lines.append(f"option {option_name} (default {option.default!r}): {option.help}")
     lines.append("columns:")
     for column in dialect.columns:
-        lines.append(f"  {column.name} [{_column_rules(column)}]" + (f": {column.help}" if column.help else ""))
+        rules = _column_rules(column)
+        if column.name == dialect.key and dialect.key_fallback:
+            rules = rules.replace("blank clears", f"blank takes {dialect.key_fallback!r}").replace("blank keeps", f"blank takes {dialect.key_fallback!r}")
+        lines.append(f"  {column.name} [{rules}]" + (f": {column.help}" if column.help else ""))
     if dialect.notes:
         lines.append("notes:")
         lines.extend(f"  - {note}" for note in dialect.notes)
