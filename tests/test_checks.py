@@ -421,3 +421,11 @@ def test_check_cells_agrees_with_check_table_on_the_samples(samples: Path, name:
     dialect = load_dialect(json.loads((samples / name.replace(".csv", ".expected.json")).read_text(encoding="utf-8"))["dialect"])
     table = build_table(data.name, dialect, data.headers, data.rows)
     assert check_cells(dialect, data.headers, data.rows, sheet=data.name) == CheckReport.from_problems(len(table.rows), check_table(table))
+
+
+def test_known_values_silence_the_pipe_question() -> None:
+    headers = ["Username", "Location"]
+    rows: list[list[Cell]] = [["ann", "Toronto|Remote"], ["bob", "Main|HQ"]]
+    assert _check(rows, dialect="jostle", headers=headers) == [("B2", "unescaped-separator", "warning"), ("B3", "unescaped-separator", "warning")]
+    known = {"Location": {"Toronto", "Remote", "Main|HQ"}}
+    assert _check(rows, dialect="jostle", headers=headers, platform_choices=known) == [("B3", "unescaped-separator", "warning")]

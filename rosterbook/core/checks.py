@@ -211,7 +211,14 @@ class _Rule:
         found = self.validate(raw, text)
         out = list(found) if found else []
         if known is not None:
-            out.extend(_unknown_values(self.column, text, known))
+            column = self.column
+            if column.escape is not None and out:
+                # Every part is a value the platform has: 'Toronto|Remote' is two known locations, not one name.
+                items = split_list(text, column.separator or "|", column.escape)
+                if all(item in known for item in items):
+                    out = [f for f in out if f[1] != "unescaped-separator"]
+            if column.choices_from_platform:
+                out.extend(_unknown_values(column, text, known))
         return out
 
 
