@@ -571,6 +571,37 @@ def _plan(loaded: Loaded, problems: Sequence[Problem], *, current: Any = None, c
     )
 
 
+def _plan_adopting(loaded: Loaded, problems: Sequence[Problem], *, current: Any, confirm_deletions: bool,
+                   skip_rows: Collection[int]) -> tuple[Plan, Loaded]:
+    """The plan, after adopting the edits the platform already holds.
+
+    A row whose platform version moved since the snapshot, but whose platform values already equal
+    what the sheet wants (a sync that died after sending, before saving), is no conflict: its
+    snapshot entry takes the platform's version and the row is unchanged. Returns the plan and the
+    workbook as read with those snapshot entries (a sync saves them with its own).
+    """
+    from dataclasses import replace as dc_replace
+
+    from rosterbook.core.plan import apply_change
+
+    plan = _plan(loaded, problems, current=current, confirm_deletions=confirm_deletions, skip_rows=skip_rows)
+    adopted: dict[str, SnapshotRow] = {}
+    for change in plan.changes:
+        if change.action != "conflict" or change.current is None or change.row_id is None or change.row_id not in loaded.snapshot:
+            continue
+        now = change.current
+        if not change.fields or any(_canon(loaded.dialect, name, now.get(name)) != _canon(loaded.dialect, name, diff.after)
+                                    for name, diff in change.fields.items() if not _write_only(loaded.dialect, name)):
+            continue
+        version = current[change.resource_id].version if change.resource_id in current else None
+        adopted[change.row_id] = apply_change(loaded.snapshot[change.row_id], dc_replace(change, action="update"), version=version)
+    if not adopted:
+        return plan, loaded
+    snapshot = {**loaded.snapshot, **adopted}
+    again = dc_replace(loaded, snapshot=snapshot)
+    return _plan(again, problems, current=current, confirm_deletions=confirm_deletions, skip_rows=skip_rows), again
+
+
 def _current(loaded: Loaded, url: str, progress: Progress | None) -> Any:
     """The platform's current state of the users the sheet changes (conflict detection), by platform id."""
     from rosterbook.core.plan import Current
@@ -610,9 +641,9 @@ def preview_workbook(
     if loaded.dialect.kind == "scim":
         with platform_url(loaded.settings.platform_url, home) as url:
             current = _current(loaded, url, progress)
+        plan, loaded = _plan_adopting(loaded, problems, current=current, confirm_deletions=confirm_deletions, skip_rows=skip_rows)
     else:
-        current = None
-    plan = _plan(loaded, problems, current=current, confirm_deletions=confirm_deletions, skip_rows=skip_rows)
+        plan = _plan(loaded, problems, confirm_deletions=confirm_deletions, skip_rows=skip_rows)
     wbk.write_problems(book, loaded.users, problems)
     wbk.write_preview(book, plan.to_dict())
     _save(book)
@@ -675,13 +706,15 @@ def sync_workbook(
         _refuse_errors(_plan(loaded, problems, confirm_deletions=confirm_deletions, skip_rows=skip), problems, skip)
         with platform_url(loaded.settings.platform_url, home) as url:
             current = _current(loaded, url, progress)
-            plan = _plan(loaded, problems, current=current, confirm_deletions=confirm_deletions, skip_rows=skip)
+            exported = loaded.snapshot
+            plan, loaded = _plan_adopting(loaded, problems, current=current, confirm_deletions=confirm_deletions, skip_rows=skip)
+            adopted = [rid for rid, snap in loaded.snapshot.items() if exported.get(rid) is not snap]
             _refuse(plan, problems, skip)
             summary = plan.to_dict()
             wbk.write_preview(book, summary)
             if plan.sendable() and confirm is not None and not confirm(plan):
                 raise SyncCancelled("sync cancelled: nothing was sent.")
-            return _sync_scim(book, loaded, plan, summary, url, progress, batch)
+            return _sync_scim(book, loaded, plan, summary, url, progress, batch, adopted)
     plan = _plan(loaded, problems, confirm_deletions=confirm_deletions, skip_rows=skip)
     _refuse(plan, problems, skip)
     summary = plan.to_dict()
@@ -765,7 +798,8 @@ def _status_text(action: str, outcome: str, message: str = "") -> str:
     return f"{action} failed {stamp}: {message}"[:250]
 
 
-def _sync_scim(book: SheetBook, loaded: Loaded, plan: Plan, summary: dict[str, Any], url: str, progress: Progress | None, batch: int) -> dict[str, Any]:
+def _sync_scim(book: SheetBook, loaded: Loaded, plan: Plan, summary: dict[str, Any], url: str, progress: Progress | None, batch: int,
+               adopted: Sequence[str] = ()) -> dict[str, Any]:
     from rosterbook.core.plan import apply_change
     from rosterbook.core.scim_map import changes_to_operations
 
@@ -788,6 +822,15 @@ def _sync_scim(book: SheetBook, loaded: Loaded, plan: Plan, summary: dict[str, A
     outcomes: list[dict[str, Any]] = []
     statuses: dict[int, str] = {}
     confirmed_ids: dict[int, str] = {}
+    # Rows an earlier, interrupted sync sent without recording them: logged now, not sent again.
+    number_of = {r.row_id: r.number for r in loaded.table.rows if r.row_id}
+    first_entries: list[wbk.LogEntry] = []
+    for rid in adopted:
+        snap = snapshot[rid]
+        message = "already on the platform (sent by an earlier sync that stopped before recording it)"
+        if rid in number_of:
+            statuses[number_of[rid]] = _status_text("update", "ok")
+        first_entries.append(wbk.LogEntry(_now(), number_of.get(rid), snap.key, "update", "ok", snap.resource_id, snap.version, None, message))
     total = len(prepared)
     done = 0
     saved_at, save_took, unsaved = time.monotonic(), 0.0, False
@@ -804,7 +847,8 @@ def _sync_scim(book: SheetBook, loaded: Loaded, plan: Plan, summary: dict[str, A
         for result in results:
             by_row.setdefault(result.row_id or result.key, []).append(result)
         failed_rows = {f.row_id or f.key: f for f in failures}
-        entries: list[wbk.LogEntry] = []
+        entries: list[wbk.LogEntry] = first_entries
+        first_entries = []
         for change in chunk:
             ident = change.row_id or change.key
             mine = by_row.get(ident, [])
@@ -845,7 +889,7 @@ def _sync_scim(book: SheetBook, loaded: Loaded, plan: Plan, summary: dict[str, A
         if progress is not None:
             progress("Syncing", done, total)
     if not prepared:
-        _record(book, loaded, snapshot, statuses, confirmed_ids, [])
+        _record(book, loaded, snapshot, statuses, confirmed_ids, first_entries)
     failed = sum(1 for o in outcomes if o["outcome"] != "ok")
     return {
         "ok": failed == 0,
