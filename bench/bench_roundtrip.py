@@ -1,0 +1,152 @@
+"""The whole round trip on 50,000 users over a 50 ms link: export, check, preview, sync of 1% changed.
+
+One sandbox of 50,000 users sits behind a loopback proxy adding 50 ms to every request
+(``bench/_link.py``). Each step runs in its own process, as the CLI would run it, and reports its
+wall time and that process's peak memory (max RSS, from ``wait4``):
+
+1. ``app.export_workbook`` from the platform (through the proxy);
+2. (the user's edit, not timed: 1% of rows get a new job title, department or the Archived status);
+3. ``app.check_workbook`` (writes the Problems column and saves);
+4. ``app.preview_workbook`` (reads current versions of the changed users, writes the Preview sheet);
+5. ``app.sync_workbook`` (sends the 500 changes, logs them, saves).
+
+The platform is then read back: every change must be there. Targets (issue 9, item 5): the
+four steps under 60 s in all, and no step above 500 MB.
+Run: ``.venv/bin/python bench/bench_roundtrip.py [--users 50000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _link import ROOT, all_users, far_sandbox, machine, use_token
+
+TARGET_SECONDS = 60.0
+TARGET_MB = 500.0
+CHANGED = 0.01
+DEPARTMENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+HR = "urn:rosterbook:params:scim:schemas:extension:hr:2.0:User"
+
+STEP = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from rosterbook import app
+step, book, platform = sys.argv[2], sys.argv[3], sys.argv[4]
+t = time.perf_counter()
+if step == "export":
+    out = app.export_workbook(book, platform=platform)
+    extra = {"rows": out["rows"]}
+elif step == "check":
+    report = app.check_workbook(book)
+    extra = {"errors": report.errors, "warnings": report.warnings}
+elif step == "preview":
+    plan = app.preview_workbook(book)
+    extra = {k: v for k, v in plan.counts.items() if v and k != "unchanged"}
+else:
+    out = app.sync_workbook(book)
+    extra = {"sent": out["sent"], "confirmed": out["confirmed"], "failed": out["failed"]}
+print(json.dumps({"seconds": time.perf_counter() - t, **extra}))
+"""
+
+
+def run_step(step: str, book: Path, platform: str) -> tuple[float, float, float, dict[str, Any]]:
+    """One step in a child process: (wall seconds of the process, seconds inside the step, peak RSS in MB, its figures)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", STEP, str(ROOT), step, str(book), platform],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out = proc.stdout.read() if proc.stdout else ""
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{step} failed ({proc.returncode}):\n{err[-3000:]}")
+    data = json.loads(out.strip().splitlines()[-1])
+    return wall, data.pop("seconds"), usage.ru_maxrss / 1024, data  # ru_maxrss is KiB on Linux
+
+
+def edit(book: Path, share: float) -> dict[str, dict[str, str]]:
+    """The user's edit with openpyxl: every 100th row changes; returns userName -> what the platform should then hold."""
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Users"]
+    cols = {str(c.value): c.column for c in ws[1] if c.value}
+    step = round(1 / share)
+    expected: dict[str, dict[str, str]] = {}
+    for n, row in enumerate(range(2, ws.max_row + 1, step)):
+        name = str(ws.cell(row, cols["Username"]).value)
+        kind = n % 3
+        if kind == 0:
+            ws.cell(row, cols["Job title"]).value = f"Round trip title {n}"
+            expected[name] = {"title": f"Round trip title {n}"}
+        elif kind == 1:
+            ws.cell(row, cols["Department"]).value = f"Round trip department {n % 7}"
+            expected[name] = {"department": f"Round trip department {n % 7}"}
+        else:
+            ws.cell(row, cols["Status"]).value = "Archived"
+            expected[name] = {"accountStatus": "Archived"}
+    wb.save(book)
+    return expected
+
+
+def landed(base_url: str, expected: dict[str, dict[str, str]]) -> int:
+    """How many of the expected changes the platform holds."""
+    by_name = {u["userName"]: u for u in all_users(base_url).values()}
+    count = 0
+    for name, want in expected.items():
+        user = by_name.get(name) or {}
+        held = {"title": user.get("title"), "department": (user.get("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User") or {}).get("department"),
+                "accountStatus": (user.get(HR) or {}).get("accountStatus")}
+        count += all(held[k] == v for k, v in want.items())
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the round trip and print one line per figure."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--users", type=int, default=50_000)
+    args = parser.parse_args(argv)
+    use_token()
+    print(machine())
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        with far_sandbox(folder / "sandbox.sqlite3", args.users) as link:
+            print(f"sandbox of {args.users:,} users started in {link.seconds:.1f} s (its own process; not counted)")
+            book = folder / "users.xlsx"
+            figures: list[tuple[str, float, float, float]] = []
+            expected: dict[str, dict[str, str]] = {}
+            for step in ("export", "edit", "check", "preview", "sync"):
+                if step == "edit":
+                    t = time.perf_counter()
+                    expected = edit(book, CHANGED)
+                    print(f"{'(edit)':<8} {len(expected):,} rows changed with openpyxl in {time.perf_counter() - t:.1f} s (not counted)")
+                    continue
+                wall, inside, peak, extra = run_step(step, book, link.far)
+                figures.append((step, wall, inside, peak))
+                print(f"{step:<8} {wall:6.1f} s wall ({inside:6.1f} s in the call)   peak {peak:6.0f} MB   {extra}")
+                if step == "sync" and (extra.get("sent"), extra.get("failed")) != (len(expected), 0):
+                    raise SystemExit(f"the sync should have sent exactly the {len(expected)} changed rows: {extra}")
+            held = landed(link.direct, expected)
+            total = sum(w for _, w, _, _ in figures)
+            peak = max(p for _, _, _, p in figures)
+            ok_time, ok_mem = total < TARGET_SECONDS, peak < TARGET_MB
+            print(f"round trip: {total:.1f} s wall (target < {TARGET_SECONDS:.0f} s: {'ok' if ok_time else 'MISSED'}), "
+                  f"peak {peak:.0f} MB (target < {TARGET_MB:.0f} MB: {'ok' if ok_mem else 'MISSED'}); "
+                  f"workbook {book.stat().st_size / 1e6:.1f} MB; {held}/{len(expected)} changes on the platform")
+            if held != len(expected):
+                return 2
+    return 0 if ok_time and ok_mem else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
