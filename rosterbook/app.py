@@ -115,6 +115,8 @@ class Loaded:
     lists: dict[str, list[str]]
     exported: bool
     """The workbook has a snapshot sheet: rows without a row id are new users."""
+    stored: Mapping[str, SnapshotRow] = field(default_factory=dict)
+    """The snapshot as the workbook's sheet holds it (``snapshot`` may have adopted entries on top)."""
 
     @property
     def table(self) -> Table:
@@ -164,7 +166,7 @@ def load(book: SheetBook, *, dialect: str | None = None) -> Loaded:
             f"the very hidden {wbk.SNAPSHOT!r} sheet is missing, but {len(users.row_ids)} rows of the {wbk.USERS} sheet come from an export "
             "(they carry hidden row ids), so they cannot be compared with what was exported. Export again into a new workbook."
         )
-    return Loaded(book, settings, chosen, snapshot, users, wbk.read_lists(book), exported)
+    return Loaded(book, settings, chosen, snapshot, users, wbk.read_lists(book), exported, stored=snapshot)
 
 
 def platform_choices(loaded: Loaded) -> dict[str, list[str]]:
@@ -186,7 +188,23 @@ def _problems(loaded: Loaded, progress: Progress | None) -> list[Problem]:
         )
     )
     found.extend(loaded.users.problems)
-    return found
+    return _without_platform_text(loaded, found)
+
+
+def _without_platform_text(loaded: Loaded, problems: list[Problem]) -> list[Problem]:
+    """Drop 'formula' findings on cells that still hold what the platform gave: a name like
+    '=HYPERLINK(...)' was written as inert text at export, so it is data, not a formula someone typed."""
+    if not loaded.snapshot or not any(p.code == "formula" for p in problems):
+        return problems
+    by_number = {r.number: r for r in loaded.table.rows}
+    kept = []
+    for problem in problems:
+        row = by_number.get(problem.row) if problem.code == "formula" else None
+        snap = loaded.snapshot.get(row.row_id) if row is not None and row.row_id else None
+        if snap is not None and to_text(problem.value) == snap.values.get(problem.column):
+            continue
+        kept.append(problem)
+    return kept
 
 
 # --- check ------------------------------------------------------------------------------------
@@ -919,7 +937,10 @@ def _with_row_id(change: Any, rid: str) -> Any:
 
 def _record(book: SheetBook, loaded: Loaded, snapshot: Mapping[str, SnapshotRow], statuses: Mapping[int, str],
             new_ids: Mapping[int, str], entries: Sequence[wbk.LogEntry], *, save: bool = True) -> None:
-    wbk.write_snapshot(book, snapshot.values())
+    # Only the entries that differ from what the workbook holds are rewritten (a checkpoint may repeat some: harmless).
+    changed = {rid: snap for rid, snap in snapshot.items() if loaded.stored.get(rid) is not snap}
+    removed = [rid for rid in loaded.stored if rid not in snapshot]
+    wbk.update_snapshot(book, changed, removed)
     wbk.set_row_ids(book, loaded.users, new_ids)
     wbk.write_sync_status(book, loaded.users, statuses)
     wbk.append_sync_log(book, entries)
