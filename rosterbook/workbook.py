@@ -441,18 +441,22 @@ def write_problems(book: SheetBook, users: UsersSheet, problems: Iterable[Proble
 
 
 def write_sync_status(book: SheetBook, users: UsersSheet, statuses: Mapping[int, str | None]) -> None:
-    """Set the Sync status cell of the given sheet rows (others untouched)."""
+    """Set the Sync status cell of the given sheet rows (others untouched), one block per run of rows."""
     if users.status_col is None or not statuses:
         return
-    col = users.status_col
-    grid = book.values(USERS)
-    last = max(users.last_row, *statuses)
-    current = [
-        (grid[n - 1][col - 1] if n - 1 < len(grid) and col - 1 < len(grid[n - 1]) else None) for n in range(2, last + 1)
-    ]
-    for number, text in statuses.items():
-        current[number - 2] = text
-    book.write_values(USERS, 2, col, [[c] for c in current])
+    for first, texts in _runs(statuses):
+        book.write_values(USERS, first, users.status_col, [[t] for t in texts])
+
+
+def _runs(cells: Mapping[int, Cell]) -> list[tuple[int, list[Cell]]]:
+    """Consecutive row numbers grouped: ``{2: a, 3: b, 7: c}`` -> ``[(2, [a, b]), (7, [c])]``."""
+    runs: list[tuple[int, list[Cell]]] = []
+    for number in sorted(cells):
+        if runs and runs[-1][0] + len(runs[-1][1]) == number:
+            runs[-1][1].append(cells[number])
+        else:
+            runs.append((number, [cells[number]]))
+    return runs
 
 
 def set_row_ids(book: SheetBook, users: UsersSheet, ids: Mapping[int, str]) -> None:
@@ -501,9 +505,41 @@ def write_snapshot(book: SheetBook, rows: Iterable[SnapshotRow]) -> None:
     book.ensure_sheet(SNAPSHOT, "veryHidden")
     block: list[list[Cell]] = [list(SNAPSHOT_HEADERS)]
     for snap in rows:
-        block.append([snap.row_id, snap.key, snap.resource_id, snap.version, json.dumps(dict(snap.values), ensure_ascii=False, sort_keys=True)])
+        block.append(_snapshot_cells(snap))
     book.clear(SNAPSHOT, 1)
     book.write_values(SNAPSHOT, 1, 1, block)
+
+
+def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed: Iterable[str] = ()) -> None:
+    """Rewrite only the snapshot rows that changed (new ones appended, removed ones blanked).
+
+    A sync of one row in a 50,000-user workbook must not rewrite 50,000 snapshot rows.
+    """
+    gone = set(removed)
+    if not changed and not gone:
+        return
+    if SNAPSHOT not in book.sheet_names():
+        write_snapshot(book, changed.values())
+        return
+    grid = book.values(SNAPSHOT)
+    where = {to_text(row[0]): number for number, row in enumerate(grid, start=1) if number > 1 and row}
+    block: dict[int, list[Cell]] = {}
+    last = max(len(grid), 1)
+    for rid, snap in changed.items():
+        number = where.get(rid)
+        if number is None:
+            last += 1
+            number = last
+        block[number] = _snapshot_cells(snap)
+    for rid in gone:
+        if rid in where and rid not in changed:
+            block[where[rid]] = [None] * len(SNAPSHOT_HEADERS)
+    for number, cells in sorted(block.items()):
+        book.write_values(SNAPSHOT, number, 1, [cells])
+
+
+def _snapshot_cells(snap: SnapshotRow) -> list[Cell]:
+    return [snap.row_id, snap.key, snap.resource_id, snap.version, json.dumps(dict(snap.values), ensure_ascii=False, sort_keys=True)]
 
 
 def snapshot_values(dialect: Dialect, values: Mapping[str, str | None]) -> dict[str, str | None]:

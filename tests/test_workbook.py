@@ -282,3 +282,18 @@ def test_reads_before_a_write_do_not_load_openpyxl(tmp_path: Path) -> None:
     assert len(users.table.rows) == 3 and not fresh.loaded
     wbk.write_sync_status(fresh, users, {2: "updated"})
     assert fresh.loaded and fresh.values("Users")[1][8] == "updated"
+
+
+def test_update_snapshot_rewrites_only_changed_rows(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    before = wbk.read_snapshot(book)
+    changed = {
+        "r2": SnapshotRow("r2", "bo@example.com", "id-2", 'W/"5"', {**before["r2"].values, "team": "Sales"}),
+        "r9": SnapshotRow("r9", "new@example.com", "id-9", 'W/"1"', {"email": "new@example.com"}),
+    }
+    wbk.update_snapshot(book, changed, removed=["r3"])
+    after = wbk.read_snapshot(book)
+    assert after["r1"] == before["r1"]
+    assert after["r2"] == changed["r2"] and after["r9"] == changed["r9"]
+    assert "r3" not in after
+    assert [row[0] for row in book.values("_snapshot")] == ["row_id", "r1", "r2", None, "r9"]
