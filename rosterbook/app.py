@@ -323,7 +323,6 @@ def _fill(book: SheetBook, data: ExportData, settings: wbk.BookSettings, progres
     )
     write_dialect(book, data.announced)
     wbk.write_preview(book, {"counts": {}, "changes": []})
-    book.clear(wbk.SYNC_LOG, 2)
     if progress is not None:
         progress("Writing the workbook", len(data.rows), len(data.rows))
     return lists

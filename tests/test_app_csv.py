@@ -158,3 +158,21 @@ def test_from_csv_needs_a_recognisable_header(tmp_path: Path) -> None:
     with pytest.raises(app.UsageError, match="give --dialect"):
         app.export_workbook(tmp_path / "x.xlsx", from_csv=odd)
     assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_export_into_an_open_book_keeps_the_sync_log(tmp_path: Path, samples: Path) -> None:
+    from rosterbook.xlsx import OpenpyxlBook
+
+    book = tmp_path / "team.xlsx"
+    app.export_workbook(book, from_csv=samples / "jostle_extract.csv")
+    wb = openpyxl.load_workbook(book)
+    wb["Users"]["E2"] = "Chief Everything Officer"
+    wb.save(book)
+    app.sync_workbook(book)
+    # The ribbon exports into the workbook open in Excel: the same function on a SheetBook.
+    rows = len(app.load(app.open_book(book)).table.rows)
+    result = app.export_workbook(OpenpyxlBook(book), from_csv=samples / "jostle_extract.csv", force=True)
+    assert result["rows"] == rows
+    log = list(openpyxl.load_workbook(book)["Sync log"].iter_rows(min_row=2, values_only=True))
+    assert [(r[1], r[4]) for r in log] == [("2", "written")]
+    assert openpyxl.load_workbook(book)["Users"]["E2"].value != "Chief Everything Officer"
