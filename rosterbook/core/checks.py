@@ -332,10 +332,23 @@ def _type_validator(dialect: Dialect, column: Column) -> Validator:
         return _number_validator("phone number", parse_phone, "a leading '+' or zeros may have been lost")
     if kind == "password":
         return _password_validator
+    if kind == "text":
+        return _text_validator
     return _ok
 
 
 def _ok(raw: Cell, text: str) -> list[Finding] | None:
+    return None
+
+
+_DATES = (dt.datetime, dt.date, dt.time)
+
+
+def _text_validator(raw: Cell, text: str) -> list[Finding] | None:
+    if isinstance(raw, _DATES):
+        # Excel turned what was typed ('1/3', 'Mar-1') into a date: its ISO text would be sent, not what was typed.
+        message = f"{quote(text)} is a date, but this column holds text: Excel converted what was typed. Format the cell as Text and type the value again."
+        return [("error", "date-not-text", message, None)]
     return None
 
 
@@ -772,6 +785,8 @@ class _TableChecker:
                 if known is not None:
                     continue
             suspects = rule.suspects(texts) if rule.suspects is not None else [i for i, t in enumerate(texts) if t is not None]
+            if rule.suspects is _nothing:  # plain text: only a cell Excel made a date needs a look
+                suspects = [i for i, r in enumerate(raws) if isinstance(r, _DATES)]
             skip = set(formulas)
             for i in suspects:
                 if i in skip:
