@@ -186,7 +186,9 @@ class ScimClient:
             raise InsecureTransport(f"{base_url!r} is not an http(s) URL of a SCIM platform (e.g. 'https://example.com/scim/v2').")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
             raise InsecureTransport(f"{base_url!r} uses plain HTTP: the token and the users' data would cross the network unencrypted. Use https://.")
-        if verify is False:
+        # requests turns verification off for any falsy value ('' and 0 too, with only a warning): accept
+        # True or a CA bundle's path, nothing else.
+        if verify is not True and not (isinstance(verify, str) and verify.strip()):
             raise InsecureTransport("TLS verification cannot be turned off; pass the path of the platform's CA bundle instead.")
         if isinstance(verify, str) and not Path(verify).exists():
             raise InsecureTransport(f"CA bundle {verify!r} does not exist.")
