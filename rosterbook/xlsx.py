@@ -273,26 +273,31 @@ def _fast_inline_strings() -> Iterator[None]:
     on a 50,000-row workbook that alone takes minutes. The plain text is the ``<t>`` child plus
     the ``<t>`` of each ``<r>`` run, exactly what ``Text.content`` returns (openpyxl 3.1.5 is pinned).
     """
+    from openpyxl.utils.cell import coordinate_to_tuple
     from openpyxl.worksheet._reader import WorkSheetParser
 
     original = WorkSheetParser.parse_cell
 
     def parse_cell(self: Any, element: Any) -> dict[str, Any]:
-        if element.get("t") == "inlineStr" and not self.rich_text and element.find(_FORMULA) is None:
+        if element.get("t") == "inlineStr" and not self.rich_text:
             child = element.find(_INLINE)
-            if child is not None:
-                parsed = original(self, _without_inline(element))
-                parts = []
+            if child is not None and element.find(_FORMULA) is None:
+                # What the original does for the cell's place and style, without building a Text object.
+                coordinate = element.get("r")
+                if coordinate:
+                    row, column = coordinate_to_tuple(coordinate)
+                    self.col_counter = column
+                else:
+                    self.col_counter += 1
+                    row, column = self.row_counter, self.col_counter
+                style = element.get("s", 0)
                 plain = child.find(_T)
-                if plain is not None:
-                    parts.append(plain.text or "")
+                parts = [plain.text or ""] if plain is not None else []
                 for run in child.findall(_R):
                     text = run.find(_T)
                     if text is not None:
                         parts.append(text.text or "")
-                parsed["value"] = "".join(parts)
-                parsed["data_type"] = "s"
-                return parsed
+                return {"row": row, "column": column, "value": "".join(parts), "data_type": "s", "style_id": int(style) if style else 0}
         return original(self, element)
 
     with _PATCH_LOCK:
@@ -304,27 +309,6 @@ def _fast_inline_strings() -> Iterator[None]:
 
 
 _FORMULA = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}f"
-
-
-def _without_inline(element: Any) -> Any:
-    """A shallow stand-in for a cell element: same attributes, no children (row, column and style only)."""
-    return _Attrs(element)
-
-
-class _Attrs:
-    __slots__ = ("element",)
-
-    def __init__(self, element: Any) -> None:
-        self.element = element
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return "n" if name == "t" else self.element.get(name, default)
-
-    def find(self, path: str) -> None:
-        return None
-
-    def findtext(self, path: str, default: Any = None) -> Any:
-        return default
 
 
 def _trim(rows: list[list[Cell]]) -> list[list[Cell]]:
