@@ -5,7 +5,7 @@ One sandbox of 50,000 users sits behind a loopback proxy adding 50 ms to every r
 wall time and that process's peak memory (max RSS, from ``wait4``):
 
 1. ``app.export_workbook`` from the platform (through the proxy);
-2. (the user's edit, not timed: 1% of rows get a new job title, department or the Archived status);
+2. (the user's edit, not timed: 1% of rows get a new job title, department or status);
 3. ``app.check_workbook`` (writes the Problems column and saves);
 4. ``app.preview_workbook`` (reads current versions of the changed users, writes the Preview sheet);
 5. ``app.sync_workbook`` (sends the 500 changes, logs them, saves).
@@ -93,8 +93,10 @@ def edit(book: Path, share: float) -> dict[str, dict[str, str]]:
             ws.cell(row, cols["Department"]).value = f"Round trip department {n % 7}"
             expected[name] = {"department": f"Round trip department {n % 7}"}
         else:
-            ws.cell(row, cols["Status"]).value = "Archived"
-            expected[name] = {"accountStatus": "Archived"}
+            # Archive an active user; an archived one comes back (either way the row changes).
+            status = "Active" if ws.cell(row, cols["Status"]).value == "Archived" else "Archived"
+            ws.cell(row, cols["Status"]).value = status
+            expected[name] = {"accountStatus": status}
     wb.save(book)
     return expected
 
