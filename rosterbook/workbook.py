@@ -659,8 +659,17 @@ def write_preview(book: SheetBook, plan: Mapping[str, Any]) -> None:
 
 
 def _change_note(change: Mapping[str, Any]) -> str | None:
-    parts = [str(change[k]) for k in ("message", "reason", "note") if change.get(k)]
-    return "; ".join(parts) or None
+    """What the preview says beside a change: its notes, the renamed key, an invitation, its problems."""
+    parts = [str(n) for n in change.get("notes") or ()]
+    if change.get("old_key"):
+        parts.append(f"renamed from {change['old_key']}")
+    if change.get("invite"):
+        parts.append("gets an invitation email")
+    for problem in change.get("problems") or ():
+        where = f"{problem.get('cell')} " if problem.get("cell") else ""
+        parts.append(f"{where}{problem.get('message')}")
+    parts += [str(change[k]) for k in ("message", "reason") if change.get(k)]
+    return "; ".join(parts)[:32000] or None
 
 
 def _cell(value: Any) -> Cell:

@@ -448,7 +448,8 @@ def dress_sheets(book: OpenpyxlBook) -> None:
         for index, width in enumerate(cols, start=1):
             ws.column_dimensions[column_letter(index)].width = width
         _print_setup(ws)
-        ws.print_area = f"A1:{column_letter(len(cols))}{max(1, ws.max_row)}"
+        if sheet == layout.SETTINGS:  # the others grow: they print their used range
+            ws.print_area = f"A1:{column_letter(len(cols))}{max(1, ws.max_row)}"
         if sheet != layout.PREVIEW:
             ws.freeze_panes = "A2"
             for cell in ws[1]:

@@ -54,8 +54,15 @@ def checked_workbook(folder: Path) -> Path:
     ws["E6"] = "Enginering"                  # a team the platform does not have (a warning)
     ws["F9"] = "not an email"                # a manager must be an email
     ws.append(["Nia", None, "nia.hire@example.com", None, None, None, "Pending"])  # a new user without a last name
+    ws["E4"] = "Design"                      # a team change that is fine
     wb.save(book)
     app.check_workbook(book)
+    app.preview_workbook(book)
+    # Long notes run on to the right in Excel; for a page, print the Preview's seven columns only.
+    wb = openpyxl.load_workbook(book)
+    preview = wb["Preview"]
+    preview.print_area = f"A1:G{preview.max_row}"
+    wb.save(book)
     return book
 
 
@@ -71,7 +78,7 @@ def main() -> int:
         template = folder / "UserTemplate-progression.xlsx"
         shutil.copy(ROOT / "templates" / "UserTemplate-progression.xlsx", template)
         made = to_pngs(template, "template", {1: ("users", (100, 130, 1450, 40)), 4: ("settings", (100, 130, 1450, 215))}, folder)
-        made += to_pngs(checked_workbook(folder), "checked", {1: ("users", (100, 130, 1450, 300))}, folder)
+        made += to_pngs(checked_workbook(folder), "checked", {1: ("users", (100, 130, 1450, 300)), 2: ("preview", (100, 130, 1450, 420))}, folder)
     for path in made:
         print(f"wrote {path.relative_to(ROOT)}")
     return 0
