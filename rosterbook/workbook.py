@@ -369,11 +369,14 @@ def write_users(
     book.ensure_sheet(USERS)
     book.clear(USERS, 1)
     # Text format first, so the values written next land in Text cells (Excel keeps them as typed).
-    book.set_text_columns(USERS, text_columns(dialect, full))
+    texts = text_columns(dialect, full)
+    book.set_text_columns(USERS, texts)
     block: list[list[Cell]] = [list(full)]
     for values, rid in zip(rows, row_ids, strict=True):
         block.append([*values, None, None, rid])
     book.write_values(USERS, 1, 1, block)
+    # Again after writing: a file adapter formats the cells it just created (a user editing '00123' keeps it).
+    book.set_text_columns(USERS, texts)
     book.hide_columns(USERS, [len(full)])
     book.fit_table(USERS, max(2, len(rows) + 1), len(full))
 

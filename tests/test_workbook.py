@@ -297,3 +297,20 @@ def test_update_snapshot_rewrites_only_changed_rows(tmp_path: Path) -> None:
     assert after["r2"] == changed["r2"] and after["r9"] == changed["r9"]
     assert "r3" not in after
     assert [row[0] for row in book.values("_snapshot")] == ["row_id", "r1", "r2", None, "r9"]
+
+
+def test_exported_id_cells_are_text_formatted(tmp_path: Path) -> None:
+    jostle = load_dialect("jostle")
+    book = build_template(tmp_path / "j.xlsx", jostle)
+    headers = [c.name for c in jostle.columns]
+    row = [None] * len(headers)
+    row[headers.index("Username")] = "ann"
+    row[headers.index("Employee ID")] = "00123"
+    wbk.write_users(book, jostle, headers, [row], ["r1"])
+    book.save()
+    ws = openpyxl.load_workbook(book.path)["Users"]
+    letter = openpyxl.utils.get_column_letter(headers.index("Employee ID") + 1)
+    cell = ws[f"{letter}2"]
+    # Excel keeps what a user types into this cell as text: '00124' stays '00124'.
+    assert (cell.value, cell.number_format) == ("00123", "@")
+    assert ws["A2"].number_format == "General"
