@@ -63,6 +63,9 @@ class OpenpyxlBook:
 
             self._fast = FastBook(self.path)
         self._progress: list[str] = []
+        self._new = False
+        self._bulk: dict[str, tuple[int, int, list[Sequence[Cell]]]] = {}
+        """Rows of a new workbook written straight into the saved file: sheet -> (first row, first column, rows)."""
 
     @property
     def wb(self) -> Workbook:
@@ -82,7 +85,9 @@ class OpenpyxlBook:
         """An empty book (no sheets yet) that will be saved at ``path``."""
         wb = Workbook()
         wb.remove(wb.active)
-        return cls(path, wb)
+        book = cls(path, wb)
+        book._new = True
+        return book
 
     # --- SheetBook ------------------------------------------------------------------------
 
@@ -92,6 +97,7 @@ class OpenpyxlBook:
         return list(self.wb.sheetnames)
 
     def values(self, sheet: str) -> list[list[Cell]]:
+        self._materialise(sheet)
         if self._wb is None:
             if sheet not in self._fast.sheet_names():
                 raise KeyError(sheet)
@@ -112,6 +118,13 @@ class OpenpyxlBook:
 
     def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Cell]]) -> None:
         ws = self._ws(sheet)
+        if self._can_defer(ws, row, values):
+            # openpyxl would build and serialise a million Cell objects: the first two lines go through it
+            # (so every column's style is known), the rest is written into the file at save.
+            self._bulk[sheet] = (row + 2, column, list(values[2:]))
+            values = values[:2]
+        else:
+            self._materialise(sheet)
         cells = ws._cells
         for r, line in enumerate(values, start=row):
             for c, value in enumerate(line, start=column):
@@ -139,6 +152,7 @@ class OpenpyxlBook:
         return [(r.min_row, r.min_col, r.max_row, r.max_col) for r in self._ws(sheet).merged_cells.ranges]
 
     def clear(self, sheet: str, first_row: int, last_column: int | None = None) -> None:
+        self._materialise(sheet)
         ws = self._ws(sheet)
         doomed = [k for k in ws._cells if k[0] >= first_row and (last_column is None or k[1] <= last_column)]
         for key in doomed:
@@ -169,6 +183,7 @@ class OpenpyxlBook:
             ws.column_dimensions[column_letter(index)].hidden = True
 
     def mark(self, sheet: str, marks: Mapping[str, tuple[Mark, str] | None]) -> None:
+        self._materialise(sheet)
         ws = self._ws(sheet)
         for address, mark in marks.items():
             cell = ws[address]
@@ -222,12 +237,32 @@ class OpenpyxlBook:
         fd, tmp = tempfile.mkstemp(prefix=".~" + self.path.stem, suffix=".xlsx", dir=self.path.parent)
         os.close(fd)
         os.chmod(tmp, self.path.stat().st_mode & 0o777 if self.path.exists() else 0o666 & ~_umask())
+        for sheet, (first, _, _) in list(self._bulk.items()):
+            if any(r >= first for r, _ in self._ws(sheet)._cells):
+                self._materialise(sheet)  # something else wrote there: openpyxl writes it all
         try:
             self.wb.save(tmp)
+            if self._bulk:
+                _splice_rows(Path(tmp), self.wb, self._bulk)
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def _can_defer(self, ws: Worksheet, row: int, values: Sequence[Sequence[Cell]]) -> bool:
+        """Only a big block of text into an empty part of a sheet of a workbook this process is creating."""
+        if not self._new or ws.title in self._bulk or len(values) < _BULK_MIN:
+            return False
+        if any(r >= row + 2 for r, _ in ws._cells):
+            return False
+        return all(v is None or v.__class__ is str for line in values for v in line)
+
+    def _materialise(self, sheet: str) -> None:
+        """Turn a sheet's deferred rows into openpyxl cells (something reads or clears the sheet)."""
+        pending = self._bulk.pop(sheet, None)
+        if pending is not None:
+            first, column, rows = pending
+            self.write_values(sheet, first, column, rows)
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -235,6 +270,85 @@ class OpenpyxlBook:
         if sheet not in self.wb.sheetnames:
             raise KeyError(sheet)
         return self.wb[sheet]
+
+
+_BULK_MIN = 2000
+
+
+def _splice_rows(path: Path, wb: Workbook, bulk: Mapping[str, tuple[int, int, list[Sequence[Cell]]]]) -> None:
+    """Insert deferred rows into the sheets of a workbook openpyxl just saved at ``path``.
+
+    Each cell takes the style openpyxl gave the cell of the same column in the row above the
+    block (the block's second line, written through openpyxl), so formats are the same as if
+    openpyxl had written every row; strings are inline strings, as openpyxl writes them.
+    """
+    from xml.sax.saxutils import escape
+
+    parts: dict[str, str] = {}
+    with zipfile.ZipFile(path) as archive:
+        for sheet in bulk:
+            from rosterbook.fastread import _sheet_part
+
+            member = _sheet_part(archive, sheet)
+            if member is None:
+                raise RuntimeError(f"saved workbook has no part for sheet {sheet!r}")
+            parts[member] = sheet
+        contents = {info.filename: archive.read(info.filename) for info in archive.infolist()}
+        infos = archive.infolist()
+    for member, sheet in parts.items():
+        first, column, rows = bulk[sheet]
+        xml = contents[member].decode("utf-8")
+        template = _row_styles(xml, first - 1)
+        columns = _column_styles(xml)
+        out: list[str] = []
+        last_col = column
+        for number, line in enumerate(rows, start=first):
+            cells = []
+            for offset, value in enumerate(line):
+                if value is None or value == "":
+                    continue
+                col = column + offset
+                letter = column_letter(col)
+                last_col = max(last_col, col)
+                style = template.get(letter) or columns.get(col)
+                raw = str(value)
+                text = escape((ILLEGAL_CHARACTERS_RE.sub("", raw) if _NEEDS_CLEANING.search(raw) else raw)[:_MAX_TEXT])
+                space = ' xml:space="preserve"' if text != text.strip() or "\n" in text else ""
+                attrs = f' s="{style}"' if style else ""
+                cells.append(f'<c r="{letter}{number}"{attrs} t="inlineStr"><is><t{space}>{text}</t></is></c>')
+            out.append(f'<row r="{number}">{"".join(cells)}</row>')
+        block = "".join(out)
+        if "</sheetData>" in xml:
+            xml = xml.replace("</sheetData>", block + "</sheetData>", 1)
+        else:
+            xml = xml.replace("<sheetData/>", f"<sheetData>{block}</sheetData>", 1)
+        last_row = first + len(rows) - 1
+        ws = wb[sheet]
+        width = max(last_col, ws.max_column)
+        xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="A1:{column_letter(width)}{last_row}"/>', xml, count=1)
+        contents[member] = xml.encode("utf-8")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in infos:
+            archive.writestr(info, contents[info.filename], compress_type=zipfile.ZIP_DEFLATED)
+
+
+def _row_styles(xml: str, row: int) -> dict[str, str]:
+    """Column letter -> style id of the cells of one row of a sheet's XML (as openpyxl wrote it)."""
+    match = re.search(rf'<row r="{row}"[^>]*>(.*?)</row>', xml, re.S)
+    if match is None:
+        return {}
+    return {m.group(1): m.group(2) for m in re.finditer(r'<c r="([A-Z]+)\d+"(?: s="(\d+)")?', match.group(1)) if m.group(2)}
+
+
+def _column_styles(xml: str) -> dict[int, str]:
+    """Column index -> the column's own style id (``<col min max style>``): a Text column's format."""
+    out: dict[int, str] = {}
+    for match in re.finditer(r"<col\b([^>]*)/?>", xml):
+        attrs = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        if "style" in attrs and "min" in attrs and "max" in attrs:
+            for index in range(int(attrs["min"]), int(attrs["max"]) + 1):
+                out[index] = attrs["style"]
+    return out
 
 
 def _umask() -> int:

@@ -314,3 +314,34 @@ def test_exported_id_cells_are_text_formatted(tmp_path: Path) -> None:
     # Excel keeps what a user types into this cell as text: '00124' stays '00124'.
     assert (cell.value, cell.number_format) == ("00123", "@")
     assert ws["A2"].number_format == "General"
+
+
+def test_big_new_sheets_written_into_the_file_read_back_the_same(tmp_path: Path) -> None:
+    from rosterbook import xlsx
+
+    scim = load_dialect("scim")
+    headers = [c.name for c in scim.columns]
+    rows: list[list[str | None]] = []
+    for i in range(xlsx._BULK_MIN + 10):
+        row: list[str | None] = [None] * len(headers)
+        row[headers.index("Username")] = f"user{i}"
+        row[headers.index("First name")] = " Zoë & <Ann> " if i % 7 == 0 else f"Name{i}"
+        row[headers.index("Employee ID")] = f"{i:06d}" if i % 3 else None
+        row[headers.index("Job title")] = '=HYPERLINK("x")' if i == 5 else "line\nbreak" if i == 6 else None
+        rows.append(row)
+    ids = [f"r{i}" for i in range(1, len(rows) + 1)]
+    fast = build_template(tmp_path / "fast.xlsx", scim)
+    wbk.write_users(fast, scim, headers, rows, ids)
+    assert wbk.USERS in fast._bulk  # the big block went straight into the file
+    fast.save()
+    slow = build_template(tmp_path / "slow.xlsx", scim)
+    slow._new = False  # the plain openpyxl path
+    wbk.write_users(slow, scim, headers, rows, ids)
+    assert not slow._bulk
+    slow.save()
+    for reader in (lambda p: openpyxl.load_workbook(p)["Users"], lambda p: OpenpyxlBook(p).wb["Users"]):
+        a, b = reader(fast.path), reader(slow.path)
+        assert [[(c.value, c.data_type, c.number_format) for c in r] for r in a.iter_rows()] == \
+               [[(c.value, c.data_type, c.number_format) for c in r] for r in b.iter_rows()]
+    assert FastBook(fast.path).values("Users") == FastBook(slow.path).values("Users")
+    assert openpyxl.load_workbook(fast.path)["Users"].tables["Users"].ref == openpyxl.load_workbook(slow.path)["Users"].tables["Users"].ref
