@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from python_calamine import CalamineError, CalamineWorkbook, SheetVisibleEnum
+from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
 from rosterbook.core.codecs import Cell
 from rosterbook.errors import UsageError
@@ -76,9 +76,9 @@ class FastBook:
             raise UsageError(f"{str(self.path)!r}: no such file.")
         try:
             self._wb = CalamineWorkbook.from_path(str(self.path))
-        except (CalamineError, zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise UsageError(f"{str(self.path)!r}: cannot be read as an .xlsx workbook ({exc}).") from None
-        self._meta = {m.name: m for m in self._wb.sheets_metadata}
+            self._meta = {m.name: m for m in self._wb.sheets_metadata}
+        except Exception as exc:  # a damaged file: whatever the parser raised, it is unreadable
+            raise self._unreadable(exc) from None
         self._merged: dict[str, list[tuple[int, int, int, int]]] = {}
 
     def sheet_names(self) -> list[str]:
@@ -89,10 +89,35 @@ class FastBook:
             raise KeyError(sheet)
         # calamine builds a dense grid: a stray value at XFD1048576 would abort the process.
         check_extent(sheet, *self._extent(sheet))
-        loaded = self._wb.get_sheet_by_name(sheet)
-        self._merged[sheet] = [(r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in loaded.merged_cell_ranges or ()]
-        data = loaded.to_python(skip_empty_area=False)
+        try:
+            loaded = self._wb.get_sheet_by_name(sheet)
+            self._merged[sheet] = [(r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in loaded.merged_cell_ranges or ()]
+            data = loaded.to_python(skip_empty_area=False)
+        except Exception as exc:  # calamine's XmlError and friends on a damaged sheet
+            raise self._unreadable(exc, sheet) from None
         return _trim([[normalise(v) for v in row] for row in data])
+
+    def _unreadable(self, exc: Exception, sheet: str | None = None) -> UsageError:
+        where = f" (sheet {sheet!r})" if sheet is not None else ""
+        return UsageError(f"{str(self.path)!r}: cannot be read as an .xlsx workbook{where} ({type(exc).__name__}: {exc}).")
+
+    def _sheet_xml(self, sheet: str) -> tuple[zipfile.ZipFile, str] | None:
+        """The open archive and the member holding ``sheet``'s XML (None when the workbook does not list it)."""
+        try:
+            archive = zipfile.ZipFile(self.path)
+        except Exception as exc:  # a damaged archive
+            raise self._unreadable(exc, sheet) from None
+        try:
+            target = _sheet_part(archive, sheet)
+            if target is not None and target not in archive.NameToInfo:
+                raise KeyError(f"the workbook lists {target!r}, which the file does not hold")
+        except Exception as exc:  # a damaged workbook.xml or its relationships
+            archive.close()
+            raise self._unreadable(exc, sheet) from None
+        if target is None:
+            archive.close()
+            return None
+        return archive, target
 
     def visibility(self, sheet: str) -> Visibility:
         return _visibility(self._meta[sheet].visible)
@@ -105,11 +130,12 @@ class FastBook:
 
     def _extent(self, sheet: str) -> tuple[int, int]:
         """(last row, last column) of the sheet's used range: its <dimension> tag, else a scan of its cells."""
-        with zipfile.ZipFile(self.path) as archive:
-            target = _sheet_part(archive, sheet)
-            if target is None:
-                return 0, 0
-            with archive.open(target) as stream:
+        found_xml = self._sheet_xml(sheet)
+        if found_xml is None:
+            return 0, 0
+        archive, target = found_xml
+        try:
+            with archive, archive.open(target) as stream:
                 head = stream.read(1 << 16)
                 found = _DIMENSION.search(head)
                 if found is not None:
@@ -123,19 +149,24 @@ class FastBook:
                     tail = chunk[-32:]
                     chunk = stream.read(1 << 20)
                 return last_row, last_column
+        except Exception as exc:  # a damaged member: bad CRC, bad deflate data
+            raise self._unreadable(exc, sheet) from None
 
     def has_formulas(self, sheet: str) -> bool:
         """True when the sheet's XML holds a formula (whose cached value this reader returns)."""
-        with zipfile.ZipFile(self.path) as archive:
-            target = _sheet_part(archive, sheet)
-            if target is None:
-                return False
-            with archive.open(target) as stream:
+        found_xml = self._sheet_xml(sheet)
+        if found_xml is None:
+            return False
+        archive, target = found_xml
+        try:
+            with archive, archive.open(target) as stream:
                 tail = b""
                 while chunk := stream.read(1 << 20):
                     if b"<f>" in tail + chunk or b"<f " in tail + chunk:
                         return True
                     tail = chunk[-4:]
+        except Exception as exc:  # a damaged member: bad CRC, bad deflate data
+            raise self._unreadable(exc, sheet) from None
         return False
 
     # --- writes: refused -----------------------------------------------------------------------

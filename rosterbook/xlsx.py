@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.cell.cell import Cell as OpenpyxlCell
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Font, PatternFill
-from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableStyleInfo
 from openpyxl.worksheet.worksheet import Worksheet
@@ -30,7 +29,7 @@ from rosterbook import workbook as layout
 from rosterbook.core.codecs import Cell
 from rosterbook.core.dialects import Dialect
 from rosterbook.core.problems import column_letter
-from rosterbook.errors import UsageError
+from rosterbook.errors import DataError, UsageError
 from rosterbook.sheets import Mark, Visibility, check_extent
 
 TABLE_NAME = "Users"
@@ -136,6 +135,8 @@ class OpenpyxlBook:
                 cell = cells.get((r, c))
                 if cell is None:
                     cell = cells[(r, c)] = OpenpyxlCell(ws, row=r, column=c)
+                elif isinstance(cell, MergedCell):
+                    raise DataError(f"{sheet}!{cell.coordinate} is inside merged cells, so nothing can be written there: unmerge them and run again.")
                 if value.__class__ is str:
                     # Literal text, never a formula: '=HYPERLINK(...)' from a platform stays inert. Set directly:
                     # openpyxl's value setter would guess a type per cell, slow on a million cells.
@@ -154,6 +155,9 @@ class OpenpyxlBook:
     def clear(self, sheet: str, first_row: int, last_column: int | None = None) -> None:
         self._materialise(sheet)
         ws = self._ws(sheet)
+        for merged in list(ws.merged_cells.ranges):
+            if merged.max_row >= first_row and (last_column is None or merged.min_col <= last_column):
+                ws.unmerge_cells(str(merged))  # its other cells are read-only: the area is being cleared anyway
         doomed = [k for k in ws._cells if k[0] >= first_row and (last_column is None or k[1] <= last_column)]
         for key in doomed:
             cell = ws._cells[key]
@@ -187,6 +191,8 @@ class OpenpyxlBook:
         ws = self._ws(sheet)
         for address, mark in marks.items():
             cell = ws[address]
+            if isinstance(cell, MergedCell):
+                continue  # read-only; the merged range's own problem marks its first cell
             if mark is None:
                 cell.fill = NO_FILL
                 cell.comment = None
@@ -367,9 +373,10 @@ def _check_path(path: Path) -> None:
 def _load(path: Path) -> Workbook:
     _check_path(path)
     try:
-        with _fast_inline_strings():
-            return load_workbook(path, rich_text=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        # Our own handle: openpyxl leaves its zip file open when a damaged part makes it raise.
+        with path.open("rb") as handle, _fast_inline_strings():
+            return load_workbook(handle, rich_text=False)
+    except Exception as exc:  # a damaged file makes openpyxl's XML parsers raise anything (lxml, IndexError, ...)
         raise UsageError(f"{str(path)!r}: cannot be read as an .xlsx workbook ({type(exc).__name__}: {exc}).") from None
 
 

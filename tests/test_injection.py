@@ -19,7 +19,6 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
-from sync_client.csv_upload import render_upload, write_upload
 
 from rosterbook import workbook as wbk
 from rosterbook.cli import run
@@ -27,6 +26,7 @@ from rosterbook.core.codecs import looks_like_formula, neutralise_csv_cell
 from rosterbook.core.dialects import dialect_names, load_dialect
 from rosterbook.errors import UsageError
 from rosterbook.sandbox import Sandbox
+from sync_client.csv_upload import render_upload, write_upload
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
