@@ -19,11 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from keyring.backends.fail import Keyring as FailKeyring
 from openpyxl import Workbook, load_workbook
 
 from rosterbook import workbook as wbk
@@ -121,10 +123,15 @@ def test_the_token_never_reaches_a_workbook_csv_log_or_message(
         ScimClient(sandbox.url, token="wrong-" + token).discover()
     outputs.append(str(refused.value))
 
-    # `login` reads a token and stores it (no keyring here: the error must not echo it).
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    monkeypatch.setattr("sys.stdin", io.StringIO(token + "\n"))
-    assert cli("login", sandbox.url, "--token-stdin") == 2
+    # `login` reads a token and stores it: with no keyring the error must not echo it.
+    previous = keyring.get_keyring()
+    keyring.set_keyring(FailKeyring())
+    try:
+        monkeypatch.setattr("sys.stdin", io.StringIO(token + "\n"))
+        assert cli("login", sandbox.url, "--token-stdin") == 2
+        assert "no OS keyring" in outputs[-1]
+    finally:
+        keyring.set_keyring(previous)
 
     assert any(r.method in ("POST", "PATCH") for r in sandbox.request_log)  # the sync really sent changes
     assert len(_artefacts(tmp_path)) > 20
