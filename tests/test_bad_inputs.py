@@ -10,6 +10,7 @@ would really send, and the sandbox's request counter would show it.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import shutil
@@ -69,6 +70,23 @@ def test_the_corpus_is_big_enough_and_every_file_has_an_expectation() -> None:
         for spec in entry["runs"]:
             assert spec["exit_code"] in (0, 1, 2), name
             assert spec["message"], name
+
+
+def test_the_committed_corpus_is_what_the_script_writes() -> None:
+    """scripts/make_bad_samples.py names every committed file; its CSV files are byte for byte the committed ones."""
+    spec = importlib.util.spec_from_file_location("make_bad_samples", BAD.parents[2] / "scripts" / "make_bad_samples.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    csv_cases, book_cases = script.csv_cases(), script.book_cases()
+    assert sorted([*csv_cases, *book_cases]) == sorted(EXPECTED)
+    for name, (data, why, runs) in csv_cases.items():
+        assert (BAD / name).read_bytes() == data, name
+        assert EXPECTED[name] == {"why": why, "runs": runs}
+    for name, (_, why, _, raw, runs) in book_cases.items():
+        assert EXPECTED[name]["why"] == why and EXPECTED[name]["runs"] == runs, name
+        if raw is not None and not raw.startswith(b"PK"):  # openpyxl stamps the time into a workbook it saves
+            assert (BAD / name).read_bytes() == raw, name
 
 
 @pytest.mark.parametrize(("name", "index", "spec"), CASES)
