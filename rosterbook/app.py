@@ -170,11 +170,23 @@ def load(book: SheetBook, *, dialect: str | None = None) -> Loaded:
 
 
 def platform_choices(loaded: Loaded) -> dict[str, list[str]]:
-    """Lists of values the platform has, for the columns whose values come from it."""
+    """Lists of values the platform has: for the columns whose values come from it, and for
+    escaped ``|`` lists the items exported (so the platform's own ``Kraków|Lagos``, two known
+    locations, is not taken for one name that lacks its ``\\|``)."""
+    from rosterbook.core.codecs import split_list
+
     out: dict[str, list[str]] = {}
     for column in loaded.dialect.columns:
         if column.choices_from_platform and loaded.lists.get(column.name):
             out[column.name] = loaded.lists[column.name]
+        elif column.escape is not None and column.separator is not None:
+            known: set[str] = set(loaded.lists.get(column.name) or ())
+            for snap in loaded.snapshot.values():
+                text = snap.values.get(column.name)
+                if text:
+                    known.update(split_list(text, column.separator, column.escape))
+            if known:
+                out[column.name] = sorted(known)
     return out
 
 

@@ -312,3 +312,17 @@ def test_a_sync_that_dies_mid_way_is_resumable(tmp_path: Path, sandbox: Sandbox)
     app.export_workbook(book, platform=sandbox.url)
     rows = openpyxl.load_workbook(book)["Users"]
     assert {rows.cell(r, cols["Job title"]).value for r in range(2, rows.max_row + 1)} >= set(titles.values())
+
+
+def test_exported_pipe_lists_are_not_taken_for_unescaped_names(tmp_path: Path, sandbox: Sandbox) -> None:
+    """The platform's own 'Kraków|Lagos' (two known locations) is no warning; a typed 'Main|HQ' still is."""
+    book = tmp_path / "users.xlsx"
+    app.export_workbook(book, platform=sandbox.url)
+    wb, ws, cols = _sheet(book)
+    pipes = [r for r in range(2, ws.max_row + 1) if "|" in str(ws.cell(r, cols["Locations"]).value or "").replace("\\|", "")]
+    assert pipes, "the demo organisation has users with several locations"
+    assert not [p for p in app.check_workbook(book, write=False).problems if p.code == "unescaped-separator"]
+    ws.cell(pipes[0], cols["Locations"]).value = "Main|HQ"
+    wb.save(book)
+    found = [p for p in app.check_workbook(book, write=False).problems if p.code == "unescaped-separator"]
+    assert [(p.row, p.column, p.fix) for p in found] == [(pipes[0], "Locations", "Main\\|HQ")]
