@@ -712,7 +712,8 @@ class _TableChecker:
         self.headers_at = list(headers)
         self.extra_letters: dict[str, str] = {}
         self.extra_positions: dict[str, int] = {}
-        for index, header in enumerate(headers, start=1):
+        # Only custom-field columns carry data; other unknown headers are header errors and are not read.
+        for index, header in enumerate(headers if dialect.extra_columns == "custom" else (), start=1):
             if header and header not in self.extra_letters and dialect.find_column(header) is None:
                 self.extra_letters[header] = cell_address(index, 1)[:-1]
                 self.extra_positions[header] = index
