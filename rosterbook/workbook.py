@@ -293,9 +293,37 @@ def read_users(book: SheetBook, dialect: Dialect, snapshot: Mapping[str, Snapsho
     ids, problems = _resolve_row_ids(raw_ids, snapshot, row_id_col)
     problems.extend(_structure_problems(book, header_cells, data_rows, set(skip)))
     table = build_table(USERS, dialect, data_headers, data_rows, ids)
+    if snapshot:
+        problems.extend(_lost_zeros(table, snapshot))
     # build_table skips blank rows; a blank row that only had a row id is a deleted user, not a row.
     row_ids = {r.number: r.row_id for r in table.rows if r.row_id}
     return UsersSheet(table, headers, problems_col, status_col, row_id_col, max(1, len(grid)), tuple(problems), row_ids)
+
+
+def _lost_zeros(table: Table, snapshot: Mapping[str, SnapshotRow]) -> list[Problem]:
+    """ID and phone cells Excel turned into numbers, losing the exported value's leading zeros or '+'.
+
+    ``000017`` read back as the number 17 would otherwise be sent as a change to ``17``.
+    """
+    columns = [c.name for c in table.dialect.columns if c.type in ("id", "phone") and c.name in table.positions]
+    out: list[Problem] = []
+    for row in table.rows:
+        snap = snapshot.get(row.row_id) if row.row_id else None
+        if snap is None:
+            continue
+        for name in columns:
+            raw = row.values.get(name)
+            if raw is None or isinstance(raw, str):
+                continue
+            text, before = to_text(raw), snap.values.get(name)
+            if text is None or not before or before == text or before.lstrip("+0") != text:
+                continue
+            out.append(
+                Problem("error", USERS, table.address(row.number, name), row.number, name, raw, "lost-leading-zeros",
+                        f"{text!r} is the exported {before!r} after Excel turned it into a number and dropped its leading "
+                        f"characters. Format the column as Text and type {before!r} again.", before)
+            )
+    return out
 
 
 def _structure_problems(book: SheetBook, header_cells: Sequence[Cell], rows: Sequence[Sequence[Cell]], layout: set[int]) -> list[Problem]:

@@ -326,3 +326,20 @@ def test_exported_pipe_lists_are_not_taken_for_unescaped_names(tmp_path: Path, s
     wb.save(book)
     found = [p for p in app.check_workbook(book, write=False).problems if p.code == "unescaped-separator"]
     assert [(p.row, p.column, p.fix) for p in found] == [(pipes[0], "Locations", "Main\\|HQ")]
+
+
+def test_an_id_excel_turned_into_a_number_is_caught_not_sent(tmp_path: Path, sandbox: Sandbox) -> None:
+    """'000123' typed back (or converted) as the number 123 is an error with the exported value as the fix."""
+    book = tmp_path / "users.xlsx"
+    app.export_workbook(book, platform=sandbox.url)
+    wb, ws, cols = _sheet(book)
+    row = next(r for r in range(2, ws.max_row + 1) if str(ws.cell(r, cols["Employee ID"]).value or "").startswith("0"))
+    exported = ws.cell(row, cols["Employee ID"]).value
+    ws.cell(row, cols["Employee ID"]).value = int(exported)
+    wb.save(book)
+    found = [p for p in app.check_workbook(book, write=False).problems if p.code == "lost-leading-zeros"]
+    assert [(p.row, p.column, p.fix) for p in found] == [(row, "Employee ID", exported)]
+    before = sandbox.request_count
+    with pytest.raises(DataError, match="errors"):
+        app.sync_workbook(book, confirm=lambda plan: True)
+    assert sandbox.request_count == before
