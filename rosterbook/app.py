@@ -28,6 +28,7 @@ from rosterbook.errors import DataError, RosterbookError, UsageError
 from rosterbook.sheets import SheetBook
 
 if TYPE_CHECKING:
+    from rosterbook.core.diff import Change
     from rosterbook.core.plan import Plan
 
 Progress = Callable[[str, int, int], None]
@@ -478,38 +479,38 @@ def _canon(dialect: Dialect, name: str, text: str | None) -> str | None:
         return text
 
 
-def edited_rows(loaded: Loaded) -> dict[int, dict[str, str | None]]:
-    """Rows whose cells differ from the export (new rows included): row -> {column: sheet text}.
+def pending_changes(loaded: Loaded) -> list[Change]:
+    """The core diff of the sheet against its snapshot: every row's Change (``unchanged`` included).
 
-    A blank cell in a column whose blank keeps the value is no edit; a write-only cell (password)
-    is an edit when filled.
+    The one definition of "what changed" (canonical text, blank keep/clear, clear words, list items
+    as sets and ``list_mode``, write-only columns, custom columns, rows matched by row id then key).
     """
-    dialect = loaded.dialect
+    from rosterbook.core.diff import diff
+
+    return diff(loaded.table, list(loaded.snapshot.values()), loaded.settings.to_plan_settings())
+
+
+def edited_rows(loaded: Loaded, changes: Sequence[Change] | None = None) -> dict[int, dict[str, str | None]]:
+    """Rows the core diff changes (new rows included): row -> {column: intended canonical value}.
+
+    Built from ``pending_changes`` (pass ``changes`` when already computed). An edit that changes
+    nothing on the platform is no edit: a blank or clear word where the value was already blank,
+    a list re-ordered or (``list_mode`` add) with an item removed, a change the dialect's
+    ``requires`` drops, a custom column the export did not record. A write-only cell (password)
+    is an edit when filled; its value shows as ``SET_MARK``, never the secret. A key change that
+    the platform refuses (immutable key) is an edit of the key column.
+    """
+    if changes is None:
+        changes = pending_changes(loaded)
+    key = loaded.dialect.key
     out: dict[int, dict[str, str | None]] = {}
-    for row in loaded.table.rows:
-        snap = loaded.snapshot.get(row.row_id) if row.row_id else None
-        changed: dict[str, str | None] = {}
-        for name in loaded.table.present:
-            column = dialect.column(name)
-            text = _canon(dialect, name, row.text(name))
-            if snap is None:
-                if text is not None:
-                    changed[name] = text
-                continue
-            if column.write_only:
-                if text is not None:
-                    changed[name] = text
-                continue
-            if text is None and column.blank == "keep":
-                continue
-            if text != snap.values.get(name):
-                changed[name] = text
-        for name, raw in row.extra.items():
-            text = to_text(raw)
-            if text is not None and (snap is None or text != snap.values.get(name)):
-                changed[name] = text
-        if changed:
-            out[row.number] = changed
+    for change in changes:
+        if change.row is None or change.action == "unchanged":
+            continue  # users removed from the sheet have no row to edit
+        changed = {name: field_change.after for name, field_change in change.fields.items()}
+        if change.old_key is not None and key not in changed:
+            changed[key] = change.key
+        out[change.row] = changed
     return out
 
 
@@ -636,11 +637,10 @@ def _current(loaded: Loaded, url: str, progress: Progress | None) -> Any:
     from rosterbook.core.plan import Current
     from rosterbook.core.scim_map import resource_to_values
 
-    edited = edited_rows(loaded)
-    by_number = {r.number: r for r in loaded.table.rows}
-    ids = [snap.resource_id for n in edited if (rid := by_number[n].row_id) and (snap := loaded.snapshot.get(rid)) and snap.resource_id]
+    ids = [c.resource_id for c in pending_changes(loaded) if c.row is not None and c.action != "unchanged" and c.resource_id]
     present = {r.row_id for r in loaded.table.rows if r.row_id}
     ids += [s.resource_id for rid, s in loaded.snapshot.items() if rid not in present and s.resource_id]
+    ids = list(dict.fromkeys(ids))  # a row matched by key to a user whose row id left the sheet is both
     if not ids:
         return None
     if progress is not None:

@@ -343,3 +343,28 @@ def test_an_id_excel_turned_into_a_number_is_caught_not_sent(tmp_path: Path, san
     with pytest.raises(DataError, match="errors"):
         app.sync_workbook(book, confirm=lambda plan: True)
     assert sandbox.request_count == before
+
+
+def test_edited_rows_are_the_rows_the_core_diff_changes(tmp_path: Path, sandbox: Sandbox) -> None:
+    book = tmp_path / "users.xlsx"
+    app.export_workbook(book, platform=sandbox.url)
+    wb, ws, cols = _sheet(book)
+    listed = next(r for r in range(2, ws.max_row + 1) if "; " in str(ws.cell(r, cols["Groups"]).value or ""))
+    blank = next(r for r in range(2, ws.max_row + 1) if r != listed and ws.cell(r, cols["Manager"]).value is None)
+    groups = str(ws.cell(listed, cols["Groups"]).value).split("; ")
+    # Edits that change nothing on the platform: list items re-ordered, a clear word where nothing was set.
+    ws.cell(listed, cols["Groups"]).value = "; ".join(reversed(groups))
+    ws.cell(blank, cols["Manager"]).value = "(clear)"
+    wb.save(book)
+    loaded = app.load(app.open_book(book))
+    assert app.edited_rows(loaded) == {}
+    app.export_workbook(book, platform=sandbox.url)  # nothing to lose: no --force needed
+
+    wb, ws, cols = _sheet(book)
+    ws.cell(3, cols["Job title"]).value = "Chief Tea Officer"
+    wb.save(book)
+    loaded = app.load(app.open_book(book))
+    edits = app.edited_rows(loaded)
+    plan = app.preview_workbook(book, home=tmp_path)
+    assert edits == {3: {"Job title": "Chief Tea Officer"}}
+    assert sorted(edits) == [c.row for c in plan.changes if c.action != "unchanged"]
