@@ -23,6 +23,7 @@ Everything here goes through the ``SheetBook`` protocol only, so the ribbon runs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -575,17 +576,38 @@ def _snapshot_cells(snap: SnapshotRow) -> list[Cell]:
 
 def snapshot_values(dialect: Dialect, values: Mapping[str, str | None]) -> dict[str, str | None]:
     """Canonical text per column, as the snapshot keeps it (lists re-joined, booleans spelled out)."""
-    out: dict[str, str | None] = {}
+    out = dict(values)
+    respelled = _respelled_columns(dialect)
     for name, text in values.items():
-        column = find_column(dialect, name)
-        if text is None or column is None:
-            out[name] = text
+        if text is None:
             continue
-        try:
+        column = respelled.get(name, _UNSEEN)
+        if column is _UNSEEN:
+            found = find_column(dialect, name)
+            column = respelled[name] = found if found is not None and _respells(found) else None
+        if column is None:
+            continue
+        with contextlib.suppress(CodecError):  # text canonical cannot read is kept as the platform gave it
             out[name] = canonical(text, column.type, separator=column.separator, escape=column.escape)
-        except CodecError:
-            out[name] = text
     return out
+
+
+_UNSEEN: Any = object()
+_RESPELLED: dict[int, tuple[Dialect, dict[str, Column | None]]] = {}
+
+
+def _respells(column: Column) -> bool:
+    """Whether ``canonical`` can change this column's text (lists and booleans; keep in step with codecs.canonical)."""
+    return column.type == "bool" or (column.type == "list" and column.separator is not None)
+
+
+def _respelled_columns(dialect: Dialect) -> dict[str, Column | None]:
+    """Per header: its column when ``canonical`` may respell it, else None (snapshot_values runs per exported user)."""
+    entry = _RESPELLED.get(id(dialect))
+    if entry is None or entry[0] is not dialect:
+        entry = (dialect, {})
+        _RESPELLED[id(dialect)] = entry
+    return entry[1]
 
 
 # --- Lists ---------------------------------------------------------------------------------------
