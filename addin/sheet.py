@@ -11,7 +11,7 @@ runs on .xlsx files through ``rosterbook.xlsx.OpenpyxlBook``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +83,42 @@ def rows_of_address(address: str) -> list[int]:
     return sorted(rows)
 
 
+Area = tuple[int, int, int, int]
+"""A block of cells as (first row, first column, last row, last column), 1-based."""
+
+
+def merge_areas(merged: Callable[[Area], object], area_of: Callable[[int, int], Area], last_row: int, last_column: int) -> list[Area]:
+    """The merged areas within A1 to (``last_row``, ``last_column``), found by halving the block.
+
+    ``merged(block)`` is Excel's ``MergeCells`` of a block: False when no cell of it is merged
+    (then the block is skipped whole: one call for a sheet without merged cells), True when all
+    are, None (or anything else) when some are. ``area_of(row, column)`` is the merge area of a
+    merged cell. Each merged area costs a few calls per halving step, not one call per cell.
+    """
+    found: set[Area] = set()
+    blocks: list[Area] = [(1, 1, last_row, last_column)] if last_row >= 1 and last_column >= 1 else []
+    while blocks:
+        block = blocks.pop()
+        first_row, first_col, end_row, end_col = block
+        state = merged(block)
+        if state is False or state == 0:
+            continue
+        single = (first_row, first_col) == (end_row, end_col)
+        if state is True or single:
+            area = area_of(first_row, first_col)
+            if area[2] > area[0] or area[3] > area[1]:  # a lone cell is its own "merge area"
+                found.add(area)
+            if single or (area[0] <= first_row and area[1] <= first_col and area[2] >= end_row and area[3] >= end_col):
+                continue  # the whole block lies in that one area
+        if end_row - first_row >= end_col - first_col:
+            middle = (first_row + end_row) // 2
+            blocks += [(first_row, first_col, middle, end_col), (middle + 1, first_col, end_row, end_col)]
+        else:
+            middle = (first_col + end_col) // 2
+            blocks += [(first_row, first_col, end_row, middle), (first_row, middle + 1, end_row, end_col)]
+    return sorted(found)
+
+
 class XlwingsBook:
     """A SheetBook over the workbook open in Excel (``xw.Book.caller()``)."""
 
@@ -106,6 +142,21 @@ class XlwingsBook:
         last = ws.used_range.last_cell
         data = ws.range((1, 1), (last.row, last.column)).options(ndim=2).value
         return trim([list(row) for row in (data or [])])
+
+    def merged_ranges(self, sheet: str) -> list[Area]:
+        """Merged cell ranges as (first row, first column, last row, last column), 1-based (see ``merge_areas``)."""
+        ws = self._ws(sheet)
+        last = ws.used_range.last_cell
+
+        def merged(block: Area) -> object:
+            return ws.range(block[:2], block[2:]).merge_cells
+
+        def area_of(row: int, column: int) -> Area:
+            area = ws.range((row, column)).merge_area
+            end = area.last_cell
+            return (area.row, area.column, end.row, end.column)
+
+        return merge_areas(merged, area_of, last.row, last.column)
 
     def header_row(self, sheet: str) -> list[Cell]:
         """Row 1 only (UDFs call this once per formula; reading the whole sheet would be wasteful)."""

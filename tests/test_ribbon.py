@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import openpyxl
@@ -316,3 +317,91 @@ def test_rows_of_a_selection_address(address: str, rows: list[int]) -> None:
     from addin.sheet import rows_of_address
 
     assert rows_of_address(address) == rows
+
+
+class _MergedGrid:
+    """Excel's MergeCells/MergeArea answers for a sheet with the given merged areas; counts the calls."""
+
+    def __init__(self, areas: list[tuple[int, int, int, int]]) -> None:
+        self.areas = areas
+        self.calls = 0
+
+    def _area(self, row: int, column: int) -> tuple[int, int, int, int] | None:
+        return next((a for a in self.areas if a[0] <= row <= a[2] and a[1] <= column <= a[3]), None)
+
+    def merged(self, block: tuple[int, int, int, int]) -> bool | None:
+        self.calls += 1
+        cells = [(r, c) for r in range(block[0], block[2] + 1) for c in range(block[1], block[3] + 1)]
+        inside = [self._area(r, c) is not None for r, c in cells]
+        return True if all(inside) else None if any(inside) else False
+
+    def area_of(self, row: int, column: int) -> tuple[int, int, int, int]:
+        self.calls += 1
+        return self._area(row, column) or (row, column, row, column)
+
+
+@pytest.mark.parametrize(
+    "areas",
+    [
+        [],
+        [(1, 1, 1, 3)],
+        [(5, 2, 6, 2)],
+        [(2, 1, 2, 2), (2, 3, 4, 5), (40, 7, 40, 8)],
+        [(1, 1, 60, 8)],
+        [(r, 1, r, 2) for r in range(10, 20)],
+    ],
+)
+def test_merge_areas_finds_every_merged_area(areas: list[tuple[int, int, int, int]]) -> None:
+    from addin.sheet import merge_areas
+
+    grid = _MergedGrid(areas)
+    assert merge_areas(grid.merged, grid.area_of, 60, 8) == sorted(areas)
+    # Halving, not a call per cell (60 x 8 = 480 cells).
+    assert grid.calls <= 1 + 40 * len(areas)
+
+
+def test_merge_areas_of_an_empty_sheet_asks_nothing() -> None:
+    from addin.sheet import merge_areas
+
+    grid = _MergedGrid([(1, 1, 1, 2)])
+    assert merge_areas(grid.merged, grid.area_of, 0, 0) == []
+    assert grid.calls == 0
+
+
+class _FakeRange:
+    """The few xlwings Range properties XlwingsBook.merged_ranges reads."""
+
+    def __init__(self, grid: _MergedGrid, first: tuple[int, int], last: tuple[int, int]) -> None:
+        self.grid, self.row, self.column, self.last = grid, first[0], first[1], last
+
+    @property
+    def last_cell(self) -> Any:
+        return SimpleNamespace(row=self.last[0], column=self.last[1])
+
+    @property
+    def merge_cells(self) -> bool | None:
+        return self.grid.merged((self.row, self.column, *self.last))
+
+    @property
+    def merge_area(self) -> _FakeRange:
+        area = self.grid.area_of(self.row, self.column)
+        return _FakeRange(self.grid, area[:2], area[2:])
+
+
+class _FakeSheet:
+    def __init__(self, grid: _MergedGrid, last: tuple[int, int]) -> None:
+        self.grid = grid
+        self.used_range = _FakeRange(grid, (1, 1), last)
+
+    def range(self, first: tuple[int, int], last: tuple[int, int] | None = None) -> _FakeRange:
+        return _FakeRange(self.grid, first, last or first)
+
+
+def test_xlwings_book_reports_merged_ranges_for_the_structure_check() -> None:
+    from addin.sheet import XlwingsBook
+
+    sheet = _FakeSheet(_MergedGrid([(3, 2, 3, 4)]), (12, 6))
+    book = XlwingsBook(SimpleNamespace(app=None, sheets={"Users": sheet}))
+    assert book.merged_ranges("Users") == [(3, 2, 3, 4)]
+    # rosterbook.workbook looks the method up by name (it is optional in the SheetBook protocol).
+    assert callable(getattr(book, "merged_ranges", None))
