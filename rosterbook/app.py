@@ -8,7 +8,6 @@ data (the CLI prints it; ``--json`` prints exactly this). Errors are ``Rosterboo
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -566,6 +565,8 @@ def _guard_shrink(book: SheetBook, data: ExportData, settings: wbk.BookSettings 
     'deactivate users not present in the file' the next upload file would deactivate everyone it lost."""
     if force or data.source != "csv" or wbk.SNAPSHOT not in book.sheet_names():
         return
+    from rosterbook.core.plan import deletion_threshold
+
     try:
         before = wbk.read_snapshot(book)
     except RosterbookError:
@@ -574,7 +575,7 @@ def _guard_shrink(book: SheetBook, data: ExportData, settings: wbk.BookSettings 
     missing = sorted(s.key for s in before.values() if s.key.casefold() not in now)
     ratio = settings.deletion_threshold_ratio if settings is not None else wbk.BookSettings.deletion_threshold_ratio
     minimum = settings.deletion_threshold_min if settings is not None else wbk.BookSettings.deletion_threshold_min
-    threshold = max(math.floor(ratio * len(before)), minimum)
+    threshold = deletion_threshold(len(before), ratio, minimum)
     if len(missing) > threshold:
         shown = ", ".join(repr(k) for k in missing[:3]) + (", ..." if len(missing) > 3 else "")
         raise DataError(

@@ -15,7 +15,7 @@ from test_diff import USERS, edited, sheet_of, snapshot_of
 from rosterbook.core.codecs import canonical, split_list
 from rosterbook.core.dialects import load_dialect
 from rosterbook.core.diff import Change, FieldChange
-from rosterbook.core.plan import ACTIONS, Current, Plan, Settings, apply_change, make_plan
+from rosterbook.core.plan import ACTIONS, Current, Plan, Settings, apply_change, deletion_threshold, make_plan
 from rosterbook.core.problems import Problem
 from rosterbook.core.table import SnapshotRow, Table, build_table
 from rosterbook.errors import UsageError
@@ -483,3 +483,12 @@ def test_property_applying_the_plan_yields_the_edited_rows(name: str, data: st.D
     again = sheet_of(name, [(row_ids[r.number], {**cells, **sent}) for r, (_, cells) in zip(table.rows, rows, strict=True)], headers)
     replan = make_plan(again, new_snapshot, settings)
     assert [c for c in replan.changes if c.action != "unchanged"] == []
+
+
+@pytest.mark.parametrize(
+    ("users", "ratio", "minimum", "threshold"),
+    [(255, 0.10, 25, 25), (259, 0.10, 0, 25), (300, 0.10, 25, 30), (0, 0.10, 25, 25), (1000, 0.5, 0, 500), (7, 1.0, 0, 7)],
+)
+def test_deletion_threshold_is_the_floor_of_the_ratio_or_the_minimum(users: int, ratio: float, minimum: int, threshold: int) -> None:
+    # The one formula both guards use: the plan's (sync) and the export's (a cut-short CSV export).
+    assert deletion_threshold(users, ratio, minimum) == threshold

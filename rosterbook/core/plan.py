@@ -39,6 +39,7 @@ __all__ = [
     "Seats",
     "Settings",
     "apply_change",
+    "deletion_threshold",
     "diff",
     "make_plan",
 ]
@@ -327,13 +328,18 @@ def _statuses(dialect: Dialect, snapshot: Sequence[SnapshotRow]) -> Counter[str 
     return Counter([s.values.get(column) for s in snapshot])
 
 
+def deletion_threshold(users: int, ratio: float, minimum: int) -> int:
+    """The most users a sync (or an export) may lose before the deletion guard trips: the larger of ``ratio`` of them and ``minimum``."""
+    # floor: "more than 10% of 255" means 26 or more, exactly as comparing with 25.5 would.
+    return max(math.floor(ratio * users), minimum)
+
+
 def _guard(dialect: Dialect, statuses: Counter[str | None], users: int, settings: Settings, deletions: int, confirmed: bool) -> Guard:
     if dialect.status_column is None:
         active = users
     else:
         active = sum(statuses[w.word] for w in dialect.status_words if w.seat or w.login)
-    # floor: "more than 10% of 255" means 26 or more, exactly as comparing with 25.5 would.
-    threshold = max(math.floor(settings.deletion_threshold_ratio * active), settings.deletion_threshold_min)
+    threshold = deletion_threshold(active, settings.deletion_threshold_ratio, settings.deletion_threshold_min)
     return Guard(tripped=deletions > threshold, deactivations=deletions, threshold=threshold, confirmed=confirmed, active=active)
 
 
