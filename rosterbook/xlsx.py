@@ -20,10 +20,13 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.cell.cell import Cell as OpenpyxlCell
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import FormulaRule
+from openpyxl.packaging.relationship import RelationshipList, get_rels_path
+from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableStyleInfo
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
 
 from rosterbook import workbook as layout
 from rosterbook.core.codecs import Cell
@@ -48,8 +51,10 @@ class OpenpyxlBook:
     """A SheetBook over one .xlsx file; ``save()`` writes it back atomically.
 
     Reads are served by the fast calamine reader until the first write (or when the sheet holds
-    formulas, whose text only openpyxl gives); the first write loads the whole file with openpyxl.
-    A 50,000-row check that writes nothing never pays for openpyxl's load.
+    formulas, whose text only openpyxl gives); the first write loads the file with openpyxl.
+    A 50,000-row check that writes nothing never pays for openpyxl's load. That load leaves plain
+    sheets (no relationships, shared strings, formulas or conditional formats: the snapshot, Lists,
+    Settings...) unparsed until something touches them; ``save()`` writes those as their original XML.
     """
 
     def __init__(self, path: str | os.PathLike[str], workbook: Workbook | None = None) -> None:
@@ -65,14 +70,29 @@ class OpenpyxlBook:
         self._new = False
         self._bulk: dict[str, tuple[int, int, list[Sequence[Cell]]]] = {}
         """Rows of a new workbook written straight into the saved file: sheet -> (first row, first column, rows)."""
+        self._deferred: dict[str, bytes] = {}
+        """Sheets of the loaded file openpyxl has not parsed yet: sheet -> its original XML."""
 
     @property
     def wb(self) -> Workbook:
-        """The openpyxl workbook, loaded on first use."""
+        """The openpyxl workbook, loaded on first use, every sheet parsed (callers may touch any cell)."""
+        wb = self._workbook()
+        for sheet in list(self._deferred):
+            self._ws(sheet)
+        return wb
+
+    def _workbook(self) -> Workbook:
+        """The openpyxl workbook, loaded on first use with plain sheets left unparsed until ``_ws`` touches them."""
         if self._wb is None:
-            self._wb = _load(self.path)
-            self._fast = None
+            self._wb, self._deferred = _load(self.path)
+            if not self._deferred:
+                self._fast = None
         return self._wb
+
+    @property
+    def deferred(self) -> frozenset[str]:
+        """Sheets openpyxl has not parsed: read through the fast reader, saved as the original's XML bytes."""
+        return frozenset(self._deferred)
 
     @property
     def loaded(self) -> bool:
@@ -93,11 +113,11 @@ class OpenpyxlBook:
     def sheet_names(self) -> list[str]:
         if self._wb is None:
             return list(self._fast.sheet_names())
-        return list(self.wb.sheetnames)
+        return list(self._workbook().sheetnames)
 
     def values(self, sheet: str) -> list[list[Cell]]:
         self._materialise(sheet)
-        if self._wb is None:
+        if self._wb is None or sheet in self._deferred:
             if sheet not in self._fast.sheet_names():
                 raise KeyError(sheet)
             if not self._fast.has_formulas(sheet):
@@ -148,7 +168,7 @@ class OpenpyxlBook:
 
     def merged_ranges(self, sheet: str) -> list[tuple[int, int, int, int]]:
         """Merged cell ranges as (first row, first column, last row, last column), 1-based."""
-        if self._wb is None:
+        if self._wb is None or sheet in self._deferred:
             return list(self._fast.merged_ranges(sheet))
         return [(r.min_row, r.min_col, r.max_row, r.max_col) for r in self._ws(sheet).merged_cells.ranges]
 
@@ -170,15 +190,19 @@ class OpenpyxlBook:
                 cell.fill = NO_FILL
 
     def ensure_sheet(self, sheet: str, visibility: Visibility = "visible") -> None:
-        if sheet not in self.wb.sheetnames:
-            self.wb.create_sheet(sheet)
-        self.wb[sheet].sheet_state = visibility
+        wb = self._workbook()
+        if sheet not in wb.sheetnames:
+            wb.create_sheet(sheet)
+        wb[sheet].sheet_state = visibility
 
     def visibility(self, sheet: str) -> Visibility:
         if self._wb is None:
             visibility: Visibility = self._fast.visibility(sheet)
             return visibility
-        state = self._ws(sheet).sheet_state
+        wb = self._workbook()  # a sheet's state is the workbook's: no need to parse a deferred sheet
+        if sheet not in wb.sheetnames:
+            raise KeyError(sheet)
+        state: Visibility = wb[sheet].sheet_state
         return state
 
     def hide_columns(self, sheet: str, columns: Sequence[int]) -> None:
@@ -247,9 +271,9 @@ class OpenpyxlBook:
             if any(r >= first for r, _ in self._ws(sheet)._cells):
                 self._materialise(sheet)  # something else wrote there: openpyxl writes it all
         try:
-            self.wb.save(tmp)
+            _save(self._workbook(), tmp, self._deferred)
             if self._bulk:
-                _splice_rows(Path(tmp), self.wb, self._bulk)
+                _splice_rows(Path(tmp), self._workbook(), self._bulk)
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -273,9 +297,16 @@ class OpenpyxlBook:
     # --- helpers ----------------------------------------------------------------------------
 
     def _ws(self, sheet: str) -> Worksheet:
-        if sheet not in self.wb.sheetnames:
+        wb = self._workbook()
+        if sheet not in wb.sheetnames:
             raise KeyError(sheet)
-        return self.wb[sheet]
+        ws = wb[sheet]
+        xml = self._deferred.pop(sheet, None)
+        if xml is not None:
+            _bind(self.path, ws, xml)  # openpyxl is about to see (or change) its cells: parse them now
+            if not self._deferred:
+                self._fast = None
+        return ws
 
 
 _BULK_MIN = 2000
@@ -370,14 +401,103 @@ def _check_path(path: Path) -> None:
         raise UsageError(f"{str(path)!r}: not an .xlsx workbook (rosterbook reads .xlsx files; save it from Excel as .xlsx).")
 
 
-def _load(path: Path) -> Workbook:
+def _load(path: Path) -> tuple[Workbook, dict[str, bytes]]:
+    """The workbook as openpyxl loads it, except plain sheets (see ``_plain_xml``): those are left empty
+    and returned as sheet -> original XML, to be parsed only if something touches them."""
     _check_path(path)
     try:
         # Our own handle: openpyxl leaves its zip file open when a damaged part makes it raise.
         with path.open("rb") as handle, _fast_inline_strings():
-            return load_workbook(handle, rich_text=False)
+            reader = _DeferringReader(handle)
+            reader.read()
+            return reader.wb, reader.deferred
     except Exception as exc:  # a damaged file makes openpyxl's XML parsers raise anything (lxml, IndexError, ...)
-        raise UsageError(f"{str(path)!r}: cannot be read as an .xlsx workbook ({type(exc).__name__}: {exc}).") from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> UsageError:
+    return UsageError(f"{str(path)!r}: cannot be read as an .xlsx workbook ({type(exc).__name__}: {exc}).")
+
+
+# What a sheet's XML must not hold for openpyxl's save to be replaceable by the original bytes: shared-string
+# cells (openpyxl renumbers the shared strings), formulas (openpyxl's reads give their text), and parts that
+# openpyxl renumbers or re-registers at save (conditional formats' dxf ids, hyperlinks, drawings, tables).
+_NOT_PLAIN = re.compile(rb'\bt="s"|<f[ >/]|<conditionalFormatting\b|<hyperlinks?\b|<drawing\b|<legacyDrawing|<tableParts?\b|<picture\b|<oleObjects\b|<controls\b')
+
+
+class _DeferringReader(ExcelReader):
+    """openpyxl's reader that leaves plain sheets unparsed: a check that writes into Users never builds the
+    Python cells of the 50,000-row snapshot, and saves its XML as it was."""
+
+    def __init__(self, handle: Any) -> None:
+        super().__init__(handle, read_only=False, keep_vba=False, data_only=False, keep_links=True, rich_text=False)
+        self.deferred: dict[str, bytes] = {}
+
+    def read_worksheets(self) -> None:
+        for sheet, rel in list(self.parser.find_sheets()):
+            xml = self._plain_xml(rel)
+            if xml is not None:
+                ws = self.wb.create_sheet(sheet.name)
+                ws.sheet_state = sheet.state
+                self.deferred[sheet.name] = xml
+                continue
+            # openpyxl's own loop, over this one sheet: sheet order and everything it binds stay its own.
+            self.parser.find_sheets = lambda pair=(sheet, rel): iter([pair])
+            try:
+                super().read_worksheets()
+            finally:
+                del self.parser.find_sheets
+
+    def _plain_xml(self, rel: Any) -> bytes | None:
+        """The sheet's XML when it is a plain worksheet with no relationships (comments, tables, drawings)."""
+        target = rel.target
+        if target not in self.valid_files or "worksheet" not in rel.Type or get_rels_path(target) in self.valid_files:
+            return None
+        xml: bytes = self.archive.read(target)
+        return None if _NOT_PLAIN.search(xml) else xml
+
+
+def _bind(path: Path, ws: Worksheet, xml: bytes) -> None:
+    """Parse a deferred sheet's XML into its (empty) openpyxl worksheet, as the load would have."""
+    import io
+
+    from openpyxl.worksheet._reader import WorksheetReader
+
+    try:
+        with _fast_inline_strings():
+            WorksheetReader(ws, io.BytesIO(xml), [], False, False).bind_all()
+    except Exception as exc:  # a damaged sheet: as if the load had failed on it
+        raise _unreadable(path, exc) from None
+
+
+def _save(wb: Workbook, path: str, deferred: Mapping[str, bytes]) -> None:
+    """``wb.save(path)``, writing each still-deferred sheet as its original XML (its cells are not in ``wb``)."""
+    if not deferred:
+        wb.save(path)
+        return
+    import datetime as dt
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        wb.properties.modified = dt.datetime.now(tz=dt.UTC).replace(tzinfo=None)
+        _KeepingWriter(wb, archive, deferred).save()
+
+
+class _KeepingWriter(ExcelWriter):
+    """openpyxl's writer, with deferred sheets written as their original bytes."""
+
+    def __init__(self, wb: Workbook, archive: zipfile.ZipFile, deferred: Mapping[str, bytes]) -> None:
+        super().__init__(wb, archive)
+        self.deferred = deferred
+
+    def write_worksheet(self, ws: Any) -> None:
+        xml = self.deferred.get(ws.title) if isinstance(ws, Worksheet) else None
+        if xml is None:
+            super().write_worksheet(ws)
+            return
+        ws._drawing = None
+        ws._rels = RelationshipList()
+        self._archive.writestr(ws.path[1:], xml)
+        self.manifest.append(ws)
 
 
 _INLINE = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}is"
