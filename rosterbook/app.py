@@ -513,11 +513,6 @@ def edited_rows(loaded: Loaded, changes: Sequence[Change] | None = None) -> dict
     return out
 
 
-def _write_only(dialect: Dialect, name: str) -> bool:
-    column = wbk.find_column(dialect, name)
-    return column is not None and column.write_only
-
-
 def _guard_unsynced(book: SheetBook, data: ExportData, force: bool) -> wbk.BookSettings | None:
     """Refuse to overwrite edits the platform does not have; return the book's settings to carry over."""
     if wbk.SETTINGS not in book.sheet_names():
@@ -530,6 +525,8 @@ def _guard_unsynced(book: SheetBook, data: ExportData, force: bool) -> wbk.BookS
         if force:
             return None
         raise
+    from rosterbook.core.plan import holds_values
+
     edits = edited_rows(loaded)
     if not edits or force:
         return loaded.settings
@@ -545,9 +542,7 @@ def _guard_unsynced(book: SheetBook, data: ExportData, force: bool) -> wbk.BookS
         row = by_number[number]
         row_key = row.text(loaded.dialect.key) or (row.text(loaded.dialect.key_fallback) if loaded.dialect.key_fallback else None)
         now = fresh.get(row_key.casefold()) if row_key else None
-        landed = now is not None and all(
-            _write_only(loaded.dialect, name) or _canon(loaded.dialect, name, now.get(name)) == text for name, text in changed.items()
-        )
+        landed = now is not None and holds_values(loaded.dialect, now, changed)
         if not landed:
             lost.append(number)
     if not lost:
@@ -613,7 +608,7 @@ def _plan_adopting(loaded: Loaded, problems: Sequence[Problem], *, current: Any,
     """
     from dataclasses import replace as dc_replace
 
-    from rosterbook.core.plan import apply_change
+    from rosterbook.core.plan import apply_change, holds_values
 
     plan = _plan(loaded, problems, current=current, confirm_deletions=confirm_deletions, skip_rows=skip_rows)
     adopted: dict[str, SnapshotRow] = {}
@@ -621,8 +616,7 @@ def _plan_adopting(loaded: Loaded, problems: Sequence[Problem], *, current: Any,
         if change.action != "conflict" or change.current is None or change.row_id is None or change.row_id not in loaded.snapshot:
             continue
         now = change.current
-        if not change.fields or any(_canon(loaded.dialect, name, now.get(name)) != _canon(loaded.dialect, name, diff.after)
-                                    for name, diff in change.fields.items() if not _write_only(loaded.dialect, name)):
+        if not change.fields or not holds_values(loaded.dialect, now, {name: f.after for name, f in change.fields.items()}):
             continue
         version = current[change.resource_id].version if change.resource_id in current else None
         adopted[change.row_id] = apply_change(loaded.snapshot[change.row_id], dc_replace(change, action="update"), version=version)

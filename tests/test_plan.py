@@ -15,7 +15,7 @@ from test_diff import USERS, edited, sheet_of, snapshot_of
 from rosterbook.core.codecs import canonical, split_list
 from rosterbook.core.dialects import load_dialect
 from rosterbook.core.diff import Change, FieldChange
-from rosterbook.core.plan import ACTIONS, Current, Plan, Settings, apply_change, deletion_threshold, make_plan
+from rosterbook.core.plan import ACTIONS, Current, Plan, Settings, apply_change, deletion_threshold, holds_values, make_plan
 from rosterbook.core.problems import Problem
 from rosterbook.core.table import SnapshotRow, Table, build_table
 from rosterbook.errors import UsageError
@@ -492,3 +492,21 @@ def test_property_applying_the_plan_yields_the_edited_rows(name: str, data: st.D
 def test_deletion_threshold_is_the_floor_of_the_ratio_or_the_minimum(users: int, ratio: float, minimum: int, threshold: int) -> None:
     # The one formula both guards use: the plan's (sync) and the export's (a cut-short CSV export).
     assert deletion_threshold(users, ratio, minimum) == threshold
+
+
+@pytest.mark.parametrize(
+    ("now", "wanted", "held"),
+    [
+        ({"User groups": "Sales; Ops"}, {"User groups": "Sales;Ops"}, True),  # canonical list spelling
+        ({"User groups": "Sales; Ops"}, {"User groups": "Sales; Ops; HR"}, False),
+        ({"First Name": "Ana"}, {"First Name": "Ana", "Password": "(set)"}, True),  # a password is never read back
+        ({"First Name": "Ana"}, {"First Name": "Anna"}, False),
+        ({}, {"First Name": "Ana"}, False),
+        ({"First Name": None}, {"First Name": None}, True),
+        ({"Cost centre": "42"}, {"Cost centre": "42"}, True),  # a custom field compares as text
+        ({"Cost centre": "42"}, {"Cost centre": "042"}, False),
+    ],
+)
+def test_holds_values_compares_canonical_text_without_passwords(now: dict[str, str | None], wanted: dict[str, str | None], held: bool) -> None:
+    # The one comparison behind "the platform already has this edit" (re-export guard, adopting a sync that died).
+    assert holds_values(load_dialect("edapp"), now, wanted) is held

@@ -21,7 +21,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from rosterbook.core.dialects import Dialect, load_dialect
+from rosterbook.core.codecs import CodecError, canonical
+from rosterbook.core.dialects import Column, Dialect, load_dialect
 from rosterbook.core.diff import ACTIONS, SET_MARK, Action, Change, FieldChange, apply_change, diff, paused_gc
 from rosterbook.core.problems import Problem, quote, sorted_problems
 from rosterbook.core.table import SnapshotRow, Table
@@ -41,6 +42,7 @@ __all__ = [
     "apply_change",
     "deletion_threshold",
     "diff",
+    "holds_values",
     "make_plan",
 ]
 
@@ -326,6 +328,30 @@ def _statuses(dialect: Dialect, snapshot: Sequence[SnapshotRow]) -> Counter[str 
         return Counter()
     column = dialect.status_column
     return Counter([s.values.get(column) for s in snapshot])
+
+
+def holds_values(dialect: Dialect, now: Mapping[str, str | None], wanted: Mapping[str, str | None]) -> bool:
+    """True when a platform's values ``now`` already equal the ``wanted`` ones, column by column, as canonical text.
+
+    Write-only columns (passwords) are skipped: the platform never gives them back. A column the
+    dialect does not know (a custom field) is compared as text.
+    """
+    for name, value in wanted.items():
+        column = dialect.find_column(name)
+        if column is not None and column.write_only:
+            continue
+        if _canonical_or_text(column, now.get(name)) != _canonical_or_text(column, value):
+            return False
+    return True
+
+
+def _canonical_or_text(column: Column | None, text: str | None) -> str | None:
+    if text is None or column is None:
+        return text
+    try:
+        return canonical(text, column.type, separator=column.separator, escape=column.escape)
+    except CodecError:
+        return text  # invalid text stays as typed: it equals only itself
 
 
 def deletion_threshold(users: int, ratio: float, minimum: int) -> int:
