@@ -429,6 +429,27 @@ def _client(url: str) -> Any:
     return ScimClient(url, token=get_token(url))
 
 
+class _Misses(Mapping[str, str]):
+    """A read-only view of a growing mapping that remembers whether a key was looked up and not found."""
+
+    def __init__(self, data: Mapping[str, str]) -> None:
+        self.data = data
+        self.missed = False
+
+    def __getitem__(self, key: str) -> str:
+        try:
+            return self.data[key]
+        except KeyError:
+            self.missed = True
+            raise
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
 def _scim_export(url: str, progress: Progress | None) -> ExportData:
     from rosterbook.core.scim_map import dialect_from_schemas, memberships, resource_to_values
 
@@ -436,20 +457,41 @@ def _scim_export(url: str, progress: Progress | None) -> ExportData:
     discovery = client.discover()
     base = load_dialect("scim")
     dialect = dialect_from_schemas(base, discovery.schemas, discovery.resource_types)
-    result = client.export_users(_stage(progress, None, "Exporting users"))
-    names_by_id = {str(u.get("id")): str(u.get("userName")) for u in result.users}
-    groups_of = memberships(result.groups)
     headers = [c.name for c in dialect.columns]
+    write_only = [c.name for c in dialect.columns if c.write_only]
     rows: list[list[str | None]] = []
     snapshots: list[tuple[str, str | None, str | None, dict[str, str | None]]] = []
-    for user in result.users:
-        values = resource_to_values(user, dialect, user_names_by_id=names_by_id, groups_of_user=groups_of)
-        for column in dialect.columns:
-            if column.write_only:
-                values[column.name] = None
+    names_by_id: dict[str, str] = {}
+    groups_of: dict[str, list[str]] = {}
+    late: list[tuple[int, dict[str, Any]]] = []
+    indexed: list[bool] = []  # groups_of is filled on the first page
+
+    def map_user(user: dict[str, Any], names: Mapping[str, str]) -> tuple[list[str | None], tuple[str, str | None, str | None, dict[str, str | None]]]:
+        values = resource_to_values(user, dialect, user_names_by_id=names, groups_of_user=groups_of)
+        for name in write_only:
+            values[name] = None
         meta = user.get("meta") or {}
-        rows.append(_cell_texts(dialect, headers, values))
-        snapshots.append((values.get(dialect.key) or str(user.get("userName") or ""), str(user.get("id")), meta.get("version"), wbk.snapshot_values(dialect, values)))
+        snap = (values.get(dialect.key) or str(user.get("userName") or ""), str(user.get("id")), meta.get("version"), wbk.snapshot_values(dialect, values))
+        return _cell_texts(dialect, headers, values), snap
+
+    def on_users(page: list[dict[str, Any]], groups: list[dict[str, Any]]) -> None:
+        # Mapped while later pages are still on the way; a manager on a later page is looked up again at the end.
+        if not indexed:
+            groups_of.update(memberships(groups))
+            indexed.append(True)
+        for user in page:
+            names_by_id[str(user.get("id"))] = str(user.get("userName"))
+        for user in page:
+            names = _Misses(names_by_id)
+            row, snap = map_user(user, names)
+            if names.missed:
+                late.append((len(rows), user))
+            rows.append(row)
+            snapshots.append(snap)
+
+    result = client.export_users(_stage(progress, None, "Exporting users"), on_users=on_users)
+    for index, user in late:
+        rows[index], snapshots[index] = map_user(user, names_by_id)
     lists: dict[str, list[str]] = {}
     for column in dialect.columns:
         if not column.choices_from_platform:

@@ -38,6 +38,8 @@ from sync_client.retry import RETRY_STATUSES, UNKNOWN_OUTCOME_STATUSES, RetryPol
 
 Status = Literal["ok", "conflict", "duplicate", "invalid", "not-found", "failed"]
 Progress = Callable[[int, int], None]
+UsersPage = Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]
+"""``(page of users, every group)``: what ``export_users`` hands over per page when asked."""
 
 SCIM_JSON = "application/scim+json"
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -342,15 +344,21 @@ class ScimClient:
 
     # --- export ----------------------------------------------------------------------------
 
-    def export_users(self, progress: Progress | None = None) -> ExportResult:
+    def export_users(self, progress: Progress | None = None, on_users: UsersPage | None = None) -> ExportResult:
         """Every user and every group (for memberships), paged as large as the server allows.
 
         The first page tells the total; the remaining pages are then fetched concurrently.
-        ``progress(done, total)`` counts users, then groups.
+        ``progress(done, total)`` counts users, then groups. With ``on_users`` the groups are
+        read first and ``on_users(page, groups)`` gets each page of users (in order, no user
+        twice) as it arrives, so the caller can work on it while later pages are on the way.
         """
         counter = _Counter(progress)
+        if on_users is not None:
+            # A plain listing (no attributes=): servers answer it fastest, and groups are few.
+            groups = self._list_all("/Groups", counter, {})
+            users = self._list_all("/Users", counter, {}, on_page=lambda page: on_users(page, groups))
+            return ExportResult(users, groups, len(users))
         users = self._list_all("/Users", counter, {})
-        # A plain listing (no attributes=): servers answer it fastest, and groups are few.
         groups = self._list_all("/Groups", counter, {})
         return ExportResult(users, groups, len(users))
 
@@ -363,13 +371,25 @@ class ScimClient:
         groups = self.list_resources("/Groups")
         return {str(g["displayName"]): str(g["id"]) for g in groups if g.get("displayName") and g.get("id")}
 
-    def _list_all(self, path: str, counter: _Counter, extra: Mapping[str, str]) -> list[dict[str, Any]]:
+    def _list_all(
+        self, path: str, counter: _Counter, extra: Mapping[str, str], *, on_page: Callable[[list[dict[str, Any]]], None] | None = None
+    ) -> list[dict[str, Any]]:
+        passed: set[str] = set()
+
+        def emit(got: list[dict[str, Any]]) -> None:
+            # Pages reach on_page in index order, as the result lists them, each resource once.
+            if on_page is not None:
+                fresh = [r for r in got if str(r.get("id")) not in passed]
+                passed.update(str(r.get("id")) for r in fresh)
+                on_page(fresh)
+
         want = self.discover().max_results or DEFAULT_PAGE
         first = self._get_json(path, {**extra, "startIndex": 1, "count": want})
         page = list(first.get("Resources") or [])
         total = int(first.get("totalResults") or len(page))
         counter.grow(total)
         counter.add(len(page))
+        emit(page)
         pages: dict[int, list[dict[str, Any]]] = {1: page}
         size = len(page)
         if size and total > size:
@@ -384,12 +404,14 @@ class ScimClient:
             with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
                 for start, got in pool.map(fetch, starts):
                     pages[start] = got
+                    emit(got)
             # Users added while we paged push the tail further: read on until a short page.
             start = starts[-1] + size
             while len(pages[max(pages)]) >= size:
                 data = self._get_json(path, {**extra, "startIndex": start, "count": size})
                 pages[start] = list(data.get("Resources") or [])
                 counter.add(len(pages[start]))
+                emit(pages[start])
                 start += size
         seen: set[str] = set()
         result: list[dict[str, Any]] = []
