@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rosterbook import workbook as wbk
-from rosterbook.errors import RosterbookError
+from rosterbook.errors import RosterbookError, UnsyncedEditsError
 from rosterbook.sheets import SheetBook
 
 TITLE = "rosterbook"
@@ -106,9 +106,9 @@ def do_export(book: SheetBook, ui: RibbonUI) -> Outcome:
         options["force"] = True  # a workbook with no Users sheet yet has no edits to lose
     try:
         result = app.export_workbook(book, progress=_progress(book), **options)
-    except RosterbookError as exc:
+    except UnsyncedEditsError as exc:
         # The library refuses to overwrite edits that were never synced: ask before discarding them.
-        if "unsynced edits" not in str(exc) or not ui.confirm(f"{exc}\n\nExport anyway and discard those edits?"):
+        if not ui.confirm(f"{exc}\n\nExport anyway and discard those edits?"):
             raise
         result = app.export_workbook(book, progress=_progress(book), **{**options, "force": True})
     message = f"Exported {result['rows']:,} users ({result['dialect']}, {len(result['columns'])} columns) from {result.get('source') or 'the platform'}."

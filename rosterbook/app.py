@@ -23,7 +23,7 @@ from rosterbook.core.dialects import Dialect, load_dialect, recognise_dialect
 from rosterbook.core.problems import Problem, has_errors
 from rosterbook.core.report import CheckReport
 from rosterbook.core.table import SnapshotRow, Table, build_table
-from rosterbook.errors import DataError, RosterbookError, UsageError
+from rosterbook.errors import DataError, RosterbookError, UnsyncedEditsError, UsageError
 from rosterbook.sheets import SheetBook
 
 if TYPE_CHECKING:
@@ -590,7 +590,7 @@ def _guard_unsynced(book: SheetBook, data: ExportData, force: bool) -> wbk.BookS
     if not lost:
         return loaded.settings
     shown = ", ".join(str(n) for n in lost[:10]) + (" ..." if len(lost) > 10 else "")
-    raise DataError(
+    raise UnsyncedEditsError(
         f"the workbook has unsynced edits in {len(lost)} row{'s' if len(lost) != 1 else ''} ({shown}) that exporting would overwrite. "
         "Sync them first (rosterbook sync), revert them (rosterbook revert), or export with --force to discard them."
     )

@@ -21,3 +21,7 @@ class DialectError(UsageError):
 
 class DataError(RosterbookError):
     """The data is invalid (failed checks, refused plan): exit 1."""
+
+
+class UnsyncedEditsError(DataError):
+    """Exporting would overwrite edits the platform does not have (export again with force to discard them)."""
