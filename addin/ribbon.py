@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rosterbook import workbook as wbk
+from rosterbook.core.settings import Settings
 from rosterbook.errors import RosterbookError, UnsyncedEditsError
 from rosterbook.sheets import SheetBook
 
@@ -70,7 +71,7 @@ def _progress(book: SheetBook) -> Callable[[str, int, int], None]:
     return report
 
 
-def _settings(book: SheetBook) -> wbk.BookSettings | None:
+def _settings(book: SheetBook) -> Settings | None:
     return wbk.read_settings(book) if wbk.SETTINGS in book.sheet_names() else None
 
 
@@ -90,12 +91,12 @@ def _plan_line(plan: Mapping[str, Any]) -> str:
 def do_export(book: SheetBook, ui: RibbonUI) -> Outcome:
     """Fill the workbook from the platform in its Settings (CSV platforms: from their export file)."""
     from rosterbook import app
-    from rosterbook.core.dialects import load_dialect
+    from rosterbook.connectors import export_needs_file
 
     settings = _settings(book)
     options: dict[str, Any] = {}
     if settings is not None:
-        if load_dialect(settings.dialect).kind == "csv":
+        if export_needs_file(settings.dialect):
             chosen = ui.choose_file(f"Choose the {settings.dialect} export (CSV) to load")
             if not chosen:
                 return Outcome("export", False, "Export cancelled: no file chosen.")
@@ -111,8 +112,8 @@ def do_export(book: SheetBook, ui: RibbonUI) -> Outcome:
         if not ui.confirm(f"{exc}\n\nExport anyway and discard those edits?"):
             raise
         result = app.export_workbook(book, progress=_progress(book), **{**options, "force": True})
-    message = f"Exported {result['rows']:,} users ({result['dialect']}, {len(result['columns'])} columns) from {result.get('source') or 'the platform'}."
-    return Outcome("export", True, message, result)
+    message = f"Exported {result.rows:,} users ({result.dialect}, {len(result.columns)} columns) from {result.source or 'the platform'}."
+    return Outcome("export", True, message, result.to_dict())
 
 
 def do_check(book: SheetBook, ui: RibbonUI) -> Outcome:
@@ -139,41 +140,39 @@ def do_preview(book: SheetBook, ui: RibbonUI) -> Outcome:
 
 
 def do_sync(book: SheetBook, ui: RibbonUI) -> Outcome:
-    """Send only what changed, after the user confirms the plan (and any mass archive)."""
+    """Send only what changed, after the user confirms the plan (one question, the deletion guard included)."""
     from rosterbook import app
 
-    plan = app.preview_workbook(book, progress=_progress(book)).to_dict()
-    guard = plan.get("guard") or {}
-    confirm_deletions = False
-    if guard.get("tripped"):
-        question = (
-            f"This sync would archive or deactivate {guard.get('deactivations')} users, more than the threshold of "
-            f"{guard.get('threshold')}.\n\nIs that intended?"
-        )
-        if not ui.confirm(question):
-            return Outcome("sync", False, "Sync cancelled: nothing was sent.", plan)
-        confirm_deletions = True
     asked: list[Mapping[str, Any]] = []
 
-    def confirm(final: Any) -> bool:
-        summary = final.to_dict()
+    def confirm(plan: Any) -> bool:
+        summary = plan.to_dict()
         asked.append(summary)
-        return ui.confirm(f"Sync: {_plan_line(summary)}.\n\nSend these changes now?")
+        return ui.confirm(_question(summary))
 
     try:
-        result = app.sync_workbook(book, confirm=confirm, confirm_deletions=confirm_deletions, progress=_progress(book))
+        result = app.sync_workbook(book, confirm=confirm, confirm_deletions="ask", progress=_progress(book))
     except app.SyncCancelled as exc:
-        return Outcome("sync", False, str(exc)[:1].upper() + str(exc)[1:], plan)
-    return Outcome("sync", bool(result.get("ok")), _sync_message(result), result, {"confirmed": len(asked)})
+        return Outcome("sync", False, str(exc)[:1].upper() + str(exc)[1:], asked[-1] if asked else None)
+    return Outcome("sync", result.ok, _sync_message(result), result.to_dict(), {"confirmed": len(asked)})
 
 
-def _sync_message(result: Mapping[str, Any]) -> str:
-    if result.get("platform") == "csv":
-        text = f"Sync: {result.get('sent', 0)} change(s) written to the upload file {result.get('upload_file')}. Upload it to the platform, then Export again."
-    else:
-        text = f"Sync finished: {result.get('confirmed', 0)} of {result.get('sent', 0)} change(s) confirmed by the platform."
-    if result.get("failed"):
-        text += f" {result['failed']} failed: see the Sync status column and the Sync log, then press Sync again."
+def _question(plan: Mapping[str, Any]) -> str:
+    """The one confirmation of a sync: what it sends, and whether it archives more users than the threshold."""
+    text = f"Sync: {_plan_line(plan)}."
+    guard = plan.get("guard") or {}
+    if guard.get("tripped") and not guard.get("confirmed"):
+        text += (
+            f"\n\nThis sync would archive or deactivate {guard.get('deactivations')} users, more than the threshold of "
+            f"{guard.get('threshold')}. Is that intended?"
+        )
+    return text + "\n\nSend these changes now?"
+
+
+def _sync_message(result: Any) -> str:
+    text = str(result.summary_excel)
+    if result.failed:
+        text += f" {result.failed} failed: see the Sync status column and the Sync log, then press Sync again."
     return text
 
 
@@ -186,12 +185,12 @@ def do_revert(book: SheetBook, ui: RibbonUI) -> Outcome:
         return Outcome("revert", False, f"Select the rows to revert on the {wbk.USERS} sheet first (header excluded).")
     result = app.revert_rows(book, rows)
     parts = []
-    if result["reverted"]:
-        parts.append(f"reverted {len(result['reverted'])} row(s)")
-    if result["cleared"]:
-        parts.append(f"cleared {len(result['cleared'])} new row(s)")
+    if result.reverted:
+        parts.append(f"reverted {len(result.reverted)} row(s)")
+    if result.cleared:
+        parts.append(f"cleared {len(result.cleared)} new row(s)")
     text = ("Revert: " + ", ".join(parts) + ".") if parts else "Revert: the selected rows had no changes."
-    return Outcome("revert", True, text, result)
+    return Outcome("revert", True, text, result.to_dict())
 
 
 def do_settings(book: SheetBook, ui: RibbonUI) -> Outcome:

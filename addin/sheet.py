@@ -20,7 +20,7 @@ import xlwings as xw
 
 from rosterbook.core.codecs import Cell
 from rosterbook.core.problems import column_letter
-from rosterbook.sheets import Mark, SheetBook, Visibility
+from rosterbook.sheets import Mark, SheetBook, Visibility, trim_grid
 
 ERROR_RGB = (255, 199, 206)
 WARNING_RGB = (255, 235, 156)
@@ -54,17 +54,8 @@ def rectangular(values: Sequence[Sequence[Cell]]) -> list[list[Cell]]:
     return [[excel_text(v) for v in row] + [None] * (width - len(row)) for row in values]
 
 
-def trim(rows: list[list[Cell]]) -> list[list[Cell]]:
-    """Drop trailing blank rows and columns (a used range often extends past the data)."""
-    while rows and all(v is None or v == "" for v in rows[-1]):
-        rows.pop()
-    width = 0
-    for row in rows:
-        for index in range(len(row), 0, -1):
-            if row[index - 1] is not None and row[index - 1] != "":
-                width = max(width, index)
-                break
-    return [(row + [None] * (width - len(row)))[:width] for row in rows]
+trim = trim_grid
+"""Drop trailing blank rows and columns (a used range often extends past the data)."""
 
 
 _AREA = re.compile(r"^\$?[A-Z]{0,3}\$?(\d+)(?::\$?[A-Z]{0,3}\$?(\d+))?$")

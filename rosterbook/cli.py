@@ -102,10 +102,8 @@ def check_command(file: Path, dialect: str | None, as_json: bool, no_write: bool
 
 def _check_workbook(file: Path, dialect: str | None, no_write: bool) -> Any:
     """Workbooks are checked by ``rosterbook.app.check_workbook`` (marks cells unless ``--no-write``)."""
-    try:
-        from rosterbook.app import check_workbook  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        raise UsageError(f"{file.name}: checking workbooks is not available in this version; check a CSV file instead.") from None
+    from rosterbook.app import check_workbook
+
     with progress_bars(not as_json_flag()) as progress:
         return check_workbook(file, dialect=dialect, write=not no_write, progress=progress)
 
@@ -177,7 +175,7 @@ def export_command(book: Path, platform: str | None, dialect: str | None, from_c
     with progress_bars(not as_json) as progress:
         result = export_workbook(book, platform=platform, dialect=dialect, from_csv=from_csv, force=force, progress=progress)
     if as_json:
-        emit_json(result)
+        emit_json(result.to_dict())
     else:
         source = f"{from_csv.name}" if from_csv is not None else (platform or "the embedded sandbox")
         click.echo(f"Exported {result['rows']} users from {source} into {book} (dialect {result['dialect']}, {len(result['columns'])} columns).")
@@ -203,8 +201,7 @@ def preview_command(book: Path, skip_rows: str | None, as_json: bool) -> int:
     else:
         click.echo(plan.render_text())
         click.echo(f"Written to the Preview sheet of {book}.", err=True)
-    blocked = plan.refused or plan.counts.get("error", 0) or plan.counts.get("conflict", 0)
-    return 1 if blocked else 0
+    return 1 if plan.blockers() else 0
 
 
 def _counts_line(plan: Any) -> str:
@@ -241,16 +238,13 @@ def sync_command(book: Path, yes: bool, skip_rows: str | None, confirm_deletions
     with progress_bars(not as_json) as progress:
         result = sync_workbook(book, confirm=confirm, skip_rows=parse_rows(skip_rows), confirm_deletions=confirm_deletions, progress=progress)
     if as_json:
-        emit_json(result)
+        emit_json(result.to_dict())
     else:
-        for row in result["rows"]:
-            if row["outcome"] == "failed":
-                click.echo(f"{book.name}!row {row['row']} {row['key']}: {row['action']} failed: {row['message']}")
-        if result["upload_file"]:
-            click.echo(f"Upload file written: {result['upload_file']} ({result['upload_rows']} rows). Upload it to the platform, then export again.")
-        else:
-            click.echo(f"Synced {result['sent']} rows: {result['confirmed']} confirmed, {result['failed']} failed. Outcomes are in the Sync log sheet.")
-    return 0 if result["ok"] else 1
+        for row in result.rows:
+            if row.outcome == "failed":
+                click.echo(f"{book.name}!row {row.row} {row.key}: {row.action} failed: {row.message}")
+        click.echo(result.summary)
+    return 0 if result.ok else 1
 
 
 @cli.command("revert")
@@ -263,7 +257,7 @@ def revert_command(book: Path, rows: str | None, as_json: bool) -> int:
 
     result = revert_rows(book, parse_rows(rows) if rows is not None else None)
     if as_json:
-        emit_json(result)
+        emit_json(result.to_dict())
     else:
         click.echo(f"Reverted {len(result['reverted'])} rows, cleared {len(result['cleared'])} new rows, restored {len(result['restored'])} deleted rows.")
     return 0
@@ -274,7 +268,7 @@ def revert_command(book: Path, rows: str | None, as_json: bool) -> int:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to keep the demo workbook (default: <home>/demo/demo.xlsx).")
 def demo_command(home: Path | None, out: Path | None) -> int:
     """Run the whole round trip against the embedded sandbox: export, edit, check, preview, sync, export again."""
-    from rosterbook.app import run_demo
+    from rosterbook.demo import run_demo
 
     return run_demo(home=home, out=out, echo=click.echo)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rosterbook.core.checks import check_cells
-from rosterbook.core.dialects import dialect_names, load_dialect, recognise_dialect
+from rosterbook.core.dialects import Dialect, dialect_names, load_dialect, recognise_dialect
 from rosterbook.core.problems import Problem, cell_address, quote
 from rosterbook.core.report import CheckReport
 from rosterbook.errors import UsageError
@@ -212,17 +212,21 @@ def _first_records(text: str) -> str:
 # --- checking ---------------------------------------------------------------------------------------
 
 
+def dialect_of(data: CsvData, name: str | None) -> Dialect:
+    """The dialect called ``name``, else the one the file's header row is recognised as (UsageError when none fits)."""
+    if name is not None:
+        return load_dialect(name)
+    found = recognise_dialect(data.headers)
+    if found is None:
+        names = ", ".join(repr(n) for n in dialect_names())
+        raise UsageError(f"{data.name}: cannot tell which platform this header row is for; give --dialect (one of {names}).")
+    return found
+
+
 def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callable[[int, int], None] | None = None) -> CheckReport:
     """Check a CSV export or upload file against a dialect (recognised from the header row when None)."""
     data = read_csv(path)
-    if dialect is not None:
-        chosen = load_dialect(dialect)
-    else:
-        found = recognise_dialect(data.headers)
-        if found is None:
-            names = ", ".join(repr(n) for n in dialect_names())
-            raise UsageError(f"{data.name}: cannot tell which platform this header row is for; give --dialect (one of {names}).")
-        chosen = found
+    chosen = dialect_of(data, dialect)
     report = check_cells(chosen, data.headers, data.rows, sheet=data.name, progress=progress)
     problems = list(report.problems)
     problems.extend(_overflowing_rows(data))

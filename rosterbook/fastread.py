@@ -23,7 +23,7 @@ from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
 from rosterbook.core.codecs import Cell
 from rosterbook.errors import UsageError
-from rosterbook.sheets import Mark, Visibility, check_extent
+from rosterbook.sheets import Mark, Visibility, check_extent, trim_grid
 
 
 def _visibility(value: Any) -> Visibility:
@@ -55,18 +55,6 @@ def normalise(value: Any) -> Cell:
     return value
 
 
-def _trim(rows: list[list[Cell]]) -> list[list[Cell]]:
-    while rows and all(v is None for v in rows[-1]):
-        rows.pop()
-    width = 0
-    for row in rows:
-        for index in range(len(row) - 1, -1, -1):
-            if row[index] is not None:
-                width = max(width, index + 1)
-                break
-    return [row[:width] + [None] * (width - len(row)) for row in rows]
-
-
 class FastBook:
     """A read-only SheetBook over an .xlsx file; the write methods refuse."""
 
@@ -95,7 +83,7 @@ class FastBook:
             data = loaded.to_python(skip_empty_area=False)
         except Exception as exc:  # calamine's XmlError and friends on a damaged sheet
             raise self._unreadable(exc, sheet) from None
-        return _trim([[normalise(v) for v in row] for row in data])
+        return trim_grid([[normalise(v) for v in row] for row in data])
 
     def _unreadable(self, exc: Exception, sheet: str | None = None) -> UsageError:
         where = f" (sheet {sheet!r})" if sheet is not None else ""

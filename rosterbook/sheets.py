@@ -70,6 +70,19 @@ class SheetBook(Protocol):
         ...
 
 
+def trim_grid(rows: list[list[Cell]]) -> list[list[Cell]]:
+    """Drop trailing blank rows and columns (a used range often reaches past the data); rows padded to one width."""
+    while rows and all(v is None or v == "" for v in rows[-1]):
+        rows.pop()
+    width = 0
+    for row in rows:
+        for index in range(len(row) - 1, -1, -1):
+            if row[index] is not None and row[index] != "":
+                width = max(width, index + 1)
+                break
+    return [row[:width] + [None] * (width - len(row)) for row in rows]
+
+
 MAX_CELLS = 25_000_000
 """The largest used range (rows x columns) a sheet may have: a million users over 23 columns fits."""
 

@@ -23,16 +23,16 @@ Everything here goes through the ``SheetBook`` protocol only, so the ribbon runs
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from rosterbook.core.codecs import Cell, CodecError, canonical, parse_bool, to_text
+from rosterbook.core.codecs import Cell, CodecError, parse_bool, to_text
 from rosterbook.core.dialects import Column, Dialect, load_dialect
 from rosterbook.core.problems import Problem, cell_address, column_letter, quote, quote_choices
+from rosterbook.core.settings import DELETION_THRESHOLD_MIN, DELETION_THRESHOLD_RATIO, SETTING_NAMES, Settings
 from rosterbook.core.table import HEADER_ROW, SnapshotRow, Table, build_table
 from rosterbook.errors import DataError
 from rosterbook.sheets import Mark, SheetBook
@@ -79,48 +79,6 @@ def find_column(dialect: Dialect, header: str) -> Column | None:
 # --- settings ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BookSettings:
-    """The Settings sheet: what this workbook syncs to and how. Never holds a token."""
-
-    dialect: str = "scim"
-    """The platform dialect (``rosterbook dialects`` lists them)."""
-    platform_url: str | None = None
-    """SCIM base URL; blank means the embedded sandbox (CSV dialects: unused)."""
-    subscription_seats: int | None = None
-    """Seats in the subscription, for the preview's billing line; blank when unknown."""
-    invite_new_users: bool = False
-    """Send invitations to new users (platforms with an invitation toggle)."""
-    list_mode: str = "replace"
-    """``add`` or ``replace`` for existing users' list columns (groups, roles)."""
-    deactivate_missing: bool = False
-    """Users removed from the sheet are deactivated (platforms with that option)."""
-    deletion_threshold_ratio: float = 0.10
-    """Refuse a sync that archives more than this share of active users unless confirmed."""
-    deletion_threshold_min: int = 25
-    """...or more than this many users, whichever is larger."""
-
-    @classmethod
-    def for_dialect(cls, dialect: Dialect, **changes: Any) -> BookSettings:
-        """Defaults from the dialect's options, then ``changes``."""
-        invite = dialect.options.invite_new_users.default
-        mode = dialect.options.list_mode.default
-        deactivate = dialect.options.deactivate_missing.default
-        base = cls(
-            dialect=dialect.name,
-            invite_new_users=bool(invite) if dialect.options.invite_new_users.available else False,
-            list_mode=str(mode) if dialect.options.list_mode.available else "replace",
-            deactivate_missing=bool(deactivate) if dialect.options.deactivate_missing.available else False,
-        )
-        return replace(base, **changes)
-
-    def to_plan_settings(self) -> Any:
-        """The core plan's Settings (rosterbook.core.plan.Settings) with the same values."""
-        from rosterbook.core.plan import Settings
-
-        return Settings(**{f.name: getattr(self, f.name) for f in fields(self)})
-
-
 _SETTING_HELP = {
     "dialect": "Platform dialect: {dialects}.",
     "platform_url": "SCIM base URL of the platform; blank = the embedded sandbox. Never put a token here: `rosterbook login` keeps it in the OS keyring.",
@@ -134,7 +92,7 @@ _SETTING_HELP = {
 }
 
 
-def write_settings(book: SheetBook, settings: BookSettings) -> None:
+def write_settings(book: SheetBook, settings: Settings) -> None:
     """Write the Settings sheet (replacing what is there)."""
     book.ensure_sheet(SETTINGS)
     from rosterbook.core.dialects import dialect_names
@@ -154,11 +112,11 @@ def write_settings(book: SheetBook, settings: BookSettings) -> None:
     book.write_values(SETTINGS, 1, 1, rows)
 
 
-def read_settings(book: SheetBook) -> BookSettings:
-    """Read and validate the Settings sheet; a bad value is a DataError naming its cell."""
+def read_settings(book: SheetBook) -> Settings:
+    """Parse the Settings sheet's cells into Settings; a bad value is a DataError naming its cell."""
     if SETTINGS not in book.sheet_names():
         raise DataError(f"the workbook has no {SETTINGS!r} sheet: is it a rosterbook workbook? Run `rosterbook export` to make one.")
-    known = {f.name: f for f in fields(BookSettings)}
+    known = set(SETTING_NAMES)
     found: dict[str, Any] = {}
     for number, row in enumerate(book.values(SETTINGS), start=1):
         if number == 1 or not row:
@@ -173,7 +131,7 @@ def read_settings(book: SheetBook) -> BookSettings:
         if key not in known:
             raise DataError(f"{SETTINGS}!A{number}: {key!r} is not a setting; expected one of {quote_choices(known)}.")
         found[key] = _parse_setting(key, raw, where)
-    settings = BookSettings(**found)
+    settings = Settings(**found)
     load_dialect(settings.dialect)  # unknown dialect: a clear error now, not later
     return settings
 
@@ -205,13 +163,13 @@ def _parse_setting(key: str, raw: str | None, where: str) -> Any:
         return value
     if key in ("subscription_seats", "deletion_threshold_min"):
         if raw is None:
-            return None if key == "subscription_seats" else 25
+            return None if key == "subscription_seats" else DELETION_THRESHOLD_MIN
         if not re.fullmatch(r"\d+", raw):
             raise DataError(f"{where} {key}: {raw!r} is not a whole number.")
         return int(raw)
     if key == "deletion_threshold_ratio":
         if raw is None:
-            return 0.10
+            return DELETION_THRESHOLD_RATIO
         try:
             ratio = float(raw.rstrip("%")) / (100 if raw.endswith("%") else 1)
         except ValueError:
@@ -257,6 +215,8 @@ class UsersSheet:
     """Layout problems: copied rows, row ids unknown to the snapshot."""
     row_ids: Mapping[int, str] = field(default_factory=dict)
     """Sheet row number -> row id, for rows that have one."""
+    marked: frozenset[str] = frozenset()
+    """Cells the Problems column says are marked (the last check's marks, cleared by the next)."""
 
     @property
     def data_width(self) -> int:
@@ -269,7 +229,18 @@ def read_users(book: SheetBook, dialect: Dialect, snapshot: Mapping[str, Snapsho
     """Read the Users sheet into a Table (layout columns set aside) with row ids resolved."""
     if USERS not in book.sheet_names():
         raise DataError(f"the workbook has no {USERS!r} sheet.")
-    grid = book.values(USERS)
+    # Only adapters over a file know merged cells (openpyxl, calamine); Excel's adapter may not offer it.
+    merged = getattr(book, "merged_ranges", None)
+    return users_from_grid(book.values(USERS), dialect, snapshot, merged(USERS) if merged is not None else ())
+
+
+def users_from_grid(
+    grid: Sequence[Sequence[Cell]],
+    dialect: Dialect,
+    snapshot: Mapping[str, SnapshotRow] | None = None,
+    merged: Iterable[tuple[int, int, int, int]] = (),
+) -> UsersSheet:
+    """The Users sheet from its cells as read (``read_users`` without the reading)."""
     header_cells: list[Cell] = list(grid[0]) if grid else []
     headers = tuple(to_text(h) or "" for h in header_cells)
     positions = {name: headers.index(name) + 1 for name in LAYOUT_HEADERS if name in headers}
@@ -283,22 +254,26 @@ def read_users(book: SheetBook, dialect: Dialect, snapshot: Mapping[str, Snapsho
     data_headers: list[Cell] = [None if i in skip else h for i, h in enumerate(header_cells)]
     data_rows: list[list[Cell]] = []
     raw_ids: list[str | None] = []
+    marked: set[str] = set()
     rid_index = row_id_col - 1 if row_id_col is not None else None
+    problems_index = problems_col - 1 if problems_col is not None else None
     for cells in grid[1:]:
         row = list(cells)
         raw_ids.append(to_text(row[rid_index]) if rid_index is not None and rid_index < len(row) else None)
+        if problems_index is not None and problems_index < len(row) and row[problems_index]:
+            marked.update(_MARKED.findall(to_text(row[problems_index]) or ""))
         for i in skip:
             if i < len(row):
                 row[i] = None
         data_rows.append(row)
     ids, problems = _resolve_row_ids(raw_ids, snapshot, row_id_col)
-    problems.extend(_structure_problems(book, header_cells, data_rows, set(skip)))
+    problems.extend(_structure_problems(merged, header_cells, data_rows, set(skip)))
     table = build_table(USERS, dialect, data_headers, data_rows, ids)
     if snapshot:
         problems.extend(_lost_zeros(table, snapshot))
     # build_table skips blank rows; a blank row that only had a row id is a deleted user, not a row.
     row_ids = {r.number: r.row_id for r in table.rows if r.row_id}
-    return UsersSheet(table, headers, problems_col, status_col, row_id_col, max(1, len(grid)), tuple(problems), row_ids)
+    return UsersSheet(table, headers, problems_col, status_col, row_id_col, max(1, len(grid)), tuple(problems), row_ids, frozenset(marked))
 
 
 def _lost_zeros(table: Table, snapshot: Mapping[str, SnapshotRow]) -> list[Problem]:
@@ -327,13 +302,13 @@ def _lost_zeros(table: Table, snapshot: Mapping[str, SnapshotRow]) -> list[Probl
     return out
 
 
-def _structure_problems(book: SheetBook, header_cells: Sequence[Cell], rows: Sequence[Sequence[Cell]], layout: set[int]) -> list[Problem]:
+def _structure_problems(
+    merged: Iterable[tuple[int, int, int, int]], header_cells: Sequence[Cell], rows: Sequence[Sequence[Cell]], layout: set[int]
+) -> list[Problem]:
     """Merged cells, and columns holding values under no header (an erased or merged-away header): both
     make cells read as blank, which would silently keep (or clear) values the sheet seems to show."""
     out: list[Problem] = []
-    # Only adapters over a file know merged cells (openpyxl, calamine); Excel's adapter may not offer it.
-    merged = getattr(book, "merged_ranges", None)
-    for first_row, first_col, last_row, last_col in (merged(USERS) if merged is not None else ()):
+    for first_row, first_col, last_row, last_col in merged:
         first = cell_address(first_col, first_row)
         span = f"{first}:{cell_address(last_col, last_row)}"
         header = to_text(header_cells[first_col - 1]) if first_col - 1 < len(header_cells) else None
@@ -440,13 +415,7 @@ def write_problems(book: SheetBook, users: UsersSheet, problems: Iterable[Proble
     """Write each row's problems into the Problems column and mark the cells (old marks cleared)."""
     if users.problems_col is None:
         raise DataError(f"{USERS}: no {PROBLEMS!r} column to write problems into; add it after the data columns or use --no-write.")
-    grid = book.values(USERS)
     col = users.problems_col
-    old: set[str] = set()
-    for cells in grid[1:]:
-        text = to_text(cells[col - 1]) if col - 1 < len(cells) else None
-        if text:
-            old.update(_MARKED.findall(text))
     by_row: dict[int, list[Problem]] = {}
     marks: dict[str, tuple[Mark, str] | None] = {}
     for problem in problems:
@@ -462,7 +431,7 @@ def write_problems(book: SheetBook, users: UsersSheet, problems: Iterable[Proble
                 kind = "error" if "error" in (kind, current[0]) else "warning"
                 note = f"{current[1]}\n{note}"
             marks[problem.cell] = (kind, note)
-    for address in old - set(marks):
+    for address in users.marked - set(marks):
         marks[address] = None
     last = max(users.last_row, max(by_row, default=1))
     column: list[list[Cell]] = [["\n".join(problem_line(p) for p in by_row[n])] if n in by_row else [None] for n in range(2, last + 1)]
@@ -502,17 +471,35 @@ def set_row_ids(book: SheetBook, users: UsersSheet, ids: Mapping[int, str]) -> N
 # --- the snapshot ------------------------------------------------------------------------------
 
 
+@dataclass
+class SnapshotSheet:
+    """The snapshot as read, and where each entry sits on its sheet (so a sync rewrites only the rows it changes)."""
+
+    rows: dict[str, SnapshotRow] = field(default_factory=dict)
+    """Entries by row id."""
+    at: dict[str, int] = field(default_factory=dict)
+    """Row id -> sheet row number."""
+    last: int = 1
+    """The last sheet row in use (1: only the header)."""
+
+
 def read_snapshot(book: SheetBook) -> dict[str, SnapshotRow]:
     """The very hidden snapshot, by row id; empty for a workbook never exported."""
+    return read_snapshot_sheet(book).rows
+
+
+def read_snapshot_sheet(book: SheetBook) -> SnapshotSheet:
+    """The very hidden snapshot with its row positions; empty for a workbook never exported."""
     if SNAPSHOT not in book.sheet_names():
-        return {}
+        return SnapshotSheet()
     grid = book.values(SNAPSHOT)
     if not grid:
-        return {}
+        return SnapshotSheet()
     head = tuple(to_text(c) for c in grid[0][: len(SNAPSHOT_HEADERS)])
     if head != SNAPSHOT_HEADERS:
         raise DataError(f"{SNAPSHOT}!A1: the snapshot sheet's header was changed ({head!r}); it must be {SNAPSHOT_HEADERS!r}. Export again.")
-    out: dict[str, SnapshotRow] = {}
+    sheet = SnapshotSheet(last=max(len(grid), 1))
+    out = sheet.rows
     for number, cells in enumerate(grid[1:], start=2):
         cells = list(cells) + [None] * (5 - len(cells))
         rid, key, resource_id, version, raw = (to_text(c) for c in cells[:5])
@@ -529,7 +516,8 @@ def read_snapshot(book: SheetBook) -> dict[str, SnapshotRow]:
         if rid in out:
             raise DataError(f"{SNAPSHOT}!A{number}: row id {rid!r} appears twice in the snapshot: the snapshot was edited. Export again.")
         out[rid] = SnapshotRow(rid, key, resource_id, version, values)
-    return out
+        sheet.at[rid] = number
+    return sheet
 
 
 def write_snapshot(book: SheetBook, rows: Iterable[SnapshotRow]) -> None:
@@ -542,72 +530,42 @@ def write_snapshot(book: SheetBook, rows: Iterable[SnapshotRow]) -> None:
     book.write_values(SNAPSHOT, 1, 1, block)
 
 
-def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed: Iterable[str] = ()) -> None:
+def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed: Iterable[str] = (), *, sheet: SnapshotSheet | None = None) -> None:
     """Rewrite only the snapshot rows that changed (new ones appended, removed ones blanked).
 
-    A sync of one row in a 50,000-user workbook must not rewrite 50,000 snapshot rows.
+    A sync of one row in a 50,000-user workbook must not rewrite 50,000 snapshot rows. ``sheet``
+    is the snapshot as read (kept up to date here); without it the sheet is read again.
     """
     gone = set(removed)
     if not changed and not gone:
         return
     if SNAPSHOT not in book.sheet_names():
         write_snapshot(book, changed.values())
+        if sheet is not None:
+            sheet.rows.update(changed)
+            sheet.at.update((rid, n) for n, rid in enumerate(changed, start=2))
+            sheet.last = len(changed) + 1
         return
-    grid = book.values(SNAPSHOT)
-    where = {to_text(row[0]): number for number, row in enumerate(grid, start=1) if number > 1 and row}
+    if sheet is None:
+        sheet = read_snapshot_sheet(book)
     block: dict[int, list[Cell]] = {}
-    last = max(len(grid), 1)
     for rid, snap in changed.items():
-        number = where.get(rid)
+        number = sheet.at.get(rid)
         if number is None:
-            last += 1
-            number = last
+            sheet.last += 1
+            number = sheet.at[rid] = sheet.last
         block[number] = _snapshot_cells(snap)
+        sheet.rows[rid] = snap
     for rid in gone:
-        if rid in where and rid not in changed:
-            block[where[rid]] = [None] * len(SNAPSHOT_HEADERS)
+        if rid in sheet.at and rid not in changed:
+            block[sheet.at.pop(rid)] = [None] * len(SNAPSHOT_HEADERS)
+            sheet.rows.pop(rid, None)
     for number, cells in sorted(block.items()):
         book.write_values(SNAPSHOT, number, 1, [cells])
 
 
 def _snapshot_cells(snap: SnapshotRow) -> list[Cell]:
     return [snap.row_id, snap.key, snap.resource_id, snap.version, json.dumps(dict(snap.values), ensure_ascii=False, sort_keys=True)]
-
-
-def snapshot_values(dialect: Dialect, values: Mapping[str, str | None]) -> dict[str, str | None]:
-    """Canonical text per column, as the snapshot keeps it (lists re-joined, booleans spelled out)."""
-    out = dict(values)
-    respelled = _respelled_columns(dialect)
-    for name, text in values.items():
-        if text is None:
-            continue
-        column = respelled.get(name, _UNSEEN)
-        if column is _UNSEEN:
-            found = find_column(dialect, name)
-            column = respelled[name] = found if found is not None and _respells(found) else None
-        if column is None:
-            continue
-        with contextlib.suppress(CodecError):  # text canonical cannot read is kept as the platform gave it
-            out[name] = canonical(text, column.type, separator=column.separator, escape=column.escape)
-    return out
-
-
-_UNSEEN: Any = object()
-_RESPELLED: dict[int, tuple[Dialect, dict[str, Column | None]]] = {}
-
-
-def _respells(column: Column) -> bool:
-    """Whether ``canonical`` can change this column's text (lists and booleans; keep in step with codecs.canonical)."""
-    return column.type == "bool" or (column.type == "list" and column.separator is not None)
-
-
-def _respelled_columns(dialect: Dialect) -> dict[str, Column | None]:
-    """Per header: its column when ``canonical`` may respell it, else None (snapshot_values runs per exported user)."""
-    entry = _RESPELLED.get(id(dialect))
-    if entry is None or entry[0] is not dialect:
-        entry = (dialect, {})
-        _RESPELLED[id(dialect)] = entry
-    return entry[1]
 
 
 # --- Lists ---------------------------------------------------------------------------------------
@@ -753,8 +711,15 @@ class LogEntry:
                 self.resource_id, self.version, str(self.http_status) if self.http_status else None, self.message or None]
 
 
-def append_sync_log(book: SheetBook, entries: Sequence[LogEntry]) -> None:
-    """Append entries below the last line of the Sync log (header written when missing)."""
+@dataclass
+class LogCursor:
+    """Where the next Sync log entries go (read once per command, then kept up to date)."""
+
+    next_row: int
+
+
+def sync_log_cursor(book: SheetBook) -> LogCursor:
+    """The Sync log's first free row below its last entry (header written when missing)."""
     book.ensure_sheet(SYNC_LOG)
     grid = book.values(SYNC_LOG)
     if not grid or tuple(to_text(c) for c in grid[0][: len(SYNC_LOG_HEADERS)]) != SYNC_LOG_HEADERS:
@@ -763,8 +728,19 @@ def append_sync_log(book: SheetBook, entries: Sequence[LogEntry]) -> None:
     last = len(grid)
     while last > 1 and all(to_text(c) is None for c in grid[last - 1]):
         last -= 1
+    return LogCursor(last + 1)
+
+
+def append_sync_log(book: SheetBook, entries: Sequence[LogEntry], *, cursor: LogCursor | None = None) -> None:
+    """Append entries below the last line of the Sync log (header written when missing).
+
+    ``cursor`` (from ``sync_log_cursor``) saves reading the log again on every batch of a long sync.
+    """
+    if cursor is None:
+        cursor = sync_log_cursor(book)
     if entries:
-        book.write_values(SYNC_LOG, last + 1, 1, [e.cells() for e in entries])
+        book.write_values(SYNC_LOG, cursor.next_row, 1, [e.cells() for e in entries])
+        cursor.next_row += len(entries)
 
 
 # --- the whole layout ---------------------------------------------------------------------------

@@ -32,8 +32,9 @@ from rosterbook import workbook as layout
 from rosterbook.core.codecs import Cell
 from rosterbook.core.dialects import Dialect
 from rosterbook.core.problems import column_letter
+from rosterbook.core.settings import Settings
 from rosterbook.errors import DataError, UsageError
-from rosterbook.sheets import Mark, Visibility, check_extent
+from rosterbook.sheets import Mark, Visibility, check_extent, trim_grid
 
 TABLE_NAME = "Users"
 ERROR_FILL = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
@@ -133,7 +134,7 @@ class OpenpyxlBook:
         if not last_row:
             return []
         rows: list[list[Cell]] = [list(r) for r in ws.iter_rows(min_row=1, max_row=last_row, max_col=last_column, values_only=True)]
-        return _trim(rows)
+        return trim_grid(rows)
 
     def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Cell]]) -> None:
         ws = self._ws(sheet)
@@ -552,19 +553,6 @@ def _fast_inline_strings() -> Iterator[None]:
 _FORMULA = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}f"
 
 
-def _trim(rows: list[list[Cell]]) -> list[list[Cell]]:
-    """Drop trailing blank rows and columns (formatting makes openpyxl's used range larger)."""
-    while rows and all(v is None or v == "" for v in rows[-1]):
-        rows.pop()
-    width = 0
-    for row in rows:
-        for index in range(len(row) - 1, -1, -1):
-            if row[index] is not None and row[index] != "":
-                width = max(width, index + 1)
-                break
-    return [row[:width] + [None] * (width - len(row)) for row in rows]
-
-
 # --- the Users sheet's dress -------------------------------------------------------------------
 
 
@@ -727,7 +715,7 @@ def build_template(path: str | os.PathLike[str], dialect: Dialect) -> OpenpyxlBo
     layout.write_users(book, dialect, headers, [], [])
     lists = layout.dialect_lists(dialect)
     layout.write_lists(book, lists)
-    layout.write_settings(book, layout.BookSettings.for_dialect(dialect))
+    layout.write_settings(book, Settings.for_dialect(dialect))
     layout.write_snapshot(book, [])
     layout.write_preview(book, {"counts": {}, "changes": []})
     dress_users(book, dialect, layout.users_headers(dialect, headers), lists, 2)

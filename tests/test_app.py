@@ -214,12 +214,12 @@ def test_errors_refuse_the_sync_and_revert_restores(tmp_path: Path, sandbox: San
     problems_cell = openpyxl.load_workbook(book)["Users"].cell(4, cols["Problems"]).value
     assert problems_cell.startswith(f"{openpyxl.utils.get_column_letter(cols['Status'])}4 Status:")
 
-    result = app.revert_rows(book, [4])
+    result = app.revert_rows(book, [4]).to_dict()
     assert result == {"reverted": [4], "cleared": [], "restored": []}
     assert openpyxl.load_workbook(book)["Users"].cell(4, cols["Status"]).value == original_status
     assert " Status:" not in (openpyxl.load_workbook(book)["Users"].cell(4, cols["Problems"]).value or "")
 
-    result = app.revert_rows(book)
+    result = app.revert_rows(book).to_dict()
     assert result["reverted"] == [5] and result["restored"] == [gone] and len(result["cleared"]) == 1
     assert _rows_by_key(book).keys() == before.keys()
     assert all(_rows_by_key(book)[k]["Job title"] == v["Job title"] for k, v in before.items())

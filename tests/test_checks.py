@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rosterbook.core.checks import check_cells, check_matrix, check_rows, check_table, check_value
+from rosterbook.core.checks import check_cells, check_matrix, check_table, check_value
 from rosterbook.core.codecs import Cell
 from rosterbook.core.dialects import load_dialect, parse_dialect
 from rosterbook.core.problems import Problem
@@ -293,12 +293,6 @@ def test_progress_is_reported() -> None:
     table = build_table("Users", load_dialect("progression"), PROGRESSION_HEADERS, [_row(email=f"u{i}@example.com") for i in range(2500)])
     assert list(check_table(table, progress=lambda done, total: calls.append((done, total)))) == []
     assert calls == [(0, 2500), (1000, 2500), (2000, 2500), (2500, 2500)]
-
-
-def test_check_rows_rechecks_some_rows_without_cross_row_checks() -> None:
-    table = build_table("Users", load_dialect("progression"), PROGRESSION_HEADERS, [_row(), _row(account_active="actve")])
-    assert [p.cell for p in check_rows(table, table.rows)] == ["G3"]
-    assert [p.code for p in check_rows(table, table.rows[1:], has_snapshot=True)] == ["unknown-status"]
 
 
 # --- the Excel array function ---------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_json_output_equals_the_library_result(tmp_path: Path, samples: Path, ca
     book = tmp_path / "a.xlsx"
     assert run(["export", str(book), "--from-csv", str(samples / "jostle_extract.csv"), "--json"]) == 0
     exported = _json(capsys)
-    assert exported == app.export_workbook(book, from_csv=samples / "jostle_extract.csv")
+    assert exported == app.export_workbook(book, from_csv=samples / "jostle_extract.csv").to_dict()
 
     edited = _edited_progression(tmp_path, samples, "one")
     assert run(["check", str(edited), "--json", "--no-write"]) == 1
@@ -66,13 +66,13 @@ def test_json_output_equals_the_library_result(tmp_path: Path, samples: Path, ca
     shutil.copy(edited, twin)
     assert run(["sync", str(edited), "--yes", "--json", "--skip-rows", "6"]) == 0
     cli_result = _json(capsys)
-    lib_result = app.sync_workbook(twin, skip_rows=[6])
+    lib_result = app.sync_workbook(twin, skip_rows=[6]).to_dict()
     assert cli_result["upload_file"] == str(edited.parent / "team-upload.csv")
     assert {**cli_result, "upload_file": None} == {**lib_result, "upload_file": None}
     assert cli_result["counts"]["archive"] == 1 and cli_result["counts"]["update"] == 1
 
     assert run(["revert", str(edited), "--rows", "3,5", "--json"]) == 0
-    assert _json(capsys) == app.revert_rows(twin, [3, 5])
+    assert _json(capsys) == app.revert_rows(twin, [3, 5]).to_dict()
 
 
 def test_check_writes_problems_unless_no_write(tmp_path: Path, samples: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from rosterbook.core.codecs import CodecError, canonical
 from rosterbook.core.dialects import Dialect, dialect_names, load_dialect
 from rosterbook.core.scim_map import ENTERPRISE_USER, resource_to_values
-from rosterbook.workbook import snapshot_values
+from rosterbook.core.table import snapshot_values
 
 HR = "urn:rosterbook:params:scim:schemas:extension:hr:2.0:User"
 TRICKY = ["a;b;", "Main|HQ", "Main\\|HQ | Lagos", "yes", "no", "not a bool", "  padded  ", "x, y", "TRUE"]

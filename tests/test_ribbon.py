@@ -16,6 +16,7 @@ import requests
 from addin import ribbon
 from rosterbook import app
 from rosterbook import workbook as wbk
+from rosterbook.core.settings import Settings
 from rosterbook.sandbox import Sandbox, start_sandbox
 from rosterbook.sheets import SheetBook
 from rosterbook.xlsx import OpenpyxlBook
@@ -87,7 +88,7 @@ class BatchingBook(OpenpyxlBook):
 def fresh_book(path: Path, sandbox: Sandbox) -> OpenpyxlBook:
     """A new workbook whose Settings point at the sandbox: what a user has before the first Export."""
     book = OpenpyxlBook.new(path)
-    wbk.write_settings(book, wbk.BookSettings(dialect="scim", platform_url=sandbox.url))
+    wbk.write_settings(book, Settings(dialect="scim", platform_url=sandbox.url))
     book.save()
     return OpenpyxlBook(path)
 

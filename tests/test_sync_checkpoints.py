@@ -49,7 +49,8 @@ def test_small_batches_save_once_and_log_every_row(tmp_path: Path, fresh_sandbox
     app.export_workbook(path, platform=sandbox.url)
     keys = _edit_titles(path, 4)
     book = CountingBook(path)
-    result = app.sync_workbook(book, batch=1)
+    frozen = app.Checkpoints(clock=lambda: 0.0)  # no time passes: no checkpoint is ever due
+    result = app.sync_workbook(book, batch=1, checkpoints=frozen)
     assert (result["sent"], result["confirmed"]) == (4, 4)
     assert book.saves == 1  # four batches within one checkpoint interval: one save, at the end
     assert sorted(_logged_keys(path)) == sorted(keys)
@@ -69,3 +70,17 @@ def test_a_sync_cut_short_saves_the_batches_already_sent(tmp_path: Path, fresh_s
             app.sync_workbook(book, batch=1)
     assert book.saves == 1
     assert _logged_keys(path) == keys[:1]
+
+
+def test_a_slow_sync_saves_at_each_checkpoint(tmp_path: Path, fresh_sandbox: Callable[..., Sandbox]) -> None:
+    sandbox = fresh_sandbox(users=20, seed=4)
+    path = tmp_path / "users.xlsx"
+    app.export_workbook(path, platform=sandbox.url)
+    keys = _edit_titles(path, 4)
+    # Between batches 11 s pass (past the 10 s interval); saving itself takes no time.
+    ticks = iter([0, 11, 11, 11, 22, 22, 22, 33, 33, 33])
+    book = CountingBook(path)
+    result = app.sync_workbook(book, batch=1, checkpoints=app.Checkpoints(clock=lambda: float(next(ticks))))
+    assert (result["sent"], result["confirmed"]) == (4, 4)
+    assert book.saves == 4  # after batches 1-3 (checkpoints), and at the end
+    assert sorted(_logged_keys(path)) == sorted(keys)

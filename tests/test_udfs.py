@@ -10,6 +10,7 @@ import pytest
 from addin import udfs
 from addin.sheet import CallerContext
 from rosterbook import workbook as wbk
+from rosterbook.core.settings import Settings
 from rosterbook.xlsx import OpenpyxlBook
 
 JOSTLE = ["Username", "First Name", "Last Name", "Work Email", "Location", "Employee ID", "Start Date"]
@@ -201,7 +202,7 @@ def test_escape(item: object, expected: str) -> None:
 def jostle_book(tmp_path: Path) -> OpenpyxlBook:
     path = tmp_path / "jostle.xlsx"
     book = OpenpyxlBook.new(path)
-    wbk.write_settings(book, wbk.BookSettings(dialect="jostle"))
+    wbk.write_settings(book, Settings(dialect="jostle"))
     book.ensure_sheet(wbk.USERS)
     book.write_values(wbk.USERS, 1, 1, [JOSTLE])
     book.save()

@@ -11,6 +11,7 @@ import pytest
 from rosterbook import workbook as wbk
 from rosterbook.core.dialects import load_dialect
 from rosterbook.core.problems import Problem
+from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow
 from rosterbook.errors import DataError, UsageError
 from rosterbook.fastread import FastBook, read_values
@@ -112,7 +113,7 @@ def test_bad_settings_name_their_cell(tmp_path: Path, cell: str, value: str, mes
 
 def test_settings_round_trip(tmp_path: Path) -> None:
     book = _book(tmp_path)
-    settings = wbk.BookSettings.for_dialect(load_dialect("edapp"), subscription_seats=40, list_mode="add", platform_url=None)
+    settings = Settings.for_dialect(load_dialect("edapp"), subscription_seats=40, list_mode="add", platform_url=None)
     wbk.write_settings(book, settings)
     assert wbk.read_settings(book) == settings
     assert settings.invite_new_users is False and settings.dialect == "edapp"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -41,7 +41,7 @@ from rosterbook.core.problems import Problem, Severity, cell_address, quote, quo
 from rosterbook.core.report import CheckReport
 from rosterbook.core.table import HEADER_ROW, Row, Table, is_blank_row, map_headers
 
-__all__ = ["check_cells", "check_matrix", "check_rows", "check_table", "check_value"]
+__all__ = ["check_cells", "check_matrix", "check_table", "check_value"]
 
 Finding = tuple[Severity, str, str, str | None]
 """What a validator reports about one cell: severity, code, message, fix."""
@@ -88,21 +88,6 @@ def check_table(
             yield from found
     if progress is not None:
         progress(total, total)
-
-
-def check_rows(
-    table: Table,
-    rows: Iterable[Row],
-    *,
-    has_snapshot: bool = False,
-    platform_choices: Mapping[str, Collection[str]] | None = None,
-) -> Iterator[Problem]:
-    """The per-row problems of some rows of a table (no header or cross-row checks): re-checking edited rows."""
-    chosen = list(rows)
-    news = [row.row_id is None for row in chosen] if has_snapshot else None
-    checker = _TableChecker.of(table, platform_choices)
-    for found in checker.check(checker.frame(chosen), news, cross_row=False):
-        yield from found
 
 
 def check_cells(

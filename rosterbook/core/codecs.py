@@ -415,6 +415,19 @@ def canonical(text: str, column_type: str, *, separator: str | None = None, esca
     return text
 
 
+def canonical_or_text(text: str | None, column_type: str | None, *, separator: str | None = None, escape: str | None = None) -> str | None:
+    """``canonical`` of a cell's text, or the text as typed when it is invalid (checks report it; it equals only itself).
+
+    Blank stays None; ``column_type`` None (a custom column the dialect does not know) compares as text.
+    """
+    if text is None or column_type is None:
+        return text
+    try:
+        return canonical(text, column_type, separator=separator, escape=escape)
+    except CodecError:
+        return text
+
+
 # --- CSV injection ---------------------------------------------------------------------------------
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from importlib import resources
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from rosterbook.errors import DialectError
+from rosterbook.core.errors import DialectError
 
 ColumnType = Literal["text", "email", "status", "list", "bool", "date", "id", "phone", "choice", "password"]
 Required = Literal["always", "new", "never"]
@@ -246,6 +246,18 @@ class Dialect(_Model):
         """The column a header names, by exact name or alias (case, spaces, ``_`` and ``-`` ignored)."""
         return _header_index(self).get(normalise_header(header))
 
+    def extra_headers(self, headers: Iterable[str | None]) -> list[str]:
+        """The headers that are this platform's custom fields (no column of the dialect), cleaned, each once;
+        none for a dialect without custom fields."""
+        if self.extra_columns != "custom":
+            return []
+        cleaned = (clean_header(h) for h in headers)
+        return list(dict.fromkeys(h for h in cleaned if h and self.find_column(h) is None))
+
+    def user_key(self, text_of: Callable[[str], str | None]) -> str | None:
+        """The key a user is identified by: the key column's text, else the fallback column's (EdApp: username <- email)."""
+        return text_of(self.key) or (text_of(self.key_fallback) if self.key_fallback is not None else None)
+
     def status_word(self, word: str) -> StatusWord | None:
         """The status word spelled exactly ``word``, or None."""
         for status in self.status_words:
@@ -270,6 +282,13 @@ class Dialect(_Model):
         """The default value of a platform option (``invite_new_users``, ``list_mode``, ...)."""
         opt: Option = getattr(self.options, option)
         return opt.default
+
+
+def clean_header(header: str | None) -> str | None:
+    """A header cell as written, without a BOM and outer spaces; None when blank."""
+    if header is None:
+        return None
+    return header.lstrip("\ufeff").strip() or None
 
 
 def normalise_header(header: str) -> str:
@@ -341,7 +360,7 @@ def recognise_dialect(headers: Iterable[str | None]) -> Dialect | None:
     custom fields, headers the check reports as unknown. The dialect with the most headers spelled
     exactly its way wins (generic SCIM aliases explain many files), then the one explaining most.
     """
-    heads = [h.lstrip("\ufeff").strip() for h in headers if h and h.strip()]
+    heads = [h for h in map(clean_header, headers) if h]
     if not heads:
         return None
     scored: list[tuple[tuple[int, int], Dialect]] = []

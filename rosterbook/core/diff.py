@@ -33,16 +33,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from rosterbook.core.codecs import CodecError, canonical, join_list, split_list, to_text
+from rosterbook.core.codecs import CodecError, canonical_or_text, join_list, split_list, to_text
 from rosterbook.core.dialects import Column, Dialect
+from rosterbook.core.errors import UsageError
 from rosterbook.core.problems import Problem, quote
+from rosterbook.core.settings import Settings
 from rosterbook.core.table import Row, SnapshotRow, Table
-from rosterbook.errors import UsageError
-
-if TYPE_CHECKING:  # plan imports this module; Settings is only needed for type hints here
-    from rosterbook.core.plan import Settings
 
 Action = Literal["create", "update", "archive", "rename", "conflict", "unchanged", "deactivate", "error"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "archive", "rename", "conflict", "unchanged", "deactivate", "error")
@@ -162,10 +160,7 @@ def _make_col(dialect: Dialect, column: Column) -> _Col:
 def _canonical(text: str, column: Column | _Col) -> str:
     """Canonical text of a non-blank cell; invalid text stays as typed (checks report it)."""
     column_type = column.type if isinstance(column, Column) else column.column_type
-    try:
-        return canonical(text, column_type, separator=column.separator, escape=column.escape)
-    except CodecError:
-        return text
+    return canonical_or_text(text, column_type, separator=column.separator, escape=column.escape) or text
 
 
 def _cell_text(raw: object) -> str | None:
@@ -193,7 +188,6 @@ class _Differ:
         present = table.positions
         self.key = dialect.key
         self.key_present = dialect.key in present
-        self.fallback = dialect.key_fallback if dialect.key_fallback in present else None
         self.fold_keys = dialect.key_case_insensitive
         # On an immutable key the platform finds the same user whatever the letter case.
         self.rename_folds = dialect.key_case_insensitive and not dialect.key_mutable
@@ -206,19 +200,15 @@ class _Differ:
         self.status = dialect.status_column
         self.archive_word = dialect.archive_word
         self.invite_words = frozenset(w.word for w in dialect.status_words if w.invite)
-        self.extras: tuple[str, ...] = ()
-        if dialect.extra_columns == "custom":
-            heads = (h.lstrip("\ufeff").strip() for h in table.headers)
-            self.extras = tuple(dict.fromkeys(h for h in heads if h and dialect.find_column(h) is None))
+        self.extras: tuple[str, ...] = tuple(dialect.extra_headers(table.headers))
 
     # --- keys ------------------------------------------------------------------------------
 
     def row_key(self, row: Row) -> str | None:
         """The key a row identifies its user by: the key cell, else the fallback cell (EdApp)."""
-        key = _cell_text(row.values.get(self.key)) if self.key_present else None
-        if key is None and self.fallback is not None:
-            key = _cell_text(row.values.get(self.fallback))
-        return key
+        cells = row.values
+        present = self.present
+        return self.dialect.user_key(lambda name: _cell_text(cells.get(name)) if name in present else None)
 
     def extras_unchanged(self, row: Row, snap: SnapshotRow) -> bool:
         """True when no custom field of the row differs from what the export recorded (blank keeps)."""

@@ -21,17 +21,19 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from rosterbook.core.codecs import CodecError, canonical
-from rosterbook.core.dialects import Column, Dialect, load_dialect
+from rosterbook.core.codecs import canonical_or_text
+from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.diff import ACTIONS, SET_MARK, Action, Change, FieldChange, apply_change, diff, paused_gc
 from rosterbook.core.problems import Problem, quote, sorted_problems
+from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow, Table
-from rosterbook.errors import UsageError
 
 __all__ = [
     "ACTIONS",
     "SENDABLE",
+    "SHEET_BLOCKERS",
     "Action",
+    "Blocker",
     "Change",
     "Current",
     "FieldChange",
@@ -44,53 +46,13 @@ __all__ = [
     "diff",
     "holds_values",
     "make_plan",
+    "rows_spec",
+    "rows_text",
 ]
 
 SENDABLE: frozenset[str] = frozenset(("create", "update", "archive", "rename", "deactivate"))
 """The actions Sync sends."""
 
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Per-workbook sync settings (the Settings sheet; for CSV commands, the options). Never a token."""
-
-    dialect: str
-    platform_url: str | None = None
-    invite_new_users: bool = False
-    """EdApp's toggle: new users get an invitation email."""
-    list_mode: Literal["add", "replace"] = "replace"
-    """Existing users' lists: ``add`` to the current items, or ``replace`` them."""
-    deactivate_missing: bool = False
-    """Incenteev's option: users not in the file are deactivated."""
-    subscription_seats: int | None = None
-    """Seats in the subscription, when known (for the billing preview)."""
-    deletion_threshold_ratio: float = 0.10
-    deletion_threshold_min: int = 25
-
-    def __post_init__(self) -> None:
-        if self.list_mode not in ("add", "replace"):
-            raise UsageError(f"list_mode {self.list_mode!r} is not one of 'add', 'replace'.")
-        if not 0 <= self.deletion_threshold_ratio <= 1:
-            raise UsageError(f"deletion_threshold_ratio {self.deletion_threshold_ratio!r} is not between 0 and 1.")
-        if self.deletion_threshold_min < 0:
-            raise UsageError(f"deletion_threshold_min {self.deletion_threshold_min!r} is negative.")
-        if self.subscription_seats is not None and self.subscription_seats < 0:
-            raise UsageError(f"subscription_seats {self.subscription_seats!r} is negative.")
-
-    @classmethod
-    def for_dialect(cls, dialect: str | Dialect, **overrides: Any) -> Settings:
-        """Settings with the dialect's option defaults (options it does not offer stay off)."""
-        found = load_dialect(dialect) if isinstance(dialect, str) else dialect
-        options = found.options
-        values: dict[str, Any] = {
-            "dialect": found.name,
-            "invite_new_users": bool(options.invite_new_users.default) if options.invite_new_users.available else False,
-            "list_mode": str(options.list_mode.default) if options.list_mode.available else "replace",
-            "deactivate_missing": bool(options.deactivate_missing.default) if options.deactivate_missing.available else False,
-        }
-        values.update(overrides)
-        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +112,24 @@ class Seats(_Record):
                 "extra_billed": self.extra_billed, "over_subscription": self.over_subscription}
 
 
+BlockerKind = Literal["header", "errors", "unknown-rows", "conflicts", "deletions", "refused"]
+SHEET_BLOCKERS: frozenset[str] = frozenset(("header", "errors", "unknown-rows"))
+"""Blockers the sheet alone decides: a sync refuses them before anything, even a read, goes to the platform."""
+
+
+@dataclass(frozen=True, slots=True)
+class Blocker:
+    """One reason a plan may not be sent as it is (``Plan.blockers()``)."""
+
+    kind: BlockerKind
+    message: str
+    """What to tell the user (the command line's words)."""
+    rows: tuple[int, ...] = ()
+    """The sheet rows concerned (to fix, or to skip)."""
+    confirmable: bool = False
+    """The user may go ahead by confirming (the deletion guard) instead of changing the sheet."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a sync would do: sorted changes, counts, invitations, seats, the guard and the problems."""
@@ -170,11 +150,54 @@ class Plan:
     """Changes left out because their row is in ``skip_rows`` (not counted, not sent)."""
     refusal: str | None = None
     """Why the whole plan is refused (nothing is sent), or None."""
+    adopted: tuple[SnapshotRow, ...] = ()
+    """Snapshot entries re-based on what the platform already holds (an earlier sync sent them, then died)."""
+    skip_rows: frozenset[int] = frozenset()
+    """The sheet rows the user chose to leave out."""
 
     @property
     def refused(self) -> bool:
         """True when nothing may be sent (deletion guard not confirmed, or the sheet itself is unusable)."""
         return self.refusal is not None
+
+    def blockers(self) -> tuple[Blocker, ...]:
+        """The single answer to "may this be sent, and what must the user confirm": every reason, in the
+        order a user fixes them. Empty: send (after the usual confirmation). A ``confirmable`` blocker
+        (the deletion guard) goes away when the user confirms; the others need the sheet fixed or rows skipped."""
+        out: list[Blocker] = []
+        header = [p for p in self.problems if p.severity == "error" and p.row < 2]
+        if header:
+            out.append(Blocker("header", "the sheet's header has errors, nothing was sent: " + " ".join(p.render() for p in header[:3])))
+        errors = [c for c in self.changes if c.action == "error" and c.row is not None]
+        if errors:
+            rows = sorted({c.row for c in errors if c.row is not None})
+            first = next((p for c in errors for p in c.problems if p.severity == "error"), None)
+            example = f" First: {first.render()}" if first is not None else ""
+            out.append(Blocker("errors", (
+                f"{len(rows)} row{'s have' if len(rows) != 1 else ' has'} errors ({rows_text(rows)}); nothing was sent. "
+                f"Fix them (rosterbook check lists them), or skip those rows with --skip-rows {rows_spec(rows)}.{example}"
+            ), tuple(rows)))
+        unknown = sorted({p.row for p in self.problems if p.code == "unknown-row-id" and p.row not in self.skip_rows})
+        if unknown:
+            # A row whose identity is unknown cannot be matched to a user: never guess which one it is.
+            out.append(Blocker("unknown-rows", (
+                f"{rows_text(unknown).capitalize()}: the hidden row id is not in the export snapshot, so the row cannot be matched to a user; "
+                f"nothing was sent. Revert {'them' if len(unknown) != 1 else 'it'} (rosterbook revert), or export again."
+            ), tuple(unknown)))
+        conflicts = sorted({c.row for c in self.changes if c.action == "conflict" and c.row is not None})
+        if conflicts:
+            out.append(Blocker("conflicts", (
+                f"{len(conflicts)} row{'s were' if len(conflicts) != 1 else ' was'} changed on the platform since the export ({rows_text(conflicts)}); "
+                f"nothing was sent. See them with `rosterbook preview`, then export again, or skip them with --skip-rows {rows_spec(conflicts)}."
+            ), tuple(conflicts)))
+        if self.guard.tripped and not self.guard.confirmed:
+            out.append(Blocker("deletions", (
+                f"this sync would archive or deactivate {self.guard.deactivations} users, more than the deletion guard's threshold of "
+                f"{self.guard.threshold}; nothing was sent. If that is intended, run again with --confirm-deletions."
+            ), confirmable=True))
+        elif self.refusal is not None and not header:
+            out.append(Blocker("refused", f"the plan was refused, nothing was sent: {self.refusal}"))
+        return tuple(out)
 
     def sendable(self) -> list[Change]:
         """The changes Sync sends (create, update, archive, rename, deactivate); none when refused."""
@@ -228,98 +251,133 @@ def make_plan(
     current: Mapping[str, Current] | None = None,
     confirm_deletions: bool = False,
     skip_rows: Collection[int] = (),
+    changes: Sequence[Change] | None = None,
 ) -> Plan:
     """The plan for a sheet against its snapshot.
 
     ``problems`` are the checks' findings: a row with an error is not sent (action ``error``)
     unless it is in ``skip_rows``, which leaves it out entirely (listed in ``plan.skipped``).
     ``current`` (by resource id) is the platform's state read just before Sync: a row whose
-    version moved since export is a ``conflict``. The deletion guard refuses the plan when it
-    would archive or deactivate more users than allowed, unless ``confirm_deletions``.
+    version moved since export is a ``conflict``, unless the platform already holds what the
+    sheet wants (a sync that died after sending): that row is adopted (``plan.adopted``) and
+    unchanged. The deletion guard refuses the plan when it would archive or deactivate more
+    users than allowed, unless ``confirm_deletions``. ``changes`` is ``diff(table, snapshot,
+    settings)`` when the caller has it already (one diff per command).
     """
     with paused_gc():
-        return _make_plan(table, snapshot, settings, problems, current, confirm_deletions, skip_rows)
+        if changes is None:
+            changes = diff(table, snapshot, settings)
+        return _make_plan(table.dialect, snapshot, settings, changes, (*table.header_problems, *problems), current,
+                          confirm_deletions, frozenset(skip_rows))
 
 
 def _make_plan(
-    table: Table,
+    dialect: Dialect,
     snapshot: Sequence[SnapshotRow],
     settings: Settings,
+    changes: Sequence[Change],
     problems: Iterable[Problem],
     current: Mapping[str, Current] | None,
     confirm_deletions: bool,
-    skip_rows: Collection[int],
+    skip: frozenset[int],
 ) -> Plan:
-    dialect = table.dialect
-    changes = diff(table, snapshot, settings)
-    found = list(dict.fromkeys((*table.header_problems, *problems)))
+    found = list(dict.fromkeys(problems))
     row_errors: dict[int, list[Problem]] = {}
     for problem in found:
         if problem.severity == "error" and problem.row > 1:
             row_errors.setdefault(problem.row, []).append(problem)
-    skip = frozenset(skip_rows)
-    special = bool(skip or row_errors)
-    check_versions = bool(current)
     # diff() gives changes in row order (removed users last, by key): bucketing by action keeps
     # that order inside each action, which is the plan's sort (action, row, key) without a sort.
     buckets: dict[str, list[Change]] = {action: [] for action in ACTIONS}
     skipped: list[Change] = []
-    add = {action: bucket.append for action, bucket in buckets.items()}
-    if not special and not check_versions:
+    adopted: dict[str, SnapshotRow] = {}
+    if not skip and not row_errors and not current:
         for change in changes:
-            add[change.action](change)
+            buckets[change.action].append(change)
             if change.problems:
                 found.extend(change.problems)
-    for change in changes if special or check_versions else ():
-        row = change.row
-        if special and row is not None and (row in skip or row in row_errors):
-            if row in skip:
+    else:
+        by_id = {s.row_id: s for s in snapshot} if current else {}
+        for change in changes:
+            change = _settle(dialect, change, skip, row_errors, current, by_id, adopted)
+            if change.row is not None and change.row in skip:
                 skipped.append(change)
                 continue
-            if change.action != "unchanged" or change.problems:
-                change = replace(change, action="error", problems=(*change.problems, *row_errors[row]))
-        elif check_versions and change.action in SENDABLE and change.resource_id is not None:
-            assert current is not None
-            change = _check_version(change, current)
-        if change.problems:
-            found.extend(change.problems)
-        add[change.action](change)
+            if change.problems:
+                found.extend(change.problems)
+            buckets[change.action].append(change)
+    if adopted:
+        snapshot = [adopted.get(s.row_id, s) for s in snapshot]
     kept = [change for action in ACTIONS for change in buckets[action]]
     counts: dict[str, int] = {action: len(buckets[action]) for action in ACTIONS}
     sendable = [change for action in ACTIONS if action in SENDABLE for change in buckets[action]]
     statuses = _statuses(dialect, snapshot)
     guard = _guard(dialect, statuses, len(snapshot), settings, counts["archive"] + counts["deactivate"], confirm_deletions)
-    refusal = None
-    file_errors = [p for p in found if p.severity == "error" and p.row <= 1]
-    if file_errors:
-        refusal = f"the sheet itself has {len(file_errors)} error(s) (e.g. {file_errors[0].render()}); fix them first."
-    elif guard.tripped and not guard.confirmed:
-        refusal = (
-            f"{guard.deactivations} users would be archived or deactivated, more than the deletion guard allows "
-            f"({guard.threshold}); confirm the deletions to go ahead."
-        )
-    invitations = tuple(c.key for c in sendable if c.action == "create" and c.invite)
     return Plan(
         dialect=dialect,
         settings=settings,
         changes=tuple(kept),
         counts=counts,
-        invitations=invitations,
+        invitations=tuple(c.key for c in sendable if c.action == "create" and c.invite),
         seats=_seats(dialect, statuses, settings, sendable),
         guard=guard,
         problems=tuple(sorted_problems(dict.fromkeys(found))),
         skipped=tuple(skipped),
-        refusal=refusal,
+        refusal=_refusal(found, guard),
+        adopted=tuple(adopted.values()),
+        skip_rows=skip,
     )
 
 
-def _check_version(change: Change, current: Mapping[str, Current]) -> Change:
+def _settle(
+    dialect: Dialect,
+    change: Change,
+    skip: frozenset[int],
+    row_errors: Mapping[int, list[Problem]],
+    current: Mapping[str, Current] | None,
+    snapshot: Mapping[str, SnapshotRow],
+    adopted: dict[str, SnapshotRow],
+) -> Change:
+    """A change as the plan sends it: skipped rows as they are, rows with errors as ``error``, and
+    users the platform changed since export as ``conflict`` (or adopted when it holds the edit)."""
+    row = change.row
+    if row is not None and row in skip:
+        return change
+    if row is not None and row in row_errors:
+        if change.action != "unchanged" or change.problems:
+            return replace(change, action="error", problems=(*change.problems, *row_errors[row]))
+        return change
+    if current and change.action in SENDABLE and change.resource_id is not None:
+        return _check_version(dialect, change, current, snapshot, adopted)
+    return change
+
+
+def _check_version(dialect: Dialect, change: Change, current: Mapping[str, Current], snapshot: Mapping[str, SnapshotRow],
+                   adopted: dict[str, SnapshotRow]) -> Change:
     assert change.resource_id is not None
     now = current.get(change.resource_id)
     if now is None or change.version is None or now.version is None or now.version == change.version:
         return change  # no version to compare: nothing says the user moved
+    before = snapshot.get(change.row_id) if change.row_id is not None else None
+    if before is not None and change.fields and holds_values(dialect, now.values, {name: f.after for name, f in change.fields.items()}):
+        # The platform already holds the edit (an earlier sync died before recording it): adopt, don't send.
+        snap = apply_change(before, replace(change, action="update"), version=now.version)
+        adopted[snap.row_id] = snap
+        return Change("unchanged", change.row, snap.row_id, snap.key, None, snap.resource_id, snap.version, {}, snap.values, change.notes)
     note = f"changed on the platform since export (version {quote(change.version)} is now {quote(now.version)}): not overwritten"
     return replace(change, action="conflict", current=dict(now.values), notes=(*change.notes, note))
+
+
+def _refusal(found: Sequence[Problem], guard: Guard) -> str | None:
+    file_errors = [p for p in found if p.severity == "error" and p.row <= 1]
+    if file_errors:
+        return f"the sheet itself has {len(file_errors)} error(s) (e.g. {file_errors[0].render()}); fix them first."
+    if guard.tripped and not guard.confirmed:
+        return (
+            f"{guard.deactivations} users would be archived or deactivated, more than the deletion guard allows "
+            f"({guard.threshold}); confirm the deletions to go ahead."
+        )
+    return None
 
 
 def _statuses(dialect: Dialect, snapshot: Sequence[SnapshotRow]) -> Counter[str | None]:
@@ -340,18 +398,15 @@ def holds_values(dialect: Dialect, now: Mapping[str, str | None], wanted: Mappin
         column = dialect.find_column(name)
         if column is not None and column.write_only:
             continue
-        if _canonical_or_text(column, now.get(name)) != _canonical_or_text(column, value):
+        if _canon(column, now.get(name)) != _canon(column, value):
             return False
     return True
 
 
-def _canonical_or_text(column: Column | None, text: str | None) -> str | None:
-    if text is None or column is None:
+def _canon(column: Column | None, text: str | None) -> str | None:
+    if column is None:
         return text
-    try:
-        return canonical(text, column.type, separator=column.separator, escape=column.escape)
-    except CodecError:
-        return text  # invalid text stays as typed: it equals only itself
+    return canonical_or_text(text, column.type, separator=column.separator, escape=column.escape)
 
 
 def deletion_threshold(users: int, ratio: float, minimum: int) -> int:
@@ -391,6 +446,25 @@ def _seats(dialect: Dialect, statuses: Counter[str | None], settings: Settings, 
         over = max(0, after - subscription)
         extra = max(0, after - max(before, subscription))
     return Seats(before=before, after=after, subscription=subscription, extra_billed=extra, over_subscription=over)
+
+
+def rows_text(rows: Sequence[int]) -> str:
+    """``row 7`` / ``rows 7, 9, 10 ...`` (at most ten shown)."""
+    return ("row " if len(rows) == 1 else "rows ") + ", ".join(str(r) for r in rows[:10]) + (" ..." if len(rows) > 10 else "")
+
+
+def rows_spec(rows: Sequence[int]) -> str:
+    """Sorted row numbers as a ``--skip-rows`` value: ``[7, 9, 10, 11]`` -> ``7,9-11``."""
+    parts: list[str] = []
+    start = prev = rows[0]
+    for r in [*rows[1:], None]:
+        if r is not None and r == prev + 1:
+            prev = r
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if r is not None:
+            start = prev = r
+    return ",".join(parts)
 
 
 # --- rendering -------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Any
 
-from rosterbook.core.codecs import Cell, to_text
-from rosterbook.core.dialects import Dialect
+from rosterbook.core.codecs import Cell, canonical_or_text, split_list, to_text
+from rosterbook.core.dialects import Column, Dialect, clean_header
 from rosterbook.core.problems import Problem, cell_address, quote_choices
 
 HEADER_ROW = 1
@@ -89,7 +90,7 @@ def map_headers(headers: Sequence[Cell], dialect: Dialect, sheet: str) -> tuple[
         address = cell_address(index, HEADER_ROW)
         if header is None:
             continue
-        header = header.lstrip("\ufeff").strip()
+        header = clean_header(header) or ""
         column = dialect.find_column(header)
         if column is None:
             if dialect.extra_columns == "custom":
@@ -207,3 +208,53 @@ def is_blank_row(cells: Sequence[Cell]) -> bool:
         if to_text(cell) is not None:
             return False
     return True
+
+
+# --- exported values -----------------------------------------------------------------------------
+
+
+def snapshot_values(dialect: Dialect, values: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Canonical text per column, as the snapshot keeps it (lists re-joined, booleans spelled out)."""
+    out = dict(values)
+    respelled = _respelled_columns(dialect)
+    for name, text in values.items():
+        if text is None:
+            continue
+        column = respelled.get(name, _UNSEEN)
+        if column is _UNSEEN:
+            found = dialect.find_column(name)
+            column = respelled[name] = found if found is not None and _respells(found) else None
+        if column is None:
+            continue
+        out[name] = canonical_or_text(text, column.type, separator=column.separator, escape=column.escape)
+    return out
+
+
+_UNSEEN: Any = object()
+_RESPELLED: dict[int, tuple[Dialect, dict[str, Column | None]]] = {}
+
+
+def _respells(column: Column) -> bool:
+    """Whether ``canonical`` can change this column's text (lists and booleans; keep in step with codecs.canonical)."""
+    return column.type == "bool" or (column.type == "list" and column.separator is not None)
+
+
+def _respelled_columns(dialect: Dialect) -> dict[str, Column | None]:
+    """Per header: its column when ``canonical`` may respell it, else None (snapshot_values runs per exported user)."""
+    entry = _RESPELLED.get(id(dialect))
+    if entry is None or entry[0] is not dialect:
+        entry = (dialect, {})
+        _RESPELLED[id(dialect)] = entry
+    return entry[1]
+
+
+def distinct_items(column: Column, texts: Iterable[str | None]) -> list[str]:
+    """The distinct values (list items, for a list column) of a column's cells, case-insensitively, sorted."""
+    seen: dict[str, str] = {}
+    for text in texts:
+        if text is None:
+            continue
+        items = split_list(text, column.separator, column.escape) if column.type == "list" and column.separator else [text]
+        for item in items:
+            seen.setdefault(item.casefold(), item)
+    return sorted(seen.values(), key=lambda s: (s.casefold(), s))

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from rosterbook.core.errors import DataError
 from rosterbook.core.plan import Change, Plan, Settings
 from rosterbook.core.table import SnapshotRow, Table
-from rosterbook.errors import DataError
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ def upload_rows(plan: Plan, table: Table, snapshot: Sequence[SnapshotRow], setti
     if needs:
         # A change to a column that requires others is applied only with them filled in the same row.
         entries = [_with_required(e, needs) for e in entries]
-    extras = _extra_headers(table)
+    extras = dialect.extra_headers(table.headers)
     partial = dialect.partial_columns and not full
     secret_names = {name for e in entries for name in e.secrets}
     if partial:
@@ -106,11 +106,3 @@ def _full_entries(plan: Plan, snapshot: Sequence[SnapshotRow]) -> list[_Entry]:
         values = change.current if change.action == "conflict" and change.current is not None else snap.values
         entries.append(_Entry(change.row, snap.key, values, {}, frozenset()))
     return entries
-
-
-def _extra_headers(table: Table) -> list[str]:
-    dialect = table.dialect
-    if dialect.extra_columns != "custom":
-        return []
-    heads = (h.lstrip("\ufeff").strip() for h in table.headers)
-    return list(dict.fromkeys(h for h in heads if h and dialect.find_column(h) is None))

@@ -1,0 +1,54 @@
+"""Platform connectors: one per platform kind, chosen once per command from the dialect.
+
+``connector_for`` picks the connector a workbook's dialect needs (sync, preview);
+``export_connector`` the one an export needs (``--platform`` or ``--from-csv``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rosterbook.connectors.base import Connector, ExportData, RowOutcome, SendData, upload_path
+from rosterbook.connectors.csvfile import CsvConnector
+from rosterbook.connectors.scim import ScimConnector
+from rosterbook.core.dialects import Dialect, load_dialect
+from rosterbook.core.settings import Settings
+from rosterbook.errors import UsageError
+
+__all__ = [
+    "Connector",
+    "CsvConnector",
+    "ExportData",
+    "RowOutcome",
+    "ScimConnector",
+    "SendData",
+    "connector_for",
+    "export_connector",
+    "upload_path",
+]
+
+
+def connector_for(dialect: Dialect, settings: Settings, *, workbook: Path | None = None,
+                  home: str | os.PathLike[str] | None = None) -> ScimConnector | CsvConnector:
+    """The connector for a workbook's platform: its dialect's kind decides, once."""
+    if dialect.kind == "scim":
+        return ScimConnector(settings.platform_url, home=home)
+    return CsvConnector(dialect=dialect.name, workbook=workbook)
+
+
+def export_connector(*, platform: str | None = None, dialect: str | None = None, from_csv: str | os.PathLike[str] | None = None,
+                     home: str | os.PathLike[str] | None = None) -> ScimConnector | CsvConnector:
+    """The connector an export reads from: a platform's own CSV export (``from_csv``), else a SCIM platform."""
+    if from_csv is not None:
+        if platform is not None:
+            raise UsageError("give either --platform or --from-csv, not both.")
+        return CsvConnector(dialect=dialect, source=from_csv)
+    if dialect is not None and load_dialect(dialect).kind != "scim":
+        raise UsageError(f"{dialect!r} is a CSV platform: export it with --from-csv EXPORT.csv (its own export file).")
+    return ScimConnector(platform, home=home)
+
+
+def export_needs_file(dialect: str) -> bool:
+    """True when a platform is exported from its own export file (the ribbon then asks for one)."""
+    return connector_for(load_dialect(dialect), Settings.for_dialect(dialect)).export_needs_file

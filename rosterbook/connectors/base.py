@@ -1,0 +1,111 @@
+"""What every platform connector does, and the plain data it exchanges with the session.
+
+A connector is chosen once per command from the dialect (``connector_for``): it exports every
+user, reads the current state of the users a plan changes, and sends a plan, yielding one
+outcome per row. It never touches the workbook: the session reads and writes that, and hands
+the connector plain data (``rosterbook.core`` values). No other module asks "SCIM or CSV?".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from rosterbook.core.dialects import Dialect
+from rosterbook.core.plan import Change, Current, Plan
+from rosterbook.core.settings import Settings
+from rosterbook.core.table import SnapshotRow, Table
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: what the CLI draws as a bar and the ribbon as a status line."""
+
+Exported = tuple[str, str | None, str | None, dict[str, str | None]]
+"""One exported user: key, platform id, version, canonical values (the snapshot entry without its row id)."""
+
+Outcome = Literal["ok", "failed", "written"]
+"""``ok``: the platform confirmed it; ``failed``: it did not; ``written``: it is in the upload file."""
+
+
+@dataclass
+class ExportData:
+    """What a platform gave: columns, cell texts, snapshot entries, lists of allowed values."""
+
+    dialect: Dialect
+    headers: list[str]
+    rows: list[list[str | None]]
+    snapshots: list[Exported]
+    """Per row: key, platform id, version, canonical values."""
+    lists: dict[str, list[str]] = field(default_factory=dict)
+    source: str = "scim"
+    platform_url: str | None = None
+    announced: Dialect | None = None
+    """A SCIM platform's dialect as its schemas announce it (stored in the workbook)."""
+
+
+@dataclass(frozen=True)
+class SendData:
+    """Everything a connector needs to send a plan, as plain data (read by the session)."""
+
+    plan: Plan
+    table: Table
+    snapshot: Mapping[str, SnapshotRow]
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What happened to one row's change."""
+
+    change: Change
+    """The change as sent (a new row's change carries the row id it gets)."""
+    outcome: Outcome
+    resource_id: str | None = None
+    """The user's id on the platform (SCIM), when known."""
+    version: str | None = None
+    """The user's version after the change, as the platform reported it."""
+    http_status: int | None = None
+    message: str = ""
+
+
+class Connector(Protocol):
+    """One platform kind: export, read current state, send."""
+
+    name: str
+    """``scim`` or ``csv``: the ``platform`` of a sync result."""
+    export_needs_file: bool
+    """Export reads the platform's own export file (the ribbon asks for one) instead of calling the platform."""
+    cancelled: str
+    """What a sync the user cancelled says (nothing was sent / written)."""
+    upload_file: Path | None
+    """The upload file the last ``send`` wrote (CSV platforms); None when it sends to the platform itself."""
+    upload_rows: int | None
+    """Rows in that upload file."""
+
+    def export(self, progress: Progress | None) -> ExportData:
+        """Every user the platform has, mapped to the dialect's columns."""
+        ...
+
+    def current(self, dialect: Dialect, changes: Sequence[Change], snapshot: Mapping[str, SnapshotRow], present: set[str],
+                progress: Progress | None) -> Mapping[str, Current] | None:
+        """The platform's current state of the users ``changes`` touch (and of exported users whose row
+        left the sheet, ``present`` being the row ids still there), by platform id; None when the
+        platform cannot be asked (a CSV platform)."""
+        ...
+
+    def send(self, data: SendData, changes: Sequence[Change], progress: Progress | None, batch: int) -> Iterator[list[RowOutcome]]:
+        """Send ``changes`` (the plan's sendable changes, new rows already given their row ids),
+        yielding the outcomes of each batch as it completes (one per change, in order)."""
+        ...
+
+    def summary(self, result: Any, *, excel: bool = False) -> str:
+        """One sentence telling what the sync did (command-line or Excel wording)."""
+        ...
+
+
+def upload_path(dialect: Dialect, workbook: Path | None) -> Path:
+    """Where a CSV platform's upload file goes: next to the workbook (``BOOK-upload.csv``)."""
+    folder = workbook.parent if workbook is not None else Path.cwd()
+    stem = workbook.stem if workbook is not None else "rosterbook"
+    return folder / dialect.upload_file_name.format(stem=stem)

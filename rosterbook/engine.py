@@ -1,0 +1,184 @@
+"""Sending a plan: the connector sends, this records each row's outcome in the workbook.
+
+For every batch of outcomes the connector yields: the snapshot entries of confirmed rows, the
+row ids new users got, each row's Sync status and a Sync log line. The workbook is saved at
+checkpoints (see ``Checkpoints``) and at the end, and also when sending fails half-way, so a
+failed sync can simply be run again: it sends only what the platform does not hold yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from rosterbook import workbook as wbk
+from rosterbook.connectors.base import Connector, Progress, RowOutcome, SendData
+from rosterbook.core.plan import Change, Plan, apply_change
+from rosterbook.core.table import SnapshotRow
+from rosterbook.results import RowResult, SyncResult
+from rosterbook.session import Session
+
+BATCH = 500
+"""Rows sent between two checkpoints of the workbook during a sync (a failure loses at most one batch's log)."""
+
+CHECKPOINT_SECONDS = 10.0
+"""A checkpoint saves the workbook only when this long (and four times the last save) has passed since
+the previous save, and the end of the sync always saves: saving a 50,000-row workbook takes seconds,
+so saving after every batch would cost more than sending. A re-run after a crash resends only what
+the platform does not hold yet (its answers say what already landed)."""
+
+_DONE = {"create": "created", "update": "updated", "archive": "archived", "rename": "renamed", "deactivate": "deactivated"}
+ADOPTED_MESSAGE = "already on the platform (sent by an earlier sync that stopped before recording it)"
+
+
+@dataclass
+class Checkpoints:
+    """When a long sync saves the workbook between batches: a clock, not the batch count, decides."""
+
+    every: float = CHECKPOINT_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, monotonic; tests pass their own."""
+    _saved_at: float = field(default=0.0, init=False)
+    _took: float = field(default=0.0, init=False)
+
+    def start(self) -> None:
+        self._saved_at = self.clock()
+
+    def due(self) -> bool:
+        """True when the last save is long enough ago (and four times longer than it took)."""
+        return self.clock() - self._saved_at >= max(self.every, 4 * self._took)
+
+    def saving(self) -> Callable[[], None]:
+        """Call before a save; call what it returns after it."""
+        began = self.clock()
+
+        def done() -> None:
+            self._saved_at = self.clock()
+            self._took = self._saved_at - began
+
+        return done
+
+
+def now() -> str:
+    """The time stamp of Sync status cells and Sync log lines."""
+    return dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def status_text(action: str, outcome: str, message: str = "") -> str:
+    """The Sync status cell: ``updated 2026-11-23 10:15:02``, ``update failed ...: why``."""
+    stamp = now()
+    if outcome == "ok":
+        return f"{_DONE.get(action, action)} {stamp}"
+    if outcome == "written":
+        return f"{action}: in the upload file {stamp}"
+    return f"{action} failed {stamp}: {message}"[:250]
+
+
+class _Recorder:
+    """What the sync has learnt and the workbook does not hold yet: written out at each flush."""
+
+    def __init__(self, session: Session, ids_for_new: dict[int, str]) -> None:
+        self.session = session
+        self.snapshot: dict[str, SnapshotRow] = dict(session.snapshot)
+        self.ids_for_new = ids_for_new
+        self.changed: dict[str, SnapshotRow] = {}
+        self.removed: list[str] = []
+        self.statuses: dict[int, str | None] = {}
+        self.new_ids: dict[int, str] = {}
+        self.entries: list[wbk.LogEntry] = []
+        self.rows: list[RowResult] = []
+        self.unsaved = False
+
+    def adopt(self, entries: Iterable[SnapshotRow]) -> None:
+        """Rows an earlier, interrupted sync sent without recording them: logged now, not sent again."""
+        number_of = {r.row_id: r.number for r in self.session.table.rows if r.row_id}
+        for snap in entries:
+            self.snapshot[snap.row_id] = self.changed[snap.row_id] = snap
+            if snap.row_id in number_of:
+                self.statuses[number_of[snap.row_id]] = status_text("update", "ok")
+            self.entries.append(wbk.LogEntry(now(), number_of.get(snap.row_id), snap.key, "update", "ok", snap.resource_id, snap.version,
+                                             None, ADOPTED_MESSAGE))
+
+    def add(self, outcomes: Sequence[RowOutcome]) -> None:
+        for item in outcomes:
+            change = item.change
+            if item.outcome == "ok":
+                self._confirmed(item)
+            if change.row is not None:
+                self.statuses[change.row] = status_text(change.action, item.outcome, item.message)
+            self.entries.append(wbk.LogEntry(now(), change.row, change.key, change.action, item.outcome,
+                                             item.resource_id or change.resource_id, item.version, item.http_status, item.message))
+            self.rows.append(RowResult(change.row, change.key, change.action, item.outcome, item.http_status, item.message))
+
+    def _confirmed(self, item: RowOutcome) -> None:
+        change = item.change
+        if change.action == "deactivate":
+            if change.row_id and self.snapshot.pop(change.row_id, None) is not None:
+                self.removed.append(change.row_id)  # the user left the sheet and the platform
+            return
+        before = self.snapshot.get(change.row_id) if change.row_id else None
+        snap = apply_change(before, change, resource_id=item.resource_id, version=item.version, row_id=change.row_id)
+        self.snapshot[snap.row_id] = self.changed[snap.row_id] = snap
+        if change.row is not None and change.row in self.ids_for_new:
+            self.new_ids[change.row] = self.ids_for_new[change.row]
+
+    def flush(self, *, save: bool) -> None:
+        """Write what was learnt since the last flush; save when asked."""
+        session = self.session
+        session.update_snapshot(self.changed, self.removed)
+        wbk.set_row_ids(session.book, session.users, self.new_ids)
+        wbk.write_sync_status(session.book, session.users, self.statuses)
+        session.append_log(self.entries)
+        self.changed, self.removed, self.new_ids, self.statuses, self.entries = {}, [], {}, {}, []
+        self.unsaved = not save
+        if save:
+            session.save()
+
+
+def with_row_ids(changes: Sequence[Change], existing: Iterable[str]) -> tuple[list[Change], dict[int, str]]:
+    """New rows get their row id before sending: the platform's answer is matched to the row by it."""
+    new_ids = iter(wbk.next_row_ids(existing, sum(1 for c in changes if c.row_id is None)))
+    ids_for_new: dict[int, str] = {}
+    prepared: list[Change] = []
+    for change in changes:
+        if change.row_id is None and change.row is not None:
+            rid = next(new_ids)
+            ids_for_new[change.row] = rid
+            change = replace(change, row_id=rid)
+        prepared.append(change)
+    return prepared, ids_for_new
+
+
+def run_sync(session: Session, connector: Connector, plan: Plan, *, progress: Progress | None = None, batch: int = BATCH,
+             checkpoints: Checkpoints | None = None) -> SyncResult:
+    """Send the plan through the connector and record every row's outcome; the workbook ends saved."""
+    checkpoints = checkpoints or Checkpoints()
+    changes = plan.sendable()
+    prepared, ids_for_new = with_row_ids(changes, session.snapshot)
+    recorder = _Recorder(session, ids_for_new)
+    recorder.adopt(plan.adopted)
+    data = SendData(plan, session.table, session.snapshot, session.settings)
+    checkpoints.start()
+    done = 0
+    try:
+        for outcomes in connector.send(data, prepared, progress, batch):
+            recorder.add(outcomes)
+            done += len(outcomes)
+            due = done < len(prepared) and checkpoints.due()
+            saved = checkpoints.saving() if due else None
+            recorder.flush(save=due)
+            if saved is not None:
+                saved()
+            if progress is not None:
+                progress("Syncing", done, len(prepared))
+    except BaseException:
+        if recorder.unsaved:
+            recorder.flush(save=True)  # the batches already sent keep their log and snapshot
+        raise
+    recorder.flush(save=True)
+    upload = connector.upload_file
+    result = SyncResult(connector.name, dict(plan.counts), tuple(recorder.rows),
+                        upload_file=str(upload) if upload is not None else None, upload_rows=connector.upload_rows)
+    return replace(result, summary=connector.summary(result), summary_excel=connector.summary(result, excel=True))

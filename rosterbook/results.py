@@ -1,0 +1,127 @@
+"""What export, sync and revert return: typed results whose ``to_dict()`` is their ``--json`` form.
+
+``result["rows"]`` reads a key of the JSON form too, so scripts written against the dict form keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class _Result:
+    """``to_dict()`` plus ``result["key"]`` and ``result.get("key")`` on the JSON form."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, name: str) -> Any:
+        return self.to_dict()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.to_dict().get(name, default)
+
+
+@dataclass(frozen=True)
+class ExportResult(_Result):
+    """What an export wrote."""
+
+    workbook: str
+    dialect: str
+    source: str
+    """``scim`` or ``csv``."""
+    platform_url: str | None
+    rows: int
+    columns: tuple[str, ...]
+    lists: Mapping[str, int]
+    """List name -> how many allowed values."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (stable)."""
+        return {
+            "workbook": self.workbook,
+            "dialect": self.dialect,
+            "source": self.source,
+            "platform_url": self.platform_url,
+            "rows": self.rows,
+            "columns": list(self.columns),
+            "lists": dict(sorted(self.lists.items())),
+        }
+
+
+@dataclass(frozen=True)
+class RowResult(_Result):
+    """One row's outcome in a sync."""
+
+    row: int | None
+    key: str
+    action: str
+    outcome: str
+    """``ok``, ``failed`` or ``written`` (CSV upload file)."""
+    http_status: int | None = None
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "key": self.key, "action": self.action, "outcome": self.outcome,
+                "http_status": self.http_status, "message": self.message}
+
+
+@dataclass(frozen=True)
+class SyncResult(_Result):
+    """What a sync sent (SCIM) or wrote (CSV upload file), row by row."""
+
+    platform: str
+    counts: Mapping[str, int]
+    rows: tuple[RowResult, ...]
+    upload_file: str | None = None
+    upload_rows: int | None = None
+    """Rows in the upload file (CSV platforms)."""
+    summary: str = field(default="", compare=False)
+    """One sentence for the command line."""
+    summary_excel: str = field(default="", compare=False)
+    """The same in Excel's words."""
+
+    @property
+    def sent(self) -> int:
+        return len(self.rows)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.rows if r.outcome == "failed")
+
+    @property
+    def confirmed(self) -> int:
+        return sum(1 for r in self.rows if r.outcome == "ok")
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (stable; ``upload_rows`` only for CSV platforms)."""
+        out: dict[str, Any] = {
+            "ok": self.ok,
+            "platform": self.platform,
+            "counts": dict(self.counts),
+            "sent": self.sent,
+            "confirmed": self.confirmed,
+            "failed": self.failed,
+            "upload_file": self.upload_file,
+            "rows": [r.to_dict() for r in self.rows],
+        }
+        if self.upload_rows is not None:
+            out["upload_rows"] = self.upload_rows
+        return out
+
+
+@dataclass(frozen=True)
+class RevertResult(_Result):
+    """What a revert did: rows put back, new rows cleared, deleted users restored (by key)."""
+
+    reverted: tuple[int, ...]
+    cleared: tuple[int, ...]
+    restored: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reverted": list(self.reverted), "cleared": list(self.cleared), "restored": list(self.restored)}

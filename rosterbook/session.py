@@ -1,0 +1,322 @@
+"""A workbook session: one workbook, opened and read once per command, checked once, diffed once.
+
+Every use case (export, check, preview, sync, revert) and both front ends (the CLI and the ribbon)
+go through a ``Session``: it reads the settings, the dialect, the snapshot, the Users sheet and its
+structural problems once; ``problems()`` and ``changes()`` compute the checks and the diff once and
+keep them; ``plan()`` builds plans from that one diff; the writes go through the workbook layer
+and ``save()`` persists them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rosterbook import workbook as wbk
+from rosterbook.core.checks import check_table
+from rosterbook.core.codecs import Cell, split_list, to_text
+from rosterbook.core.dialects import Dialect, load_dialect
+from rosterbook.core.diff import Change, diff
+from rosterbook.core.plan import Current, Plan, make_plan
+from rosterbook.core.problems import Problem
+from rosterbook.core.settings import Settings
+from rosterbook.core.table import SnapshotRow, Table
+from rosterbook.errors import DataError, UsageError
+from rosterbook.sheets import SheetBook
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: what the CLI draws as a bar and the ribbon as a status line."""
+
+Book = SheetBook | str | os.PathLike[str]
+"""A workbook: an open SheetBook (the ribbon) or the path of an .xlsx file (the CLI)."""
+
+DIALECT_SHEET = "_dialect"
+"""Very hidden: the dialect a SCIM platform announced at export (its columns come from /Schemas)."""
+
+
+# --- opening -----------------------------------------------------------------------------------
+
+
+def open_book(target: Book, *, read_only: bool = False) -> SheetBook:
+    """The SheetBook for ``target``: itself, or the .xlsx file at that path.
+
+    ``read_only`` opens big files with the fast calamine reader unless a data sheet holds
+    formulas (whose text openpyxl gives and calamine would not).
+    """
+    if not isinstance(target, str | os.PathLike):
+        return target
+    path = Path(target)
+    if read_only and path.suffix.lower() == ".xlsx" and path.exists():
+        from rosterbook.fastread import FastBook
+
+        fast = FastBook(path)
+        if wbk.USERS not in fast.sheet_names() or not fast.has_formulas(wbk.USERS):
+            return fast
+    from rosterbook.xlsx import OpenpyxlBook
+
+    return OpenpyxlBook(path)
+
+
+def book_path(book: SheetBook) -> Path | None:
+    """The file a workbook lives in (None for a workbook never saved)."""
+    path = getattr(book, "path", None)
+    return Path(path) if path is not None else None
+
+
+def stage(progress: Progress | None, book: SheetBook | None, name: str) -> Callable[[int, int], None] | None:
+    """A core-style ``progress(done, total)`` for one stage, also shown on the book's status line."""
+    if progress is None and book is None:
+        return None
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(name, done, total)
+        if book is not None and (done == total or done % 5000 == 0):
+            book.progress(f"{name}: {done}/{total}")
+
+    return report
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A workbook read for the core: settings, dialect, snapshot, Users table, Lists."""
+
+    book: SheetBook
+    settings: Settings
+    dialect: Dialect
+    snapshot: dict[str, SnapshotRow]
+    users: wbk.UsersSheet
+    lists: dict[str, list[str]]
+    exported: bool
+    """The workbook has a snapshot sheet: rows without a row id are new users."""
+    stored: Mapping[str, SnapshotRow] = field(default_factory=dict)
+    """The snapshot as the workbook's sheet holds it (``snapshot`` may have adopted entries on top)."""
+
+    @property
+    def table(self) -> Table:
+        return self.users.table
+
+
+def workbook_dialect(book: SheetBook, settings: Settings) -> Dialect:
+    """The dialect stored at export (a SCIM platform's announced columns), else the named one."""
+    if DIALECT_SHEET in book.sheet_names():
+        text = "".join(to_text(row[0]) or "" for row in book.values(DIALECT_SHEET)[1:] if row)
+        if text:
+            try:
+                dialect = Dialect.model_validate_json(text)
+            except ValueError:
+                raise DataError(f"{DIALECT_SHEET}: the stored platform dialect was edited and is no longer valid. Export again.") from None
+            if dialect.name == settings.dialect:
+                return dialect
+    return load_dialect(settings.dialect)
+
+
+def write_dialect(book: SheetBook, dialect: Dialect | None) -> None:
+    """Store (or, for a built-in dialect, clear) the dialect a platform announced."""
+    if dialect is None:
+        if DIALECT_SHEET in book.sheet_names():
+            book.clear(DIALECT_SHEET, 1)
+        return
+    book.ensure_sheet(DIALECT_SHEET, "veryHidden")
+    text = dialect.model_dump_json()
+    # A cell holds at most 32,767 characters.
+    chunks: list[list[Any]] = [["dialect (JSON, do not edit)"]] + [[text[i : i + 30000]] for i in range(0, len(text), 30000)]
+    book.clear(DIALECT_SHEET, 1)
+    book.write_values(DIALECT_SHEET, 1, 1, chunks)
+
+
+def platform_choices(loaded: Loaded) -> dict[str, list[str]]:
+    """Lists of values the platform has: for the columns whose values come from it, and for
+    escaped ``|`` lists the items exported (so the platform's own ``Kraków|Lagos``, two known
+    locations, is not taken for one name that lacks its ``\\|``)."""
+    out: dict[str, list[str]] = {}
+    for column in loaded.dialect.columns:
+        if column.choices_from_platform and loaded.lists.get(column.name):
+            out[column.name] = loaded.lists[column.name]
+        elif column.escape is not None and column.separator is not None:
+            known: set[str] = set(loaded.lists.get(column.name) or ())
+            for snap in loaded.snapshot.values():
+                text = snap.values.get(column.name)
+                if text:
+                    known.update(split_list(text, column.separator, column.escape))
+            if known:
+                out[column.name] = sorted(known)
+    return out
+
+
+class Session:
+    """One workbook for one command: read once, checked once, diffed once, saved at the end."""
+
+    def __init__(self, book: SheetBook, loaded: Loaded, grid: Sequence[Sequence[Cell]], merged: Sequence[tuple[int, int, int, int]],
+                 snapshot_sheet: wbk.SnapshotSheet, progress: Progress | None = None) -> None:
+        self.book = book
+        self.loaded = loaded
+        self.grid = grid
+        """The Users sheet's cells as read."""
+        self.merged = merged
+        self.snapshot_sheet = snapshot_sheet
+        self.progress = progress
+        self._problems: list[Problem] | None = None
+        self._changes: list[Change] | None = None
+        self._log: wbk.LogCursor | None = None
+
+    @classmethod
+    def open(cls, target: Book, *, read_only: bool = False, dialect: str | None = None, progress: Progress | None = None) -> Session:
+        """Open ``target`` and read everything the core needs, once."""
+        book = open_book(target, read_only=read_only)
+        settings = wbk.read_settings(book)
+        if dialect is not None and dialect != settings.dialect:
+            raise UsageError(f"this workbook is for the {settings.dialect!r} dialect (Settings!B2), not {dialect!r}.")
+        chosen = workbook_dialect(book, settings)
+        snapshot_sheet = wbk.read_snapshot_sheet(book)
+        snapshot = snapshot_sheet.rows
+        exported = wbk.SNAPSHOT in book.sheet_names()
+        if wbk.USERS not in book.sheet_names():
+            raise DataError(f"the workbook has no {wbk.USERS!r} sheet.")
+        grid = book.values(wbk.USERS)
+        merged_of = getattr(book, "merged_ranges", None)  # only adapters over a file know merged cells
+        merged = list(merged_of(wbk.USERS)) if merged_of is not None else []
+        users = wbk.users_from_grid(grid, chosen, snapshot if exported else None, merged)
+        if not exported and users.row_ids:
+            # Without the snapshot every exported row would look new: a sync would try to create them all again.
+            raise DataError(
+                f"the very hidden {wbk.SNAPSHOT!r} sheet is missing, but {len(users.row_ids)} rows of the {wbk.USERS} sheet come from an export "
+                "(they carry hidden row ids), so they cannot be compared with what was exported. Export again into a new workbook."
+            )
+        loaded = Loaded(book, settings, chosen, dict(snapshot), users, wbk.read_lists(book), exported, stored=dict(snapshot))
+        return cls(book, loaded, grid, merged, snapshot_sheet, progress)
+
+    # --- what the workbook holds ---------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded.settings
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.loaded.dialect
+
+    @property
+    def table(self) -> Table:
+        return self.loaded.table
+
+    @property
+    def snapshot(self) -> dict[str, SnapshotRow]:
+        return self.loaded.snapshot
+
+    @property
+    def users(self) -> wbk.UsersSheet:
+        return self.loaded.users
+
+    @property
+    def path(self) -> Path | None:
+        return book_path(self.book)
+
+    def present_row_ids(self) -> set[str]:
+        """Row ids still on the Users sheet."""
+        return {r.row_id for r in self.table.rows if r.row_id}
+
+    # --- the core, once ----------------------------------------------------------------------
+
+    def problems(self) -> list[Problem]:
+        """Every problem of the Users sheet: the checks plus its structure (computed once)."""
+        if self._problems is None:
+            self._problems = problems_of(self.loaded, self.progress)
+        return self._problems
+
+    def changes(self) -> list[Change]:
+        """The core diff of the sheet against its snapshot, every row's Change (computed once)."""
+        if self._changes is None:
+            self._changes = diff(self.table, list(self.snapshot.values()), self.settings)
+        return self._changes
+
+    def edited_rows(self) -> dict[int, dict[str, str | None]]:
+        """Rows the diff changes (new rows included): row -> {column: intended canonical value}."""
+        return edited_rows_of(self.dialect, self.changes())
+
+    def plan(self, *, current: Mapping[str, Current] | None = None, confirm_deletions: bool = False, skip_rows: Sequence[int] = ()) -> Plan:
+        """The plan from the one diff (no diff again), against the platform's ``current`` state when read."""
+        return make_plan(self.table, list(self.snapshot.values()), self.settings, problems=self.problems(), current=current,
+                         confirm_deletions=confirm_deletions, skip_rows=skip_rows, changes=self.changes())
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def write_problems(self, problems: Sequence[Problem] | None = None, users: wbk.UsersSheet | None = None) -> None:
+        """The Problems column and cell marks (old marks cleared)."""
+        wbk.write_problems(self.book, users or self.users, self.problems() if problems is None else problems)
+
+    def write_preview(self, plan: Plan) -> None:
+        wbk.write_preview(self.book, plan.to_dict())
+
+    def append_log(self, entries: Sequence[wbk.LogEntry]) -> None:
+        """Append Sync log entries (the log's end is read once per session)."""
+        if not entries:
+            return
+        if self._log is None:
+            self._log = wbk.sync_log_cursor(self.book)
+        wbk.append_sync_log(self.book, entries, cursor=self._log)
+
+    def update_snapshot(self, changed: Mapping[str, SnapshotRow], removed: Sequence[str]) -> None:
+        """Rewrite only the snapshot entries that changed."""
+        wbk.update_snapshot(self.book, changed, removed, sheet=self.snapshot_sheet)
+
+    def save(self) -> None:
+        self.book.progress("Saving the workbook")
+        self.book.save()
+
+
+def problems_of(loaded: Loaded, progress: Progress | None = None) -> list[Problem]:
+    """The checks of a Users sheet plus its structural problems, minus formula findings on platform text."""
+    found = list(
+        check_table(
+            loaded.table,
+            has_snapshot=loaded.exported,
+            platform_choices=platform_choices(loaded) or None,
+            progress=stage(progress, loaded.book, "Checking"),
+        )
+    )
+    found.extend(loaded.users.problems)
+    return _without_platform_text(loaded, found)
+
+
+def _without_platform_text(loaded: Loaded, problems: list[Problem]) -> list[Problem]:
+    """Drop 'formula' findings on cells that still hold what the platform gave: a name like
+    '=HYPERLINK(...)' was written as inert text at export, so it is data, not a formula someone typed."""
+    if not loaded.snapshot or not any(p.code == "formula" for p in problems):
+        return problems
+    by_number = {r.number: r for r in loaded.table.rows}
+    kept = []
+    for problem in problems:
+        row = by_number.get(problem.row) if problem.code == "formula" else None
+        snap = loaded.snapshot.get(row.row_id) if row is not None and row.row_id else None
+        if snap is not None and to_text(problem.value) == snap.values.get(problem.column):
+            continue
+        kept.append(problem)
+    return kept
+
+
+def edited_rows_of(dialect: Dialect, changes: Sequence[Change]) -> dict[int, dict[str, str | None]]:
+    """Rows the core diff changes (new rows included): row -> {column: intended canonical value}.
+
+    An edit that changes nothing on the platform is no edit: a blank or clear word where the value
+    was already blank, a list re-ordered or (``list_mode`` add) with an item removed, a change the
+    dialect's ``requires`` drops, a custom column the export did not record. A write-only cell
+    (password) is an edit when filled; its value shows as ``SET_MARK``, never the secret. A key
+    change that the platform refuses (immutable key) is an edit of the key column.
+    """
+    key = dialect.key
+    out: dict[int, dict[str, str | None]] = {}
+    for change in changes:
+        if change.row is None or change.action == "unchanged":
+            continue  # users removed from the sheet have no row to edit
+        changed = {name: field_change.after for name, field_change in change.fields.items()}
+        if change.old_key is not None and key not in changed:
+            changed[key] = change.key
+        out[change.row] = changed
+    return out

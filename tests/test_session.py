@@ -1,0 +1,185 @@
+"""One workbook session per command: read once, one diff, one final save, one confirmation (CLI and ribbon alike)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from rosterbook import app, session
+from rosterbook.cli import run
+from rosterbook.errors import DataError
+from rosterbook.sandbox import Sandbox
+from rosterbook.xlsx import OpenpyxlBook
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Counts:
+    """Diffs, workbook reads and saves made during one command (counted on the real functions, wrapped)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.diffs = self.saves = self.opens = 0
+        real_diff, real_save, real_open = session.diff, session.Session.save, session.Session.open
+
+        def diff(*args: Any, **kwargs: Any) -> Any:
+            self.diffs += 1
+            return real_diff(*args, **kwargs)
+
+        def save(this: session.Session) -> None:
+            self.saves += 1
+            real_save(this)
+
+        def open_(cls: type[session.Session], *args: Any, **kwargs: Any) -> session.Session:
+            self.opens += 1
+            return real_open.__func__(cls, *args, **kwargs)  # type: ignore[attr-defined]
+
+        monkeypatch.setattr(session, "diff", diff)
+        monkeypatch.setattr(session.Session, "save", save)
+        monkeypatch.setattr(session.Session, "open", classmethod(open_))
+
+
+@pytest.fixture
+def platform(fresh_sandbox: Callable[..., Sandbox]) -> Sandbox:
+    return fresh_sandbox(users=40, seed=3)
+
+
+def _export_and_edit(tmp_path: Path, sandbox: Sandbox, *, archive: int = 0, titles: int = 3) -> Path:
+    book = tmp_path / "users.xlsx"
+    app.export_workbook(book, platform=sandbox.url)
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Users"]
+    cols = {str(c.value): c.column for c in ws[1] if c.value}
+    actives = [r for r in range(2, ws.max_row + 1) if ws.cell(r, cols["Status"]).value == "Active"]
+    for row in actives[:titles]:
+        ws.cell(row, cols["Job title"]).value = f"Title {row}"
+    for row in actives[titles : titles + archive]:
+        ws.cell(row, cols["Status"]).value = "Archived"
+    wb.save(book)
+    return book
+
+
+def _reads(sandbox: Sandbox, since: int) -> list[str]:
+    return [f"{r.method} {r.path}" for r in sandbox.request_log[since:] if r.method == "GET"]
+
+
+def _writes(sandbox: Sandbox, since: int) -> list[str]:
+    return [f"{r.method} {r.path}" for r in sandbox.request_log[since:] if r.method != "GET"]
+
+
+def test_cli_sync_reads_diffs_and_saves_once(tmp_path: Path, platform: Sandbox, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    book = _export_and_edit(tmp_path, platform)
+    counts = Counts(monkeypatch)
+    before = len(platform.request_log)
+    assert run(["sync", str(book), "--yes"]) == 0
+    assert "Synced 3 rows: 3 confirmed, 0 failed." in capsys.readouterr().out
+    assert (counts.opens, counts.diffs, counts.saves) == (1, 1, 1)
+    reads = _reads(platform, before)
+    # Discovery once, then the three users' current state: nothing read twice.
+    assert len(reads) == len(set(reads)), reads
+    assert sorted(r for r in reads if r.startswith("GET /Users/")) == sorted(set(r for r in reads if r.startswith("GET /Users/")))
+    assert len([r for r in reads if r.startswith("GET /Users/")]) == 3
+    assert len(_writes(platform, before)) >= 1
+
+
+class _UI:
+    """The ribbon's UI, recorded: answers every confirmation with ``answer``."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer
+        self.questions: list[str] = []
+        self.alerts: list[tuple[str, bool]] = []
+
+    def alert(self, message: str, *, error: bool = False) -> None:
+        self.alerts.append((message, error))
+
+    def confirm(self, message: str) -> bool:
+        self.questions.append(message)
+        return self.answer
+
+    def choose_file(self, title: str) -> str | None:
+        return None
+
+    def selected_rows(self, book: Any, sheet: str) -> list[int]:
+        return []
+
+    def show_sheet(self, book: Any, sheet: str) -> None:
+        return None
+
+
+def test_ribbon_sync_reads_diffs_saves_and_asks_once(tmp_path: Path, platform: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from addin import ribbon
+
+    book = _export_and_edit(tmp_path, platform)
+    counts = Counts(monkeypatch)
+    ui = _UI(True)
+    before = len(platform.request_log)
+    outcome = ribbon.dispatch("sync", OpenpyxlBook(book), ui)
+    assert outcome.ok, outcome.message
+    assert (counts.opens, counts.diffs, counts.saves) == (1, 1, 1)
+    assert len(ui.questions) == 1 and ui.questions[0].startswith("Sync: 3 update.")
+    reads = _reads(platform, before)
+    assert len(reads) == len(set(reads)), reads
+
+
+def test_ribbon_asks_about_the_deletion_guard_in_its_one_confirmation(tmp_path: Path, platform: Sandbox) -> None:
+    from addin import ribbon
+
+    book = _export_and_edit(tmp_path, platform, archive=26, titles=0)  # more than the guard's minimum of 25
+    before = len(platform.request_log)
+    no = _UI(False)
+    outcome = ribbon.dispatch("sync", OpenpyxlBook(book), no)
+    assert not outcome.ok and outcome.message == "Sync cancelled: nothing was sent."
+    assert len(no.questions) == 1
+    assert "would archive or deactivate 26 users, more than the threshold of 25. Is that intended?" in no.questions[0]
+    assert _writes(platform, before) == []
+
+    yes = _UI(True)
+    outcome = ribbon.dispatch("sync", OpenpyxlBook(book), yes)
+    assert outcome.ok, outcome.message
+    assert len(yes.questions) == 1 and outcome.result["confirmed"] == 26
+    assert app.preview_workbook(book).counts["archive"] == 0
+
+
+def test_cli_refuses_the_deletion_guard_without_confirmation_and_sends_nothing(tmp_path: Path, platform: Sandbox,
+                                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    book = _export_and_edit(tmp_path, platform, archive=26, titles=0)
+    before = len(platform.request_log)
+    assert run(["sync", str(book), "--yes"]) == 1
+    assert "more than the deletion guard's threshold of 25; nothing was sent. If that is intended, run again with --confirm-deletions." in capsys.readouterr().err
+    assert _writes(platform, before) == []
+    assert run(["preview", str(book)]) == 1  # preview's exit code asks the same blockers
+    assert run(["sync", str(book), "--yes", "--confirm-deletions"]) == 0
+
+
+def test_what_the_sheet_alone_refuses_is_refused_before_any_request(tmp_path: Path, platform: Sandbox) -> None:
+    book = _export_and_edit(tmp_path, platform)
+    wb = openpyxl.load_workbook(book)
+    wb["Users"]["E2"] = "actve"
+    wb.save(book)
+    before = len(platform.request_log)
+    with pytest.raises(DataError, match=r"1 row has errors \(row 2\); nothing was sent"):
+        app.sync_workbook(book)
+    assert platform.request_log[before:] == []
+
+
+def _functions(path: Path) -> Iterator[tuple[str, int]]:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield node.name, (node.end_lineno or node.lineno) - node.lineno + 1
+
+
+@pytest.mark.parametrize("module", ["rosterbook/session.py", "rosterbook/engine.py", *sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "rosterbook" / "connectors").glob("*.py"))])
+def test_session_and_connector_functions_stay_short(module: str) -> None:
+    long = {name: lines for name, lines in _functions(ROOT / module) if lines > 80}
+    assert long == {}
+
+
+def test_the_use_cases_module_stays_small() -> None:
+    assert len((ROOT / "rosterbook" / "app.py").read_text(encoding="utf-8").splitlines()) < 600
