@@ -75,7 +75,7 @@ _WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 
 
 @cli.command("check")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--dialect", "dialect", metavar="NAME", help="Platform dialect (recognised from the header row when omitted).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--no-write", is_flag=True, help="Workbooks: do not mark problem cells in the file.")
@@ -152,7 +152,7 @@ def progress_bars(enabled: bool) -> Iterator[Any]:
         bars.stop()
 
 
-_BOOK = click.argument("book", type=click.Path(dir_okay=False, path_type=Path))
+_BOOK = click.argument("book", type=click.Path(dir_okay=True, path_type=Path))
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (exactly what the library returns).")
 
 
@@ -160,7 +160,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result a
 @_BOOK
 @click.option("--platform", metavar="URL", help="SCIM base URL of the platform (default: the embedded sandbox).")
 @click.option("--dialect", metavar="NAME", help="Dialect of the --from-csv file (recognised from its header row when omitted).")
-@click.option("--from-csv", "from_csv", type=click.Path(dir_okay=False, path_type=Path), metavar="EXPORT.csv",
+@click.option("--from-csv", "from_csv", type=click.Path(dir_okay=True, path_type=Path), metavar="EXPORT.csv",
               help="Fill the workbook from a CSV-only platform's own export file.")
 @click.option("--force", is_flag=True, help="Overwrite a workbook whose edits were never synced.")
 @_JSON

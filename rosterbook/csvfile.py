@@ -58,6 +58,10 @@ def read_csv(path: str | Path) -> CsvData:
     except FileNotFoundError:
         raise UsageError(f"{file}: no such file.") from None
     except IsADirectoryError:
+        if file.suffix.casefold() == ".numbers":  # a Numbers document is a folder (a package) on macOS
+            from rosterbook.formats import foreign_message
+
+            raise UsageError(foreign_message(file.name, "numbers")) from None
         raise UsageError(f"{file}: is a folder, not a CSV file.") from None
     except OSError as exc:
         raise UsageError(f"{file}: cannot be read ({exc.strerror or exc}).") from None
@@ -69,10 +73,11 @@ def decode_csv(data: bytes, name: str = "<csv>") -> tuple[str, str]:
     """The text of a CSV file's bytes and the encoding it was in (BOMs honoured, UTF-8, then Windows-1252)."""
     if not data.strip():
         raise UsageError(f"{name}: the file is empty.")
-    if data.startswith(b"PK\x03\x04"):
-        raise UsageError(f"{name}: is a zip file (an Excel workbook?), not a CSV file.")
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise UsageError(f"{name}: is an Excel 97-2003 workbook, not a CSV file; save it as CSV or .xlsx.")
+    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        from rosterbook.formats import foreign_message, spreadsheet_kind
+
+        kind = spreadsheet_kind(data)
+        raise UsageError(foreign_message(name, kind) if kind is not None else f"{name}: is a zip file, not a CSV file.")
     if data.startswith(codecs.BOM_UTF8):
         return _decode(data, "utf-8-sig", name), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -214,6 +219,7 @@ def _first_records(text: str) -> str:
 
 def dialect_of(data: CsvData, name: str | None) -> Dialect:
     """The dialect called ``name``, else the one the file's header row is recognised as (UsageError when none fits)."""
+    _refuse_saved_users_sheet(data)
     if name is not None:
         return load_dialect(name)
     found = recognise_dialect(data.headers)
@@ -221,6 +227,21 @@ def dialect_of(data: CsvData, name: str | None) -> Dialect:
         names = ", ".join(repr(n) for n in dialect_names())
         raise UsageError(f"{data.name}: cannot tell which platform this header row is for; give --dialect (one of {names}).")
     return found
+
+
+_LAYOUT_HEADERS = ("Problems", "Sync status", "_row_id")
+
+
+def _refuse_saved_users_sheet(data: CsvData) -> None:
+    """A CSV saved from a rosterbook workbook's Users sheet is not a platform export: say so, with the way out."""
+    heads = {h.strip() for h in data.headers if h}
+    found = [h for h in _LAYOUT_HEADERS if h in heads]
+    if "_row_id" in heads or len(found) >= 2:
+        raise UsageError(
+            f"{data.name}: this is the Users sheet of a rosterbook workbook saved as CSV (it has the {', '.join(repr(h) for h in found)} "
+            "columns rosterbook adds): open the .xlsx workbook instead (rosterbook check BOOK.xlsx). For a CSV platform, upload the "
+            "file rosterbook sync writes next to the workbook (BOOK-upload.csv)."
+        )
 
 
 def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callable[[int, int], None] | None = None) -> CheckReport:

@@ -49,6 +49,14 @@ def open_book(target: Book, *, read_only: bool = False) -> SheetBook:
     if not isinstance(target, str | os.PathLike):
         return target
     path = Path(target)
+    if path.exists():
+        from rosterbook.formats import foreign_workbook
+
+        foreign = foreign_workbook(path)
+        if foreign is not None:
+            raise UsageError(foreign)
+        if path.is_dir():
+            raise UsageError(f"{path}: is a folder, not a workbook.")
     if read_only and path.suffix.lower() == ".xlsx" and path.exists():
         from rosterbook.fastread import FastBook
 
@@ -243,7 +251,7 @@ class Session:
     def plan(self, *, current: Mapping[str, Current] | None = None, confirm_deletions: bool = False, skip_rows: Sequence[int] = ()) -> Plan:
         """The plan from the one diff (no diff again), against the platform's ``current`` state when read."""
         return make_plan(self.table, list(self.snapshot.values()), self.settings, problems=self.problems(), current=current,
-                         confirm_deletions=confirm_deletions, skip_rows=skip_rows, changes=self.changes())
+                         confirm_deletions=confirm_deletions, skip_rows=skip_rows, changes=self.changes(), baseline=bool(self.snapshot))
 
     # --- writing -----------------------------------------------------------------------------
 

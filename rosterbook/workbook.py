@@ -642,7 +642,9 @@ def write_preview(book: SheetBook, plan: Mapping[str, Any]) -> None:
         block.append([])
         block.append(["Invitation emails", str(invitations.get("count", 0))])
     seats = plan.get("seats") or {}
-    if seats and seats.get("before") is not None:
+    if seats and seats.get("before") is None:
+        block.append(["Seats", f"unknown: no exported users in this workbook; export first ({int(seats.get('change') or 0):+d} with this sync)"])
+    elif seats:
         block.append(["Seats", f"{seats.get('before')} -> {seats.get('after')}"])
         if seats.get("subscription") is not None:
             block.append(["Subscription seats", str(seats["subscription"])])

@@ -132,9 +132,9 @@ def csv_cases() -> dict[str, tuple[bytes, str, list[Run]]]:
     # Not CSV at all.
     add("csv_nul_bytes.csv", _lines(P_HEAD, "Am\x00ara,Okafor,amara.okafor@example.com,,,,Active"), "NUL bytes in the text", _check(2, "csv_nul_bytes.csv: holds binary data, not CSV text."))
     add("csv_is_a_workbook.csv", _zip_bytes({"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<workbook/>"}),
-        "an .xlsx renamed .csv", _check(2, "csv_is_a_workbook.csv: is a zip file (an Excel workbook?), not a CSV file."))
+        "an .xlsx renamed .csv", _check(2, "csv_is_a_workbook.csv: is an Excel workbook (.xlsx), not a CSV file"))
     add("csv_is_xls.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 4, "an Excel 97-2003 file renamed .csv",
-        _check(2, "csv_is_xls.csv: is an Excel 97-2003 workbook, not a CSV file"))
+        _check(2, "csv_is_xls.csv: is an Excel 97-2003 workbook (.xls), which rosterbook cannot read"))
     add("csv_is_pdf.csv", _pdf_bytes(), "a PDF renamed .csv", _check(2, "csv_is_pdf.csv: holds binary data, not CSV text."))
     add("csv_is_pdf_text_only.csv", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n",
         "a PDF without binary streams: read as text, no platform's header", _check(2, "csv_is_pdf_text_only.csv: cannot tell which platform"))
@@ -297,7 +297,9 @@ def book_cases() -> dict[str, tuple[str, str, BookEdit | None, bytes | None, lis
         "book_empty_file.xlsx": ("", "0 bytes named .xlsx", None, b"", both(2, unreadable, unreadable)),
         "book_renamed_pdf.xlsx": ("", "a PDF renamed .xlsx", None, _pdf_bytes(), both(2, unreadable, unreadable)),
         "book_renamed_csv.xlsx": ("", "a CSV file renamed .xlsx", None, (SAMPLES / "progression_export.csv").read_bytes(), both(2, unreadable, unreadable)),
-        "book_renamed_xls.xlsx": ("", "an Excel 97-2003 file renamed .xlsx", None, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2048), both(2, unreadable, unreadable)),
+        "book_renamed_xls.xlsx": ("", "an Excel 97-2003 file renamed .xlsx", None, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2048),
+                                  both(2, "is an Excel 97-2003 workbook (.xls), which rosterbook cannot read: open it in Excel and save it as Excel Workbook (.xlsx)",
+                                       "is an Excel 97-2003 workbook (.xls)")),
         "book_garbage.xlsx": ("", "random bytes", None, bytes(random.Random(3).getrandbits(8) for _ in range(4096)), both(2, unreadable, unreadable)),
         "book_zip_not_workbook.xlsx": ("", "a zip archive of other files", None, _zip_bytes({"notes.txt": "hello", "photo.jpg": "\xff\xd8"}), both(2, unreadable, unreadable)),
         # Not a rosterbook workbook, or its sheets deleted.

@@ -73,7 +73,7 @@ def test_stray_quotes_are_read_leniently() -> None:
         (b"", r"^users\.csv: the file is empty\.$"),
         (b"  \r\n ", r"^users\.csv: the file is empty\.$"),
         (b"\x00\x01\x02binary\x00", r"^users\.csv: holds binary data, not CSV text\.$"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", r"^users\.csv: is an Excel 97-2003 workbook, not a CSV file; save it as CSV or \.xlsx\.$"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", r"^users\.csv: is an Excel 97-2003 workbook \(\.xls\), which rosterbook cannot read: open it in Excel and save it as Excel Workbook \(\.xlsx\)\.$"),
         (b'email,name\r\na@example.com,"Ann\r\nb@example.com,Bob\r\n', r"^users\.csv: a quoted cell starting on line 2 is never closed \(a '\"' is missing\)\.$"),
         (b"\r\n\r\nemail\r\n", r"^users\.csv: the first line should be the header row, but it is blank\.$"),
         (codecs.BOM_UTF8 + b"\xff\xfe bad", r"^users\.csv: starts like utf-8-sig text but byte 3 is not valid utf-8-sig\.$"),
@@ -90,7 +90,7 @@ def test_a_workbook_is_not_a_csv(tmp_path: Path) -> None:
     path = tmp_path / "users.csv"
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("xl/workbook.xml", "<workbook/>")
-    with pytest.raises(UsageError, match=r"^users\.csv: is a zip file \(an Excel workbook\?\), not a CSV file\.$"):
+    with pytest.raises(UsageError, match=r"^users\.csv: is an Excel workbook \(\.xlsx\), not a CSV file: give it an \.xlsx name and check it as a workbook \(rosterbook check users\.xlsx\)\.$"):
         read_csv(path)
 
 

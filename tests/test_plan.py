@@ -194,10 +194,10 @@ def test_new_users_with_errors_get_no_invitation() -> None:
 @pytest.mark.parametrize(
     ("subscription", "before_active", "expected"),
     [
-        (None, 2, {"before": 2, "after": 4, "subscription": None, "extra_billed": None, "over_subscription": None}),
-        (3, 2, {"before": 2, "after": 4, "subscription": 3, "extra_billed": 1, "over_subscription": 1}),
-        (10, 2, {"before": 2, "after": 4, "subscription": 10, "extra_billed": 0, "over_subscription": 0}),
-        (1, 2, {"before": 2, "after": 4, "subscription": 1, "extra_billed": 2, "over_subscription": 3}),
+        (None, 2, {"before": 2, "after": 4, "subscription": None, "extra_billed": None, "over_subscription": None, "change": 2}),
+        (3, 2, {"before": 2, "after": 4, "subscription": 3, "extra_billed": 1, "over_subscription": 1, "change": 2}),
+        (10, 2, {"before": 2, "after": 4, "subscription": 10, "extra_billed": 0, "over_subscription": 0, "change": 2}),
+        (1, 2, {"before": 2, "after": 4, "subscription": 1, "extra_billed": 2, "over_subscription": 3, "change": 2}),
     ],
 )
 def test_seats_before_and_after_against_the_subscription(subscription: int | None, before_active: int, expected: dict[str, Any]) -> None:
@@ -244,7 +244,7 @@ def test_the_json_form() -> None:
         {"action": "rename", "row": 3, "key": "bob.ray", "old_key": "bob", "fields": {"Username": {"from": "bob", "to": "bob.ray"}},
          "notes": [], "invite": False, "current": None, "problems": []},
     ]
-    assert data["seats"] == {"before": 1, "after": 2, "subscription": 5, "extra_billed": 0, "over_subscription": 0}
+    assert data["seats"] == {"before": 1, "after": 2, "subscription": 5, "extra_billed": 0, "over_subscription": 0, "change": 1}
     assert data["invitations"] == {"count": 1, "keys": ["cy"]}
     assert data["guard"]["tripped"] is False and data["refused"] is False
 

@@ -100,16 +100,19 @@ class Guard(_Record):
 class Seats(_Record):
     """Seat-holding users before and after the sync, against the subscription (see the module docstring)."""
 
-    before: int
-    after: int
+    before: int | None
+    """None when the workbook holds no exported users (a template): the platform's count is unknown until an export."""
+    after: int | None
     subscription: int | None
     extra_billed: int | None
     over_subscription: int | None
+    change: int = 0
+    """Seats this sync adds (negative: frees), known even when ``before`` is not."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
         return {"before": self.before, "after": self.after, "subscription": self.subscription,
-                "extra_billed": self.extra_billed, "over_subscription": self.over_subscription}
+                "extra_billed": self.extra_billed, "over_subscription": self.over_subscription, "change": self.change}
 
 
 BlockerKind = Literal["header", "errors", "unknown-rows", "conflicts", "deletions", "refused"]
@@ -252,6 +255,7 @@ def make_plan(
     confirm_deletions: bool = False,
     skip_rows: Collection[int] = (),
     changes: Sequence[Change] | None = None,
+    baseline: bool = True,
 ) -> Plan:
     """The plan for a sheet against its snapshot.
 
@@ -267,8 +271,11 @@ def make_plan(
     with paused_gc():
         if changes is None:
             changes = diff(table, snapshot, settings)
-        return _make_plan(table.dialect, snapshot, settings, changes, (*table.header_problems, *problems), current,
+        plan = _make_plan(table.dialect, snapshot, settings, changes, (*table.header_problems, *problems), current,
                           confirm_deletions, frozenset(skip_rows))
+    if not baseline and plan.seats is not None:
+        plan = replace(plan, seats=replace(plan.seats, before=None, after=None, extra_billed=None, over_subscription=None))
+    return plan
 
 
 def _make_plan(
@@ -445,7 +452,7 @@ def _seats(dialect: Dialect, statuses: Counter[str | None], settings: Settings, 
     if subscription is not None:
         over = max(0, after - subscription)
         extra = max(0, after - max(before, subscription))
-    return Seats(before=before, after=after, subscription=subscription, extra_billed=extra, over_subscription=over)
+    return Seats(before=before, after=after, subscription=subscription, extra_billed=extra, over_subscription=over, change=after - before)
 
 
 def rows_text(rows: Sequence[int]) -> str:
@@ -507,6 +514,8 @@ def _change_lines(change: Change) -> list[str]:
 
 
 def _seats_line(seats: Seats) -> str:
+    if seats.before is None:
+        return f"Seats: unknown, the workbook holds no exported users (started from the template?): export first ({seats.change:+d} with this sync)"
     line = f"Seats: {seats.before} -> {seats.after}"
     if seats.subscription is None:
         return line + " (subscription size unknown)"
