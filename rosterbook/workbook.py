@@ -185,7 +185,7 @@ def _parse_setting(key: str, raw: str | None, where: str) -> Any:
 
 def users_headers(dialect: Dialect, columns: Sequence[str] | None = None, custom: Sequence[str] = ()) -> list[str]:
     """The Users header row: data columns (dialect order, or ``columns``), custom columns, layout columns."""
-    names = list(columns) if columns is not None else [c.name for c in dialect.columns]
+    names = list(columns) if columns is not None else [c.name for c in dialect.sheet_columns]
     return [*names, *custom, *LAYOUT_HEADERS]
 
 

@@ -711,7 +711,7 @@ def build_template(path: str | os.PathLike[str], dialect: Dialect) -> OpenpyxlBo
     """An empty rosterbook workbook for ``dialect``: every sheet of the layout, nothing exported yet."""
     book = OpenpyxlBook.new(path)
     layout.ensure_layout(book)
-    headers = [c.name for c in dialect.columns]
+    headers = [c.name for c in dialect.sheet_columns]
     layout.write_users(book, dialect, headers, [], [])
     lists = layout.dialect_lists(dialect)
     layout.write_lists(book, lists)

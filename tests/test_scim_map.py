@@ -91,6 +91,8 @@ def test_resource_to_values_gives_canonical_cells() -> None:
         "Phone": "+44 20 7946 0000",
         "Start date": "2014-04-08",
         "External ID": "00123",
+        "Display name": None,
+        "Formatted name": None,
     }
 
 

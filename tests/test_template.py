@@ -55,7 +55,7 @@ def test_scim_template_layout() -> None:
     ws = wb["Users"]
     dialect = load_dialect("scim")
     headers = [c.value for c in ws[1]]
-    assert headers == [*dialect.column_names, "Problems", "Sync status", "_row_id"]
+    assert headers == [*(c.name for c in dialect.sheet_columns), "Problems", "Sync status", "_row_id"]
     assert ws.freeze_panes == "B2"
     table = ws.tables["Users"]
     assert table.ref.startswith("A1:") and [c.name for c in table.tableColumns] == headers

@@ -157,7 +157,7 @@ class _UserMapper:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
-        self.headers = [c.name for c in dialect.columns]
+        self.headers = [c.name for c in dialect.sheet_columns]
         self.write_only = [c.name for c in dialect.columns if c.write_only]
         self.rows: list[list[str | None]] = []
         self.snapshots: list[Exported] = []

@@ -81,6 +81,10 @@ class Column(_Model):
     """Columns that must also be filled for a change of this one to apply (Progression: position needs team)."""
     scim: str | None = None
     """SCIM attribute path this column maps to (``name.givenName``, ``emails[type eq "work"].value``)."""
+    derived_from: tuple[str, ...] = ()
+    """A platform attribute the sheet does not show, which the platform holds as these columns joined by a space
+    (SCIM ``displayName`` = first and last name): kept in the snapshot, and changed with them by a sync when it
+    was that combination (never when someone chose another spelling)."""
     help: str = ""
     """One line for the template's header comment and the README."""
 
@@ -96,6 +100,8 @@ class Column(_Model):
             raise ValueError(f"clear_word only makes sense with blank = 'keep' ({self.name!r})")
         if self.write_only and self.required == "always":
             raise ValueError(f"a write-only column cannot be always required ({self.name!r})")
+        if self.derived_from and (self.required != "never" or self.write_only or self.type != "text"):
+            raise ValueError(f"a derived column is an optional text column ({self.name!r})")
         if self.escape is not None and len(self.escape) != 1:
             raise ValueError(f"an escape is one character ({self.name!r})")
         if self.pattern is not None:
@@ -206,6 +212,12 @@ class Dialect(_Model):
                     raise ValueError(f"{column.name!r} requires unknown column {other!r}")
         if self.column(self.key).write_only:
             raise ValueError(f"key {self.key!r} cannot be write-only")
+        for column in self.columns:
+            bad = [n for n in column.derived_from if n not in names or self.column(n).derived_from]
+            if bad:
+                raise ValueError(f"{column.name!r} is derived from {bad[0]!r}, which is not a column shown in the sheet")
+            if column.derived_from and column.name in (self.key, self.status_column):
+                raise ValueError(f"the key or status column cannot be derived ({column.name!r})")
         words = [w.word for w in self.status_words]
         if len(set(words)) != len(words):
             raise ValueError("status words must be unique")
@@ -229,6 +241,11 @@ class Dialect(_Model):
         return self
 
     # --- look-ups -------------------------------------------------------------------------
+
+    @property
+    def sheet_columns(self) -> tuple[Column, ...]:
+        """The columns a sheet (or upload file) shows: every column but the derived ones."""
+        return tuple(c for c in self.columns if not c.derived_from)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -438,6 +455,8 @@ def _column_rules(column: Column) -> str:
         rules.append(f"default {column.default!r}")
     if column.requires:
         rules.append("needs " + ", ".join(repr(r) for r in column.requires))
+    if column.derived_from:
+        rules.append("not in the sheet; follows " + " + ".join(repr(r) for r in column.derived_from) + " when it was their usual form")
     if column.aliases:
         rules.append("aliases " + ", ".join(repr(a) for a in column.aliases))
     return "; ".join(rules)

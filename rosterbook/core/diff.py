@@ -28,7 +28,7 @@ Decisions the seeds leave open, made here and documented once:
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -201,6 +201,8 @@ class _Differ:
         self.archive_word = dialect.archive_word
         self.invite_words = frozenset(w.word for w in dialect.status_words if w.invite)
         self.extras: tuple[str, ...] = tuple(dialect.extra_headers(table.headers))
+        # Attributes the platform derives from other columns (SCIM displayName), when the sheet does not show them.
+        self.derived = tuple(c for c in dialect.columns if c.derived_from and c.name not in present)
 
     # --- keys ------------------------------------------------------------------------------
 
@@ -264,6 +266,8 @@ class _Differ:
                 after[header] = text
         if fields:
             self._drop_unsupported(fields, after, before_values, extra_notes)
+            if self.derived:
+                self._follow_names(fields, after, before_values, extra_notes)
 
         # Without the key column the sheet cannot change the key (the upload file writes the exported one).
         key = self.row_key(row) if self.key_present else None
@@ -355,6 +359,25 @@ class _Differ:
                 needs = ", ".join(repr(m) for m in missing)
                 notes.append(f"{col.name} is not changed: {self.dialect.title} needs {needs} filled in as well")
 
+    def _follow_names(
+        self, fields: dict[str, FieldChange], after: dict[str, str | None], before: Mapping[str, str | None], notes: list[str]
+    ) -> None:
+        """Derived attributes follow a changed name when they were its usual combination at export; else a note says why not."""
+        for column in self.derived:
+            sources = column.derived_from
+            if not any(s in fields for s in sources) or column.name not in before:
+                continue  # the name did not change, or the export did not record this attribute
+            now = before[column.name]
+            old = _joined(before.get(s) for s in sources)
+            new = _joined(after[s] if s in after else before.get(s) for s in sources)
+            if now is not None and now == old:
+                if new is not None and new != old:
+                    fields[column.name] = FieldChange(now, new)
+                    after[column.name] = new
+                    notes.append(f"{column.name} follows the name: {quote(now)} -> {quote(new)}")
+            elif now is not None:
+                notes.append(f"{column.name} {quote(now)} is not the name {quote(old or '')} as the platform joins it: left as it is")
+
     def _key_problem(self, row: Row, old: str, new: str) -> Problem:
         dialect = self.dialect
         column = dialect.key  # only called when the key column is in the sheet
@@ -424,6 +447,11 @@ class _Differ:
         if self.status is not None and snap.values.get(self.status) == self.archive_word and self.archive_word is not None:
             return None  # already archived: nothing to deactivate
         return Change("deactivate", None, snap.row_id, snap.key, None, snap.resource_id, snap.version, {}, snap.values)
+
+
+def _joined(parts: Iterable[str | None]) -> str | None:
+    """Names joined as platforms show them (``Ada Lovelace``); None when all are blank."""
+    return " ".join(p for p in parts if p) or None
 
 
 _by_row = attrgetter("row")
