@@ -42,6 +42,7 @@ CALLBACK = "RosterbookRibbon"
 _HERE = Path(__file__).parent
 CUSTOM_UI = _HERE / "customUI.xml"
 CALLBACKS_BAS = _HERE / "vba" / "RosterbookCallbacks.bas"
+THIS_WORKBOOK = _HERE / "vba" / "ThisWorkbook.cls"
 
 # --- the xlwings module, patched ----------------------------------------------------------------
 
@@ -146,12 +147,14 @@ def callbacks_module_source() -> str:
 
 def udf_module_source(module_name: str = UDF_MODULE) -> str:
     """VBA wrappers for every function in ``module_name``'s ``FUNCTIONS``, shaped as
-    ``xlwings.udfs.generate_vba_wrapper`` writes them for an add-in (``ActiveWorkbook``).
+    ``xlwings.udfs.generate_vba_wrapper`` writes them for an add-in (``ActiveWorkbook``), plus
+    ``RosterbookRegisterFunctions`` (their ``Application.MacroOptions``) and ``RosterbookPlace``.
 
-    xlwings' generator needs Excel (and its decorators are no-ops off Windows), so the wrapper
-    is derived here from each function's signature: parameters with a default are ``Optional``,
-    and the reserved ``caller`` parameter is passed as ``Nothing`` (xlwings' ``call_udf``
-    replaces it with the calling range).
+    xlwings' generator needs Excel (and its decorators are no-ops off Windows), so the wrapper is
+    derived here from each function's signature and the help ``addin.udfs`` records: parameters
+    with a default are ``Optional``, one with a VBA expression (``vba=``) is filled by the wrapper
+    instead of the formula, and the reserved ``caller`` parameter is passed as ``Nothing``
+    (xlwings' ``call_udf`` replaces it with the calling range).
     """
     module = importlib.import_module(module_name)
     lines = [
@@ -161,25 +164,57 @@ def udf_module_source(module_name: str = UDF_MODULE) -> str:
         "",
     ]
     for func in module.FUNCTIONS:
-        lines += _udf_wrapper(module_name, func)
+        lines += _udf_wrapper(module_name, func, module)
+    lines += _register_source(module)
+    lines += _PLACE_FUNCTION.splitlines()
     return crlf("\n".join(lines))
 
 
-def _udf_wrapper(module_name: str, func: Callable[..., Any]) -> list[str]:
+MAC_MESSAGE = "rosterbook: the cell functions run in Excel for Windows only (xlwings runs custom functions there); use the Check button."
+"""What a cell function shows in Excel for Mac, where xlwings cannot run it."""
+
+_PLACE_FUNCTION = """' Where a range argument lies ("row,column,rows,columns,sheet"; "" for values): lets a function
+' read the headers of the same columns and name the cells as the sheet does (addin.sheet.place_of).
+Public Function RosterbookPlace(arg As Variant) As String
+    If IsObject(arg) Then
+        If TypeOf arg Is Range Then
+            RosterbookPlace = arg.Row & "," & arg.Column & "," & arg.Rows.Count & "," & arg.Columns.Count & "," & arg.Worksheet.Name
+        End If
+    End If
+End Function
+"""
+
+
+def _vba_string(text: str) -> str:
+    """A VBA string literal (at most 255 characters, what MacroOptions keeps)."""
+    if any(ord(ch) > 126 or ord(ch) < 32 for ch in text):
+        raise UsageError(f"function help must be plain ASCII for the VBA module: {text!r}")
+    return '"' + text[:255].replace('"', '""') + '"'
+
+
+def _udf_wrapper(module_name: str, func: Callable[..., Any], module: Any) -> list[str]:
     name = func.__name__
     params: list[str] = []
     call_args: list[str] = []
+    hidden = {a.name: a.vba for a in module.arguments(func) if a.vba}
     for param in inspect.signature(func).parameters.values():
         if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
             raise UsageError(f"UDF {name}: only plain positional parameters are supported, not {param.name!r}")
         if param.name == "caller":
             call_args.append("Nothing")
             continue
+        if param.name in hidden:
+            call_args.append(hidden[param.name])
+            continue
         call_args.append(param.name)
         params.append(("Optional " if param.default is not param.empty else "") + param.name)
     array = "Array(" + ", ".join(call_args) + ")"
     return [
         f"Function {name}({', '.join(params)})",
+        "    #If Mac Then",
+        f"        {name} = {_vba_string(MAC_MESSAGE)}",
+        "        Exit Function",
+        "    #End If",
         '    #If App = "Microsoft Excel" Then',
         "        If TypeOf Application.Caller Is Range Then On Error GoTo failed",
         f'        {name} = XLPy.CallUDF("{module_name}", "{name}", {array}, ActiveWorkbook, Application.Caller)',
@@ -193,6 +228,49 @@ def _udf_wrapper(module_name: str, func: Callable[..., Any]) -> list[str]:
         "End Function",
         "",
     ]
+
+
+def _register_source(module: Any) -> list[str]:
+    """``RosterbookRegisterFunctions``: one ``Application.MacroOptions`` per function, as xlwings' UDF import
+    registers them (description, category, a description per argument the formula takes)."""
+    lines = [
+        "' Insert Function's help for every function, from the doc= strings of addin/udfs.py. Called when",
+        "' the add-in loads (ThisWorkbook); an Excel without ArgumentDescriptions still gets the rest.",
+        "Public Sub RosterbookRegisterFunctions()",
+        "    Dim book As String",
+        "    On Error Resume Next",
+        "    book = \"'\" & ThisWorkbook.Name & \"'!\"",
+    ]
+    for func in module.FUNCTIONS:
+        shown = [a for a in module.arguments(func) if not a.vba]
+        if not all(a.doc for a in shown):
+            raise UsageError(f"UDF {func.__name__}: every argument needs doc= help for Insert Function")
+        described = module.description(func)
+        if not described:
+            raise UsageError(f"UDF {func.__name__}: a docstring is its Insert Function description")
+        docs = ", _\n            ".join(_vba_string(a.doc) for a in shown)
+        lines += [
+            f'    Application.MacroOptions Macro:=book & "{func.__name__}", _',
+            f"        Description:={_vba_string(described)}, _",
+            f"        Category:={_vba_string(module.CATEGORY)}, _",
+            f"        ArgumentDescriptions:=Array({docs})",
+            "    If Err.Number <> 0 Then",
+            "        Err.Clear",
+            f'        Application.MacroOptions Macro:=book & "{func.__name__}", Description:={_vba_string(described)}, Category:={_vba_string(module.CATEGORY)}',
+            "        Err.Clear",
+            "    End If",
+        ]
+    lines += [
+        "    ThisWorkbook.Saved = True  ' registering marks the add-in changed; nothing to save",
+        "End Sub",
+        "",
+    ]
+    return lines
+
+
+def this_workbook_source() -> str:
+    """The add-in's ``ThisWorkbook`` code (``addin/vba/ThisWorkbook.cls``): load-time registration and events."""
+    return crlf(THIS_WORKBOOK.read_text(encoding="utf-8"))
 
 
 def custom_ui_xml() -> str:
@@ -231,9 +309,43 @@ def _workbook_bytes() -> bytes:
     ws.sheet_properties.codeName = "Sheet1"
     wb.code_name = "ThisWorkbook"
     wb.properties.creator = "rosterbook"
+    from openpyxl.packaging.custom import StringProperty
+
+    from rosterbook import __version__
+
+    # What `rosterbook addin status` compares with the installed rosterbook and xlwings.
+    for key, value in versions(__version__).items():
+        wb.custom_doc_props.append(StringProperty(name=key, value=value))
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+VERSION_PROPERTIES = ("rosterbook version", "xlwings version")
+"""Custom document properties of the add-in naming what it was built from."""
+
+
+def versions(rosterbook_version: str) -> dict[str, str]:
+    """The add-in's version properties (``VERSION_PROPERTIES``)."""
+    return dict(zip(VERSION_PROPERTIES, (rosterbook_version, XLWINGS_VERSION), strict=True))
+
+
+def read_versions(path: Path) -> dict[str, str]:
+    """The version properties of a built add-in (empty when it has none: an add-in older than them)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            xml = zf.read("docProps/custom.xml")
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return {}
+    out: dict[str, str] = {}
+    for prop in ET.fromstring(xml):
+        name = prop.get("name")
+        value = next(iter(prop), None)
+        if name in VERSION_PROPERTIES and value is not None and value.text:
+            out[name] = value.text
+    return out
 
 
 def _add_relationship(rels: str, rel_id: str, rel_type: str, target: str) -> str:
@@ -271,7 +383,7 @@ def build_xlam(path: Path) -> Path:
     path = Path(path)
     if path.is_dir():
         path = path / "rosterbook.xlam"
-    vba_bin = vba_project(modules())
+    vba_bin = vba_project(modules(), documents={"ThisWorkbook": this_workbook_source()})
     with zipfile.ZipFile(io.BytesIO(_workbook_bytes())) as zf:
         parts = {name: zf.read(name) for name in zf.namelist()}
     packaged = _package(parts, vba_bin, custom_ui_xml())

@@ -173,12 +173,23 @@ def crlf(text: str) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-def vba_project(modules: Mapping[str, str], *, project_id: str = "{5A6D0B8E-3C1F-4E52-9B7A-2D4C6E8F0A13}") -> bytes:
+def vba_project(
+    modules: Mapping[str, str],
+    *,
+    documents: Mapping[str, str] | None = None,
+    project_id: str = "{5A6D0B8E-3C1F-4E52-9B7A-2D4C6E8F0A13}",
+) -> bytes:
     """A ``vbaProject.bin`` holding ``ThisWorkbook``, ``Sheet1`` and the given standard modules (name -> source).
 
-    No p-code or performance cache is written: Office compiles the modules from source on load.
-    Each source must start with its ``Attribute VB_Name`` line and be cp1252 text.
+    ``documents`` gives code for the document modules (``ThisWorkbook``: workbook and application
+    events), written after their attribute lines. No p-code or performance cache is written: Office
+    compiles the modules from source on load. Each standard module's source must start with its
+    ``Attribute VB_Name`` line; all of it must be cp1252 text.
     """
+    code = dict(documents or {})
+    unknown = set(code) - {"ThisWorkbook", "Sheet1"}
+    if unknown:
+        raise ValueError(f"no such document module: {', '.join(sorted(unknown))}")
     from ms_ovba.Models.Entities.doc_module import DocModule
     from ms_ovba.Models.Entities.reference import Reference
     from ms_ovba.Models.Entities.reference_registered import ReferenceRegistered
@@ -198,14 +209,14 @@ def vba_project(modules: Mapping[str, str], *, project_id: str = "{5A6D0B8E-3C1F
             Path(self.bin_path).write_bytes(self.cache + compress(self._source))
 
     class _Document(DocModule):
-        def __init__(self, name: str, guid: uuid.UUID) -> None:
+        def __init__(self, name: str, guid: uuid.UUID, body: str = "") -> None:
             super().__init__(name)
             self.add_guid(guid)
             text = _DOCUMENT_ATTRIBUTES.format(name=name).replace(
                 "Attribute VB_GlobalNameSpace", f'Attribute VB_Base = "0{{{str(guid).upper()}}}"\nAttribute VB_GlobalNameSpace'
             )
             text += "Attribute VB_TemplateDerived = False\nAttribute VB_Customizable = True\n"
-            self._source = crlf(text).encode("cp1252")
+            self._source = crlf(text + body).encode("cp1252")
             self._file_path = name
 
         def write_file(self) -> None:
@@ -217,8 +228,8 @@ def vba_project(modules: Mapping[str, str], *, project_id: str = "{5A6D0B8E-3C1F
 
     project = VbaProject()
     project.project_id = project_id
-    project.add_module(_Document("ThisWorkbook", _WORKBOOK_GUID))
-    project.add_module(_Document("Sheet1", _WORKSHEET_GUID))
+    project.add_module(_Document("ThisWorkbook", _WORKBOOK_GUID, code.get("ThisWorkbook", "")))
+    project.add_module(_Document("Sheet1", _WORKSHEET_GUID, code.get("Sheet1", "")))
     for name, source in modules.items():
         project.add_module(_Module(name, crlf(source).encode("cp1252")))
     for guid, path, description, name in (_STDOLE, _OFFICE):

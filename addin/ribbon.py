@@ -208,9 +208,22 @@ def do_settings(book: SheetBook, ui: RibbonUI) -> Outcome:
     return Outcome("settings", True, text, settings.__dict__)
 
 
+def do_check_column(book: SheetBook, ui: RibbonUI) -> Outcome:
+    """Add (or refresh) the Check column: each Users row's cell-function answer beside it."""
+    from addin.check_column import add_check_column
+
+    result = add_check_column(book)
+    text = (
+        f"Check column {result['column']} added to the {wbk.USERS} sheet: each row shows what Check would say about it, "
+        f"recalculated as you type (the {result['sheet']} sheet holds the one formula that checks every row)."
+    )
+    return Outcome("checkcolumn", True, text, result)
+
+
 ACTIONS: dict[str, Callable[[SheetBook, RibbonUI], Outcome]] = {
     "export": do_export,
     "check": do_check,
+    "checkcolumn": do_check_column,
     "preview": do_preview,
     "sync": do_sync,
     "revert": do_revert,

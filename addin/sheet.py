@@ -11,6 +11,7 @@ runs on .xlsx files through ``rosterbook.xlsx.OpenpyxlBook``.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,6 +75,22 @@ def rows_of_address(address: str) -> list[int]:
     return sorted(rows)
 
 
+AUTHOR = "rosterbook"
+"""The author of the notes rosterbook writes into files (``rosterbook.xlsx``), kept when Excel opens them."""
+_PROBLEM_NOTE = re.compile(r"^(?:\(warning\) )?[A-Z]{1,3}[0-9]+ ")
+
+
+def is_rosterbook_note(note: Any) -> bool:
+    """A note rosterbook wrote: a problem mark (``E7 account_active: ...``, as ``write_problems`` writes it)
+    or a note by the ``rosterbook`` author; anything else someone typed is theirs."""
+    try:
+        if str(note.author or "") == AUTHOR:
+            return True
+    except Exception:  # an author Excel cannot tell
+        pass
+    return bool(_PROBLEM_NOTE.match(str(note.text or "")))
+
+
 Area = tuple[int, int, int, int]
 """A block of cells as (first row, first column, last row, last column), 1-based."""
 
@@ -123,6 +140,23 @@ class XlwingsBook:
         """The workbook whose ribbon button or formula called Python."""
         return cls(xw.Book.caller())
 
+    @property
+    def name(self) -> str:
+        """The workbook's name in Excel (``Book1`` until saved)."""
+        return str(self.book.name)
+
+    @property
+    def path(self) -> str | None:
+        """The open workbook's full path on disk; None while it was never saved (or when Excel gives
+        only a web address, for a file in OneDrive or SharePoint that has no folder here)."""
+        try:
+            full = str(self.book.fullname or "")
+        except Exception:  # xlwings cannot map a OneDrive or SharePoint address to a local folder
+            return None
+        if not full or "://" in full or not ("/" in full or "\\" in full):
+            return None
+        return full
+
     # --- SheetBook ------------------------------------------------------------------------
 
     def sheet_names(self) -> list[str]:
@@ -151,10 +185,20 @@ class XlwingsBook:
 
     def header_row(self, sheet: str) -> list[Cell]:
         """Row 1 only (UDFs call this once per formula; reading the whole sheet would be wasteful)."""
+        found = self.rows(sheet, 1, 1)
+        return found[0] if found else []
+
+    def rows(self, sheet: str, first_row: int, last_row: int) -> list[list[Cell]]:
+        """Rows ``first_row`` to ``last_row``, every used column, in one read (the cell functions' rows)."""
         ws = self._ws(sheet)
         last = ws.used_range.last_cell
-        data = ws.range((1, 1), (1, last.column)).options(ndim=1).value
-        return list(data or [])
+        data = ws.range((first_row, 1), (last_row, max(1, last.column))).options(ndim=2).value
+        return [list(row) for row in (data or [])]
+
+    def extent(self, sheet: str) -> tuple[int, int]:
+        """The last used row and column (what changed in the snapshot, without reading it)."""
+        last = self._ws(sheet).used_range.last_cell
+        return (int(last.row), int(last.column))
 
     def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Cell]]) -> None:
         block = rectangular(values)
@@ -171,13 +215,11 @@ class XlwingsBook:
         target = ws.range((first_row, 1), (last.row, right))
         target.clear_contents()
         target.color = None
-        try:
-            target.api.ClearComments()  # Windows: one call for every note in the block
-        except Exception:
-            for note in list(ws.notes):
-                cell = note.parent if hasattr(note, "parent") else None
-                if cell is None or (cell.row >= first_row and cell.column <= right):
-                    note.delete()
+        # Notes someone wrote stay; rosterbook's own (problem marks, header help) go with the block's values.
+        for note in list(ws.notes):
+            cell = note.location
+            if cell.row >= first_row and cell.column <= right and is_rosterbook_note(note):
+                note.delete()
 
     def ensure_sheet(self, sheet: str, visibility: Visibility = "visible") -> None:
         if sheet not in self.sheet_names():
@@ -259,6 +301,30 @@ class XlwingsBook:
             app.screen_updating = updating
             app.status_bar = False  # hands the status bar back to Excel
 
+    def write_formula(self, sheet: str, row: int, column: int, formula: str, *, last_row: int | None = None, spill: bool = False) -> None:
+        """Put one formula in rows ``row`` to ``last_row`` of a column (in a Table: its calculated column).
+
+        ``spill``: one dynamic-array formula in the first cell (Excel 365/2021), or where Excel has no
+        dynamic arrays, a legacy array formula over all the rows.
+        """
+        ws = self._ws(sheet)
+        end = max(row, last_row or row)
+        target = ws.range((row, column), (end, column))
+        target.number_format = "General"  # a Text cell would keep the formula as text
+        if not spill:
+            target.formula = formula
+            return
+        first = ws.range((row, column))
+        try:
+            first.formula2 = formula
+        except Exception:  # no dynamic arrays in this Excel
+            target.formula_array = formula
+
+    def table_name(self, sheet: str) -> str | None:
+        """The name of the sheet's Excel Table (the Users Table), None without one."""
+        ws = self._ws(sheet)
+        return str(ws.tables[0].name) if ws.tables else None
+
     def selected_rows(self, sheet: str) -> list[int]:
         """Row numbers of the current selection on ``sheet`` (empty if the selection is elsewhere)."""
         selection = self.book.selection
@@ -288,10 +354,18 @@ _MSGBOX_LIMIT = 1000  # Excel's MsgBox shows about 1024 characters
 
 
 class ExcelUI:
-    """Dialogs for the ribbon (``app.alert``); progress goes through the book's status bar."""
+    """Dialogs for the ribbon (``app.alert``, file pickers); progress goes through the book's status bar.
 
-    def __init__(self, excel: XlwingsBook) -> None:
+    File pickers are Excel's own on Windows (``GetOpenFilename``/``GetSaveAsFilename``). On macOS
+    those do not reach Python through AppleScript, so the pickers are AppleScript's Standard
+    Additions run inside Excel (``osax``, which xlwings uses for ``app.alert`` there): the dialog
+    shows over Excel and Excel's sandbox lets it open the file chosen.
+    """
+
+    def __init__(self, excel: XlwingsBook, *, system: str | None = None, additions: Any = None) -> None:
         self.excel = excel
+        self.system = sys.platform if system is None else system
+        self._additions = additions
 
     def alert(self, message: str, *, error: bool = False) -> None:
         self.excel.app.alert(_fit(message), title="rosterbook", buttons="ok", mode="critical" if error else "info")
@@ -300,11 +374,17 @@ class ExcelUI:
         return self.excel.app.alert(_fit(message), title="rosterbook", buttons="yes_no", mode="info") == "yes"
 
     def choose_file(self, title: str) -> str | None:
-        try:
-            chosen = self.excel.app.api.GetOpenFilename("CSV files (*.csv),*.csv", 1, title)
-        except Exception:  # macOS: no file dialog through this API
-            self.alert("Choose the export with `rosterbook export --from-csv FILE` in a terminal.", error=True)
-            return None
+        """Ask for a CSV file to open; None when cancelled."""
+        if self.system == "darwin":
+            return self._mac_dialog("choose_file", with_prompt=title, of_type=list(_CSV_TYPES))
+        chosen = self.excel.app.api.GetOpenFilename("CSV files (*.csv),*.csv", 1, title)
+        return chosen if isinstance(chosen, str) and chosen else None
+
+    def choose_save_path(self, title: str, suggested: str) -> str | None:
+        """Ask where to save a file (``suggested``: a file name, or a full path whose folder the dialog opens in); None when cancelled."""
+        if self.system == "darwin":
+            return self._mac_dialog("choose_file_name", with_prompt=title, default_name=suggested.replace("\\", "/").rsplit("/", 1)[-1])
+        chosen = self.excel.app.api.GetSaveAsFilename(suggested, "CSV files (*.csv),*.csv", 1, title)
         return chosen if isinstance(chosen, str) and chosen else None
 
     def selected_rows(self, book: SheetBook, sheet: str) -> list[int]:
@@ -312,6 +392,33 @@ class ExcelUI:
 
     def show_sheet(self, book: SheetBook, sheet: str) -> None:
         self.excel.activate(sheet)
+
+    def _mac_dialog(self, command: str, **options: Any) -> str | None:
+        additions = self._standard_additions()
+        try:
+            additions.activate()  # the dialog shows in front, over Excel
+            chosen = getattr(additions, command)(**options)
+        except Exception as exc:
+            if _cancelled(exc):
+                return None
+            raise
+        path = getattr(chosen, "path", chosen)
+        return str(path) if path else None
+
+    def _standard_additions(self) -> Any:
+        if self._additions is None:
+            import osax  # appscript's; installed with xlwings on macOS
+
+            self._additions = osax.OSAX(pid=self.excel.app.pid)
+        return self._additions
+
+
+_CSV_TYPES = ("public.comma-separated-values-text", "csv")
+_USER_CANCELLED = -128  # AppleScript's "User canceled."
+
+
+def _cancelled(exc: Exception) -> bool:
+    return getattr(exc, "errornumber", None) == _USER_CANCELLED or "-128" in str(exc)
 
 
 def _fit(message: str) -> str:
@@ -331,13 +438,19 @@ class CallerContext:
 
     def header_row(self) -> list[Cell]:
         """The calling sheet's row 1."""
-        if self.book is None:
+        found = self.read(self.sheet, 1, 1)
+        return list(found[0]) if found else []
+
+    def read(self, sheet: str, first_row: int, last_row: int) -> list[list[Cell]]:
+        """Whole rows ``first_row`` to ``last_row`` of ``sheet`` (every used column), in one read."""
+        if self.book is None or last_row < first_row:
             return []
-        reader = getattr(self.book, "header_row", None)
-        if callable(reader):
-            return list(reader(self.sheet))
-        values = self.book.values(self.sheet)
-        return list(values[0]) if values else []
+        block = getattr(self.book, "rows", None)
+        if callable(block):
+            return [list(r) for r in block(sheet, first_row, last_row)]
+        grid = self.book.values(sheet)
+        out = [list(r) for r in grid[first_row - 1 : last_row]]
+        return out + [[] for _ in range(last_row - first_row + 1 - len(out))]
 
 
 def caller_context(caller: Any) -> CallerContext | None:
@@ -345,3 +458,26 @@ def caller_context(caller: Any) -> CallerContext | None:
     if caller is None or isinstance(caller, CallerContext):
         return caller
     return CallerContext(XlwingsBook(caller.sheet.book), caller.sheet.name, int(caller.row))
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a range argument of a UDF lies: its sheet, first row and column, and size."""
+
+    sheet: str
+    row: int
+    column: int
+    rows: int = 1
+    columns: int = 1
+
+
+def place_of(text: Any) -> Place | None:
+    """The ``place`` the add-in's VBA passes for a range argument (``RosterbookPlace``: "row,column,rows,columns,sheet");
+    None for anything else (an array of values has no place)."""
+    if not isinstance(text, str) or text.count(",") < 4:
+        return None
+    row, column, rows, columns, sheet = text.split(",", 4)
+    try:
+        return Place(sheet, int(row), int(column), int(rows), int(columns))
+    except ValueError:
+        return None

@@ -49,6 +49,9 @@ PROBLEMS = "Problems"
 SYNC_STATUS = "Sync status"
 ROW_ID = "_row_id"
 LAYOUT_HEADERS = (PROBLEMS, SYNC_STATUS, ROW_ID)
+CHECK = "Check"
+"""The optional helper column of cell-function results (the ribbon's "Add check column"): a ``Check``
+header right of ``Problems`` is never data, so Check, Preview and Sync ignore its formulas."""
 
 SNAPSHOT_HEADERS = ("row_id", "key", "resource_id", "version", "values")
 SETTINGS_HEADERS = ("Setting", "Value", "What it means")
@@ -239,8 +242,14 @@ def users_from_grid(
     dialect: Dialect,
     snapshot: Mapping[str, SnapshotRow] | None = None,
     merged: Iterable[tuple[int, int, int, int]] = (),
+    *,
+    first_row: int = HEADER_ROW + 1,
 ) -> UsersSheet:
-    """The Users sheet from its cells as read (``read_users`` without the reading)."""
+    """The Users sheet from its cells as read (``read_users`` without the reading).
+
+    ``first_row``: the sheet row of the grid's second row (the cell functions check a few rows of a
+    big sheet: the header row, then rows from ``first_row`` on).
+    """
     header_cells: list[Cell] = list(grid[0]) if grid else []
     headers = tuple(to_text(h) or "" for h in header_cells)
     positions = {name: headers.index(name) + 1 for name in LAYOUT_HEADERS if name in headers}
@@ -250,7 +259,8 @@ def users_from_grid(
             f"{USERS}: the hidden {ROW_ID!r} column is missing, so rows cannot be matched to the exported users. "
             "Undo the column deletion, or export again."
         )
-    skip = sorted(i - 1 for i in positions.values())
+    helpers = [i for i, h in enumerate(headers) if h == CHECK and problems_col is not None and i >= problems_col]
+    skip = sorted([*(i - 1 for i in positions.values()), *helpers])
     data_headers: list[Cell] = [None if i in skip else h for i, h in enumerate(header_cells)]
     data_rows: list[list[Cell]] = []
     raw_ids: list[str | None] = []
@@ -266,14 +276,15 @@ def users_from_grid(
             if i < len(row):
                 row[i] = None
         data_rows.append(row)
-    ids, problems = _resolve_row_ids(raw_ids, snapshot, row_id_col)
-    problems.extend(_structure_problems(merged, header_cells, data_rows, set(skip)))
-    table = build_table(USERS, dialect, data_headers, data_rows, ids)
+    ids, problems = _resolve_row_ids(raw_ids, snapshot, row_id_col, first_row)
+    problems.extend(_structure_problems(merged, header_cells, data_rows, set(skip), first_row))
+    table = build_table(USERS, dialect, data_headers, data_rows, ids, first_row)
     if snapshot:
         problems.extend(_lost_zeros(table, snapshot))
     # build_table skips blank rows; a blank row that only had a row id is a deleted user, not a row.
     row_ids = {r.number: r.row_id for r in table.rows if r.row_id}
-    return UsersSheet(table, headers, problems_col, status_col, row_id_col, max(1, len(grid)), tuple(problems), row_ids, frozenset(marked))
+    last_row = first_row - 2 + len(grid) if len(grid) > 1 else 1
+    return UsersSheet(table, headers, problems_col, status_col, row_id_col, last_row, tuple(problems), row_ids, frozenset(marked))
 
 
 def _lost_zeros(table: Table, snapshot: Mapping[str, SnapshotRow]) -> list[Problem]:
@@ -303,7 +314,11 @@ def _lost_zeros(table: Table, snapshot: Mapping[str, SnapshotRow]) -> list[Probl
 
 
 def _structure_problems(
-    merged: Iterable[tuple[int, int, int, int]], header_cells: Sequence[Cell], rows: Sequence[Sequence[Cell]], layout: set[int]
+    merged: Iterable[tuple[int, int, int, int]],
+    header_cells: Sequence[Cell],
+    rows: Sequence[Sequence[Cell]],
+    layout: set[int],
+    data_row: int = HEADER_ROW + 1,
 ) -> list[Problem]:
     """Merged cells, and columns holding values under no header (an erased or merged-away header): both
     make cells read as blank, which would silently keep (or clear) values the sheet seems to show."""
@@ -320,7 +335,7 @@ def _structure_problems(
     for index in range(width):
         if index in layout or (index < len(header_cells) and to_text(header_cells[index]) is not None):
             continue
-        filled = next((n for n, r in enumerate(rows, start=HEADER_ROW + 1) if index < len(r) and to_text(r[index]) is not None), None)
+        filled = next((n for n, r in enumerate(rows, start=data_row) if index < len(r) and to_text(r[index]) is not None), None)
         if filled is not None:
             letter = column_letter(index + 1)
             out.append(
@@ -332,13 +347,13 @@ def _structure_problems(
 
 
 def _resolve_row_ids(
-    raw_ids: Sequence[str | None], snapshot: Mapping[str, SnapshotRow] | None, row_id_col: int | None
+    raw_ids: Sequence[str | None], snapshot: Mapping[str, SnapshotRow] | None, row_id_col: int | None, first_row: int = HEADER_ROW + 1
 ) -> tuple[list[str | None], list[Problem]]:
     seen: dict[str, int] = {}
     out: list[str | None] = []
     problems: list[Problem] = []
     for offset, rid in enumerate(raw_ids):
-        number = HEADER_ROW + 1 + offset
+        number = first_row + offset
         if rid is None:
             out.append(None)
             continue

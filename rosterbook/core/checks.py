@@ -139,10 +139,19 @@ def check_matrix(
     return out
 
 
-def check_value(dialect: Dialect, column: str, value: Cell, *, sheet: str = "Users", cell: str = "") -> list[Problem]:
+def check_value(
+    dialect: Dialect,
+    column: str,
+    value: Cell,
+    *,
+    sheet: str = "Users",
+    cell: str = "",
+    platform_choices: Mapping[str, Collection[str]] | None = None,
+) -> list[Problem]:
     """The problems of one value of one column (name or alias), as the Excel cell functions show them.
 
     Whether the user is new is unknown, so a blank in a column required for new users is a warning.
+    ``platform_choices`` as for ``check_table`` (the workbook's known values).
     """
     row = _row_of(cell)
     found = dialect.find_column(column)
@@ -156,7 +165,8 @@ def check_value(dialect: Dialect, column: str, value: Cell, *, sheet: str = "Use
             return []
         finding = rule.blank(None)
         return [] if finding is None else [_problem(finding, sheet, cell, row, found, None)]
-    return [_problem(f, sheet, cell, row, found, value) for f in rule.findings(value, text, None)]
+    known = (platform_choices or {}).get(found.name)
+    return [_problem(f, sheet, cell, row, found, value) for f in rule.findings(value, text, frozenset(known) if known is not None else None)]
 
 
 # --- per-column rules ------------------------------------------------------------------------------

@@ -113,6 +113,14 @@ def map_headers(headers: Sequence[Cell], dialect: Dialect, sheet: str) -> tuple[
             problems.append(_header_problem(sheet, address, header, "duplicate-header", f"{header!r} names column {column.name!r} again (first in {first}).", column.name))
             continue
         positions[column.name] = index
+    for header, index in extras.items():
+        # A custom field whose name is a near miss of a missing column is most likely that column misspelled.
+        meant = _resembles(header, dialect)
+        if meant is not None and meant not in positions:
+            problems.append(
+                Problem("warning", sheet, cell_address(index, HEADER_ROW), HEADER_ROW, header, header, "misspelled-header",
+                        f"{header!r} is not a {dialect.title} column, so it would be sent as a custom field; did you mean {meant!r}?", meant)
+            )
     key_present = dialect.key in positions or (dialect.key_fallback is not None and dialect.key_fallback in positions)
     if not key_present:
         problems.append(
@@ -133,6 +141,20 @@ def _suggest_header(header: str, dialect: Dialect) -> str | None:
     from rosterbook.core.codecs import suggest
 
     return suggest(header, dialect.column_names)
+
+
+def _resembles(header: str, dialect: Dialect) -> str | None:
+    """The dialect column a header is a near miss of (``Work Emial``, ``Usrname``), by a stricter measure than
+    ``suggest``: a custom field called ``Title`` or ``Phone`` is plausible, ``Work Emial`` is not."""
+    from difflib import SequenceMatcher
+
+    folded = header.casefold()
+    best, score = None, 0.0
+    for name in dialect.column_names:
+        ratio = SequenceMatcher(None, folded, name.casefold()).ratio()
+        if ratio > score:
+            best, score = name, ratio
+    return best if score >= 0.85 else None
 
 
 def _header_problem(sheet: str, address: str, header: str, code: str, message: str, column: str, fix: str | None = None) -> Problem:
