@@ -326,7 +326,7 @@ def status(
         report.interpreter = conf.get(key)
         report.interpreter_exists = report.interpreter is not None and Path(report.interpreter).exists()
         if report.interpreter and report.interpreter_exists is False:
-            checks.append(("interpreter", False, f"the interpreter {report.interpreter!r} no longer exists", again))
+            checks.append(("interpreter", False, f"the interpreter {report.interpreter} no longer exists", again))
         recorded = conf.get("ROSTERBOOK_VERSION")
         if recorded is not None and recorded != __version__:
             checks.append(("conf", False, f"{where.conf_path} was written by rosterbook {recorded}, this is {__version__}", again))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ with warnings.catch_warnings():
 
 from addin import build, ribbon, udfs
 from addin.ovba import compress, decompress
+from rosterbook import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 CUI = "{http://schemas.microsoft.com/office/2006/01/customui}"
@@ -87,6 +89,10 @@ def test_every_module_decompresses_to_its_exact_source(xlam: Path, sources: dict
     for name, source in sources.items():
         assert found[name] == source, name
     assert found["ThisWorkbook"].startswith('Attribute VB_Name = "ThisWorkbook"\r\nAttribute VB_Base = "0{00020819-')
+    assert found["ThisWorkbook"].endswith(build.this_workbook_source())
+    # VBA refuses physical lines over 1023 characters.
+    for name, source in found.items():
+        assert max(len(line) for line in source.split("\r\n")) <= 1023, name
 
 
 def test_xlwings_module_is_the_pinned_installed_one_with_only_the_security_patches(sources: dict[str, str]) -> None:
@@ -109,24 +115,153 @@ def test_xlwings_module_is_the_pinned_installed_one_with_only_the_security_patch
     assert foreign == ['Public Const PROJECT_NAME As String = "rosterbook"', '        AddExcelDir = GetConfig("ADD_WORKBOOK_TO_PYTHONPATH", "false")', '    AddExcelDir = GetConfig("ADD_WORKBOOK_TO_PYTHONPATH", "false")']
 
 
-def test_callback_module_passes_the_tag_to_dispatch(sources: dict[str, str]) -> None:
-    module = sources["RosterbookCallbacks"]
-    assert "Public Sub RosterbookRibbon(control As IRibbonControl)\r\n" in module
-    assert """RunPython "import addin.ribbon as r; r.dispatch('" & control.Tag & "')\"""" in module
-    assert module.count("Sub ") == 1 and module.count("End Sub") == 1  # one callback: every button shares it
+_PROCEDURE = re.compile(r"^(?:(Public|Private) )?(Sub|Function) (\w+)\(([^)]*)\)", re.MULTILINE)
 
 
-def test_udf_wrappers_cover_every_udf_with_optional_arguments(sources: dict[str, str]) -> None:
+def procedures(source: str) -> dict[str, tuple[str, str, str]]:
+    """Procedure name -> (scope, kind, parameters) of a VBA module."""
+    return {m.group(3): (m.group(1) or "Public", m.group(2), m.group(4)) for m in _PROCEDURE.finditer(source)}
+
+
+def code(source: str) -> str:
+    """A VBA module without its comment lines."""
+    return "\r\n".join(line for line in source.split("\r\n") if not line.lstrip().startswith("'"))
+
+
+def body(source: str, name: str) -> str:
+    """The code of one procedure, from its declaration to its End line (comment lines left out)."""
+    text = code(source)
+    kind = "Function" if f"Function {name}(" in text else "Sub"
+    begin = text.index(f"{kind} {name}(")
+    return text[begin : text.index(f"End {kind}", begin)]
+
+
+def test_callback_module_guards_then_passes_the_tag_to_dispatch(xlam: Path) -> None:
+    module = vba_modules(xlam)["RosterbookCallbacks"]
+    ribbon_sub = body(module, "RosterbookRibbon")
+    assert "RosterbookRibbon(control As IRibbonControl)" in ribbon_sub
+    assert """RunPython "import addin.ribbon as r; r.dispatch('" & control.Tag & "')\"""" in ribbon_sub
+    # The guard comes first and stops before RunPython, which reads ActiveWorkbook.FullName (error 91 without a workbook).
+    assert ribbon_sub.index("RosterbookGuard(control.Tag)") < ribbon_sub.index("If problem <> \"\" Then") < ribbon_sub.index("Exit Sub") < ribbon_sub.index("RunPython")
+    assert code(module).count("RunPython") == 1
+
+
+def test_the_guard_says_what_is_missing_without_a_vba_error(xlam: Path) -> None:
+    module = vba_modules(xlam)["RosterbookCallbacks"]
+    guard = body(module, "RosterbookGuard")
+    # ActiveWorkbook is read only here, inside On Error Resume Next, and Nothing is a message, not error 91.
+    assert code(module).count("ActiveWorkbook") == 1
+    assert guard.index("On Error Resume Next") < guard.index("Set wb = ActiveWorkbook") < guard.index("On Error GoTo 0") < guard.index("If wb Is Nothing Then")
+    assert 'RosterbookGuard = "Open a workbook first' in guard
+    # Every button but Export and New workbook needs a rosterbook workbook (its Settings sheet, A1 "Setting").
+    assert guard.index('If tag = "export" Then Exit Function') < guard.index("If Not RosterbookIsBook(wb) Then")
+    assert "is not a rosterbook workbook" in guard
+    assert "#If Mac Then" in guard and "checkcolumn" in guard
+    is_book = body(module, "RosterbookIsBook")
+    assert 'wb.Worksheets("Settings")' in is_book and '= "Setting")' in is_book
+    from rosterbook.workbook import SETTINGS, SETTINGS_HEADERS
+
+    assert (SETTINGS, SETTINGS_HEADERS[0]) == ("Settings", "Setting")
+    # The buttons are greyed out by the same guard.
+    assert 'enabled = (RosterbookGuard(control.Tag) = "")' in body(module, "RosterbookEnabled")
+
+
+def test_every_ribbon_callback_exists_in_the_vba_with_its_signature(xlam: Path) -> None:
+    with zipfile.ZipFile(xlam) as zf:
+        root = ET.fromstring(zf.read("customUI/customUI.xml"))
+    found = vba_modules(xlam)
+    public = {name: spec for module in found.values() for name, spec in procedures(module).items() if spec[0] == "Public"}
+    expected = {"onAction": "control As IRibbonControl", "getEnabled": "control As IRibbonControl, ByRef enabled", "onLoad": "ribbon As IRibbonUI"}
+    named = {(attribute, el.get(attribute)) for el in root.iter() for attribute in expected if el.get(attribute)}
+    assert {a for a, _ in named} == set(expected)
+    for attribute, callback in named:
+        assert callback in public, callback
+        assert public[callback][1:] == ("Sub", expected[attribute]), callback
+
+
+def test_macro_options_register_every_function_with_its_doc_strings(xlam: Path) -> None:
+    found = vba_modules(xlam)
+    module = found["RosterbookUDFs"]
+    register = body(module, "RosterbookRegisterFunctions")
+    assert register.count("Application.MacroOptions Macro:=book & ") == 2 * len(udfs.FUNCTIONS)  # with help, and without where refused
+    for func in udfs.FUNCTIONS:
+        shown = [a for a in udfs.arguments(func) if not a.vba]
+        assert shown and all(a.doc for a in shown), func.__name__
+        docs = ", _\r\n            ".join(build._vba_string(a.doc) for a in shown)
+        call = (
+            f'    Application.MacroOptions Macro:=book & "{func.__name__}", _\r\n'
+            f"        Description:={build._vba_string(udfs.description(func))}, _\r\n"
+            '        Category:="rosterbook", _\r\n'
+            f"        ArgumentDescriptions:=Array({docs})\r\n"
+        )
+        assert call in register, func.__name__
+    assert 'book = "\'" & ThisWorkbook.Name & "\'!"' in register
+    # Registered when the add-in loads.
+    this_workbook = found["ThisWorkbook"]
+    assert "Private WithEvents App As Application" in this_workbook
+    opened = body(this_workbook, "Workbook_Open")
+    assert "Set App = Application" in opened and "RosterbookRegisterFunctions" in opened
+
+
+def test_settings_changes_recalculate_the_functions(xlam: Path) -> None:
+    found = vba_modules(xlam)
+    assert "RosterbookSheetChanged Sh" in body(found["ThisWorkbook"], "App_SheetChange")
+    changed = body(found["RosterbookCallbacks"], "RosterbookSheetChanged")
+    assert 'If Sh.Name <> "Settings" And Sh.Name <> "Lists" Then Exit Sub' in changed
+    assert "If Not RosterbookIsBook(Sh.Parent) Then Exit Sub" in changed
+    assert "ws.UsedRange.Dirty" in changed and "Application.Calculate" in changed
+    for event in ("App_WorkbookActivate", "App_WorkbookDeactivate", "App_NewWorkbook"):
+        assert "RosterbookRefreshRibbon" in body(found["ThisWorkbook"], event)
+
+
+def test_udf_wrappers_cover_every_udf_with_optional_and_hidden_arguments(sources: dict[str, str]) -> None:
     module = sources["RosterbookUDFs"]
     assert module.startswith('Attribute VB_Name = "RosterbookUDFs"\r\n')
     names = [f.__name__ for f in udfs.FUNCTIONS]
     assert names == ["ROSTERBOOK_CHECK", "ROSTERBOOK_CHECK_TABLE", "ROSTERBOOK_STATUS", "ROSTERBOOK_LIST", "ROSTERBOOK_ESCAPE"]
     for name in names:
         assert module.count(f"Function {name}(") == 1
+        wrapper = body(module, name)
+        # Excel for Mac cannot run xlwings functions: a sentence, not #VALUE!.
+        assert wrapper.index("#If Mac Then") < wrapper.index(build._vba_string(build.MAC_MESSAGE)) < wrapper.index("XLPy.CallUDF")
     assert "Function ROSTERBOOK_CHECK(row, Optional headers, Optional dialect)\r\n" in module
-    assert 'ROSTERBOOK_CHECK = XLPy.CallUDF("addin.udfs", "ROSTERBOOK_CHECK", Array(row, headers, dialect, Nothing), ActiveWorkbook, Application.Caller)' in module
+    assert (
+        'ROSTERBOOK_CHECK = XLPy.CallUDF("addin.udfs", "ROSTERBOOK_CHECK", Array(row, headers, dialect, Nothing, RosterbookPlace(row)), '
+        "ActiveWorkbook, Application.Caller)"
+    ) in module
+    assert "Array(table, dialect, Nothing, RosterbookPlace(table))" in module
     assert "Function ROSTERBOOK_LIST(value, column, Optional dialect)\r\n" in module
-    assert 'Array(item, separator), ActiveWorkbook' in module  # no caller parameter: nothing passed for it
+    assert "Array(item, separator), ActiveWorkbook" in module  # no caller parameter: nothing passed for it
+    place = body(module, "RosterbookPlace")
+    assert 'arg.Row & "," & arg.Column & "," & arg.Rows.Count & "," & arg.Columns.Count & "," & arg.Worksheet.Name' in place
+    assert place.index("If IsObject(arg) Then") < place.index("If TypeOf arg Is Range Then")
+
+
+def test_place_of_reads_what_rosterbook_place_writes() -> None:
+    from addin.sheet import Place, place_of
+
+    assert place_of("2,3,1,6,Users") == Place("Users", 2, 3, 1, 6)
+    assert place_of("1,1,301,22,Sheet, with comma") == Place("Sheet, with comma", 1, 1, 301, 22)
+    assert place_of("") is None and place_of(None) is None and place_of("a,b,c,d,Users") is None
+
+
+def test_new_workbook_opens_each_dialects_template(xlam: Path) -> None:
+    from rosterbook.addin_install import template_names
+    from rosterbook.core.dialects import dialect_names, load_dialect
+
+    with zipfile.ZipFile(xlam) as zf:
+        root = ET.fromstring(zf.read("customUI/customUI.xml"))
+    menu = next(el for el in root.iter(f"{CUI}menu") if el.get("id") == "rosterbookNew")
+    items = list(menu)
+    assert sorted(b.get("tag") for b in items) == sorted(f"new:{n}" for n in dialect_names())
+    assert {b.get("tag"): b.get("label") for b in items} == {f"new:{n}": load_dialect(n).title for n in dialect_names()}
+    assert {b.get("onAction") for b in items} == {"RosterbookNewWorkbook"}
+    new = body(vba_modules(xlam)["RosterbookCallbacks"], "RosterbookNewWorkbook")
+    assert 'GetConfig("ROSTERBOOK_TEMPLATES")' in new and "Workbooks.Add Template:=path" in new
+    # The VBA names the files as `addin install` writes them.
+    assert template_names()["scim"] == "UserTemplate.xlsx" and 'fileName = "UserTemplate.xlsx"' in new
+    assert all(n == f"UserTemplate-{d}.xlsx" for d, n in template_names().items() if d != "scim")
+    assert 'fileName = "UserTemplate-" & dialect & ".xlsx"' in new
 
 
 # --- the package and the ribbon ------------------------------------------------------------------------
@@ -160,11 +295,12 @@ def test_ribbon_xml_matches_the_customui_structure(xlam: Path) -> None:
     assert len(ids) == len(set(ids))
     for group in tabs[0]:
         assert group.tag == f"{CUI}group"
-        assert all(child.tag == f"{CUI}button" for child in group)
-    buttons = list(root.iter(f"{CUI}button"))
-    assert [b.get("label") for b in buttons] == ["Export", "Check", "Preview", "Sync", "Revert selected rows", "Settings"]
-    assert {b.get("onAction") for b in buttons} == {build.CALLBACK}
-    assert [b.get("tag") for b in buttons] == list(ribbon.ACTIONS)
+        assert all(child.tag in (f"{CUI}button", f"{CUI}menu") for child in group)
+    actions = [b for b in root.iter(f"{CUI}button") if b.get("onAction") == build.CALLBACK]
+    assert [b.get("label") for b in actions] == ["Export", "Check", "Add check column", "Preview", "Sync", "Revert selected rows", "Settings"]
+    assert [b.get("tag") for b in actions] == list(ribbon.ACTIONS)
+    assert all(b.get("getEnabled") == "RosterbookEnabled" for b in actions)
+    assert {b.get("onAction") for b in root.iter(f"{CUI}button")} == {build.CALLBACK, "RosterbookNewWorkbook"}
 
 
 def test_build_script_writes_the_file(tmp_path: Path) -> None:
@@ -173,6 +309,7 @@ def test_build_script_writes_the_file(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(target)
     assert set(vba_modules(target)) == {"ThisWorkbook", "Sheet1", "xlwings", "RosterbookCallbacks", "RosterbookUDFs"}
+    assert build.read_versions(target) == {"rosterbook version": __version__, "xlwings version": build.XLWINGS_VERSION}
 
 
 # --- LibreOffice ------------------------------------------------------------------------------------------
@@ -215,5 +352,6 @@ def test_libreoffice_opens_the_addin_and_keeps_its_vba(xlam: Path, sources: dict
     again = vba_modules(converted)
     for name, source in sources.items():
         assert again[name].rstrip("\r\n") == source.rstrip("\r\n"), name
+    assert build.this_workbook_source().rstrip("\r\n") in again["ThisWorkbook"]
     with zipfile.ZipFile(converted) as zf:
         assert b"RosterbookRibbon" in zf.read("customUI/customUI.xml")

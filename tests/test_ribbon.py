@@ -250,7 +250,7 @@ def test_unknown_tag_is_a_dialog(tmp_path: Path) -> None:
     openpyxl.Workbook().save(path)
     ui = RecordingUI()
     outcome = ribbon.dispatch("explode", OpenpyxlBook(path), ui)
-    assert ui.alerts == [("Unknown ribbon button 'explode'; expected one of 'export', 'check', 'preview', 'sync', 'revert', 'settings'.", True)]
+    assert ui.alerts == [("Unknown ribbon button 'explode'; expected one of 'export', 'check', 'checkcolumn', 'preview', 'sync', 'revert', 'settings'.", True)]
     assert not outcome.ok
 
 
@@ -272,7 +272,7 @@ def test_unexpected_errors_become_a_dialog_without_traceback(tmp_path: Path, mon
 
 
 def test_every_button_has_an_action() -> None:
-    assert list(ribbon.ACTIONS) == ["export", "check", "preview", "sync", "revert", "settings"]
+    assert list(ribbon.ACTIONS) == ["export", "check", "checkcolumn", "preview", "sync", "revert", "settings"]
 
 
 # --- the Excel adapter's pure parts (Excel itself is not available here) ---------------------------------
