@@ -124,10 +124,10 @@ def _lines(problems: Sequence[Problem]) -> str:
 
 
 def _render(problem: Problem) -> str:
-    """``Problem.render()``; a value checked on its own has no cell, so no ``Users`` place either."""
+    """``Problem.render()``, as the Check button shows it; a value checked on its own (row 0) has no place."""
     text = problem.render()
     prefix = f"{problem.place} "
-    if not problem.cell and text.startswith(prefix):
+    if not problem.cell and problem.row == 0 and text.startswith(prefix):
         return text[len(prefix) :]
     return text
 
@@ -370,9 +370,10 @@ def ROSTERBOOK_ESCAPE(item: Any, separator: Any = "|") -> str:
         written, escape, titles = kind
         if escape is None:
             if written.strip() in text:
+                names = ", ".join(titles[:-1]) + (" and " if len(titles) > 1 else "") + titles[-1]
                 return (
-                    f"rosterbook: {quote(text)} contains {quote(written.strip())}, the separator of {' and '.join(titles)} lists, which have no escape: "
-                    "an item cannot contain it. Rename the item on the platform."
+                    f"rosterbook: {quote(text)} contains {quote(written.strip())}, which separates the items of {names} lists; "
+                    "those lists have no escape, so one item cannot contain it. Rename the item on the platform."
                 )
             return text
         return join_list([text], written, escape)

@@ -195,6 +195,33 @@ def test_escape(item: object, expected: str) -> None:
     assert udfs.ROSTERBOOK_ESCAPE(item) == expected
 
 
+@pytest.mark.parametrize(
+    ("item", "separator", "expected"),
+    [
+        ("Main|HQ", "|", "Main\\|HQ"),
+        ("Admin", "; ", "Admin"),
+        ("Admin", ";", "Admin"),
+        # '; ' lists (EdApp, Incenteev, SCIM groups and roles) have no escape: a backslash would be sent as part of the name.
+        (
+            "Admin; Learner",
+            "; ",
+            "rosterbook: 'Admin; Learner' contains ';', which separates the items of EdApp (SafetyCulture Training), Incenteev and "
+            "SCIM 2.0 platform lists; those lists have no escape, so one item cannot contain it. Rename the item on the platform.",
+        ),
+        (
+            "Admin",
+            ",",
+            "rosterbook: no platform's lists are separated by ','; the separators are '; ' (EdApp (SafetyCulture Training), Incenteev, "
+            "SCIM 2.0 platform); '|' (Jostle, SCIM 2.0 platform).",
+        ),
+    ],
+)
+def test_escape_knows_which_lists_have_an_escape(item: str, separator: str, expected: str) -> None:
+    got = udfs.ROSTERBOOK_ESCAPE(item, separator)
+    assert got == expected
+    assert "\\;" not in got
+
+
 # --- the dialect and headers from the calling workbook -------------------------------------------------------
 
 
@@ -230,4 +257,101 @@ def test_a_workbook_without_settings_gets_a_message(tmp_path: Path) -> None:
     book = OpenpyxlBook.new(tmp_path / "plain.xlsx")
     book.ensure_sheet("Sheet1")
     got = udfs.ROSTERBOOK_STATUS("Active", caller=CallerContext(book, "Sheet1", 2))
-    assert got.startswith("rosterbook: the workbook has no 'Settings' sheet")
+    assert got == "rosterbook: no dialect: this is not a rosterbook workbook (it has no Settings sheet); name the platform's dialect in the formula."
+    assert udfs.ROSTERBOOK_STATUS("Active", "progression", CallerContext(book, "Sheet1", 2)) == "OK"
+
+
+# --- header problems are reported, never "OK" -------------------------------------------------------------
+
+ROW = ["jdoe", "Jane", "Doe", "jane@example.com", "Main", "00042", "2024-01-02"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (
+            ["Usrname", *JOSTLE[1:]],
+            "Users Username: the header row has no 'Username' column, which identifies users on Jostle.\n"
+            "Users!A1 Usrname: 'Usrname' is not a Jostle column, so it would be sent as a custom field; did you mean 'Username'? (warning)",
+        ),
+        (
+            [*JOSTLE[:3], "Work Emial", *JOSTLE[4:]],
+            "Users!D1 Work Emial: 'Work Emial' is not a Jostle column, so it would be sent as a custom field; did you mean 'Work Email'? (warning)",
+        ),
+        ([*JOSTLE[:6], "Username"], "Users!G1 Username: 'Username' names column 'Username' again (first in A1)."),
+    ],
+)
+def test_header_problems_are_reported_not_ok(headers: list[str], expected: str) -> None:
+    assert udfs.ROSTERBOOK_CHECK(ROW, headers, "jostle") == expected
+    assert udfs.ROSTERBOOK_CHECK_TABLE([headers, ROW, ROW[:1] + [None] * 6], "jostle")[0] == [expected]
+
+
+def test_a_missing_column_is_reported_on_every_row() -> None:
+    headers = ["First Name", "Last Name", "position", "team", "manager", "account_active"]  # no 'email', the key
+    got = udfs.ROSTERBOOK_CHECK_TABLE([headers, ["Jane", "Doe", None, None, None, "Active"], ["Al", "Lee", None, None, None, "actve"]], "progression")
+    missing = "Users email: the header row has no 'email' column, which identifies users on Progression."
+    assert got[0] == [missing]
+    assert got[1] == [missing + "\nUsers!F3 account_active: 'actve' is not one of 'Active', 'Pending', 'Archived'. Did you mean 'Active'?"]
+
+
+def test_a_table_range_without_its_header_row_says_so() -> None:
+    got = udfs.ROSTERBOOK_CHECK_TABLE([ROW, ROW], "jostle", None, "2,1,2,7,Users")
+    assert got == [[
+        "rosterbook: the range's first row (Users!A2:G2) is not a header row: none of its cells names a Jostle column. "
+        "Include the header row, e.g. =ROSTERBOOK_CHECK_TABLE(A1:G3)."
+    ]]
+
+
+# --- the range's own place: headers of the same columns, the sheet's cell names -------------------------------
+
+
+@pytest.fixture
+def jostle_rows(tmp_path: Path) -> OpenpyxlBook:
+    """A Jostle workbook whose Users sheet has a header row and one row of data."""
+    path = tmp_path / "rows.xlsx"
+    book = OpenpyxlBook.new(path)
+    wbk.write_settings(book, wbk.BookSettings(dialect="jostle"))
+    book.ensure_sheet(wbk.USERS)
+    book.write_values(wbk.USERS, 1, 1, [JOSTLE, ["jdoe", "Jane", None, "bad@", "Main|HQ", "00042", "2024-01-02"]])
+    book.save()
+    return OpenpyxlBook(path)
+
+
+def test_a_row_check_uses_the_headers_of_its_own_columns(jostle_rows: OpenpyxlBook) -> None:
+    caller = CallerContext(jostle_rows, "Check", 2)
+    cells = [None, "bad@", "Main|HQ", "00042", "2024-01-02"]  # C2:G2, as Excel passes =ROSTERBOOK_CHECK(C2:G2)
+    assert udfs.ROSTERBOOK_CHECK(cells, None, None, caller, "2,3,1,5,Users") == (
+        "Users!C2 Last Name: blank keeps an existing user's value, but a new user needs a value. (warning)\n"
+        "Users!D2 Work Email: 'bad@' is not a valid email address: There must be something after the @-sign.\n"
+        "Users!E2 Location: 'Main|HQ' will be split into 'Main', 'HQ'; if it is meant as one name, write 'Main\\|HQ'. Did you mean 'Main\\|HQ'? (warning)"
+    )
+    # Only its own cells: the same row from A (First Name blank is B2's problem, not in C2:G2's answer).
+    assert "B2" not in udfs.ROSTERBOOK_CHECK(cells, None, None, caller, "2,3,1,5,Users")
+    # A table further right and down names its cells where they are.
+    table = [JOSTLE[2:], [None, "bad@", None, None, None]]
+    assert udfs.ROSTERBOOK_CHECK_TABLE(table, None, caller, "1,3,2,5,Users") == [[
+        "Users!C2 Last Name: blank keeps an existing user's value, but a new user needs a value. (warning)\n"
+        "Users!D2 Work Email: 'bad@' is not a valid email address: There must be something after the @-sign."
+    ]]
+
+
+def test_the_functions_follow_a_settings_change(jostle_rows: OpenpyxlBook) -> None:
+    caller = CallerContext(jostle_rows, "Check", 2)
+    assert udfs.ROSTERBOOK_STATUS("Active", None, caller) == "rosterbook: the jostle dialect has no status column."
+    # The same open workbook, its Settings edited: the next recalculation checks with the new dialect.
+    wbk.write_settings(jostle_rows, wbk.BookSettings(dialect="progression"))
+    assert udfs.ROSTERBOOK_STATUS("Active", None, caller) == "OK"
+    assert udfs.ROSTERBOOK_STATUS("actve", None, caller).startswith("account_active: 'actve' is not one of")
+
+
+def test_status_over_a_range_answers_every_cell() -> None:
+    column = [["Active"], ["actve"], [None], ["Pending"], [None], [None]]
+    assert udfs.ROSTERBOOK_STATUS(column, "progression") == [
+        ["OK"],
+        ["account_active: 'actve' is not one of 'Active', 'Pending', 'Archived'. Did you mean 'Active'?"],
+        ["account_active: blank keeps an existing user's value, but a new user needs a value; expected one of 'Active', 'Pending', 'Archived'. (warning)"],
+        ["OK"],
+        [""],
+        [""],
+    ]
+    assert udfs.ROSTERBOOK_LIST([["Main|HQ", "Main\\|HQ"]], "Location", "jostle")[0][1] == "OK"
