@@ -226,8 +226,9 @@ def excel_startup_path() -> str | None:
     does: from the running Excel, or from one started hidden for the question."""
     import xlwings as xw
 
-    if xw.apps.count:
-        return str(xw.apps.active.startup_path)
+    running = xw.apps.active if xw.apps.count else None
+    if running is not None:
+        return str(running.startup_path)
     with xw.App(visible=False, add_book=False) as app:
         return str(app.startup_path)
 

@@ -84,7 +84,7 @@ class FakeRange:
 
     @property
     def last_cell(self) -> FakeRange:
-        r1, c1, r2, c2 = self.areas[0]
+        _, _, r2, c2 = self.areas[0]
         return FakeRange(self.sheet, [(r2, c2, r2, c2)])
 
     @property
@@ -206,6 +206,10 @@ class FakeRange:
         for cell in self.cells():
             self.sheet.formulas[cell] = "{" + text + "}"
 
+    @property
+    def merge_cells(self) -> bool:
+        return False  # no merged cells in these sheets
+
     # --- notes
     @property
     def note(self) -> FakeNote | None:
@@ -236,11 +240,11 @@ class _SheetApi:
         self.sheet = sheet
 
     @property
-    def Visible(self) -> int:  # noqa: N802 - Excel's COM name
+    def Visible(self) -> int:
         return self.sheet.visibility
 
     @Visible.setter
-    def Visible(self, value: int) -> None:  # noqa: N802 - Excel's COM name
+    def Visible(self, value: int) -> None:
         self.sheet.visibility = value
 
 
@@ -333,11 +337,11 @@ class _AppApi:
     def __init__(self, app: FakeApp) -> None:
         self.app = app
 
-    def GetOpenFilename(self, filter_: str, index: int, title: str) -> Any:  # noqa: N802 - Excel's COM name
+    def GetOpenFilename(self, filter_: str, index: int, title: str) -> Any:
         self.app.log.append(("GetOpenFilename", filter_, index, title))
         return self.app.answers.pop(0)
 
-    def GetSaveAsFilename(self, initial: str, filter_: str, index: int, title: str) -> Any:  # noqa: N802 - Excel's COM name
+    def GetSaveAsFilename(self, initial: str, filter_: str, index: int, title: str) -> Any:
         self.app.log.append(("GetSaveAsFilename", initial, filter_, index, title))
         return self.app.answers.pop(0)
 

@@ -1,0 +1,305 @@
+"""The Excel adapter (``addin.sheet``) and the Check column, against a recording stand-in of xlwings' objects.
+
+Excel is not available here: ``support.fakexl`` keeps cells, formulas, notes and Tables as xlwings
+shows them and logs every call, so these tests assert what the adapter asks of Excel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from support.fakexl import FakeApp, FakeBook, FakeTable
+
+from addin import ribbon, udfs
+from addin.check_column import ROW_FORMULA, structured_column
+from addin.sheet import CallerContext, ExcelUI, XlwingsBook
+from rosterbook import app, cellcheck
+from rosterbook import workbook as wbk
+from rosterbook.sandbox import Sandbox
+from rosterbook.xlsx import OpenpyxlBook
+
+# --- the open workbook's path (upload files go next to it) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fullname", "path"),
+    [
+        (r"C:\Users\ann\Documents\users.xlsx", r"C:\Users\ann\Documents\users.xlsx"),
+        ("/Users/ann/Documents/users.xlsx", "/Users/ann/Documents/users.xlsx"),
+        ("Book1", None),  # never saved
+        ("https://contoso-my.sharepoint.com/personal/ann/Documents/users.xlsx", None),  # no folder on this machine
+    ],
+)
+def test_path_is_the_saved_workbooks_full_path(fullname: str, path: str | None) -> None:
+    book = XlwingsBook(FakeBook(name=fullname.replace("\\", "/").rsplit("/", 1)[-1], fullname=fullname))
+    assert book.path == path
+    assert book.name == fullname.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def test_path_is_none_when_excel_cannot_say() -> None:
+    class Unmapped(FakeBook):
+        @property  # type: ignore[override]
+        def fullname(self) -> str:
+            raise RuntimeError("could not map the OneDrive address to a local folder")
+
+        @fullname.setter
+        def fullname(self, value: str) -> None:
+            pass
+
+    assert XlwingsBook(Unmapped(name="users.xlsx")).path is None
+
+
+# --- dialogs: Windows' Excel, macOS' AppleScript ---------------------------------------------------------------
+
+
+def test_windows_file_dialogs_are_excels() -> None:
+    fake = FakeBook()
+    fake.app.answers = [r"C:\exports\jostle.csv", False, r"C:\Users\ann\users-upload.csv", False]
+    ui = ExcelUI(XlwingsBook(fake), system="win32")
+    assert ui.choose_file("Choose the jostle export (CSV) to load") == r"C:\exports\jostle.csv"
+    assert ui.choose_file("again") is None  # Cancel: Excel answers False
+    assert ui.choose_save_path("Where should the upload file go?", r"C:\Users\ann\users-upload.csv") == r"C:\Users\ann\users-upload.csv"
+    assert ui.choose_save_path("again", "users-upload.csv") is None
+    assert fake.app.log == [
+        ("GetOpenFilename", "CSV files (*.csv),*.csv", 1, "Choose the jostle export (CSV) to load"),
+        ("GetOpenFilename", "CSV files (*.csv),*.csv", 1, "again"),
+        ("GetSaveAsFilename", r"C:\Users\ann\users-upload.csv", "CSV files (*.csv),*.csv", 1, "Where should the upload file go?"),
+        ("GetSaveAsFilename", "users-upload.csv", "CSV files (*.csv),*.csv", 1, "again"),
+    ]
+
+
+class CommandError(Exception):
+    """appscript's CommandError, as far as the adapter reads it."""
+
+    def __init__(self, number: int, message: str) -> None:
+        super().__init__(f"Command failed: {message} ({number})")
+        self.errornumber = number
+
+
+class StandardAdditions:
+    """osax.OSAX as xlwings uses it on macOS (``display_alert``); records the dialogs, answers from a script."""
+
+    def __init__(self, answers: list[Any]) -> None:
+        self.answers = answers
+        self.log: list[tuple[Any, ...]] = []
+
+    def activate(self) -> None:
+        self.log.append(("activate",))
+
+    def _answer(self) -> Any:
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def choose_file(self, **options: Any) -> Any:
+        self.log.append(("choose_file", options))
+        return self._answer()
+
+    def choose_file_name(self, **options: Any) -> Any:
+        self.log.append(("choose_file_name", options))
+        return self._answer()
+
+
+class Alias:
+    """mactypes.Alias/File: a file reference whose ``path`` is POSIX."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def test_macos_file_dialogs_are_applescripts_run_by_excel() -> None:
+    additions = StandardAdditions([Alias("/Users/ann/Downloads/jostle.csv"), CommandError(-128, "User canceled."), Alias("/Users/ann/users-upload.csv")])
+    fake = FakeBook()
+    ui = ExcelUI(XlwingsBook(fake), system="darwin", additions=additions)
+    assert ui.choose_file("Choose the jostle export (CSV) to load") == "/Users/ann/Downloads/jostle.csv"
+    assert ui.choose_file("again") is None
+    assert ui.choose_save_path("Where should the upload file go?", "/Users/ann/users-upload.csv") == "/Users/ann/users-upload.csv"
+    assert additions.log == [
+        ("activate",),
+        ("choose_file", {"with_prompt": "Choose the jostle export (CSV) to load", "of_type": ["public.comma-separated-values-text", "csv"]}),
+        ("activate",),
+        ("choose_file", {"with_prompt": "again", "of_type": ["public.comma-separated-values-text", "csv"]}),
+        ("activate",),
+        ("choose_file_name", {"with_prompt": "Where should the upload file go?", "default_name": "users-upload.csv"}),
+    ]
+    assert fake.app.log == []  # no GetOpenFilename through AppleScript: it does not exist there
+
+
+def test_macos_dialog_errors_other_than_cancel_are_not_swallowed() -> None:
+    ui = ExcelUI(XlwingsBook(FakeBook()), system="darwin", additions=StandardAdditions([CommandError(-1743, "Not authorized to send Apple events")]))
+    with pytest.raises(CommandError, match="Not authorized"):
+        ui.choose_file("Choose")
+
+
+# --- clearing leaves the notes people wrote ---------------------------------------------------------------------
+
+
+def test_clear_removes_only_rosterbooks_notes_in_the_block() -> None:
+    fake = FakeBook()
+    users = fake.sheet("Users", [["Username", "Status"], ["ann", "actve"], ["bob", "Active"]])
+    book = XlwingsBook(fake)
+    book.mark("Users", {"B2": ("error", "B2 Status: 'actve' is not one of 'Active', 'Pending', 'Archived'.")})
+    users.range("A3").add_note("Bob moves to Lagos in May")  # someone's own note
+    users.range("A1").add_note("Username: the user's login")
+    users.notes_by_cell[(1, 1)].author = "rosterbook"  # a header note rosterbook wrote (row 1: outside the block)
+    users.range("B3").add_note("(warning) B3 Status: something rosterbook said")
+    fake.app.log.clear()
+    book.clear("Users", 2)
+    assert sorted(users.notes_by_cell) == [(1, 1), (3, 1)]
+    assert users.notes_by_cell[(3, 1)].text == "Bob moves to Lagos in May"
+    assert ("note.delete", "Users", (2, 2)) in fake.app.log and ("note.delete", "Users", (3, 2)) in fake.app.log
+    assert users.grid() == [["Username", "Status"]]
+    # A whole-sheet clear (an export rewriting it) takes rosterbook's header note too, never the person's.
+    book.clear("Users", 1)
+    assert sorted(users.notes_by_cell) == [(3, 1)]
+
+
+# --- the Check column ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exported(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("column") / "users.xlsx"
+    app.export_workbook(path, platform=sandbox.url)
+    return path
+
+
+def excel_copy(path: Path, app_: FakeApp | None = None) -> tuple[FakeBook, int, int]:
+    """The exported workbook as it looks open in Excel: every sheet's values, the Users Table."""
+    source = OpenpyxlBook(path)
+    fake = FakeBook(app_, name=path.name, fullname=str(path))
+    for name in source.sheet_names():
+        sheet = fake.sheet(name, source.values(name))
+        if source.visibility(name) == "veryHidden":
+            sheet.visibility = 2
+    users = fake.sheets["Users"]
+    last = users.used_range.last_cell
+    users.tables.append(FakeTable(users, "Users", (1, 1, last.row, last.column)))
+    return fake, last.row, last.column
+
+
+def test_add_check_column_writes_one_table_formula_and_a_calculated_column(exported: Path) -> None:
+    fake, last_row, width = excel_copy(exported)
+    ui = _RecordingUI()
+    outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), ui)
+    assert outcome.ok, outcome.message
+    check = width + 1  # right of the hidden _row_id
+    users = fake.sheets["Users"]
+    assert users.values[(1, check)] == "Check"
+    assert users.tables[0].area == (1, 1, last_row, check)
+    formula = "=ROSTERBOOK_CHECK_TABLE(Users[[#All],[Username]:[_row_id]])"
+    assert outcome.result["formula"] == formula
+    log = fake.app.log
+    assert ("formula2", "Check", "$A$2", formula) in log  # one dynamic-array formula, spilling down
+    letter = outcome.result["column"]
+    assert ("formula", "Users", f"${letter}$2:${letter}${last_row}", ROW_FORMULA) in log
+    # The cells are General first (a Text cell would keep a formula as text), and calculation waits for the writes.
+    assert log.index(("number_format", "Users", f"${letter}$2:${letter}${last_row}", "General")) < log.index(("formula", "Users", f"${letter}$2:${letter}${last_row}", ROW_FORMULA))
+    assert fake.app.calculation == "automatic" and fake.app.screen_updating is True
+    assert fake.sheets["Check"].values[(1, 1)] == "Check"
+    assert ui.alerts == [(outcome.message, False)]
+
+    # Pressed again (after rows were added, say): the same column, no second header.
+    fake.app.log.clear()
+    again = ribbon.dispatch("checkcolumn", XlwingsBook(fake), ui)
+    assert again.ok and again.result["column"] == letter
+    assert [c for c in range(1, check + 2) if users.values.get((1, c)) == "Check"] == [check]
+
+
+def test_add_check_column_without_dynamic_arrays_writes_a_legacy_array_formula(exported: Path) -> None:
+    fake, last_row, _ = excel_copy(exported, FakeApp(dynamic_arrays=False))
+    outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), _RecordingUI())
+    assert outcome.ok
+    assert ("formula_array", "Check", f"$A$2:$A${last_row}", outcome.result["formula"]) in fake.app.log
+
+
+def test_add_check_column_needs_an_exported_users_sheet() -> None:
+    fake = FakeBook()
+    fake.sheet("Settings", [["Setting", "Value"], ["dialect", "jostle"]])
+    ui = _RecordingUI()
+    outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), ui)
+    assert not outcome.ok
+    assert outcome.message == "Checkcolumn failed: this workbook has no Users sheet yet: press Export first."
+
+
+def test_the_check_sheets_formula_says_what_check_says_and_check_ignores_the_column(exported: Path) -> None:
+    fake, _, _ = excel_copy(exported)
+    users = fake.sheets["Users"]
+    col = {users.values[(1, c)]: c for c in range(1, 30) if (1, c) in users.values}
+    users.set((3, col["Status"]), "actve")
+    users.set((5, col["Email"]), "not-an-email")
+    book = XlwingsBook(fake)
+    assert ribbon.dispatch("checkcolumn", book, _RecordingUI()).ok
+    before = app.check_workbook(book, write=False)
+    # Excel evaluates Check!A2: the table formula over Users!A1:<_row_id>, read through the adapter.
+    cellcheck.forget()
+    width = col[wbk.ROW_ID]
+    table = [[users.values.get((r, c)) for c in range(1, width + 1)] for r in range(1, users.used_range.last_cell.row + 1)]
+    said = udfs.ROSTERBOOK_CHECK_TABLE(table, None, CallerContext(book, "Check", 2), f"1,1,{len(table)},{width},Users")
+    by_row: dict[int, list[str]] = {}
+    for problem in before.problems:
+        by_row.setdefault(problem.row, []).append(problem.render())
+    assert [r[0] for r in said] == ["\n".join(by_row[n]) if n in by_row else "OK" for n in range(2, len(table) + 1)]
+    assert {n for n in by_row} == {3, 5}
+    # The Check column's header and formulas are no data: Check reads the same problems with it as without it.
+    assert all(p.column != "Check" and "Check" not in p.message for p in before.problems)
+    users.tables[0].area = (1, 1, len(table), width)
+    for r in range(1, len(table) + 1):
+        users.values.pop((r, width + 1), None)
+        users.formulas.pop((r, width + 1), None)
+    assert app.check_workbook(book, write=False).problems == before.problems
+
+
+def test_check_preview_and_sync_ignore_a_check_column_in_the_file(exported: Path, tmp_path: Path) -> None:
+    path = tmp_path / "with-check.xlsx"
+    path.write_bytes(exported.read_bytes())
+    plan_before = app.preview_workbook(path).to_dict()
+    wb = openpyxl.load_workbook(path)
+    ws = wb[wbk.USERS]
+    width = ws.max_column
+    ws.cell(1, width + 1).value = "Check"
+    for r in range(2, ws.max_row + 1):
+        ws.cell(r, width + 1).value = ROW_FORMULA
+    sheet = wb.create_sheet("Check")
+    sheet["A1"] = "Check"
+    sheet["A2"] = "=ROSTERBOOK_CHECK_TABLE(Users[[#All],[Username]:[_row_id]])"
+    wb.save(path)
+    report = app.check_workbook(path)
+    assert report.problems == []
+    plan = app.preview_workbook(path).to_dict()
+    assert plan["counts"] == plan_before["counts"] and plan["changes"] == plan_before["changes"]
+    assert not any(c["action"] != "unchanged" for c in plan["changes"])
+    # Check wrote its Problems column and left the Check column's formulas alone.
+    wb = openpyxl.load_workbook(path)
+    assert wb[wbk.USERS].cell(2, width + 1).value == ROW_FORMULA
+
+
+@pytest.mark.parametrize(("name", "written"), [("Username", "[Username]"), ("Role(s)", "[Role(s)]"), ("a#b", "[a'#b]"), ("[x]", "['[x']]"), ("it's", "[it''s]")])
+def test_structured_references_escape_what_excel_needs(name: str, written: str) -> None:
+    assert structured_column(name) == written
+
+
+class _RecordingUI:
+    """The ribbon's UI: records every dialog (the Check column asks nothing)."""
+
+    def __init__(self) -> None:
+        self.alerts: list[tuple[str, bool]] = []
+
+    def alert(self, message: str, *, error: bool = False) -> None:
+        self.alerts.append((message, error))
+
+    def confirm(self, message: str) -> bool:
+        raise AssertionError(f"unexpected question: {message}")
+
+    def choose_file(self, title: str) -> str | None:
+        raise AssertionError("unexpected file dialog")
+
+    def selected_rows(self, book: Any, sheet: str) -> list[int]:
+        return []
+
+    def show_sheet(self, book: Any, sheet: str) -> None:
+        pass
