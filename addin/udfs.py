@@ -201,7 +201,7 @@ def _sheet_block(context: CallerContext, place: Place, header_row: int, data: li
     if head is not None:
         full_head = _overlay(full_head, head, place.column)
     if place.column == 1 and last >= cellcheck.data_width(full_head):
-        rows = [list(r) for r in data]
+        rows = data
     else:
         found = context.read(place.sheet, first_row, first_row + len(data) - 1) if data else []
         rows = [_overlay(found[i] if i < len(found) else [], r, place.column) for i, r in enumerate(data)]

@@ -18,6 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     ("check", "bench_check.py", "items 1 and 6: checks vs frictionless-py; the array check over 10,000 rows"),
+    ("udfs", "bench_udfs.py", "the cell functions as Excel recalculates them: 10,000 rows in one call, one row"),
     ("workbook", "bench_workbook.py", "item 2 and issue 6: fastread vs openpyxl; 50,000-user workbook steps"),
     ("plan", "bench_plan.py", "diff and make_plan on 50,000 rows"),
     ("sandbox", "bench_sandbox.py", "the sandbox: seeding and listing 50,000 users"),

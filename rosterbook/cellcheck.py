@@ -25,7 +25,7 @@ from rosterbook.core.codecs import Cell, to_text
 from rosterbook.core.dialects import Dialect, load_dialect
 from rosterbook.core.problems import Problem, sorted_problems
 from rosterbook.core.settings import Settings
-from rosterbook.core.table import HEADER_ROW, SnapshotRow
+from rosterbook.core.table import HEADER_ROW, SnapshotRow, is_blank_row
 from rosterbook.errors import RosterbookError
 from rosterbook.session import DIALECT_SHEET, Loaded, platform_choices, problems_of, workbook_dialect
 from rosterbook.sheets import Mark, SheetBook, Visibility
@@ -181,11 +181,8 @@ def check_block(rules: Rules, block: Block) -> Checked:
             by_row[problem.row - block.first_row].append(problem)
     recognised = any(wbk.find_column(rules.dialect, t) is not None for t in texts if t)
     # In the order the Check button shows them.
-    return Checked(sorted_problems(header), [sorted_problems(found) for found in by_row], [_blank(r) for r in rows], recognised)
-
-
-def _blank(cells: Sequence[Cell]) -> bool:
-    return all(to_text(c) is None for c in cells)
+    ordered = [sorted_problems(found) if len(found) > 1 else found for found in by_row]
+    return Checked(sorted_problems(header), ordered, [is_blank_row(r) for r in rows], recognised)
 
 
 _HEADER_CELL = re.compile(rf"^([A-Z]{{1,3}}){HEADER_ROW}$")
