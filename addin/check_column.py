@@ -58,7 +58,14 @@ def add_check_column(book: SheetBook) -> dict[str, Any]:
     if wbk.USERS not in book.sheet_names():
         raise RosterbookError(f"this workbook has no {wbk.USERS} sheet yet: press Export first.")
     reader = getattr(book, "header_row", None)
-    head = [to_text(h) or "" for h in (reader(wbk.USERS) if callable(reader) else (book.values(wbk.USERS) or [[]])[0])]
+
+    def first_row(sheet: str) -> list[str]:
+        cells = reader(sheet) if callable(reader) else (book.values(sheet) or [[]])[0]
+        return [to_text(h) or "" for h in cells]
+
+    head = first_row(wbk.USERS)
+    if SHEET in book.sheet_names() and first_row(SHEET)[:1] not in ([], [""], [wbk.CHECK]):
+        raise RosterbookError(f"this workbook already has a sheet called {SHEET!r} that is not rosterbook's: rename it, then press the button again.")
     if wbk.ROW_ID not in head or wbk.PROBLEMS not in head or not head[0]:
         raise RosterbookError(
             f"the {wbk.USERS} sheet lacks its {wbk.PROBLEMS!r} or hidden {wbk.ROW_ID!r} column, so the Check column has no place: Export again."

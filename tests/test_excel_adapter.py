@@ -217,6 +217,14 @@ def test_add_check_column_without_dynamic_arrays_writes_a_legacy_array_formula(e
     assert ("formula_array", "Check", f"$A$2:$A${last_row}", outcome.result["formula"]) in fake.app.log
 
 
+def test_add_check_column_leaves_someone_elses_check_sheet_alone(exported: Path) -> None:
+    fake, _, _ = excel_copy(exported)
+    fake.sheet("Check", [["Checked by", "Date"], ["Ann", "2026-01-05"]])
+    outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), _RecordingUI())
+    assert outcome.message == "Checkcolumn failed: this workbook already has a sheet called 'Check' that is not rosterbook's: rename it, then press the button again."
+    assert fake.sheets["Check"].grid() == [["Checked by", "Date"], ["Ann", "2026-01-05"]]
+
+
 def test_add_check_column_needs_an_exported_users_sheet() -> None:
     fake = FakeBook()
     fake.sheet("Settings", [["Setting", "Value"], ["dialect", "jostle"]])
