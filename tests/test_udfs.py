@@ -310,7 +310,7 @@ def jostle_rows(tmp_path: Path) -> OpenpyxlBook:
     """A Jostle workbook whose Users sheet has a header row and one row of data."""
     path = tmp_path / "rows.xlsx"
     book = OpenpyxlBook.new(path)
-    wbk.write_settings(book, wbk.BookSettings(dialect="jostle"))
+    wbk.write_settings(book, Settings(dialect="jostle"))
     book.ensure_sheet(wbk.USERS)
     book.write_values(wbk.USERS, 1, 1, [JOSTLE, ["jdoe", "Jane", None, "bad@", "Main|HQ", "00042", "2024-01-02"]])
     book.save()
@@ -339,7 +339,7 @@ def test_the_functions_follow_a_settings_change(jostle_rows: OpenpyxlBook) -> No
     caller = CallerContext(jostle_rows, "Check", 2)
     assert udfs.ROSTERBOOK_STATUS("Active", None, caller) == "rosterbook: the jostle dialect has no status column."
     # The same open workbook, its Settings edited: the next recalculation checks with the new dialect.
-    wbk.write_settings(jostle_rows, wbk.BookSettings(dialect="progression"))
+    wbk.write_settings(jostle_rows, Settings(dialect="progression"))
     assert udfs.ROSTERBOOK_STATUS("Active", None, caller) == "OK"
     assert udfs.ROSTERBOOK_STATUS("actve", None, caller).startswith("account_active: 'actve' is not one of")
 
