@@ -1,7 +1,12 @@
-"""Errors of the SCIM client: all RosterbookError subclasses, and none ever carries a token."""
+"""Errors of the SCIM client: all RosterbookError subclasses, and none ever carries a token.
+
+Server text enters messages here: every message and detail is scrubbed of echoed credentials
+(``Authorization``/``Cookie`` headers, ``Bearer ...``) on the way in.
+"""
 
 from __future__ import annotations
 
+from rosterbook.core.redact import scrub
 from rosterbook.errors import RosterbookError, UsageError
 
 
@@ -9,10 +14,10 @@ class ScimError(RosterbookError):
     """A SCIM request failed as a whole (not one row's failure): carries the HTTP status and SCIM detail."""
 
     def __init__(self, message: str, *, status: int | None = None, scim_type: str | None = None, detail: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(scrub(message))
         self.status = status
         self.scim_type = scim_type
-        self.detail = detail
+        self.detail = scrub(detail) if detail is not None else None
 
 
 class ScimAuthError(ScimError):
@@ -23,9 +28,21 @@ class ScimUnavailable(ScimError):
     """The platform could not be reached, or kept answering 429/503 beyond the retry budget."""
 
 
+class ScimTimeout(ScimUnavailable):
+    """The overall deadline for talking to the platform passed (``ROSTERBOOK_DEADLINE``)."""
+
+
+class ScimProtocolError(ScimError):
+    """The platform answered something that is not SCIM: wrong content type, not JSON, broken paging, too large."""
+
+
 class InsecureTransport(UsageError):
     """TLS verification turned off, or a token about to travel over plain HTTP to another host."""
 
 
 class NoKeyring(UsageError):
     """No OS keyring backend is available to store or read a token."""
+
+
+class TokenNotBound(UsageError):
+    """``ROSTERBOOK_TOKEN`` is bound to another platform than the one a workbook names: nothing is sent."""

@@ -7,33 +7,49 @@ learns its own fate and one row's failure never stops the others.
 Safety rules, in one place:
 - TLS verification is always on (a CA bundle path may replace the default store; ``False`` is refused),
   and a token never travels over plain HTTP to anything but this machine.
+- Redirects are never followed for writes; for reads only within the platform's own origin.
+- Time and size are bounded (``sync_client.limits``): a connect timeout, a time limit for each whole
+  response (a server dripping bytes is cut off), an overall deadline, and a largest response.
+- The token is removed from every response body before it is parsed, and echoed credentials from
+  every message (``rosterbook.core.redact``); text that is not valid Unicode becomes U+FFFD.
 - A request is repeated only when it cannot have taken effect (connection not opened, 429, 503)
   or when repeating it is harmless (GET; PATCH with ``If-Match``; member add/remove).
 - A create whose outcome is unknown (dropped connection, timeout, 502/504) is resolved by looking
   the user up by userName before creating again; a 409 or a stale ``If-Match`` is resolved by
   fetching the resource and asking the core whether it already holds what was wanted.
+- A platform that is not SCIM (an HTML login page, broken JSON, paging that repeats or never
+  ends) is a :class:`ScimProtocolError` naming the URL and what was wrong.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import re
+import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
+import pydantic
 import requests
 import urllib3
+import urllib3.connection
 from requests.adapters import HTTPAdapter
-from scim2_models import Error, ServiceProviderConfig
+from scim2_models import EnterpriseUser, Error, Group, ServiceProviderConfig, User
 
-from rosterbook.core.scim_map import BULK_REF, Operation, already_applied, resolve_refs
-from sync_client.errors import InsecureTransport, ScimAuthError, ScimError, ScimUnavailable
+from rosterbook.core.redact import scrub
+from rosterbook.core.scim_map import BULK_REF, CORE_GROUP, CORE_USER, ENTERPRISE_USER, Operation, already_applied, resolve_refs
+from sync_client.auth import sign_in_hint
+from sync_client.errors import InsecureTransport, ScimAuthError, ScimError, ScimProtocolError, ScimTimeout, ScimUnavailable
+from sync_client.limits import DEADLINE_VAR, MAX_RESPONSE_VAR, READ_VAR, Limits
 from sync_client.retry import RETRY_STATUSES, UNKNOWN_OUTCOME_STATUSES, RetryPolicy
 
 Status = Literal["ok", "conflict", "duplicate", "invalid", "not-found", "failed"]
@@ -48,6 +64,10 @@ DEFAULT_PAGE = 1000
 LISTING_SHARE = 10
 """current_versions reads every page once the ids are at least 1 in this many users: a page of
 1000 costs the platform about what 10-20 single GETs cost, and takes one round trip instead of 1000."""
+MAX_REDIRECTS = 5
+"""Same-origin redirects followed for one read."""
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CHUNK = 65536
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -67,15 +87,16 @@ class Discovery:
 
     @property
     def bulk_max_operations(self) -> int:
-        return (self.config.bulk.max_operations if self.config.bulk else None) or 1000
+        return max(1, (self.config.bulk.max_operations if self.config.bulk else None) or 1000)
 
     @property
     def bulk_max_payload(self) -> int:
-        return (self.config.bulk.max_payload_size if self.config.bulk else None) or 1_048_576
+        return max(1, (self.config.bulk.max_payload_size if self.config.bulk else None) or 1_048_576)
 
     @property
     def max_results(self) -> int | None:
-        return self.config.filter.max_results if self.config.filter and self.config.filter.supported else None
+        found = self.config.filter.max_results if self.config.filter and self.config.filter.supported else None
+        return found if found is None or found >= 1 else None
 
     @property
     def etag(self) -> bool:
@@ -111,6 +132,7 @@ class OperationResult:
     version: str | None = None
     """The resource's version after the operation (keep it: the next sync's If-Match)."""
     message: str = ""
+    """Scrubbed of echoed credentials (it may quote the platform's error detail)."""
     http_status: int | None = None
     current: dict[str, Any] | None = None
     """For a conflict or a duplicate: the resource as the platform holds it now."""
@@ -119,21 +141,53 @@ class OperationResult:
     path: str = ""
     """``/Users/<id>`` or ``/Groups/<id>``: tells a user's own result from a membership one."""
 
+    def __post_init__(self) -> None:
+        if self.message:
+            object.__setattr__(self, "message", scrub(self.message))
+
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer, read in full (bounded in size and time), the token removed from its body."""
+
+    method: str
+    url: str
+    status_code: int
+    reason: str
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "") or ""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
 
 
 class _UnknownOutcome(Exception):
     """The request may have reached the server, and no usable answer came back."""
 
 
+class _Cut(Exception):
+    """The watchdog closed the connection: the whole answer did not arrive in time."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
 def _result(op: Operation, status: Status, **kw: Any) -> OperationResult:
     return OperationResult(op.row_id, op.key, status, row=op.row, method=op.method, path=op.path, **kw)
 
 
-def _id_from(location: str | None) -> str | None:
-    if not location:
+def _id_from(location: object) -> str | None:
+    if not location or not isinstance(location, str):
         return None
     return location.rstrip("/").rsplit("/", 1)[-1] or None
 
@@ -156,6 +210,32 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _check_transport(url: str) -> None:
+    """The https/loopback rule: plain HTTP only to this machine; no credentials in the URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InsecureTransport(f"{url!r} is not an http(s) URL of a SCIM platform (e.g. 'https://example.com/scim/v2').")
+    if parts.username is not None or parts.password is not None:
+        raise InsecureTransport(f"{_origin_text(url)}: a platform URL carries no user name or password (the token comes from 'rosterbook login').")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise InsecureTransport(f"{url!r} uses plain HTTP: the token and the users' data would cross the network unencrypted. Use https://.")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _origin_text(url: str) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}" + (f":{port}" if port not in (80, 443, None) else "")
+
+
 def _never_sent(exc: requests.exceptions.RequestException) -> bool:
     """True when the connection was never opened, so the server cannot have seen the request."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -163,6 +243,167 @@ def _never_sent(exc: requests.exceptions.RequestException) -> bool:
     reason = exc.args[0] if exc.args else None
     reason = getattr(reason, "reason", reason)
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+# --- bounded exchanges: a watchdog per request -------------------------------------------------
+
+_LOCAL = threading.local()
+
+
+class _Watchdog:
+    """Shuts the connection of a request that outlives its time: a server dripping one byte at a
+    time never trips a socket timeout, so the whole answer gets a wall-clock limit."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def attach(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self._sock = sock
+            fired = self.fired
+        if fired and sock is not None:
+            _shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sock = self._sock
+        if sock is not None:
+            _shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _attach_watchdog(sock: socket.socket | None) -> None:
+    watchdog = getattr(_LOCAL, "watchdog", None)
+    if watchdog is not None:
+        watchdog.attach(sock)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def getresponse(self) -> Any:
+        _attach_watchdog(self.sock)
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def getresponse(self) -> Any:
+        _attach_watchdog(self.sock)
+        return super().getresponse()
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter whose connections tell the request's watchdog their socket."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is urllib3.ProxyManager:  # a SOCKS manager keeps its own pools
+            manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
+
+
+# --- text from the platform ---------------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_JSON = re.compile(r"^(?:text/html|application/xhtml\+xml|text/xml|application/xml|[a-z]+/[a-z0-9.+-]*\+xml)$")
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _decode(content: bytes) -> tuple[str, bool]:
+    """UTF-8 text of a body, and whether something had to be replaced (invalid UTF-8 -> U+FFFD)."""
+    try:
+        return content.decode("utf-8-sig"), False
+    except UnicodeDecodeError:
+        return content.decode("utf-8", errors="replace"), True
+
+
+def _clean(value: Any, replaced_bytes: bool) -> tuple[Any, bool]:
+    """``value`` with every lone surrogate replaced by U+FFFD; True when any text was not valid Unicode."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            return _SURROGATE.sub("\ufffd", value), True
+        return value, replaced_bytes and "\ufffd" in value
+    if isinstance(value, dict):
+        changed = False
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            new_k, k_changed = _clean(k, replaced_bytes)
+            new_v, v_changed = _clean(v, replaced_bytes)
+            out[new_k] = new_v
+            changed = changed or k_changed or v_changed
+        return (out, True) if changed else (value, False)
+    if isinstance(value, list):
+        items = [_clean(v, replaced_bytes) for v in value]
+        if any(c for _, c in items):
+            return [v for v, _ in items], True
+        return value, False
+    return value, False
+
+
+def _json_or_none(reply: Reply) -> Any:
+    """The body as JSON when it is JSON (error answers), else None; lone surrogates replaced."""
+    if not reply.content.strip() or _NOT_JSON.match(_media(reply.content_type)):
+        return None
+    text, replaced = _decode(reply.content)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if replaced or "\\ud" in text or "\\uD" in text:
+        data, _ = _clean(data, replaced)
+    return data
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative integer from a ListResponse field (a number or its digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
+        return int(value)
+    return None
+
+
+def _ci(data: Mapping[str, Any], name: str) -> Any:
+    if name in data:
+        return data[name]
+    folded = name.casefold()
+    return next((v for k, v in data.items() if isinstance(k, str) and k.casefold() == folded), None)
+
+
+def _rfc_discovery() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """RFC 7643's core User, enterprise extension and Group schemas, and a User resource type using them."""
+    schemas = [model.to_schema().model_dump(by_alias=True, exclude_none=True) for model in (User, EnterpriseUser, Group)]
+    user_type = {"id": "User", "name": "User", "endpoint": "/Users", "schema": CORE_USER,
+                 "schemaExtensions": [{"schema": ENTERPRISE_USER, "required": False}]}
+    return schemas, [user_type]
 
 
 # --- the client --------------------------------------------------------------------------------
@@ -176,18 +417,18 @@ class ScimClient:
         base_url: str,
         *,
         token: str | None = None,
-        timeout: tuple[float, float] = (5, 60),
+        timeout: tuple[float, float] | None = None,
         verify: bool | str = True,
         session: requests.Session | None = None,
         max_workers: int = 8,
         retry: RetryPolicy | None = None,
         use_bulk: bool = True,
+        limits: Limits | None = None,
     ) -> None:
+        _check_transport(base_url)
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InsecureTransport(f"{base_url!r} is not an http(s) URL of a SCIM platform (e.g. 'https://example.com/scim/v2').")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise InsecureTransport(f"{base_url!r} uses plain HTTP: the token and the users' data would cross the network unencrypted. Use https://.")
+        if parts.query or parts.fragment:
+            raise InsecureTransport(f"{base_url!r}: the platform URL must not carry a query or fragment (e.g. 'https://example.com/scim/v2').")
         # requests turns verification off for any falsy value ('' and 0 too, with only a warning): accept
         # True or a CA bundle's path, nothing else.
         if verify is not True and not (isinstance(verify, str) and verify.strip()):
@@ -196,17 +437,21 @@ class ScimClient:
             raise InsecureTransport(f"CA bundle {verify!r} does not exist.")
         if max_workers < 1:
             raise ValueError("max_workers must be >= 1")
+        limits = limits or Limits.from_env()
+        if timeout is not None:
+            limits = replace(limits, connect_timeout=timeout[0], read_timeout=timeout[1])
+        self.limits = limits
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
         self.verify: bool | str = verify
         self.max_workers = max_workers
         self.retry = retry or RetryPolicy()
         self.use_bulk = use_bulk
         self._token = token
+        self._token_bytes = tuple(dict.fromkeys(t.encode() for t in (token, token.replace("/", "\\/")) if t)) if token else ()
         self.session = session or requests.Session()
         if session is None:
             # Retries are ours (they know what is safe to repeat); the pool matches the workers.
-            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max_workers + 2, max_retries=0)
+            adapter = _Adapter(pool_connections=2, pool_maxsize=max_workers + 2, max_retries=0)
             self.session.mount("http://", adapter)
             self.session.mount("https://", adapter)
         self._discovery: Discovery | None = None
@@ -214,8 +459,18 @@ class ScimClient:
         self.breaker = 3 * max_workers
         """Connections in a row that could not be opened before the client stops trying."""
         self._unreachable = 0
+        self._started = time.monotonic()
         self.requests_sent = 0
         """HTTP requests sent, retries included (for tests and benchmarks)."""
+        self.warnings: list[str] = []
+        """What the platform got wrong but could be worked around (missing /Schemas, users listed twice...)."""
+        self.invalid_text: set[str] = set()
+        """Ids of resources whose text was not valid Unicode (shown with U+FFFD)."""
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds."""
+        return self.limits.connect_timeout, self.limits.read_timeout
 
     def __repr__(self) -> str:  # never the token
         return f"ScimClient({self.base_url!r})"
@@ -229,6 +484,11 @@ class ScimClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _warn(self, message: str) -> None:
+        with self._lock:
+            if message not in self.warnings:
+                self.warnings.append(scrub(message))
+
     # --- HTTP ------------------------------------------------------------------------------
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -239,6 +499,29 @@ class ScimClient:
             headers.update(extra)
         return headers
 
+    def _remaining(self) -> float:
+        return self.limits.deadline - (time.monotonic() - self._started)
+
+    def _deadline_passed(self, problem: str) -> ScimTimeout:
+        last = f"; last problem: {problem}" if problem else ""
+        return ScimTimeout(f"gave up on {self.base_url}: the {self.limits.deadline:g} s allowed for talking to the platform "
+                           f"({DEADLINE_VAR}) passed{last}.")
+
+    def _refused(self, status: int, method: str, path: str) -> str:
+        what = "the token" if self._token else "the request (no token is bound to this URL)"
+        return f"the platform refused {what} ({status}) on {method} {path}. {sign_in_hint(self.base_url)}"
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, _Cut):
+            return f"no complete answer within {exc.seconds:g} s ({READ_VAR})"
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return f"no connection within {self.limits.connect_timeout:g} s (ConnectTimeout)"
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return f"no answer within {self.limits.read_timeout:g} s (ReadTimeout)"
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return "the answer was cut short (ChunkedEncodingError)"
+        return type(exc).__name__
+
     def _request(
         self,
         method: str,
@@ -248,38 +531,38 @@ class ScimClient:
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
         safe: bool,
-    ) -> requests.Response:
+    ) -> Reply:
         """Send one request, retrying only what cannot have applied or is harmless to repeat.
 
         :param safe: repeating the request can do no harm (GET, PATCH with If-Match, membership changes).
         :raises _UnknownOutcome: an unsafe request may have reached the server, without an answer.
         :raises ScimUnavailable: the platform could not be reached within the retry budget.
+        :raises ScimTimeout: the overall deadline passed.
         :raises ScimAuthError: 401/403.
+        :raises ScimProtocolError: a read redirected to another origin, or an answer over the size limit.
         """
         url = self.base_url + path
         data = _encode(body) if body is not None else None
         waited = 0.0
         attempt = 0
+        problem = ""
         while True:
             attempt += 1
             if self._unreachable >= self.breaker:
                 # Many connections in a row could not even be opened: fail the rest fast
                 # instead of spending every row's retry budget on a platform that is down.
                 raise ScimUnavailable(f"{self.base_url} cannot be reached; nothing more is sent in this run.")
+            if self._remaining() <= 0:
+                raise self._deadline_passed(problem)
             retry_after: str | None = None
-            response: requests.Response | None = None
-            problem: str
+            reply: Reply | None = None
             try:
-                with self._lock:
-                    self.requests_sent += 1
-                response = self.session.request(
-                    method, url, data=data, params=params, headers=self._headers(headers), timeout=self.timeout, verify=self.verify
-                )
-            except requests.exceptions.SSLError as exc:
-                raise ScimError(f"TLS verification failed for {self.base_url}: {type(exc).__name__}. Check the certificate or the CA bundle.") from None
-            except requests.exceptions.RequestException as exc:
-                problem = f"{type(exc).__name__} on {method} {path}"
-                never_sent = _never_sent(exc)
+                reply = self._send(method, url, data, params, headers)
+            except requests.exceptions.SSLError:
+                raise ScimError(f"TLS verification failed for {self.base_url}: SSLError. Check the certificate or the CA bundle.") from None
+            except (requests.exceptions.RequestException, _Cut) as exc:
+                problem = f"{self._describe(exc)} on {method} {path}"
+                never_sent = isinstance(exc, requests.exceptions.RequestException) and _never_sent(exc)
                 if never_sent:
                     with self._lock:
                         self._unreachable += 1
@@ -287,39 +570,152 @@ class ScimClient:
                     raise _UnknownOutcome(problem) from None
             else:
                 self._unreachable = 0
-                status = response.status_code
+                status = reply.status_code
                 if status in (401, 403):
-                    raise ScimAuthError(
-                        f"the platform refused the token ({status}) on {method} {path}; run 'rosterbook login {self.base_url}' or set ROSTERBOOK_TOKEN.",
-                        status=status,
-                    )
+                    raise ScimAuthError(self._refused(status, method, path), status=status)
                 if status in RETRY_STATUSES:
-                    retry_after = response.headers.get("Retry-After")
+                    retry_after = reply.headers.get("Retry-After")
                     problem = f"{status} on {method} {path}"
                 elif status in UNKNOWN_OUTCOME_STATUSES:
                     problem = f"{status} on {method} {path}"
                     if not safe:
                         raise _UnknownOutcome(problem)
                 else:
-                    return response
+                    return reply
             wait = self.retry.delay(attempt, retry_after, waited)
+            remaining = self._remaining()
+            if wait is not None and wait >= remaining:
+                raise self._deadline_passed(problem)
             if wait is None:
-                if response is not None and response.status_code in RETRY_STATUSES:
-                    return response  # the caller reports the final 429/503 for the row
+                if reply is not None and reply.status_code in RETRY_STATUSES:
+                    return reply  # the caller reports the final 429/503 for the row
+                if remaining <= 0:
+                    raise self._deadline_passed(problem)
                 raise ScimUnavailable(f"{self.base_url} did not answer usefully after {attempt} attempts ({problem}).")
             time.sleep(wait)
             waited += wait
 
+    def _send(self, method: str, url: str, data: bytes | None, params: Mapping[str, str | int] | None,
+              headers: Mapping[str, str] | None) -> Reply:
+        """One request; a read follows redirects within the platform's origin, a write never."""
+        for _ in range(MAX_REDIRECTS + 1):
+            reply = self._exchange(method, url, data, params, headers)
+            location = reply.headers.get("Location")
+            if reply.status_code not in _REDIRECTS or method != "GET" or not location:
+                return reply  # a write's redirect goes back to the caller unfollowed: it reports it
+            target = urljoin(reply.url, location.strip())
+            if _origin(target) != _origin(self.base_url):
+                raise ScimProtocolError(
+                    f"GET {reply.url} was redirected ({reply.status_code}) to another origin, {_origin_text(target)}; "
+                    f"rosterbook follows redirects only within {_origin_text(self.base_url)}. Check the platform URL.",
+                    status=reply.status_code,
+                )
+            _check_transport(target)
+            url, params = target, None
+        raise ScimProtocolError(f"GET {url} was redirected more than {MAX_REDIRECTS} times; check the platform URL.")
+
+    def _exchange(self, method: str, url: str, data: bytes | None, params: Mapping[str, str | int] | None,
+                  headers: Mapping[str, str] | None) -> Reply:
+        """One HTTP exchange, the whole answer within ``read_timeout`` (and the deadline), at most ``max_response_bytes``."""
+        limit = max(0.001, min(self.limits.read_timeout, self._remaining()))
+        watchdog = _Watchdog(limit)
+        _LOCAL.watchdog = watchdog
+        try:
+            with self._lock:
+                self.requests_sent += 1
+            response = self.session.request(
+                method, url, data=data, params=params, headers=self._headers(headers), timeout=(self.limits.connect_timeout, limit),
+                verify=self.verify, allow_redirects=False, stream=True,
+            )
+            try:
+                content = self._read(response, method)
+            finally:
+                response.close()
+        except (requests.exceptions.RequestException, OSError) as exc:
+            if watchdog.fired and not isinstance(exc, requests.exceptions.SSLError):
+                raise _Cut(limit) from None
+            raise
+        finally:
+            watchdog.cancel()
+            _LOCAL.watchdog = None
+        for secret in self._token_bytes:
+            if secret in content:  # a platform echoing the token: gone before anything reads the body
+                content = content.replace(secret, b"[redacted]")
+        headers_in = response.headers
+        return Reply(method, response.url or url, response.status_code, scrub(response.reason or ""), headers_in, content)
+
+    def _read(self, response: requests.Response, method: str) -> bytes:
+        most = self.limits.max_response_bytes
+        declared = (response.headers.get("Content-Length") or "").strip()
+        shown = f"{method} {_shown_url(response.url)}"
+        if declared.isdigit() and int(declared) > most:
+            raise ScimProtocolError(f"{shown} answered {response.status_code} with {int(declared):,} bytes, more than the "
+                                    f"{most / 1048576:g} MB allowed ({MAX_RESPONSE_VAR}); refused.", status=response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > most:
+                raise ScimProtocolError(f"{shown} answered {response.status_code} with more than the {most / 1048576:g} MB allowed "
+                                        f"({MAX_RESPONSE_VAR}); refused.", status=response.status_code)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _parse(self, reply: Reply) -> Any:
+        """A success answer's JSON, or a ScimProtocolError naming the URL, status and content type."""
+        shown = f"{reply.method} {_shown_url(reply.url)}"
+        ctype = reply.content_type
+        if _NOT_JSON.match(_media(ctype)):
+            raise ScimProtocolError(f"{shown} answered {reply.status_code} with content type {ctype!r}, not SCIM JSON: is a login page "
+                                    f"or a proxy in the way? Check the platform URL.", status=reply.status_code)
+        if not reply.content.strip():
+            raise ScimProtocolError(f"{shown} answered {reply.status_code} with an empty body (content type {ctype!r}), not SCIM JSON.",
+                                    status=reply.status_code)
+        text, replaced = _decode(reply.content)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            what = f"{exc.msg} at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)[:80]
+            raise ScimProtocolError(f"{shown} answered {reply.status_code} with a body that is not valid JSON (content type {ctype!r}, "
+                                    f"{len(reply.content):,} bytes: {what}).", status=reply.status_code) from None
+        except RecursionError:
+            raise ScimProtocolError(f"{shown} answered {reply.status_code} with JSON nested too deeply to read.", status=reply.status_code) from None
+        if replaced or "\\ud" in text or "\\uD" in text:
+            data = self._mark_invalid_text(data, replaced)
+        return data
+
+    def _mark_invalid_text(self, data: Any, replaced: bool) -> Any:
+        """Lone surrogates -> U+FFFD; remember which resources had text that was not valid Unicode."""
+        if isinstance(data, dict) and isinstance(_ci(data, "Resources"), list):
+            resources = []
+            for resource in _ci(data, "Resources"):
+                cleaned, changed = _clean(resource, replaced)
+                if changed and isinstance(cleaned, dict):
+                    with self._lock:
+                        self.invalid_text.add(str(cleaned.get("id")))
+                resources.append(cleaned)
+            rest, _ = _clean({k: v for k, v in data.items() if k != "Resources"}, replaced)
+            return {**rest, "Resources": resources}
+        cleaned, changed = _clean(data, replaced)
+        if changed and isinstance(cleaned, dict) and cleaned.get("id") is not None:
+            with self._lock:
+                self.invalid_text.add(str(cleaned.get("id")))
+        return cleaned
+
     def _get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
-        response = self._request("GET", path, params=params, safe=True)
-        if response.status_code != 200:
-            raise _error(response, f"GET {path}")
-        return response.json()
+        reply = self._request("GET", path, params=params, safe=True)
+        if reply.status_code != 200:
+            raise _error(reply, f"GET {path}")
+        return self._parse(reply)
 
     # --- discovery -------------------------------------------------------------------------
 
     def discover(self, *, refresh: bool = False) -> Discovery:
-        """Read /ServiceProviderConfig, /Schemas and /ResourceTypes (once; ``refresh`` reads again)."""
+        """Read /ServiceProviderConfig, /Schemas and /ResourceTypes (once; ``refresh`` reads again).
+
+        A missing or broken ServiceProviderConfig means "nothing announced"; missing /Schemas or
+        /ResourceTypes fall back to RFC 7643's core User and enterprise schemas, with a warning.
+        """
         if self._discovery is not None and not refresh:
             return self._discovery
         try:
@@ -328,27 +724,57 @@ class ScimClient:
             if exc.status not in (404, 501):
                 raise
             config = ServiceProviderConfig()  # announces nothing: no Bulk, no ETag, default pages
-        self._discovery = Discovery(config, self._list_discovery("/Schemas"), self._list_discovery("/ResourceTypes"))
+        except (pydantic.ValidationError, TypeError, ValueError) as exc:
+            first = exc.errors()[0]["msg"] if isinstance(exc, pydantic.ValidationError) and exc.errors() else type(exc).__name__
+            self._warn(f"{self.base_url}/ServiceProviderConfig is not a valid SCIM ServiceProviderConfig ({first}); "
+                       "assumed no Bulk, no ETags and default page sizes.")
+            config = ServiceProviderConfig()
+        schemas, schemas_why = self._list_discovery("/Schemas")
+        resource_types, types_why = self._list_discovery("/ResourceTypes")
+        rfc_schemas, rfc_types = _rfc_discovery()
+        ids = {str(s.get("id", "")).casefold() for s in schemas}
+        if CORE_USER.casefold() not in ids:
+            have = {str(s.get("id", "")).casefold() for s in schemas}
+            schemas = [*[s for s in rfc_schemas if str(s["id"]).casefold() not in have], *schemas]
+            self._warn(f"{self.base_url}/Schemas {schemas_why or 'does not describe the User resource'}: assumed the RFC 7643 core User "
+                       "and enterprise extension schemas, so columns of the platform's own attributes may be missing.")
+        if not any(t.get("name") == "User" or t.get("endpoint") == "/Users" for t in resource_types):
+            extensions = [str(s.get("id")) for s in schemas if str(s.get("id", "")).casefold() not in (CORE_USER.casefold(), CORE_GROUP.casefold())
+                          and ":extension:" in str(s.get("id", "")) and str(s.get("id", "")).endswith(":User")]
+            user_type = dict(rfc_types[0], schemaExtensions=[{"schema": e, "required": False} for e in dict.fromkeys([ENTERPRISE_USER, *extensions])])
+            resource_types = [*resource_types, user_type]
+            if not types_why:
+                types_why = "does not list the User resource type"
+            self._warn(f"{self.base_url}/ResourceTypes {types_why}: assumed Users at /Users with the schemas above.")
+        self._discovery = Discovery(config, schemas, resource_types)
         return self._discovery
 
-    def _list_discovery(self, path: str) -> list[dict[str, Any]]:
+    def _list_discovery(self, path: str) -> tuple[list[dict[str, Any]], str]:
+        """The resources of a discovery endpoint, and why there are none (empty when it answered)."""
         try:
             data = self._get_json(path)
+        except ScimProtocolError:
+            raise
         except ScimError as exc:
             if exc.status in (404, 501):
-                return []
+                return [], f"is missing ({exc.status})"
             raise
         if isinstance(data, list):
-            return [d for d in data if isinstance(d, dict)]
-        return [d for d in data.get("Resources") or () if isinstance(d, dict)]
+            found = [d for d in data if isinstance(d, dict)]
+        elif isinstance(data, dict):
+            listed = _ci(data, "Resources")
+            found = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
+        else:
+            found = []
+        return found, "" if found else "lists nothing"
 
     # --- export ----------------------------------------------------------------------------
 
     def export_users(self, progress: Progress | None = None, on_users: UsersPage | None = None) -> ExportResult:
         """Every user and every group (for memberships), paged as large as the server allows.
 
-        The first page tells the total; the remaining pages are then fetched concurrently.
-        ``progress(done, total)`` counts users, then groups. With ``on_users`` the groups are
+        The first page tells the total; the next pages are then fetched concurrently (a few at a
+        time). ``progress(done, total)`` counts users, then groups. With ``on_users`` the groups are
         read first and ``on_users(page, groups)`` gets each page of users (in order, no user
         twice) as it arrives, so the caller can work on it while later pages are on the way.
         """
@@ -357,10 +783,27 @@ class ScimClient:
             # A plain listing (no attributes=): servers answer it fastest, and groups are few.
             groups = self._list_all("/Groups", counter, {})
             users = self._list_all("/Users", counter, {}, on_page=lambda page: on_users(page, groups))
-            return ExportResult(users, groups, len(users))
-        users = self._list_all("/Users", counter, {})
-        groups = self._list_all("/Groups", counter, {})
+        else:
+            users = self._list_all("/Users", counter, {})
+            groups = self._list_all("/Groups", counter, {})
+        self._unknown_members(users, groups)
         return ExportResult(users, groups, len(users))
+
+    def _unknown_members(self, users: list[dict[str, Any]], groups: list[dict[str, Any]]) -> None:
+        """Warn about groups listing members that are not users on the platform (their membership is ignored)."""
+        ids = {str(u.get("id")) for u in users}
+        group_ids = {str(g.get("id")) for g in groups}
+        unknown: dict[str, int] = {}
+        for group in groups:
+            members = _ci(group, "members")
+            for member in members if isinstance(members, list) else ():
+                value = _ci(member, "value") if isinstance(member, dict) else None
+                if isinstance(value, str) and value not in ids and value not in group_ids:
+                    name = str(_ci(group, "displayName") or group.get("id"))
+                    unknown[name] = unknown.get(name, 0) + 1
+        if unknown:
+            shown = ", ".join(f"{name!r} ({n})" for name, n in sorted(unknown.items())[:5]) + (" ..." if len(unknown) > 5 else "")
+            self._warn(f"{self.base_url}/Groups: {len(unknown)} group(s) list members that are not users on the platform, ignored: {shown}.")
 
     def list_resources(self, path: str, *, attributes: str | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
         """Every resource at an endpoint (``/Users``, ``/Groups``), pages fetched concurrently."""
@@ -371,67 +814,130 @@ class ScimClient:
         groups = self.list_resources("/Groups")
         return {str(g["displayName"]): str(g["id"]) for g in groups if g.get("displayName") and g.get("id")}
 
+    def _page(self, path: str, params: Mapping[str, str | int]) -> tuple[list[dict[str, Any]], int | None, int | None]:
+        """One page of a listing: (resources, totalResults, startIndex), each resource a JSON object with an id."""
+        data = self._get_json(path, params)
+        shown = f"GET {self.base_url}{path}?{urlencode(params)}"
+        if not isinstance(data, dict):
+            raise ScimProtocolError(f"{shown} answered a JSON {type(data).__name__}, not a SCIM ListResponse object.")
+        resources = _ci(data, "Resources")
+        if resources is None:
+            resources = []
+        if not isinstance(resources, list):
+            raise ScimProtocolError(f"{shown}: 'Resources' is a JSON {type(resources).__name__}, not a list of resources.")
+        for resource in resources:
+            rid = resource.get("id") if isinstance(resource, dict) else None
+            if not isinstance(resource, dict) or isinstance(rid, bool) or not isinstance(rid, str | int) or rid == "":
+                raise ScimProtocolError(f"{shown} listed {'a resource without an id' if isinstance(resource, dict) else 'something that is not a resource'}"
+                                        f" ({len(resources)} listed); every SCIM resource has one.")
+        raw_total = _ci(data, "totalResults")
+        total = _count(raw_total)
+        if raw_total is not None and total is None:
+            raise ScimProtocolError(f"{shown}: totalResults {str(raw_total)[:40]!r} is not a count.")
+        raw_start = _ci(data, "startIndex")
+        return resources, total, _count(raw_start)
+
     def _list_all(
         self, path: str, counter: _Counter, extra: Mapping[str, str], *, on_page: Callable[[list[dict[str, Any]]], None] | None = None
     ) -> list[dict[str, Any]]:
-        passed: set[str] = set()
+        """Every resource of a listing, each once, in index order, pages read a few at a time.
 
-        def emit(got: list[dict[str, Any]]) -> None:
-            # Pages reach on_page in index order, as the result lists them, each resource once.
-            if on_page is not None:
-                fresh = [r for r in got if str(r.get("id")) not in passed]
-                passed.update(str(r.get("id")) for r in fresh)
-                on_page(fresh)
-
+        Bounded whatever the server says: a page that repeats users already listed (a server
+        ignoring startIndex) or a startIndex answered with another one stops the listing with a
+        ScimProtocolError, and a totalResults far beyond what the pages hold (10**12) costs one
+        look-up once the pages run out, not 10**9 requests or a list of 10**9 page numbers.
+        """
+        where = f"{self.base_url}{path}"
+        kind = path.strip("/").lower() or "resources"
         want = self.discover().max_results or DEFAULT_PAGE
-        first = self._get_json(path, {**extra, "startIndex": 1, "count": want})
-        page = list(first.get("Resources") or [])
-        total = int(first.get("totalResults") or len(page))
-        counter.grow(total)
-        counter.add(len(page))
-        emit(page)
-        pages: dict[int, list[dict[str, Any]]] = {1: page}
-        size = len(page)
-        if size and total > size:
-            starts = list(range(1 + size, total + 1, size))
-
-            def fetch(start: int) -> tuple[int, list[dict[str, Any]]]:
-                data = self._get_json(path, {**extra, "startIndex": start, "count": size})
-                got = list(data.get("Resources") or [])
-                counter.add(len(got))
-                return start, got
-
-            with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
-                for start, got in pool.map(fetch, starts):
-                    pages[start] = got
-                    emit(got)
-            # Users added while we paged push the tail further: read on until a short page.
-            start = starts[-1] + size
-            while len(pages[max(pages)]) >= size:
-                data = self._get_json(path, {**extra, "startIndex": start, "count": size})
-                pages[start] = list(data.get("Resources") or [])
-                counter.add(len(pages[start]))
-                emit(pages[start])
-                start += size
+        first, announced, _ = self._page(path, {**extra, "startIndex": 1, "count": want})
+        size = len(first)
+        total = announced if announced is not None else size
+        counter.grow(min(total, max(size, 1) * 1000))  # a lying total must not stretch the progress bar forever
         seen: set[str] = set()
         result: list[dict[str, Any]] = []
-        for start in sorted(pages):
-            for resource in pages[start]:
-                rid = str(resource.get("id"))
-                if rid not in seen:  # index paging shifts under concurrent deletes
-                    seen.add(rid)
-                    result.append(resource)
+        repeated = 0
+
+        def take(start: int, got: list[dict[str, Any]]) -> None:
+            nonlocal repeated
+            fresh = []
+            for resource in got:
+                rid = str(resource["id"])
+                if rid in seen:
+                    repeated += 1
+                    continue
+                seen.add(rid)
+                fresh.append(resource)
+            if got and not fresh and start > 1:
+                raise ScimProtocolError(
+                    f"GET {where}?startIndex={start} listed only {kind} already listed on earlier pages ({len(got)} of them): the platform "
+                    f"repeats pages or ignores startIndex, so the listing would never end. Stopped after {len(seen):,} {kind}."
+                )
+            result.extend(fresh)
+            counter.add(len(got))
+            if on_page is not None:
+                on_page(fresh)
+
+        def fetch(start: int) -> list[dict[str, Any]]:
+            got, _, echoed = self._page(path, {**extra, "startIndex": start, "count": size})
+            if echoed is not None and echoed != start and got:
+                raise ScimProtocolError(
+                    f"GET {where}?startIndex={start} answered with startIndex={echoed}: the platform ignores startIndex, "
+                    f"so the listing would never end. Stopped after {len(seen):,} {kind}."
+                )
+            return got
+
+        take(1, first)
+        if size == 0:
+            if total > 0:
+                raise ScimProtocolError(f"GET {where} said totalResults={total:,} but listed no {kind} on its first page.")
+            return result
+        full = total > size  # the last page read was full and more may follow
+        next_start = 1 + size
+        last_start = 1
+        pending: deque[tuple[int, Future[list[dict[str, Any]]]]] = deque()
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            try:
+                while True:
+                    # Up to max_workers pages in flight while below totalResults; past it (users added
+                    # while paging), one page at a time until a short one.
+                    while full and len(pending) < self.max_workers and (next_start <= total or not pending):
+                        pending.append((next_start, pool.submit(fetch, next_start)))
+                        next_start += size
+                    if not pending:
+                        break
+                    last_start, future = pending.popleft()
+                    got = future.result()
+                    take(last_start, got)
+                    if len(got) < size:
+                        full = False  # a short page: the end (pages already in flight are still read, in order)
+            except BaseException:
+                for _, future in pending:
+                    future.cancel()
+                raise
+        if repeated:
+            self._warn(f"{where}: the platform listed {repeated} {kind} more than once across pages; each was kept once.")
+        if total - len(seen) > size:
+            # The pages ran out well before totalResults: ask again (users may have been deleted meanwhile).
+            _, now, _ = self._page(path, {**extra, "startIndex": 1, "count": 1})
+            if now is not None and now - len(seen) > size:
+                raise ScimProtocolError(
+                    f"GET {where} said totalResults={now:,}, but its pages ended after {len(seen):,} {kind} "
+                    f"(startIndex={last_start} was the last page with any): the platform's paging is broken, so the listing was stopped."
+                )
         return result
 
     def get(self, path: str) -> CurrentResource | None:
         """One resource by path (``/Users/<id>``), or None when the platform has no such resource."""
-        response = self._request("GET", path, safe=True)
-        if response.status_code == 404:
+        reply = self._request("GET", path, safe=True)
+        if reply.status_code == 404:
             return None
-        if response.status_code != 200:
-            raise _error(response, f"GET {path}")
-        resource = response.json()
-        version = response.headers.get("ETag") or (resource.get("meta") or {}).get("version")
+        if reply.status_code != 200:
+            raise _error(reply, f"GET {path}")
+        resource = self._parse(reply)
+        if not isinstance(resource, dict):
+            raise ScimProtocolError(f"GET {self.base_url}{path} answered a JSON {type(resource).__name__}, not a SCIM resource.")
+        version = reply.headers.get("ETag") or (resource.get("meta") or {}).get("version")
         return CurrentResource(version, resource)
 
     def current_versions(self, ids: Iterable[str], *, total: int | None = None) -> dict[str, CurrentResource]:
@@ -451,8 +957,7 @@ class ScimClient:
 
     def find_user(self, user_name: str) -> dict[str, Any] | None:
         """The user with this userName (case-insensitive, as SCIM says), or None."""
-        data = self._get_json("/Users", {"filter": f"userName eq {_quote(user_name)}"})
-        resources = data.get("Resources") or []
+        resources, _, _ = self._page("/Users", {"filter": f"userName eq {_quote(user_name)}"})
         return resources[0] if resources else None
 
     # --- apply -----------------------------------------------------------------------------
@@ -552,15 +1057,27 @@ class ScimClient:
             return self._from_response(op, response)
         return _result(op, "failed", message=f"{op.path} kept changing under concurrent writes; run the sync again.")
 
-    def _from_response(self, op: Operation, response: requests.Response) -> OperationResult:
-        status = response.status_code
+    def _from_response(self, op: Operation, reply: Reply) -> OperationResult:
+        status = reply.status_code
         if 200 <= status < 300:
-            body = _json_or_none(response)
-            meta = (body or {}).get("meta") or {}
-            version = response.headers.get("ETag") or meta.get("version")
-            rid = (body or {}).get("id") or _id_from(response.headers.get("Location")) or _id_from(op.path if not op.is_create else None)
-            return _result(op, "ok", resource_id=rid, version=version, http_status=status)
-        return self._from_error(op, status, _error_of(response))
+            body = _json_or_none(reply)
+            if reply.content.strip() and not isinstance(body, dict):
+                # A login page or a proxy answering 200: nothing says the platform applied the change.
+                return _result(op, "failed", http_status=status, message=(
+                    f"{op.key!r}: {op.method} {op.path} answered {status} with content type {reply.content_type!r}, not SCIM JSON; "
+                    "whether the change was applied is unknown. Check the platform URL, then run preview and sync again."))
+            body = body or {}
+            meta: dict[str, Any] = body["meta"] if isinstance(body.get("meta"), dict) else {}
+            version = reply.headers.get("ETag") or meta.get("version")
+            rid = body.get("id") or _id_from(reply.headers.get("Location")) or _id_from(op.path if not op.is_create else None)
+            return _result(op, "ok", resource_id=str(rid) if rid is not None else None, version=version, http_status=status)
+        if status in _REDIRECTS:
+            target = reply.headers.get("Location")
+            where = f" to {_origin_text(urljoin(reply.url, target))}" if target else ""
+            return _result(op, "failed", http_status=status, message=(
+                f"{op.key!r}: {op.method} {op.path} was redirected ({status}){where}; rosterbook never follows a redirect with a change, "
+                "so nothing was sent there. Check the platform URL."))
+        return self._from_error(op, status, _error_of(reply))
 
     def _from_error(self, op: Operation, status: int, error: Error) -> OperationResult:
         detail = error.detail or ""
@@ -641,7 +1158,9 @@ class ScimClient:
         if response.status_code != 200:
             self._apply_each(run, sent)
             return
-        outcomes = list((_json_or_none(response) or {}).get("Operations") or [])
+        answer = _json_or_none(response)
+        listed = _ci(answer, "Operations") if isinstance(answer, dict) else None
+        outcomes = [o for o in listed if isinstance(o, dict)] if isinstance(listed, list) else []
         self._record_bulk(run, sent, outcomes)
 
     def _record_bulk(self, run: _Run, sent: list[int], outcomes: list[dict[str, Any]]) -> None:
@@ -660,7 +1179,7 @@ class ScimClient:
                 if op.bulk_id:
                     failed_here.add(op.bulk_id)
                 continue
-            status = int(outcome.get("status") or 0)
+            status = _count(outcome.get("status")) or 0
             if 200 <= status < 300:
                 rid = _id_from(outcome.get("location"))
                 if op.bulk_id and rid:
@@ -835,33 +1354,34 @@ def _match_outcomes(run: _Run, sent: list[int], outcomes: list[dict[str, Any]]) 
     return {i: by_bulk[run.ops[i].bulk_id] for i in sent if run.ops[i].bulk_id in by_bulk}
 
 
-def _json_or_none(response: requests.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
+def _shown_url(url: str | None) -> str:
+    """A URL as a message shows it: without a query string's credentials."""
+    return scrub(url or "")
 
 
 def _parse_error(data: Any, status: int) -> Error:
     if isinstance(data, dict):
         try:
-            return Error.model_validate(data)
-        except ValueError:
-            pass
-        return Error(status=status, detail=str(data.get("detail") or "")[:500] or None)
+            error = Error.model_validate(data)
+        except (ValueError, TypeError):
+            error = Error(status=status, detail=str(_ci(data, "detail") or "")[:500] or None)
+        if error.detail:
+            error.detail = scrub(str(error.detail))[:500]
+        return error
     return Error(status=status)
 
 
-def _error_of(response: requests.Response) -> Error:
-    data = _json_or_none(response)
-    if data is None and response.text:
-        return Error(status=response.status_code, detail=response.text[:300])
-    return _parse_error(data, response.status_code)
+def _error_of(reply: Reply) -> Error:
+    data = _json_or_none(reply)
+    if data is None and reply.content.strip():
+        media = _media(reply.content_type)
+        if _NOT_JSON.match(media):
+            return Error(status=reply.status_code, detail=f"(a {media} page, not a SCIM error)")
+        return Error(status=reply.status_code, detail=scrub(_SURROGATE.sub("\ufffd", reply.text[:300])))
+    return _parse_error(data, reply.status_code)
 
 
-def _error(response: requests.Response, what: str) -> ScimError:
-    error = _error_of(response)
-    return ScimError(f"{what} answered {response.status_code}: {error.detail or response.reason}", status=response.status_code,
+def _error(reply: Reply, what: str) -> ScimError:
+    error = _error_of(reply)
+    return ScimError(f"{what} answered {reply.status_code}: {error.detail or reply.reason}", status=reply.status_code,
                      scim_type=error.scim_type, detail=error.detail)

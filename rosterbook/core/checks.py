@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from operator import itemgetter
+from typing import cast
 
 from rosterbook.core.codecs import (
     Cell,
@@ -40,6 +43,7 @@ from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.problems import Problem, Severity, cell_address, quote, quote_choices, sort_key
 from rosterbook.core.report import CheckReport
 from rosterbook.core.table import HEADER_ROW, Row, Table, is_blank_row, map_headers
+from rosterbook.core.textsafety import invisible_findings, skeleton, why_alike, without_invisible
 
 __all__ = ["check_cells", "check_matrix", "check_table", "check_value"]
 
@@ -54,6 +58,7 @@ HIDDEN = "(hidden)"
 
 _KNOWN_SHOWN = 8  # how many known platform values a message lists before "..."
 _CHUNK = 1000  # rows checked column by column at a time (and the progress step)
+_FREE_TEXT = frozenset({"text", "list", "id"})  # column types whose own check would accept an invisible character
 
 
 # --- entry points --------------------------------------------------------------------------------
@@ -166,7 +171,21 @@ def check_value(
         finding = rule.blank(None)
         return [] if finding is None else [_problem(finding, sheet, cell, row, found, None)]
     known = (platform_choices or {}).get(found.name)
-    return [_problem(f, sheet, cell, row, found, value) for f in rule.findings(value, text, frozenset(known) if known is not None else None)]
+    problems = [_problem(f, sheet, cell, row, found, value) for f in rule.findings(value, text, frozenset(known) if known is not None else None)]
+    if not found.write_only:
+        key = found.name in (dialect.key, dialect.key_fallback)
+        problems += [_invisible_problem(sheet, cell, row, found.name, value, text, chars, cleaned, key)
+                     for _, chars, cleaned in invisible_findings([text], key=key)]
+    return problems
+
+
+def _invisible_problem(sheet: str, cell: str, row: int, name: str, raw: Cell, text: str, chars: str, cleaned: str, key: bool) -> Problem:
+    """``invisible-character``: an error in a key, a warning elsewhere; the fix is the text without them."""
+    if key:
+        message = f"{quote(text)} contains {chars}, invisible in the sheet: the platform would store a different {name} than the one shown. Remove it."
+    else:
+        message = f"{quote(text)} contains {chars}, invisible in the sheet; remove it unless it is meant to be there."
+    return Problem("error" if key else "warning", sheet, cell, row, name, raw, "invisible-character", message, cleaned)
 
 
 # --- per-column rules ------------------------------------------------------------------------------
@@ -726,6 +745,8 @@ class _TableChecker:
         """Folded key -> (row number, column letters) of the first row that had it."""
         self.seen_unique: dict[str, dict[str, int]] = {name: {} for name, _ in self.unique}
         """Unique column -> folded value -> row number of the first row that had it."""
+        self.seen_skeletons: dict[str, tuple[int, str, str | None]] = {}
+        """Key as a person sees it (``textsafety.skeleton``) -> (row number, column letters, key) of the first row that had it."""
 
     @classmethod
     def of(cls, table: Table, platform_choices: Mapping[str, Collection[str]] | None) -> _TableChecker:
@@ -792,8 +813,10 @@ class _TableChecker:
                     found.setdefault(i, []).extend(_problem(f, sheet, f"{letters}{numbers[i]}", numbers[i], column, raws[i]) for f in checked)
         self._requires(frame, texts_of, found)
         self._keys_and_extras(frame, texts_of, found)
+        self._invisible(frame, texts_of, found)
         if cross_row:
             self._duplicates(frame, texts_of, found)
+            self._lookalikes(frame, texts_of, found)
         out: list[list[Problem]] = [[] for _ in numbers]
         for i, problems in found.items():
             if len(problems) > 1:
@@ -887,3 +910,73 @@ class _TableChecker:
                 message = f"{quote(text)} is already the {name} of row {earlier} ({letters}{earlier}); {name} must be unique."
                 cell = f"{letters}{numbers[i]}"
                 found.setdefault(i, []).append(Problem("error", self.sheet, cell, numbers[i], name, frame.raws[name][i], "duplicate-value", message))
+
+    # Lookalike and invisible characters: separate cheap steps (a C-speed pass per column finds the rare cells).
+
+    def _invisible(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> None:
+        """Invisible characters: an error in a key (the platform would store another key), a warning in free text.
+
+        Typed columns (status, choice, email, bool, date, phone) are left to their own check, which refuses such text.
+        """
+        numbers = frame.numbers
+        keys = {self.key, self.fallback}
+        for name, letters, rule, _ in self.plan:
+            column = rule.column
+            key = name in keys
+            if column.write_only or not (key or column.type in _FREE_TEXT):
+                continue
+            texts = texts_of[name]
+            for i, chars, cleaned in invisible_findings(texts, key=key):
+                problem = _invisible_problem(self.sheet, f"{letters}{numbers[i]}", numbers[i], name, frame.raws[name][i], texts[i] or "", chars, cleaned, key)
+                found.setdefault(i, []).append(problem)
+
+    def _lookalikes(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> None:
+        """Keys equal once letter case, NFC normalisation and invisible characters are set aside (exact repeats are duplicate-key)."""
+        numbers = frame.numbers
+        keys = texts_of.get(self.key)
+        seen = self.seen_skeletons
+        folds = self.key_folds
+        if keys is not None and None not in keys and self.key in self.letters:
+            present = cast(list[str], keys)
+            joined = "".join(present)
+            if joined.isascii() and joined.isprintable():
+                # The usual chunk: plain ASCII keys, whose skeleton is their lower case. Case-insensitive keys: that is
+                # what duplicate-key compares (and seen_keys remembers), so nothing here can look alike.
+                if folds:
+                    return
+                skeletons = "\x00".join(present).lower().split("\x00")  # no key holds "\x00": it is not printable
+                if len(set(skeletons)) == len(skeletons) and seen.keys().isdisjoint(skeletons):
+                    seen.update(zip(skeletons, zip(numbers, repeat(self.letters[self.key]), present, strict=False), strict=True))
+                    return
+        blank: list[str | None] = [None] * len(numbers)
+        keys = keys or blank
+        fallbacks = texts_of.get(self.fallback, blank) if self.fallback is not None else blank
+        first_here = numbers[0] if numbers else 0
+        for i, key_text in enumerate(keys):
+            column = self.key
+            if key_text is None:
+                key_text, column = fallbacks[i], self.fallback or self.key
+                if key_text is None:
+                    continue
+            letters = self.letters.get(column)
+            if letters is None:
+                continue
+            number = numbers[i]
+            shape = skeleton(key_text)
+            first: tuple[int, str, str | None] | None = seen.get(shape)
+            if first is None and folds:
+                earlier = self.seen_keys.get(shape)  # an ASCII key of an earlier chunk (not recorded here: see above)
+                if earlier is not None and earlier[0] < first_here:
+                    first = (earlier[0], earlier[1] or letters, None)
+            if first is None:
+                seen[shape] = (number, letters, key_text)
+                continue
+            first_row, first_letters, other = first
+            same = key_text.casefold() == (other or shape).casefold() if folds else key_text == other
+            if first_row == number or same:
+                continue  # the first of its kind, or the same key (duplicate-key says so)
+            shown = f"{quote(other)}, the {self.key} of row" if other is not None else f"the {self.key} of row"
+            why = why_alike(key_text, other if other is not None else unicodedata.normalize("NFC", without_invisible(key_text, key=True)))
+            message = (f"{quote(key_text)} looks the same as {shown} {first_row} ({first_letters}{first_row}): they differ only in {why}. "
+                       "The platform may refuse it or create a second account; each user can appear only once.")
+            found.setdefault(i, []).append(Problem("error", self.sheet, f"{letters}{number}", number, column, frame.raws[column][i], "lookalike-key", message))

@@ -1,0 +1,192 @@
+"""Text that looks like something else: invisible characters, lookalike keys, and text a cell cannot hold.
+
+- **Invisible characters** (zero-width, bidi controls, control characters, fillers): in a key
+  they make the platform store a different key than the one the sheet shows (an error); in
+  other text they are usually pasted by accident (a warning). Either way the fix is the text
+  without them. A zero-width joiner or non-joiner between two non-ASCII characters (Persian,
+  Indic scripts, emoji sequences) is part of the writing, not an accident, and passes in
+  ordinary text.
+- **Lookalike keys**: two keys equal once letter case, Unicode normalisation (NFC) and invisible
+  characters are set aside are the same person to a human and often to the platform.
+- **Cells**: text from a platform that is not valid Unicode (lone surrogates), that holds
+  characters a workbook cannot store, or that is longer than a cell holds is made storable and
+  reported, so the cell and the snapshot hold the same text (no phantom edit).
+
+Pure functions; every hot path starts with a C-speed test on the whole column.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+
+CELL_LIMIT = 32767
+"""The most characters an Excel cell holds (and the snapshot's one cell per user)."""
+
+# Characters nobody sees in a cell. Ranges, so the pattern is built without scanning Unicode.
+_FORMAT = (
+    "\u00ad"  # soft hyphen
+    "\u061c"  # Arabic letter mark
+    "\u180e"  # Mongolian vowel separator
+    "\u200b-\u200f"  # zero width space, non-joiner, joiner; left-to-right and right-to-left marks
+    "\u202a-\u202e"  # bidi embeddings and overrides
+    "\u2060-\u2064"  # word joiner, invisible operators
+    "\u2066-\u206f"  # bidi isolates, deprecated format characters
+    "\ufeff"  # zero width no-break space (BOM)
+    "\ufff9-\ufffb"  # interlinear annotation
+    "\U0001bca0-\U0001bca3"  # shorthand format controls
+    "\U0001d173-\U0001d17a"  # musical symbol format controls
+    "\U000e0001\U000e0020-\U000e007f"  # tag characters
+)
+_FILLERS = (
+    "\u034f"  # combining grapheme joiner
+    "\u115f\u1160\u3164\uffa0"  # Hangul fillers
+    "\u17b4\u17b5"  # Khmer inherent vowels
+    "\u2028\u2029"  # line and paragraph separators
+    "\u2800"  # braille pattern blank
+)
+_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_SELECTORS = "\ufe00-\ufe0f\U000e0100-\U000e01ef"  # variation selectors: emoji style in text, a trap in a key
+
+VISIBLE_FORMAT = frozenset(
+    [*map(chr, range(0x0600, 0x0606)), "\u06dd", "\u070f", "\u0890", "\u0891", "\u08e2", "\U000110bd", "\U000110cd",
+     *map(chr, range(0x13430, 0x13440)), *map(chr, range(0x13440, 0x13456))]
+)
+"""Format characters (category Cf) that are drawn (number signs, hieroglyph layout): not flagged."""
+
+_IN_KEY = re.compile(f"[{_FORMAT}{_FILLERS}{_CONTROLS}\t\n\r{_SELECTORS}]")
+_IN_TEXT = re.compile(f"[{_FORMAT}{_FILLERS}{_CONTROLS}]")
+_JOINERS = frozenset("\u200c\u200d")
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""What a workbook (XML 1.0) cannot store: control characters but tab, LF and CR; lone surrogates; U+FFFE/U+FFFF."""
+
+
+def _joining(text: str, index: int) -> bool:
+    """A ZWJ/ZWNJ between two non-ASCII, non-space characters: writing, not an accident."""
+    if index == 0 or index == len(text) - 1:
+        return False
+    before, after = text[index - 1], text[index + 1]
+    return not (before.isascii() or after.isascii() or before.isspace() or after.isspace())
+
+
+def invisible_characters(text: str, *, key: bool) -> list[int]:
+    """Positions of the invisible characters in ``text`` (in a key, also tabs, line breaks and variation selectors)."""
+    pattern = _IN_KEY if key else _IN_TEXT
+    out = []
+    for match in pattern.finditer(text):
+        i = match.start()
+        if not key and text[i] in _JOINERS and _joining(text, i):
+            continue
+        out.append(i)
+    return out
+
+
+def without_invisible(text: str, *, key: bool) -> str:
+    """``text`` without its invisible characters (the fix a check offers)."""
+    found = set(invisible_characters(text, key=key))
+    return "".join(ch for i, ch in enumerate(text) if i not in found) if found else text
+
+
+def describe(chars: Sequence[str]) -> str:
+    """``U+200B ZERO WIDTH SPACE, U+202E RIGHT-TO-LEFT OVERRIDE`` (distinct, at most three)."""
+    distinct = list(dict.fromkeys(chars))
+    names = [f"U+{ord(c):04X} {unicodedata.name(c, 'CONTROL CHARACTER')}" for c in distinct[:3]]
+    return ", ".join(names) + (f" and {len(distinct) - 3} more" if len(distinct) > 3 else "")
+
+
+_PRINTABLE_INVISIBLE = "\u034f\u115f\u1160\u3164\uffa0\u17b4\u17b5\u2800"
+"""The invisible characters ``str.isprintable`` accepts (the others are Cc, Cf, Zl or Zp, which it refuses)."""
+
+
+def column_has_invisible(texts: Sequence[str | None], *, key: bool) -> bool:
+    """Whether any text of a column may hold an invisible character: C-speed passes over the joined column."""
+    joined = "".join(filter(None, texts))
+    if joined.isascii():
+        if joined.isprintable():
+            return False
+    elif joined.isprintable() and not key:
+        return any(ch in joined for ch in _PRINTABLE_INVISIBLE)  # names in any script: no regex over the column
+    return (_IN_KEY if key else _IN_TEXT).search(joined) is not None
+
+
+def invisible_findings(texts: Sequence[str | None], *, key: bool) -> list[tuple[int, str, str]]:
+    """``(index, characters described, cleaned text)`` for each text holding invisible characters."""
+    if not column_has_invisible(texts, key=key):
+        return []
+    out = []
+    pattern = _IN_KEY if key else _IN_TEXT
+    for i, text in enumerate(texts):
+        if text is None or not pattern.search(text):
+            continue
+        positions = invisible_characters(text, key=key)
+        if positions:
+            out.append((i, describe([text[p] for p in positions]), without_invisible(text, key=key)))
+    return out
+
+
+def skeleton(text: str) -> str:
+    """What a key looks like to a person: invisible characters removed, NFC, case folded."""
+    if text.isascii() and text.isprintable():
+        return text.lower()  # casefold is lower for ASCII, and ASCII is already NFC
+    cleaned = without_invisible(text, key=True)
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", cleaned).casefold())
+
+
+def why_alike(first: str, second: str) -> str:
+    """Which differences a lookalike key hides (for the message)."""
+    reasons = []
+    if invisible_characters(first, key=True) or invisible_characters(second, key=True):
+        reasons.append("invisible characters")
+    a, b = without_invisible(first, key=True), without_invisible(second, key=True)
+    na, nb = unicodedata.normalize("NFC", a), unicodedata.normalize("NFC", b)
+    if na != a or nb != b:
+        reasons.append("Unicode normalisation")
+    if na != nb:  # equal once case-folded (they share a skeleton), so the case differs
+        reasons.append("letter case")
+    return " and ".join(dict.fromkeys(reasons)) or "letter case"
+
+
+# --- text from a platform, made storable in a cell -------------------------------------------------
+
+
+def fit_for_cells(values: Mapping[str, str | None], *, invalid_unicode: bool = False) -> tuple[dict[str, str | None], list[tuple[str, str, str]]]:
+    """Values a workbook can store, and ``(column, code, message)`` for each one that had to change.
+
+    Unstorable characters and lone surrogates become U+FFFD (``invalid-unicode``); a text longer than
+    a cell holds, or a user whose values would not fit the snapshot's one cell, is cut short
+    (``cut-short``). ``invalid_unicode``: the platform's text for this user was not valid Unicode
+    and already shows U+FFFD (the connector replaced it): those cells are reported too.
+    The same values go into the cells and the snapshot, so nothing looks edited.
+    """
+    out = dict(values)
+    notes: dict[str, tuple[str, str]] = {}
+    for name, text in values.items():
+        if text is None:
+            continue
+        if _UNSTORABLE.search(text):
+            text = _UNSTORABLE.sub("\ufffd", text)
+            notes[name] = ("invalid-unicode", "the platform sent characters a workbook cannot hold (not valid Unicode, or control characters); "
+                                              "they show as '\ufffd' (U+FFFD). Editing this cell sends the text as shown.")
+        elif invalid_unicode and "\ufffd" in text:
+            notes[name] = ("invalid-unicode", "the platform sent text that is not valid Unicode; the invalid part shows as '\ufffd' (U+FFFD). "
+                                              "Editing this cell sends the text as shown.")
+        if len(text) > CELL_LIMIT:
+            notes[name] = ("cut-short", f"the platform's text is {len(text):,} characters, more than a cell holds ({CELL_LIMIT:,}): "
+                                        "cut short here. The platform keeps its full text as long as this cell is not edited.")
+            text = text[:CELL_LIMIT]
+        out[name] = text
+    # The snapshot keeps a user's values as JSON in one cell: cut the longest until they fit.
+    for _ in range(len(out)):
+        size = len(json.dumps(out, ensure_ascii=False, sort_keys=True))
+        if size <= CELL_LIMIT:
+            break
+        name = max((n for n, t in out.items() if t), key=lambda n: len(out[n] or ""))
+        text = out[name] or ""
+        keep = max(0, len(text) - (size - CELL_LIMIT) - 64)
+        out[name] = text[:keep]
+        notes[name] = ("cut-short", f"the platform's text is {len(values.get(name) or ''):,} characters; together with this user's other values it is "
+                                    f"more than a workbook keeps for one user ({CELL_LIMIT:,}): cut short here to {keep:,}. "
+                                    "The platform keeps its full text as long as this cell is not edited.")
+    return out, [(name, code, message) for name, (code, message) in notes.items()]
