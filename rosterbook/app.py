@@ -109,13 +109,15 @@ def export_workbook(
     force: bool = False,
     progress: Progress | None = None,
     home: str | os.PathLike[str] | None = None,
+    named_platform: str | None = None,
 ) -> ExportResult:
     """Fill a workbook from a SCIM platform (default: the embedded sandbox) or a platform's CSV export.
 
     An existing workbook with edits that were never synced (and that the platform does not have
-    now) is refused unless ``force``.
+    now) is refused unless ``force``. ``named_platform``: the URL the person running the command
+    named (the CLI's ``--platform``), which ``ROSTERBOOK_TOKEN`` may go to; never a workbook's URL.
     """
-    with export_connector(platform=platform, dialect=dialect, from_csv=from_csv, home=home) as connector:
+    with export_connector(platform=platform, dialect=dialect, from_csv=from_csv, home=home, named_platform=named_platform) as connector:
         data = connector.export(progress)
     path: Path | None = None
     existing: SheetBook | None = target if not isinstance(target, str | os.PathLike) else None
@@ -137,13 +139,15 @@ def export_workbook(
         assert existing is not None
         book = existing
     lists = _fill(book, data, settings, progress)
+    if data.cell_problems:
+        wbk.write_problems(book, wbk.read_users(book, data.dialect), data.cell_problems)
     if path is not None and log:
         book.write_values(wbk.SYNC_LOG, 2, 1, log)
     _dress(book, data, lists)
     book.progress("Saving the workbook")
     book.save()
     return ExportResult(str(book_path(book) or ""), data.dialect.name, data.source, data.platform_url, len(data.rows), tuple(data.headers),
-                        {name: len(values) for name, values in lists.items()})
+                        {name: len(values) for name, values in lists.items()}, tuple(data.warnings))
 
 
 def _fill(book: SheetBook, data: ExportData, settings: Settings, progress: Progress | None) -> dict[str, list[str]]:

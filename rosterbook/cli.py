@@ -52,7 +52,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except RosterbookError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {_scrubbed(str(exc))}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -60,11 +60,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("ROSTERBOOK_DEBUG"):
             raise
-        click.echo(f"Error: internal error ({type(exc).__name__}: {exc}). Set ROSTERBOOK_DEBUG=1 for details.", err=True)
+        click.echo(f"Error: internal error ({type(exc).__name__}: {_scrubbed(str(exc))}). Set ROSTERBOOK_DEBUG=1 for details.", err=True)
         return 1
     except SystemExit as exc:  # click's --help / --version exit
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return result if isinstance(result, int) else 0
+
+
+def _scrubbed(text: str) -> str:
+    """A message without the token or echoed credentials (the last line of defence before the terminal)."""
+    from rosterbook.core.redact import scrub
+
+    return scrub(text, [os.environ.get("ROSTERBOOK_TOKEN", "").strip()])
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -158,7 +165,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result a
 
 @cli.command("export")
 @_BOOK
-@click.option("--platform", metavar="URL", help="SCIM base URL of the platform (default: the embedded sandbox).")
+@click.option("--platform", metavar="URL", help="SCIM base URL of the platform (default: the embedded sandbox). ROSTERBOOK_TOKEN may be sent to it.")
 @click.option("--dialect", metavar="NAME", help="Dialect of the --from-csv file (recognised from its header row when omitted).")
 @click.option("--from-csv", "from_csv", type=click.Path(dir_okay=True, path_type=Path), metavar="EXPORT.csv",
               help="Fill the workbook from a CSV-only platform's own export file.")
@@ -173,10 +180,12 @@ def export_command(book: Path, platform: str | None, dialect: str | None, from_c
     from rosterbook.app import export_workbook
 
     with progress_bars(not as_json) as progress:
-        result = export_workbook(book, platform=platform, dialect=dialect, from_csv=from_csv, force=force, progress=progress)
+        result = export_workbook(book, platform=platform, dialect=dialect, from_csv=from_csv, force=force, progress=progress, named_platform=platform)
     if as_json:
         emit_json(result.to_dict())
     else:
+        for warning in result.get("warnings") or ():
+            click.echo(f"Warning: {warning}", err=True)
         source = f"{from_csv.name}" if from_csv is not None else (platform or "the embedded sandbox")
         click.echo(f"Exported {result['rows']} users from {source} into {book} (dialect {result['dialect']}, {len(result['columns'])} columns).")
     return 0
@@ -317,8 +326,8 @@ def sandbox_command(host: str, port: int, db: Path | None, users: int | None, to
 def login_command(url: str, token_stdin: bool) -> int:
     """Store the token for the SCIM platform at URL in the OS keyring (typed with hidden input).
 
-    The token is never printed, logged or written into a workbook. Where no keyring exists
-    (headless Linux, CI), set the ROSTERBOOK_TOKEN environment variable instead.
+    The token is never printed, logged or written into a workbook, and is only ever sent to URL.
+    Where no keyring exists (headless Linux, CI), set ROSTERBOOK_TOKEN and ROSTERBOOK_PLATFORM=URL instead.
     """
     from sync_client.auth import normalise_url, store_token
 

@@ -36,6 +36,8 @@ class ExportResult(_Result):
     columns: tuple[str, ...]
     lists: Mapping[str, int]
     """List name -> how many allowed values."""
+    warnings: tuple[str, ...] = ()
+    """What the platform got wrong but could be worked around (the CLI prints them on stderr)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (stable)."""
@@ -47,6 +49,7 @@ class ExportResult(_Result):
             "rows": self.rows,
             "columns": list(self.columns),
             "lists": dict(sorted(self.lists.items())),
+            "warnings": list(self.warnings),
         }
 
 

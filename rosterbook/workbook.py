@@ -32,6 +32,7 @@ from typing import Any
 from rosterbook.core.codecs import Cell, CodecError, parse_bool, to_text
 from rosterbook.core.dialects import Column, Dialect, load_dialect
 from rosterbook.core.problems import Problem, cell_address, column_letter, quote, quote_choices
+from rosterbook.core.redact import scrub
 from rosterbook.core.settings import DELETION_THRESHOLD_MIN, DELETION_THRESHOLD_RATIO, SETTING_NAMES, Settings
 from rosterbook.core.table import HEADER_ROW, SnapshotRow, Table, build_table
 from rosterbook.errors import DataError
@@ -460,6 +461,7 @@ def write_sync_status(book: SheetBook, users: UsersSheet, statuses: Mapping[int,
     """Set the Sync status cell of the given sheet rows (others untouched), one block per run of rows."""
     if users.status_col is None or not statuses:
         return
+    statuses = {n: scrub(t) if t else t for n, t in statuses.items()}  # second line: a platform's message may echo a credential
     for first, texts in _runs(statuses):
         book.write_values(USERS, first, users.status_col, [[t] for t in texts])
 
@@ -697,7 +699,7 @@ def _change_note(change: Mapping[str, Any]) -> str | None:
         where = f"{problem.get('cell')} " if problem.get("cell") else ""
         parts.append(f"{where}{problem.get('message')}")
     parts += [str(change[k]) for k in ("message", "reason") if change.get(k)]
-    return "; ".join(parts)[:32000] or None
+    return scrub("; ".join(parts))[:32000] or None
 
 
 def _cell(value: Any) -> Cell:
@@ -725,7 +727,7 @@ class LogEntry:
 
     def cells(self) -> list[Cell]:
         return [self.time, str(self.row) if self.row else None, self.key, self.action, self.outcome,
-                self.resource_id, self.version, str(self.http_status) if self.http_status else None, self.message or None]
+                self.resource_id, self.version, str(self.http_status) if self.http_status else None, scrub(self.message) or None]
 
 
 @dataclass

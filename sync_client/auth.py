@@ -99,10 +99,11 @@ def token_for(url: str, *, named_platform: str | None = None) -> str | None:
     if stored:
         return stored
     if env:
-        where = " and ".join(sorted(named)) if named else f"no platform ({PLATFORM_VAR} is not set and no --platform was given)"
-        raise TokenNotBound(
-            f"{ENV_VAR} is set, but it is bound to {where}, not to {key}; nothing was sent to {key}. {sign_in_hint(key)}"
-        )
+        if named:
+            bound = f"is bound to {' and '.join(sorted(named))}, not to {key}"
+        else:
+            bound = f"is bound to no platform: it is only sent to the URL named by {PLATFORM_VAR} or --platform"
+        raise TokenNotBound(f"{ENV_VAR} {bound}. Nothing was sent to {key}. {sign_in_hint(key)}")
     return None
 
 

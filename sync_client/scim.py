@@ -177,9 +177,11 @@ class _UnknownOutcome(Exception):
 class _Cut(Exception):
     """The watchdog closed the connection: the whole answer did not arrive in time."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, by_deadline: bool) -> None:
         super().__init__(seconds)
         self.seconds = seconds
+        self.by_deadline = by_deadline
+        """The time left before the overall deadline was shorter than the read timeout."""
 
 
 def _result(op: Operation, status: Status, **kw: Any) -> OperationResult:
@@ -513,6 +515,8 @@ class ScimClient:
 
     def _describe(self, exc: BaseException) -> str:
         if isinstance(exc, _Cut):
+            if exc.by_deadline:
+                return f"no complete answer before the deadline ({DEADLINE_VAR})"
             return f"no complete answer within {exc.seconds:g} s ({READ_VAR})"
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return f"no connection within {self.limits.connect_timeout:g} s (ConnectTimeout)"
@@ -561,7 +565,8 @@ class ScimClient:
             except requests.exceptions.SSLError:
                 raise ScimError(f"TLS verification failed for {self.base_url}: SSLError. Check the certificate or the CA bundle.") from None
             except (requests.exceptions.RequestException, _Cut) as exc:
-                problem = f"{self._describe(exc)} on {method} {path}"
+                if not (isinstance(exc, _Cut) and exc.by_deadline and problem):  # cut short by the deadline: the last real problem says more
+                    problem = f"{self._describe(exc)} on {method} {path}"
                 never_sent = isinstance(exc, requests.exceptions.RequestException) and _never_sent(exc)
                 if never_sent:
                     with self._lock:
@@ -617,7 +622,8 @@ class ScimClient:
     def _exchange(self, method: str, url: str, data: bytes | None, params: Mapping[str, str | int] | None,
                   headers: Mapping[str, str] | None) -> Reply:
         """One HTTP exchange, the whole answer within ``read_timeout`` (and the deadline), at most ``max_response_bytes``."""
-        limit = max(0.001, min(self.limits.read_timeout, self._remaining()))
+        remaining = self._remaining()
+        limit = max(0.001, min(self.limits.read_timeout, remaining))
         watchdog = _Watchdog(limit)
         _LOCAL.watchdog = watchdog
         try:
@@ -633,7 +639,7 @@ class ScimClient:
                 response.close()
         except (requests.exceptions.RequestException, OSError) as exc:
             if watchdog.fired and not isinstance(exc, requests.exceptions.SSLError):
-                raise _Cut(limit) from None
+                raise _Cut(limit, by_deadline=remaining < self.limits.read_timeout) from None
             raise
         finally:
             watchdog.cancel()
@@ -705,7 +711,7 @@ class ScimClient:
     def _get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         reply = self._request("GET", path, params=params, safe=True)
         if reply.status_code != 200:
-            raise _error(reply, f"GET {path}")
+            raise _error(reply, f"GET {self.base_url}{path}")
         return self._parse(reply)
 
     # --- discovery -------------------------------------------------------------------------
@@ -933,7 +939,7 @@ class ScimClient:
         if reply.status_code == 404:
             return None
         if reply.status_code != 200:
-            raise _error(reply, f"GET {path}")
+            raise _error(reply, f"GET {self.base_url}{path}")
         resource = self._parse(reply)
         if not isinstance(resource, dict):
             raise ScimProtocolError(f"GET {self.base_url}{path} answered a JSON {type(resource).__name__}, not a SCIM resource.")

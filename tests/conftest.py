@@ -55,15 +55,25 @@ SUMMARY_PROPERTY = "rosterbook_summary"
 """A test that records ``record_property(SUMMARY_PROPERTY, line)`` gets the line printed in the terminal summary."""
 
 
+HOSTILE_PROPERTY = "rosterbook_hostile"
+"""Each hostile-platform case that passed records ``name:seconds``; the summary counts them on one line."""
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the summary lines tests recorded (the fault-injection sync's counts), with or without -s or -n."""
-    lines = [
-        str(value)
+    recorded = [
+        (name, str(value), report)
         for reports in terminalreporter.stats.values()
         for report in reports
         for name, value in getattr(report, "user_properties", ())
-        if name == SUMMARY_PROPERTY and getattr(report, "when", "call") == "call"
+        if getattr(report, "when", "call") == "call"
     ]
+    lines = [value for name, value, _ in recorded if name == SUMMARY_PROPERTY]
+    hostile = sorted(value.rpartition(":") for name, value, report in recorded if name == HOSTILE_PROPERTY and report.passed)
+    if hostile:
+        slowest = max(float(seconds) for _, _, seconds in hostile)
+        lines.append(f"hostile platform: {len(hostile)} misbehaviours, each a clear message, the right exit code, no traceback, "
+                     f"no token in any output or file; slowest {slowest:.1f} s ({', '.join(case for case, _, _ in hostile)})")
     if lines:
         terminalreporter.section("rosterbook summaries")
         for line in lines:

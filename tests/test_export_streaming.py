@@ -38,6 +38,7 @@ def test_pages_reach_the_callback_in_order_each_user_once(paged: Sandbox) -> Non
 
 def test_managers_on_later_pages_are_named(paged: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROSTERBOOK_TOKEN", "stream-token-not-a-secret")
+    monkeypatch.setenv("ROSTERBOOK_PLATFORM", paged.url)  # the token is bound to this platform
     with ScimClient(paged.url, token="stream-token-not-a-secret") as client:
         users = client.export_users().users
     position = {u["id"]: i for i, u in enumerate(users)}

@@ -71,6 +71,7 @@ def test_the_token_never_reaches_a_workbook_csv_log_or_message(
     token = "rbtok-" + secrets.token_hex(20)
     sandbox = fresh_sandbox(users=30, seed=3, token=token)
     monkeypatch.setenv("ROSTERBOOK_TOKEN", token)
+    monkeypatch.setenv("ROSTERBOOK_PLATFORM", sandbox.url)  # the token is bound to this platform (export, preview, sync)
     monkeypatch.setenv("ROSTERBOOK_HOME", str(tmp_path / "home"))
     caplog.set_level(logging.DEBUG)  # every logger, urllib3's connection logging included
     outputs: list[str] = []

@@ -13,8 +13,9 @@ from keyring.backend import KeyringBackend
 from keyring.backends import fail
 
 from rosterbook.cli import cli, run
-from sync_client.auth import ENV_VAR, SERVICE, get_token, store_token
-from sync_client.errors import NoKeyring
+from rosterbook.errors import UsageError
+from sync_client.auth import ENV_VAR, PLATFORM_VAR, SERVICE, get_token, is_bound, normalise_url, store_token, token_for
+from sync_client.errors import NoKeyring, TokenNotBound
 from sync_client.retry import RetryPolicy, parse_retry_after
 
 URL = "https://hr.example.com/scim/v2"
@@ -78,13 +79,49 @@ def test_login_from_stdin_for_scripts(memory_keyring: MemoryKeyring, monkeypatch
     assert "piped-token" not in capsys.readouterr().out
 
 
-def test_the_environment_variable_wins(memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_variable_goes_only_to_the_named_platform(memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
     store_token(URL, "from-keyring")
     monkeypatch.setenv(ENV_VAR, "from-env")
-    assert get_token(URL) == "from-env"
+    monkeypatch.setenv(PLATFORM_VAR, "HTTPS://HR.example.com:443/scim/v2/")  # compared normalised
+    assert token_for(URL) == get_token(URL) == "from-env"  # the named platform: the environment wins
+    monkeypatch.delenv(PLATFORM_VAR)
+    assert token_for(URL) == "from-keyring"  # not named: the token stored for this URL
+    assert token_for(URL, named_platform=URL + "/") == "from-env"  # named by --platform on the command line
+    other = "http://127.0.0.1:18001/v2"
+    with pytest.raises(TokenNotBound) as refused:
+        token_for(other)
+    assert str(refused.value) == (
+        f"{ENV_VAR} is bound to no platform: it is only sent to the URL named by {PLATFORM_VAR} or --platform. Nothing was sent to {other}. "
+        f"To sign in for {other}, run 'rosterbook login {other}', or set {PLATFORM_VAR}={other} together with its token in {ENV_VAR}."
+    )
+    monkeypatch.setenv(PLATFORM_VAR, URL)
+    with pytest.raises(TokenNotBound, match=f"{ENV_VAR} is bound to {URL}, not to {other}. Nothing was sent"):
+        token_for(other)
+    assert get_token(other) is None and not is_bound(other) and is_bound(URL)
     monkeypatch.delenv(ENV_VAR)
-    assert get_token(URL) == "from-keyring"
-    assert get_token("https://other.example.com/v2") is None
+    assert token_for(other) is None  # nothing set for it: no token, and no refusal (a tokenless loopback sandbox works)
+    assert token_for("https://other.example.com/v2") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "normal"),
+    [
+        ("https://HR.Example.com/scim/v2/", "https://hr.example.com/scim/v2"),
+        ("HTTPS://hr.example.com:443/Scim/V2", "https://hr.example.com/Scim/V2"),
+        ("http://127.0.0.1:80/v2", "http://127.0.0.1/v2"),
+        ("http://[::1]:8080/v2/", "http://[::1]:8080/v2"),
+        (" https://hr.example.com ", "https://hr.example.com"),
+    ],
+)
+def test_urls_are_compared_normalised(url: str, normal: str) -> None:
+    assert normalise_url(url) == normal
+
+
+@pytest.mark.parametrize("url", ["https://user:pw@hr.example.com/v2", "https://hr.example.com/v2?token=x", "https://hr.example.com/v2#x", "ftp://x"])
+def test_urls_with_credentials_or_queries_are_refused(url: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        normalise_url(url)
+    assert "pw" not in str(refused.value)
 
 
 def test_without_a_keyring_login_says_to_use_the_env_var(no_keyring: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

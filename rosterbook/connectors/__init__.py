@@ -38,15 +38,19 @@ def connector_for(dialect: Dialect, settings: Settings, *, workbook: Path | None
 
 
 def export_connector(*, platform: str | None = None, dialect: str | None = None, from_csv: str | os.PathLike[str] | None = None,
-                     home: str | os.PathLike[str] | None = None) -> ScimConnector | CsvConnector:
-    """The connector an export reads from: a platform's own CSV export (``from_csv``), else a SCIM platform."""
+                     home: str | os.PathLike[str] | None = None, named_platform: str | None = None) -> ScimConnector | CsvConnector:
+    """The connector an export reads from: a platform's own CSV export (``from_csv``), else a SCIM platform.
+
+    ``named_platform``: the URL the person running the command named (the CLI's ``--platform``),
+    which ``ROSTERBOOK_TOKEN`` may go to; never a workbook's URL.
+    """
     if from_csv is not None:
         if platform is not None:
             raise UsageError("give either --platform or --from-csv, not both.")
         return CsvConnector(dialect=dialect, source=from_csv)
     if dialect is not None and load_dialect(dialect).kind != "scim":
         raise UsageError(f"{dialect!r} is a CSV platform: export it with --from-csv EXPORT.csv (its own export file).")
-    return ScimConnector(platform, home=home)
+    return ScimConnector(platform, home=home, named_platform=named_platform)
 
 
 def export_needs_file(dialect: str) -> bool:

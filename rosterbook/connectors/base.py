@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from rosterbook.core.dialects import Dialect
 from rosterbook.core.plan import Change, Current, Plan
+from rosterbook.core.problems import Problem
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow, Table
 
@@ -42,6 +43,10 @@ class ExportData:
     platform_url: str | None = None
     announced: Dialect | None = None
     """A SCIM platform's dialect as its schemas announce it (stored in the workbook)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the platform got wrong but could be worked around (missing /Schemas, text that is not valid Unicode...)."""
+    cell_problems: list[Problem] = field(default_factory=list)
+    """Warnings on cells of the Users sheet (written into its Problems column)."""
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,22 @@ from typing import TYPE_CHECKING, Any
 from rosterbook.connectors.base import ExportData, Exported, Progress, RowOutcome, SendData
 from rosterbook.core.dialects import Dialect, load_dialect
 from rosterbook.core.plan import Change, Current
+from rosterbook.core.problems import Problem, column_letter
 from rosterbook.core.scim_map import changes_to_operations, dialect_from_schemas, memberships, resource_to_values
 from rosterbook.core.table import SnapshotRow, distinct_items, snapshot_values
+from rosterbook.core.textsafety import fit_for_cells
 
 if TYPE_CHECKING:
     from sync_client.scim import OperationResult, ScimClient
 
 
 class ScimConnector:
-    """A SCIM platform at ``url``; with no URL, the embedded sandbox (started on first use, stopped by ``close``)."""
+    """A SCIM platform at ``url``; with no URL, the embedded sandbox (started on first use, stopped by ``close``).
+
+    The token is the one bound to ``url`` (``sync_client.auth.token_for``): ``named_platform`` is the
+    URL the person running the command named (``--platform``), never a workbook's. The embedded
+    sandbox needs no token and gets none.
+    """
 
     name = "scim"
     cancelled = "sync cancelled: nothing was sent."
@@ -32,9 +39,10 @@ class ScimConnector:
     upload_file: Path | None = None
     upload_rows: int | None = None
 
-    def __init__(self, url: str | None, *, home: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, url: str | None, *, home: str | os.PathLike[str] | None = None, named_platform: str | None = None) -> None:
         self.platform_url = url.rstrip("/") if url else None
         self.home = home
+        self.named_platform = named_platform
         self._stack = ExitStack()
         self._client: ScimClient | None = None
 
@@ -53,15 +61,18 @@ class ScimConnector:
     def client(self) -> ScimClient:
         """The SCIM client (the embedded sandbox is started here, only when a request is about to be made)."""
         if self._client is None:
-            from sync_client.auth import get_token
+            from sync_client.auth import token_for
             from sync_client.scim import ScimClient
 
             url = self.platform_url
+            token = None
             if url is None:
                 from rosterbook.sandbox import embedded
 
                 url = self._stack.enter_context(embedded(home=Path(self.home) if self.home is not None else None)).url
-            self._client = ScimClient(url, token=get_token(url))
+            else:
+                token = token_for(url, named_platform=self.named_platform)  # refused here, before any request, if bound elsewhere
+            self._client = ScimClient(url, token=token)
         return self._client
 
     # --- export --------------------------------------------------------------------------------
@@ -72,13 +83,18 @@ class ScimConnector:
         discovery = client.discover()
         base = load_dialect("scim")
         dialect = dialect_from_schemas(base, discovery.schemas, discovery.resource_types)
-        mapper = _UserMapper(dialect)
+        mapper = _UserMapper(dialect, client.invalid_text)
         counter = (lambda done, total: progress("Exporting users", done, total)) if progress is not None else None
         result = client.export_users(counter, on_users=mapper.page)
         rows, snapshots = mapper.finish()
         lists = _platform_lists(dialect, mapper.headers, rows, result.groups)
         announced = None if dialect == base else dialect
-        return ExportData(dialect, mapper.headers, rows, snapshots, lists, source="scim", platform_url=self.platform_url, announced=announced)
+        cells = mapper.problems()
+        warnings = list(client.warnings) + [p.render() for p in cells[:20]]
+        if len(cells) > 20:
+            warnings.append(f"... and {len(cells) - 20} more cells (see the Problems column).")
+        return ExportData(dialect, mapper.headers, rows, snapshots, lists, source="scim", platform_url=self.platform_url, announced=announced,
+                          warnings=warnings, cell_problems=cells)
 
     # --- current state -------------------------------------------------------------------------
 
@@ -155,8 +171,12 @@ def _outcomes(chunk: Sequence[Change], results: Sequence[OperationResult], failu
 class _UserMapper:
     """Maps pages of SCIM users to sheet rows and snapshot entries while later pages are still on the way."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, invalid_text: set[str] | None = None) -> None:
         self.dialect = dialect
+        self.invalid_text = invalid_text if invalid_text is not None else set()
+        """Ids of users whose text the client found not valid Unicode (it shows U+FFFD)."""
+        self.notes: dict[int, list[tuple[str, str, str]]] = {}
+        """Row index -> (column, code, message) for cells whose text was made storable."""
         self.headers = [c.name for c in dialect.sheet_columns]
         self.write_only = [c.name for c in dialect.columns if c.write_only]
         self.rows: list[list[str | None]] = []
@@ -166,11 +186,15 @@ class _UserMapper:
         self.late: list[tuple[int, dict[str, Any]]] = []
         self.indexed = False
 
-    def map(self, user: dict[str, Any], names: Mapping[str, str]) -> tuple[list[str | None], Exported]:
+    def map(self, user: dict[str, Any], names: Mapping[str, str], index: int) -> tuple[list[str | None], Exported]:
         dialect = self.dialect
         values = resource_to_values(user, dialect, user_names_by_id=names, groups_of_user=self.groups_of)
         for name in self.write_only:
             values[name] = None
+        # Cells and snapshot get the same storable text, so nothing looks edited.
+        values, fitted = fit_for_cells(values, invalid_unicode=str(user.get("id")) in self.invalid_text)
+        if fitted:
+            self.notes[index] = fitted
         meta = user.get("meta") or {}
         snap = (values.get(dialect.key) or str(user.get("userName") or ""), str(user.get("id")), meta.get("version"), snapshot_values(dialect, values))
         return [values.get(h) for h in self.headers], snap
@@ -184,7 +208,7 @@ class _UserMapper:
             self.names_by_id[str(user.get("id"))] = str(user.get("userName"))
         for user in page:
             names = _Misses(self.names_by_id)
-            row, snap = self.map(user, names)
+            row, snap = self.map(user, names, len(self.rows))
             if names.missed:
                 self.late.append((len(self.rows), user))
             self.rows.append(row)
@@ -192,8 +216,13 @@ class _UserMapper:
 
     def finish(self) -> tuple[list[list[str | None]], list[Exported]]:
         for index, user in self.late:
-            self.rows[index], self.snapshots[index] = self.map(user, self.names_by_id)
+            self.rows[index], self.snapshots[index] = self.map(user, self.names_by_id, index)
         return self.rows, self.snapshots
+
+    def problems(self) -> list[Problem]:
+        """A warning on each Users cell whose platform text had to change to fit a workbook (row 2 is the first user)."""
+        return [Problem("warning", "Users", f"{column_letter(self.headers.index(name) + 1)}{index + 2}", index + 2, name, None, code, message)
+                for index, fitted in sorted(self.notes.items()) for name, code, message in fitted if name in self.headers]
 
 
 class _Misses(Mapping[str, str]):
