@@ -80,9 +80,10 @@ def far_sandbox(db_path: Path, users: int, *, seed: int = 1, latency: float = LA
             child.wait()
 
 
-def use_token() -> None:
-    """Let rosterbook's client find the sandboxes' token the way a user would set it (never the keyring)."""
+def use_token(platform: str) -> None:
+    """Let rosterbook's client find the sandboxes' token the way a user would set it (never the keyring), bound to ``platform``."""
     os.environ["ROSTERBOOK_TOKEN"] = TOKEN
+    os.environ["ROSTERBOOK_PLATFORM"] = platform
 
 
 def session() -> requests.Session:

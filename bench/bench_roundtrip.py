@@ -118,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--users", type=int, default=50_000)
     args = parser.parse_args(argv)
-    use_token()
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         with far_sandbox(folder / "sandbox.sqlite3", args.users) as link:
+            use_token(link.far)
             print(f"sandbox of {args.users:,} users started in {link.seconds:.1f} s (its own process; not counted)")
             book = folder / "users.xlsx"
             figures: list[tuple[str, float, float, float]] = []

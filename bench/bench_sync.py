@@ -81,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--users", type=int, default=5000)
     args = parser.parse_args(argv)
-    use_token()
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         with far_sandbox(folder / "peer.sqlite3", args.users) as peer_link, far_sandbox(folder / "rb.sqlite3", args.users) as rb_link:
+            use_token(rb_link.far)
             print(f"two sandboxes of {args.users:,} users each (same seed), started in {max(peer_link.seconds, rb_link.seconds):.1f} s")
             before = all_users(peer_link.direct)
             if before != all_users(rb_link.direct):

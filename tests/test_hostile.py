@@ -257,3 +257,15 @@ def test_a_token_echoed_by_the_platform_is_nowhere(sandbox_with_token: Sandbox, 
     assert any(cell == "Seen: Bearer [redacted]" for row in users.iter_rows(values_only=True) for cell in row)
     assert len(_artefacts(tmp_path)) > 20
     assert leaks(token, cli.outputs, tmp_path) == []
+
+
+def test_a_read_follows_a_redirect_within_the_platform_only(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path, cli: Cli, token: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same origin (here a relative Location): followed, token and all. Another origin: refused (the redirect-reads case)."""
+    sandbox = fresh_sandbox(users=12, seed=4)
+    with HostileServer(sandbox.url, "redirect-same-origin") as hostile:
+        monkeypatch.setenv("ROSTERBOOK_PLATFORM", hostile.url)
+        ran = cli("export", str(tmp_path / "book.xlsx"), "--platform", hostile.url)
+        assert ran.code == 0 and "Exported 12 users" in ran.out, ran.text
+        moved = [s for s in hostile.seen if "/moved/Users" in s.target]
+        assert moved and all(s.headers.get("Authorization") == f"Bearer {token}" for s in moved)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import keyring
 import pytest
@@ -16,6 +17,7 @@ from rosterbook.cli import cli, run
 from rosterbook.errors import UsageError
 from sync_client.auth import ENV_VAR, PLATFORM_VAR, SERVICE, get_token, is_bound, normalise_url, store_token, token_for
 from sync_client.errors import NoKeyring, TokenNotBound
+from sync_client.limits import Limits
 from sync_client.retry import RetryPolicy, parse_retry_after
 
 URL = "https://hr.example.com/scim/v2"
@@ -171,3 +173,31 @@ def test_delay_honours_retry_after_and_the_bounds() -> None:
     assert policy.delay(2, "7", waited=6) is None  # past the total budget
     assert policy.delay(3, None, waited=0) is None  # out of attempts
     assert 0.05 <= (policy.delay(1, None, waited=0) or 0) <= 0.1
+
+
+# --- limits ------------------------------------------------------------------------------------------
+
+
+def test_limits_come_from_the_environment() -> None:
+    assert Limits.from_env({}) == Limits()
+    limits = Limits.from_env({"ROSTERBOOK_CONNECT_TIMEOUT": "2", "ROSTERBOOK_READ_TIMEOUT": "0.5", "ROSTERBOOK_DEADLINE": " 90 ",
+                              "ROSTERBOOK_MAX_RESPONSE_MB": "1.5"})
+    assert limits == Limits(2, 0.5, 90, 1_572_864)
+
+
+@pytest.mark.parametrize(("name", "value"), [("ROSTERBOOK_DEADLINE", "soon"), ("ROSTERBOOK_READ_TIMEOUT", "0"), ("ROSTERBOOK_CONNECT_TIMEOUT", "-1"),
+                                             ("ROSTERBOOK_MAX_RESPONSE_MB", "inf"), ("ROSTERBOOK_DEADLINE", "nan")])
+def test_a_bad_limit_is_a_usage_error_naming_the_variable(name: str, value: str, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=f"^{name}={value!r} is not a positive number of"):
+        Limits.from_env({name: value})
+    monkeypatch.setenv(name, value)
+    assert run(["export", str(tmp_path / "x.xlsx"), "--platform", "http://127.0.0.1:9/v2"]) == 2
+    assert f"{name}={value!r} is not a positive number" in capsys.readouterr().err
+
+
+def test_a_bad_named_platform_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_VAR, "tok-123456")
+    monkeypatch.setenv(PLATFORM_VAR, "hr.example.com")
+    with pytest.raises(UsageError, match=f"^{PLATFORM_VAR}: 'hr.example.com' is not the URL of a SCIM platform"):
+        token_for(URL)

@@ -45,6 +45,7 @@ BEHAVIOURS = (
     "huge-user",  # one user's title is 10 MB
     "redirect-writes",  # POST/PATCH/PUT/DELETE answered 307 to another origin (``elsewhere``)
     "redirect-reads",  # GET /Users answered 302 to another origin (``elsewhere``)
+    "redirect-same-origin",  # GET /Users answered 301 to the same listing under /v2/moved/Users (served): followed
     "echo-authorization",  # writes answered 400 quoting the request's Authorization and Cookie headers
     "echo-token-in-data",  # listed users carry the request's Authorization header in their title
     "html-on-writes",  # writes answered 200 with an HTML page (a proxy's sign-in page)
@@ -241,6 +242,11 @@ class _Handler(BaseHTTPRequestHandler):
             if b == "redirect-reads" and not write and path == "/Users":
                 self._send(302, b"", headers={"Location": owner.elsewhere + "/Users?" + parts.query})
                 return
+            if b == "redirect-same-origin" and not write and path == "/Users":
+                self._send(301, b"", headers={"Location": f"{owner.prefix}/moved/Users?{parts.query}"})  # a relative Location
+                return
+            if path.startswith("/moved/"):
+                path = path[len("/moved"):]
             listing = not write and path in ("/Users", "/Groups") and "filter" not in query
             start = int(query.get("startIndex", "1") or 1)
             count = int(query.get("count", str(owner.page)) or owner.page)
