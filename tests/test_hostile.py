@@ -9,8 +9,11 @@ file. ``./rb test`` prints how many misbehaviours passed under "rosterbook summa
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import shutil
+import subprocess
 import threading
 import time
 import zipfile
@@ -225,6 +228,19 @@ def test_a_lone_surrogate_is_shown_replaced_and_marked_on_its_cell(fresh_sandbox
     assert "not valid Unicode" in str(ws.cell(2, col[wbk.PROBLEMS]).value)
     assert all(ws.cell(r, col["Username"]).value for r in range(2, 14))  # all 12 users exported
     assert [ws.cell(r, col[wbk.PROBLEMS]).value for r in range(3, 14)] == [None] * 11
+    # The real thing: LibreOffice opens the file and shows the replacement character in the cell.
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("LibreOffice (soffice) is missing on CI: .ci/run installs libreoffice-calc-nogui")
+        pytest.skip("LibreOffice (soffice) is not installed; apt-get install -y libreoffice-calc-nogui")
+    out = tmp_path / "out"
+    done = subprocess.run([soffice, f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}", "--headless", "--convert-to",
+                           "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", str(out), str(book)],
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = (out / "book.csv").read_text(encoding="utf-8").splitlines()
+    assert "Head \ufffd of \ufffdSales" in lines[1] and len(lines) >= 13
 
 
 @pytest.fixture
