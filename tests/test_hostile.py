@@ -63,7 +63,7 @@ class Case:
 
 
 URL = r"http://127\.0\.0\.1:\d+/v2"
-SHORT = {"ROSTERBOOK_DEADLINE": "1.5"}
+SHORT = {"ROSTERBOOK_DEADLINE": "1", "ROSTERBOOK_READ_TIMEOUT": "0.3"}
 
 CASES = [
     Case("ignore-start-index", "export", 1, rf"GET {URL}/(Users|Groups)\?startIndex=6 answered with startIndex=1: the platform ignores startIndex"),
@@ -74,9 +74,9 @@ CASES = [
                                   r"\(content type 'application/scim\+json', 24 bytes: Expecting value at line 1 column 1\)"),
     Case("truncated-json", "export", 1, rf"GET {URL}/ServiceProviderConfig answered 200 with a body that is not valid JSON"),
     Case("cut-connection", "export", 1, r"the answer was cut short \(ChunkedEncodingError\) on GET /ServiceProviderConfig", env=SHORT),
-    Case("drip", "export", 1, rf"gave up on {URL}: the 1.5 s allowed .*\(ROSTERBOOK_DEADLINE\) passed; last problem: no complete answer within "
-                              r"0.5 s \(ROSTERBOOK_READ_TIMEOUT\) on GET /ServiceProviderConfig", env=SHORT),
-    Case("slow-headers", "export", 1, r"no complete answer within 0.5 s \(ROSTERBOOK_READ_TIMEOUT\) on GET /ServiceProviderConfig", env=SHORT),
+    Case("drip", "export", 1, rf"gave up on {URL}: the 1 s allowed .*\(ROSTERBOOK_DEADLINE\) passed; last problem: no complete answer within "
+                              r"0.3 s \(ROSTERBOOK_READ_TIMEOUT\) on GET /ServiceProviderConfig", env=SHORT),
+    Case("slow-headers", "export", 1, r"no complete answer within 0.3 s \(ROSTERBOOK_READ_TIMEOUT\) on GET /ServiceProviderConfig", env=SHORT),
     Case("unavailable", "export", 1, rf"(GET {URL}/ServiceProviderConfig answered 503: down for maintenance|gave up on {URL}.*503 on GET)", env=SHORT),
     Case("lone-surrogate", "export", 0, r"Warning: Users!\w+2 Job title: the platform sent characters a workbook cannot hold", then_preview_unchanged=True),
     Case("invalid-utf8", "export", 0, r"Warning: Users!\w+2 Last name: the platform sent text that is not valid Unicode", then_preview_unchanged=True),

@@ -160,6 +160,10 @@ def fit_for_cells(values: Mapping[str, str | None], *, invalid_unicode: bool = F
     and already shows U+FFFD (the connector replaced it): those cells are reported too.
     The same values go into the cells and the snapshot, so nothing looks edited.
     """
+    joined = "".join([t for t in values.values() if t])
+    if (not invalid_unicode and 2 * len(joined) + sum(map(len, values)) + 8 * len(values) <= CELL_LIMIT  # JSON at most doubles text
+            and (joined.isprintable() or not _UNSTORABLE.search(joined))):
+        return dict(values), []  # the usual user: one pass over their text
     out = dict(values)
     notes: dict[str, tuple[str, str]] = {}
     for name, text in values.items():
