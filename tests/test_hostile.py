@@ -9,6 +9,7 @@ file. ``./rb test`` prints how many misbehaviours passed under "rosterbook summa
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -249,9 +250,10 @@ def sandbox_with_token(fresh_sandbox: Callable[..., Sandbox], token: str) -> San
 
 
 def test_a_token_echoed_by_the_platform_is_nowhere(sandbox_with_token: Sandbox, tmp_path: Path, cli: Cli, token: str,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """A platform quoting the request's Authorization header in its 400 error detail, and in a user's data: the token is
-    in no output (text or --json), no part of the saved workbook, and no file under the home folder."""
+    in no output (text or --json), no log record, no part of the saved workbook, and no file under the home folder."""
+    caplog.set_level(logging.DEBUG)  # every logger, urllib3's connection logging included
     book = tmp_path / "book.xlsx"
     with HostileServer(sandbox_with_token.url, "pass") as hostile:
         monkeypatch.setenv("ROSTERBOOK_PLATFORM", hostile.url)
@@ -272,7 +274,8 @@ def test_a_token_echoed_by_the_platform_is_nowhere(sandbox_with_token: Sandbox, 
     users = openpyxl.load_workbook(tmp_path / "again.xlsx", read_only=True)[wbk.USERS]
     assert any(cell == "Seen: Bearer [redacted]" for row in users.iter_rows(values_only=True) for cell in row)
     assert len(_artefacts(tmp_path)) > 20
-    assert leaks(token, cli.outputs, tmp_path) == []
+    assert caplog.records, "logging was captured"
+    assert leaks(token, cli.outputs + [r.getMessage() for r in caplog.records], tmp_path) == []
 
 
 def test_a_read_follows_a_redirect_within_the_platform_only(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path, cli: Cli, token: str,
