@@ -147,7 +147,7 @@ def export_workbook(
     book.progress("Saving the workbook")
     book.save()
     return ExportResult(str(book_path(book) or ""), data.dialect.name, data.source, data.platform_url, len(data.rows), tuple(data.headers),
-                        {name: len(values) for name, values in lists.items()}, tuple(data.warnings))
+                        {name: len(values) for name, values in lists.items()}, tuple(data.warnings), data.note)
 
 
 def _fill(book: SheetBook, data: ExportData, settings: Settings, progress: Progress | None) -> dict[str, list[str]]:
@@ -163,6 +163,7 @@ def _fill(book: SheetBook, data: ExportData, settings: Settings, progress: Progr
     wbk.write_snapshot(book, (SnapshotRow(rid, key, resource_id, version, values)
                               for rid, (key, resource_id, version, values) in zip(ids, data.snapshots, strict=True)))
     write_dialect(book, data.announced)
+    wbk.write_file_format(book, data.file_format)
     wbk.write_preview(book, {"counts": {}, "changes": []})
     if progress is not None:
         progress("Writing the workbook", len(data.rows), len(data.rows))

@@ -97,7 +97,7 @@ def check_command(file: Path, dialect: str | None, as_json: bool, no_write: bool
     else:
         from rosterbook.csvfile import check_csv
 
-        report = check_csv(file, dialect)
+        report = check_csv(file, dialect, note=lambda text: click.echo(text, err=True))
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -188,6 +188,8 @@ def export_command(book: Path, platform: str | None, dialect: str | None, from_c
             click.echo(f"Warning: {warning}", err=True)
         source = f"{from_csv.name}" if from_csv is not None else (platform or "the embedded sandbox")
         click.echo(f"Exported {result['rows']} users from {source} into {book} (dialect {result['dialect']}, {len(result['columns'])} columns).")
+        if result.dialect_note:
+            click.echo(f"{from_csv.name if from_csv is not None else 'export'}: {result.dialect_note}.", err=True)
     return 0
 
 

@@ -15,14 +15,15 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from rosterbook.core.checks import check_cells
-from rosterbook.core.dialects import Dialect, dialect_names, load_dialect, recognise_dialect
+from rosterbook.core.dialects import Dialect, dialect_names, load_dialect, recognise
 from rosterbook.core.problems import Problem, cell_address, quote
 from rosterbook.core.report import CheckReport
 from rosterbook.errors import UsageError
 
-__all__ = ["CsvData", "check_csv", "cut_short_problem", "decode_csv", "read_csv"]
+__all__ = ["CsvData", "check_csv", "cut_short_problem", "decode_csv", "dialect_and_reason", "dialect_of", "read_csv"]
 
 _DELIMITERS = (",", ";", "\t")
 _SNIFF_RECORDS = 50
@@ -219,14 +220,21 @@ def _first_records(text: str) -> str:
 
 def dialect_of(data: CsvData, name: str | None) -> Dialect:
     """The dialect called ``name``, else the one the file's header row is recognised as (UsageError when none fits)."""
+    return dialect_and_reason(data, name)[0]
+
+
+def dialect_and_reason(data: CsvData, name: str | None, kind: Literal["csv", "scim"] | None = None) -> tuple[Dialect, str | None]:
+    """``dialect_of``, plus why that dialect was chosen when another one also fits the header row (else None);
+    ``kind`` limits the candidates (``csv`` for a platform's own export)."""
     _refuse_saved_users_sheet(data)
     if name is not None:
-        return load_dialect(name)
-    found = recognise_dialect(data.headers)
-    if found is None:
+        return load_dialect(name), None
+    found = recognise(data.headers, kind)
+    if found.dialect is None:
         names = ", ".join(repr(n) for n in dialect_names())
-        raise UsageError(f"{data.name}: cannot tell which platform this header row is for; give --dialect (one of {names}).")
-    return found
+        why = f" ({found.reason})" if found.reason else ""
+        raise UsageError(f"{data.name}: cannot tell which platform this header row is for{why}; give --dialect (one of {names}).")
+    return found.dialect, found.reason
 
 
 _LAYOUT_HEADERS = ("Problems", "Sync status", "_row_id")
@@ -244,10 +252,16 @@ def _refuse_saved_users_sheet(data: CsvData) -> None:
         )
 
 
-def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callable[[int, int], None] | None = None) -> CheckReport:
-    """Check a CSV export or upload file against a dialect (recognised from the header row when None)."""
+def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callable[[int, int], None] | None = None,
+              note: Callable[[str], None] | None = None) -> CheckReport:
+    """Check a CSV export or upload file against a dialect (recognised from the header row when None).
+
+    ``note(text)`` hears which dialect was chosen and why, when another one also fits the header row.
+    """
     data = read_csv(path)
-    chosen = dialect_of(data, dialect)
+    chosen, reason = dialect_and_reason(data, dialect)
+    if reason is not None and note is not None:
+        note(f"{data.name}: {reason}.")
     report = check_cells(chosen, data.headers, data.rows, sheet=data.name, progress=progress)
     problems = list(report.problems)
     problems.extend(_overflowing_rows(data))

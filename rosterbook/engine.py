@@ -1,7 +1,9 @@
 """Sending a plan: the connector sends, this records each row's outcome in the workbook.
 
 For every batch of outcomes the connector yields: the snapshot entries of confirmed rows, the
-row ids new users got, each row's Sync status and a Sync log line. The workbook is saved at
+row ids new users got, each row's Sync status and a Sync log line, and the write-only cells
+(passwords) the platform or the upload file has taken, which are cleared (the log says only
+that they were set). The workbook is saved at
 checkpoints (see ``Checkpoints``) and at the end, and also when sending fails half-way, so a
 failed sync can simply be run again: it sends only what the platform does not hold yet.
 """
@@ -86,6 +88,7 @@ class _Recorder:
         self.changed: dict[str, SnapshotRow] = {}
         self.removed: list[str] = []
         self.statuses: dict[int, str | None] = {}
+        self.cleared: dict[int, tuple[str, ...]] = {}
         self.new_ids: dict[int, str] = {}
         self.entries: list[wbk.LogEntry] = []
         self.rows: list[RowResult] = []
@@ -108,8 +111,11 @@ class _Recorder:
                 self._confirmed(item)
             if change.row is not None:
                 self.statuses[change.row] = status_text(change.action, item.outcome, item.message)
+                if item.cleared:
+                    self.cleared[change.row] = item.cleared
+            message = "; ".join(m for m in (item.message, *(f"{name} set (cell cleared)" for name in item.cleared)) if m)
             self.entries.append(wbk.LogEntry(now(), change.row, change.key, change.action, item.outcome,
-                                             item.resource_id or change.resource_id, item.version, item.http_status, item.message))
+                                             item.resource_id or change.resource_id, item.version, item.http_status, message))
             self.rows.append(RowResult(change.row, change.key, change.action, item.outcome, item.http_status, item.message))
 
     def _confirmed(self, item: RowOutcome) -> None:
@@ -130,8 +136,9 @@ class _Recorder:
         session.update_snapshot(self.changed, self.removed)
         wbk.set_row_ids(session.book, session.users, self.new_ids)
         wbk.write_sync_status(session.book, session.users, self.statuses)
+        wbk.clear_cells(session.book, session.users, self.cleared)
         session.append_log(self.entries)
-        self.changed, self.removed, self.new_ids, self.statuses, self.entries = {}, [], {}, {}, []
+        self.changed, self.removed, self.new_ids, self.statuses, self.entries, self.cleared = {}, [], {}, {}, [], {}
         self.unsaved = not save
         if save:
             session.save()
@@ -180,5 +187,6 @@ def run_sync(session: Session, connector: Connector, plan: Plan, *, progress: Pr
     recorder.flush(save=True)
     upload = connector.upload_file
     result = SyncResult(connector.name, dict(plan.counts), tuple(recorder.rows),
-                        upload_file=str(upload) if upload is not None else None, upload_rows=connector.upload_rows)
+                        upload_file=str(upload) if upload is not None else None, upload_rows=connector.upload_rows,
+                        upload_guidance=connector.upload_guidance, escaped_cells=connector.escaped_cells)
     return replace(result, summary=connector.summary(result), summary_excel=connector.summary(result, excel=True))

@@ -38,10 +38,12 @@ class ExportResult(_Result):
     """List name -> how many allowed values."""
     warnings: tuple[str, ...] = ()
     """What the platform got wrong but could be worked around (the CLI prints them on stderr)."""
+    dialect_note: str | None = None
+    """Why the dialect was chosen when another one also fitted the export's header row."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (stable)."""
-        return {
+        """The JSON form (stable; ``dialect_note`` only when another dialect also fitted)."""
+        out: dict[str, Any] = {
             "workbook": self.workbook,
             "dialect": self.dialect,
             "source": self.source,
@@ -51,6 +53,9 @@ class ExportResult(_Result):
             "lists": dict(sorted(self.lists.items())),
             "warnings": list(self.warnings),
         }
+        if self.dialect_note is not None:
+            out["dialect_note"] = self.dialect_note
+        return out
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,10 @@ class SyncResult(_Result):
     upload_file: str | None = None
     upload_rows: int | None = None
     """Rows in the upload file (CSV platforms)."""
+    upload_guidance: tuple[Any, ...] = ()
+    """What to choose on the platform's upload screen for that file (``Advice``; CSV platforms)."""
+    escaped_cells: tuple[Any, ...] = ()
+    """Cells of that file written with a leading ' so that a spreadsheet cannot run them (``EscapedCell``)."""
     summary: str = field(default="", compare=False)
     """One sentence for the command line."""
     summary_excel: str = field(default="", compare=False)
@@ -102,7 +111,7 @@ class SyncResult(_Result):
         return self.failed == 0
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (stable; ``upload_rows`` only for CSV platforms)."""
+        """The JSON form (stable; ``upload_rows``, ``upload_guidance`` and ``escaped_cells`` only for CSV platforms)."""
         out: dict[str, Any] = {
             "ok": self.ok,
             "platform": self.platform,
@@ -115,6 +124,8 @@ class SyncResult(_Result):
         }
         if self.upload_rows is not None:
             out["upload_rows"] = self.upload_rows
+            out["upload_guidance"] = [a.to_dict() for a in self.upload_guidance]
+            out["escaped_cells"] = [e.to_dict() for e in self.escaped_cells]
         return out
 
 

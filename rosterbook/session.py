@@ -24,6 +24,7 @@ from rosterbook.core.plan import Current, Plan, make_plan
 from rosterbook.core.problems import Problem
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow, Table
+from rosterbook.core.upload import FileFormat
 from rosterbook.errors import DataError, UsageError
 from rosterbook.sheets import SheetBook
 
@@ -105,6 +106,8 @@ class Loaded:
     """The workbook has a snapshot sheet: rows without a row id are new users."""
     stored: Mapping[str, SnapshotRow] = field(default_factory=dict)
     """The snapshot as the workbook's sheet holds it (``snapshot`` may have adopted entries on top)."""
+    file_format: FileFormat | None = None
+    """How the platform's export was written (CSV platforms): the upload file is written the same way."""
 
     @property
     def table(self) -> Table:
@@ -197,7 +200,8 @@ class Session:
                 f"the very hidden {wbk.SNAPSHOT!r} sheet is missing, but {len(users.row_ids)} rows of the {wbk.USERS} sheet come from an export "
                 "(they carry hidden row ids), so they cannot be compared with what was exported. Export again into a new workbook."
             )
-        loaded = Loaded(book, settings, chosen, dict(snapshot), users, wbk.read_lists(book), exported, stored=dict(snapshot))
+        loaded = Loaded(book, settings, chosen, dict(snapshot), users, wbk.read_lists(book), exported, stored=dict(snapshot),
+                        file_format=wbk.read_file_format(book))
         return cls(book, loaded, grid, merged, snapshot_sheet, progress)
 
     # --- what the workbook holds ---------------------------------------------------------------
@@ -251,7 +255,8 @@ class Session:
     def plan(self, *, current: Mapping[str, Current] | None = None, confirm_deletions: bool = False, skip_rows: Sequence[int] = ()) -> Plan:
         """The plan from the one diff (no diff again), against the platform's ``current`` state when read."""
         return make_plan(self.table, list(self.snapshot.values()), self.settings, problems=self.problems(), current=current,
-                         confirm_deletions=confirm_deletions, skip_rows=skip_rows, changes=self.changes(), baseline=bool(self.snapshot))
+                         confirm_deletions=confirm_deletions, skip_rows=skip_rows, changes=self.changes(), baseline=bool(self.snapshot),
+                         file_format=self.loaded.file_format)
 
     # --- writing -----------------------------------------------------------------------------
 

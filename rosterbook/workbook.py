@@ -17,6 +17,9 @@ Sheets, in order:
     Allowed values per column (status words, roles; teams and groups from the platform).
 ``_snapshot`` (very hidden)
     What was exported: row id, key, platform id, version and the canonical values as JSON.
+``_file_format`` (very hidden, CSV platforms)
+    How the platform's export file was written (header spellings and order, delimiter, encoding,
+    line ends): the upload file is written the same way. Never a Settings value anyone edits.
 
 Everything here goes through the ``SheetBook`` protocol only, so the ribbon runs it unchanged.
 """
@@ -35,6 +38,7 @@ from rosterbook.core.problems import Problem, cell_address, column_letter, quote
 from rosterbook.core.redact import scrub
 from rosterbook.core.settings import DELETION_THRESHOLD_MIN, DELETION_THRESHOLD_RATIO, SETTING_NAMES, Settings
 from rosterbook.core.table import HEADER_ROW, SnapshotRow, Table, build_table
+from rosterbook.core.upload import FileFormat
 from rosterbook.errors import DataError
 from rosterbook.sheets import Mark, SheetBook
 
@@ -44,6 +48,7 @@ SYNC_LOG = "Sync log"
 SETTINGS = "Settings"
 LISTS = "Lists"
 SNAPSHOT = "_snapshot"
+FILE_FORMAT = "_file_format"
 SHEET_ORDER = (USERS, PREVIEW, SYNC_LOG, SETTINGS, LISTS, SNAPSHOT)
 
 PROBLEMS = "Problems"
@@ -96,13 +101,20 @@ _SETTING_HELP = {
 }
 
 
+_OPTION_SETTINGS = ("invite_new_users", "list_mode", "deactivate_missing")
+"""Settings that are a platform's upload options: shown only for a dialect that offers them."""
+
+
 def write_settings(book: SheetBook, settings: Settings) -> None:
-    """Write the Settings sheet (replacing what is there)."""
+    """Write the Settings sheet (replacing what is there): the general settings, and only the upload options the dialect offers."""
     book.ensure_sheet(SETTINGS)
     from rosterbook.core.dialects import dialect_names
 
+    options = load_dialect(settings.dialect).options
     rows: list[list[Cell]] = [list(SETTINGS_HEADERS)]
     for f in fields(settings):
+        if f.name in _OPTION_SETTINGS and not getattr(options, f.name).available:
+            continue
         value = getattr(settings, f.name)
         if isinstance(value, bool):
             cell: Cell = "TRUE" if value else "FALSE"
@@ -117,7 +129,11 @@ def write_settings(book: SheetBook, settings: Settings) -> None:
 
 
 def read_settings(book: SheetBook) -> Settings:
-    """Parse the Settings sheet's cells into Settings; a bad value is a DataError naming its cell."""
+    """Parse the Settings sheet's cells into Settings; a bad value is a DataError naming its cell.
+
+    A setting without a row takes its default: the options a dialect does not offer have no row
+    (older workbooks list every option; their rows are read as before).
+    """
     if SETTINGS not in book.sheet_names():
         raise DataError(f"the workbook has no {SETTINGS!r} sheet: is it a rosterbook workbook? Run `rosterbook export` to make one.")
     known = set(SETTING_NAMES)
@@ -477,6 +493,15 @@ def _runs(cells: Mapping[int, Cell]) -> list[tuple[int, list[Cell]]]:
     return runs
 
 
+def clear_cells(book: SheetBook, users: UsersSheet, cells: Mapping[int, Sequence[str]]) -> None:
+    """Blank the named columns' cells of the given sheet rows (a password the platform or the upload file has taken)."""
+    positions = users.table.positions
+    for number, names in sorted(cells.items()):
+        for name in names:
+            if name in positions:
+                book.write_values(USERS, number, positions[name], [[None]])
+
+
 def set_row_ids(book: SheetBook, users: UsersSheet, ids: Mapping[int, str]) -> None:
     """Give rows (new users just created) their row ids."""
     if users.row_id_col is None or not ids:
@@ -585,6 +610,39 @@ def _snapshot_cells(snap: SnapshotRow) -> list[Cell]:
     return [snap.row_id, snap.key, snap.resource_id, snap.version, json.dumps(dict(snap.values), ensure_ascii=False, sort_keys=True)]
 
 
+# --- the export's file format ---------------------------------------------------------------------
+
+_FORMAT_HEADER = "file format of the platform's export (JSON, do not edit)"
+
+
+def write_file_format(book: SheetBook, fmt: FileFormat | None) -> None:
+    """Remember how the platform's export was written (None: forget it, e.g. a SCIM export)."""
+    if fmt is None:
+        if FILE_FORMAT in book.sheet_names():
+            book.clear(FILE_FORMAT, 1)
+        return
+    book.ensure_sheet(FILE_FORMAT, "veryHidden")
+    text = fmt.to_json()
+    chunks: list[list[Cell]] = [[_FORMAT_HEADER]]
+    chunks += [[text[i : i + 30000]] for i in range(0, len(text), 30000)]  # a cell holds 32,767 characters
+    book.clear(FILE_FORMAT, 1)
+    book.write_values(FILE_FORMAT, 1, 1, chunks)
+
+
+def read_file_format(book: SheetBook) -> FileFormat | None:
+    """How the platform's export was written; None for a workbook that saw no CSV export (made from the template)."""
+    if FILE_FORMAT not in book.sheet_names():
+        return None
+    grid = book.values(FILE_FORMAT)
+    text = "".join(row[0] for row in grid[1:] if row and isinstance(row[0], str))  # as written: a chunk may end in a space
+    if not text.strip():
+        return None
+    try:
+        return FileFormat.from_json(text)
+    except ValueError:
+        raise DataError(f"{FILE_FORMAT}: the remembered format of the platform's export was edited and is no longer valid. Export again.") from None
+
+
 # --- Lists ---------------------------------------------------------------------------------------
 
 
@@ -671,10 +729,21 @@ def write_preview(book: SheetBook, plan: Mapping[str, Any]) -> None:
         block.append([])
         confirmed = "confirmed" if guard.get("confirmed") else "NOT confirmed: sync refuses without --confirm-deletions"
         block.append(["Deletion guard", f"{guard.get('deactivations')} deactivations over the threshold {guard.get('threshold')}: {confirmed}"])
+    guidance = plan.get("upload_guidance") or []
+    if guidance:
+        block.append([])
+        block.append(["When you upload the file", "(choose this on the platform's upload screen)"])
+        block.extend([[a.get("choice"), a.get("advice")] for a in guidance])
+    escaped = plan.get("escaped_cells") or []
+    if escaped:
+        block.append([])
+        block.append(["Cells written with a leading '", f"{len(escaped)} (so that a spreadsheet cannot run them; the platform stores them so)"])
+        block.append(["Row", "Key", "Column", "Written as"])
+        block.extend([[_cell(e.get("row")), _cell(e.get("key")), _cell(e.get("column")), _cell(e.get("value"))] for e in escaped])
     block.append([])
     block.append(["Row", "Key", "Action", "Column", "From", "To", "Note"])
     for change in plan.get("changes", []):
-        if change.get("action") == "unchanged":
+        if change.get("action") == "unchanged" and not change.get("notes"):
             continue
         row = change.get("row")
         key = change.get("key")

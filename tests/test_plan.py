@@ -170,12 +170,22 @@ def test_guard_settings_are_honoured() -> None:
 # --- invitations and seats ---------------------------------------------------------------------------
 
 
-def test_progression_invites_new_users_created_active_only() -> None:
+def test_progression_invites_new_users_created_active_and_pending_users_made_active() -> None:
+    # 000: "Pending users have not yet been sent an invite"; 001: users imported Active get one. Bob is Pending.
     new = [new_person("a@example.com", "Active"), new_person("p@example.com", "Pending")]
     plan = plan_of("progression", new=new, edits={1: {"account_active": "Active"}})
-    assert plan.invitations == ("a@example.com",)
-    assert plan.to_dict()["invitations"] == {"count": 1, "keys": ["a@example.com"]}
+    assert plan.invitations == ("a@example.com", "bob@example.com")
+    assert plan.to_dict()["invitations"] == {"count": 2, "keys": ["a@example.com", "bob@example.com"]}
     assert [c.invite for c in plan.changes if c.action == "create"] == [True, False]
+    bob = next(c for c in plan.changes if c.key == "bob@example.com")
+    assert bob.invite and "Pending -> Active: Progression may send an invitation email" in bob.notes[0]
+
+
+def test_archived_to_active_is_not_counted_as_an_invitation() -> None:
+    # The seeds say nothing of invitations on re-activation: Archived users were invited once already.
+    users = people(2, "Archived")
+    plan = plan_of("progression", users, edits={0: {"account_active": "Active"}})
+    assert plan.counts["update"] == 1 and plan.invitations == ()
 
 
 @pytest.mark.parametrize(("toggle", "expected"), [(True, ("cy@example.com", "dee")), (False, ())])

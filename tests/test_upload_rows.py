@@ -38,7 +38,7 @@ def test_progression_carries_only_changed_rows_with_exact_headers_and_status_wor
     ]
 
 
-def test_nothing_changed_is_an_empty_file_with_a_header() -> None:
+def test_nothing_changed_has_no_rows() -> None:
     assert upload("progression") == (PROGRESSION_HEADER, [])
 
 
@@ -50,18 +50,22 @@ def test_rows_with_errors_are_not_in_the_file() -> None:
     assert rows == []
 
 
-def test_edapp_lists_keep_the_default_roles_and_the_password_column_appears_only_when_set() -> None:
+EDAPP_HEADER = ["Email", "Username", "First Name", "Last Name", "User groups", "Roles", "Password", "External ID"]
+
+
+def test_edapp_lists_keep_the_default_roles_and_the_password_column_is_always_there() -> None:
+    # 002: "Update fields without deleting any columns": Password is present, blank unless a row sets one.
     header, rows = upload("edapp", edits={0: {"User groups": "marketing;sales;", "Roles": "Reviewer"}})
-    assert header == ["Email", "Username", "First Name", "Last Name", "User groups", "Roles", "External ID"]
-    assert rows == [["ann@example.com", "ann", "Ann", "Lee", "marketing; sales", "Reviewer; Learner; Prizing User", "000417"]]
+    assert header == EDAPP_HEADER
+    assert rows == [["ann@example.com", "ann", "Ann", "Lee", "marketing; sales", "Reviewer; Learner; Prizing User", "", "000417"]]
     header, rows = upload("edapp", edits={0: {"First Name": "Anne"}, 1: {"Password": "N3w!passw0rd"}})
-    assert header == ["Email", "Username", "First Name", "Last Name", "User groups", "Roles", "Password", "External ID"]
+    assert header == EDAPP_HEADER
     assert [r[6] for r in rows] == ["", "N3w!passw0rd"]
 
 
 def test_edapp_new_user_with_blank_username_leaves_it_blank_for_the_platform() -> None:
     _header, rows = upload("edapp", new=[{"Email": "cy@example.com", "First Name": "Cy"}])
-    assert rows == [["cy@example.com", "", "Cy", "", "", "Learner; Prizing User", ""]]
+    assert rows == [["cy@example.com", "", "Cy", "", "", "Learner; Prizing User", "", ""]]
 
 
 def test_edapp_custom_fields_pass_through() -> None:
@@ -74,9 +78,11 @@ def test_edapp_custom_fields_pass_through() -> None:
 
 
 def test_jostle_partial_file_carries_the_username_plus_the_changed_columns() -> None:
+    # 004: Username plus the changed columns; each row carries its exported value where it changed nothing,
+    # so the file never relies on what a blank means.
     header, rows = upload("jostle", edits={0: {"Job Title": "Chief Executive"}, 1: {"Location": "Main\\|HQ|Remote"}})
     assert header == ["Username", "Job Title", "Location"]
-    assert rows == [["sarah.lee", "Chief Executive", ""], ["david.cohen", "", "Main\\|HQ|Remote"]]
+    assert rows == [["sarah.lee", "Chief Executive", "Main\\|HQ"], ["david.cohen", "VP Operations", "Main\\|HQ|Remote"]]
 
 
 def test_jostle_sheet_with_only_some_columns() -> None:
@@ -87,7 +93,7 @@ def test_jostle_sheet_with_only_some_columns() -> None:
 def test_jostle_new_user_brings_its_filled_columns() -> None:
     header, rows = upload("jostle", edits={0: {"Job Title": "Chief"}}, new=[{"Username": "new.user", "First Name": "New", "Last Name": "User", "Location": "Main\\|HQ"}])
     assert header == ["Username", "First Name", "Last Name", "Job Title", "Location"]
-    assert rows == [["sarah.lee", "", "", "Chief", ""], ["new.user", "New", "User", "", "Main\\|HQ"]]
+    assert rows == [["sarah.lee", "Sarah", "Lee", "Chief", "Main\\|HQ"], ["new.user", "New", "User", "", "Main\\|HQ"]]
 
 
 INCENTEEV_HEADER = ["First name", "Last name", "Email", "Role(s)", "Permission profile", "Employee ID", "Job title", "Phone number", "Role ID"]
@@ -119,8 +125,14 @@ def test_incenteev_with_deactivate_missing_is_the_full_file_without_removed_user
 
 def test_incenteev_full_file_keeps_skipped_rows_as_exported() -> None:
     settings = Settings.for_dialect("incenteev", deactivate_missing=True)
-    _header, rows = upload("incenteev", edits={0: {"Job title": "CEO"}}, settings=settings, plan_kwargs={"skip_rows": [2]})
-    assert [r[6] for r in rows] == ["Directrice", "Manager North"]
+    _header, rows = upload("incenteev", edits={0: {"Job title": "CEO"}, 1: {"Role ID": "R-300"}}, settings=settings, plan_kwargs={"skip_rows": [2]})
+    assert [(r[6], r[8]) for r in rows] == [("Directrice", "R-100"), ("Manager North", "R-300")]
+
+
+def test_a_full_file_with_nothing_to_change_is_no_file() -> None:
+    settings = Settings.for_dialect("incenteev", deactivate_missing=True)
+    assert upload("incenteev", settings=settings)[1] == []
+    assert upload("incenteev", edits={0: {"Job title": "CEO"}}, settings=settings, plan_kwargs={"skip_rows": [2]})[1] == []
 
 
 def test_a_refused_plan_has_no_upload_file() -> None:
@@ -135,7 +147,7 @@ def test_a_refused_plan_has_no_upload_file() -> None:
 def test_snapshot_is_used_for_rows_that_are_not_sent() -> None:
     # The snapshot (not the sheet) is what a not-sent row must say in a full file.
     settings = Settings.for_dialect("incenteev", deactivate_missing=True)
-    table, snapshot = edited("incenteev", edits={0: {"Email": "other@example.com"}})
+    table, snapshot = edited("incenteev", edits={0: {"Email": "other@example.com"}, 1: {"Role ID": "R-300"}})
     plan = make_plan(table, snapshot, settings)
     assert plan.counts["error"] == 1
     _header, rows = upload_rows(plan, table, snapshot, settings)

@@ -90,25 +90,48 @@ def test_blank_row_with_only_a_row_id_is_a_removed_user(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cell", "value", "message"),
+    ("dialect", "cell", "value", "message"),
     [
-        ("B4", "lots", "Settings!B4 subscription_seats: 'lots' is not a whole number."),
-        ("B5", "yes please", "Settings!B5 invite_new_users: 'yes please' is not one of 'TRUE', 'FALSE'."),
-        ("B6", "merge", "Settings!B6 list_mode: 'merge' is not one of 'add', 'replace'."),
-        ("B3", "https://hr.example/scim?access_token=abc", "Settings!B3 platform_url: looks like it carries a credential"),
-        ("B3", "ftp://x", "Settings!B3 platform_url: 'ftp://x' is not an http(s) URL."),
-        ("B8", "2", "Settings!B8 deletion_threshold_ratio: '2' is not a number between 0 and 1."),
-        ("A12", "token", "Settings!A12: 'token' is not a setting"),
+        ("progression", "B4", "lots", "Settings!B4 subscription_seats: 'lots' is not a whole number."),
+        ("edapp", "B5", "yes please", "Settings!B5 invite_new_users: 'yes please' is not one of 'TRUE', 'FALSE'."),
+        ("edapp", "B6", "merge", "Settings!B6 list_mode: 'merge' is not one of 'add', 'replace'."),
+        ("progression", "B3", "https://hr.example/scim?access_token=abc", "Settings!B3 platform_url: looks like it carries a credential"),
+        ("progression", "B3", "ftp://x", "Settings!B3 platform_url: 'ftp://x' is not an http(s) URL."),
+        ("progression", "B5", "2", "Settings!B5 deletion_threshold_ratio: '2' is not a number between 0 and 1."),
+        ("progression", "A12", "token", "Settings!A12: 'token' is not a setting"),
     ],
 )
-def test_bad_settings_name_their_cell(tmp_path: Path, cell: str, value: str, message: str) -> None:
+def test_bad_settings_name_their_cell(tmp_path: Path, dialect: str, cell: str, value: str, message: str) -> None:
     book = _book(tmp_path)
+    wbk.write_settings(book, Settings.for_dialect(dialect))
     rows = {r[0]: n for n, r in enumerate(book.values("Settings"), start=1)}
     assert rows["dialect"] == 2  # the layout the parametrized cells rely on
     book.wb["Settings"][cell] = value
     with pytest.raises(DataError) as info:
         wbk.read_settings(book)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "shown"),
+    [("progression", []), ("scim", []), ("edapp", ["invite_new_users", "list_mode"]), ("incenteev", ["deactivate_missing"]), ("jostle", [])],
+)
+def test_settings_show_only_the_options_the_dialect_has(tmp_path: Path, dialect: str, shown: list[str]) -> None:
+    book = _book(tmp_path)
+    wbk.write_settings(book, Settings.for_dialect(dialect))
+    names = [r[0] for r in book.values("Settings")[1:]]
+    assert [n for n in names if n in ("invite_new_users", "list_mode", "deactivate_missing")] == shown
+    assert {"dialect", "platform_url", "subscription_seats", "deletion_threshold_ratio", "deletion_threshold_min"} <= set(names)
+
+
+def test_an_older_workbook_listing_every_option_is_read_as_before(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    old = [["Setting", "Value", "What it means"], ["dialect", "progression"], ["platform_url", None], ["subscription_seats", "40"],
+           ["invite_new_users", "FALSE"], ["list_mode", "replace"], ["deactivate_missing", "FALSE"], ["deletion_threshold_ratio", "0.2"],
+           ["deletion_threshold_min", "5"], ["layout", "rosterbook-1"]]
+    book.clear("Settings", 1)
+    book.write_values("Settings", 1, 1, old)
+    assert wbk.read_settings(book) == Settings("progression", subscription_seats=40, deletion_threshold_ratio=0.2, deletion_threshold_min=5)
 
 
 def test_settings_round_trip(tmp_path: Path) -> None:

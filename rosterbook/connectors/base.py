@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from rosterbook.core.dialects import Dialect
-from rosterbook.core.plan import Change, Current, Plan
+from rosterbook.core.plan import Advice, Change, Current, Plan
 from rosterbook.core.problems import Problem
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow, Table
+from rosterbook.core.upload import EscapedCell, FileFormat
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: what the CLI draws as a bar and the ribbon as a status line."""
@@ -47,6 +48,10 @@ class ExportData:
     """What the platform got wrong but could be worked around (missing /Schemas, text that is not valid Unicode...)."""
     cell_problems: list[Problem] = field(default_factory=list)
     """Warnings on cells of the Users sheet (written into its Problems column)."""
+    file_format: FileFormat | None = None
+    """How a CSV platform's export was written (stored in the workbook): its upload file is written the same way."""
+    note: str | None = None
+    """Why the dialect was chosen when another one also fitted the export's header row."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,9 @@ class RowOutcome:
     """The user's version after the change, as the platform reported it."""
     http_status: int | None = None
     message: str = ""
+    cleared: tuple[str, ...] = ()
+    """Write-only columns (passwords) the platform, or the written upload file, has taken: their cells are cleared
+    and the Sync log says only that they were set."""
 
 
 class Connector(Protocol):
@@ -87,6 +95,10 @@ class Connector(Protocol):
     """The upload file the last ``send`` wrote (CSV platforms); None when it sends to the platform itself."""
     upload_rows: int | None
     """Rows in that upload file."""
+    upload_guidance: tuple[Advice, ...]
+    """What to choose on the platform's upload screen for that file (none when no file was written)."""
+    escaped_cells: tuple[EscapedCell, ...]
+    """Cells of that file written with a leading ' so that a spreadsheet cannot run them."""
 
     def export(self, progress: Progress | None) -> ExportData:
         """Every user the platform has, mapped to the dialect's columns."""

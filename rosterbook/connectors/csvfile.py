@@ -1,10 +1,12 @@
 """The CSV-file connector: a platform reached only through its own export file and an upload file.
 
-Export reads the platform's export (``rosterbook.csvfile`` survives real-life files); nothing can
-be read back before a sync, so ``current`` is None; ``send`` writes the upload file of the plan
-(``core.upload`` decides its rows and columns, ``sync_client.csv_upload`` writes it) next to the
-workbook, and every row's outcome is ``written``: the platform confirms nothing until the admin
-uploads the file and exports again.
+Export reads the platform's export (``rosterbook.csvfile`` survives real-life files) and remembers
+how it was written (header spellings and order, delimiter, encoding, line ends); nothing can be
+read back before a sync, so ``current`` is None; ``send`` writes the plan's upload file
+(``core.upload`` decides its header, rows and columns, ``sync_client.csv_upload`` writes it) next
+to the workbook, and every row's outcome is ``written``: the platform confirms nothing until the
+admin uploads the file and exports again. Nothing to change: no file. The summary says what to
+choose on the platform's upload screen and which cells the file escapes.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 from rosterbook.connectors.base import ExportData, Exported, Progress, RowOutcome, SendData, upload_path
 from rosterbook.core.codecs import to_text
 from rosterbook.core.dialects import Dialect
-from rosterbook.core.plan import Change, Current
+from rosterbook.core.plan import Advice, Change, Current, upload_notes
 from rosterbook.core.table import SnapshotRow, build_table, distinct_items, snapshot_values
+from rosterbook.core.upload import EscapedCell, FileFormat
 from rosterbook.errors import DataError, UsageError
 
 
@@ -35,6 +38,9 @@ class CsvConnector:
         self.workbook = workbook
         self.upload_file: Path | None = None
         self.upload_rows: int | None = None
+        self.upload_guidance: tuple[Advice, ...] = ()
+        self.escaped_cells: tuple[EscapedCell, ...] = ()
+        self._stale: Path | None = None
 
     def __enter__(self) -> CsvConnector:
         return self
@@ -46,14 +52,14 @@ class CsvConnector:
 
     def export(self, progress: Progress | None) -> ExportData:
         """The users of the platform's own export file, columns as its header row names them."""
-        from rosterbook.csvfile import cut_short_problem, dialect_of, read_csv
+        from rosterbook.csvfile import cut_short_problem, dialect_and_reason, read_csv
 
         if self.source is None:
             raise UsageError("a CSV platform is exported from its own export file: give --from-csv EXPORT.csv.")
         data = read_csv(self.source)
         if data.cut_short:
             raise DataError(f"{cut_short_problem(data).render()} Nothing was written.")
-        dialect = dialect_of(data, self.dialect_name)
+        dialect, reason = dialect_and_reason(data, self.dialect_name, "csv")
         if dialect.kind != "csv":
             raise UsageError(f"{dialect.name!r} is a SCIM platform: export it with --platform URL, not --from-csv.")
         table = build_table(data.name, dialect, data.headers, data.rows)
@@ -75,7 +81,8 @@ class CsvConnector:
             for column in dialect.columns
             if column.choices_from_platform and column.name in present
         }
-        return ExportData(dialect, headers, rows, snapshots, lists, source="csv")
+        file_format = FileFormat(tuple(data.headers), data.delimiter, data.encoding, data.newline)
+        return ExportData(dialect, headers, rows, snapshots, lists, source="csv", file_format=file_format, note=reason)
 
     # --- sync ----------------------------------------------------------------------------------
 
@@ -85,20 +92,36 @@ class CsvConnector:
         return None
 
     def send(self, data: SendData, changes: Sequence[Change], progress: Progress | None, batch: int) -> Iterator[list[RowOutcome]]:
-        """Write the upload file; every change sent is ``written`` (one batch)."""
-        from rosterbook.core.upload import upload_rows
+        """Write the plan's upload file (none when nothing changes); every change sent is ``written`` (one batch)."""
+        from rosterbook.core.upload import build_upload
         from sync_client.csv_upload import write_upload
 
-        dialect = data.plan.dialect
-        headers, rows = upload_rows(data.plan, data.table, list(data.snapshot.values()), data.settings)
-        upload = upload_path(dialect, self.workbook)
-        write_upload(upload, headers, rows, dialect)
-        self.upload_file, self.upload_rows = upload, len(rows)
-        message = f"written to {upload.name}; upload it to {dialect.title}, then export again"
-        yield [RowOutcome(change, "written", message=message) for change in changes]
+        plan = data.plan
+        dialect = plan.dialect
+        upload = plan.upload
+        if upload is None:  # a plan made without its upload file: the dialect's canonical format
+            upload = build_upload(dialect, plan.changes, plan.skipped, list(data.snapshot.values()), data.settings,
+                                  dialect.extra_headers(data.table.headers))
+        path = upload_path(dialect, self.workbook)
+        if not upload.rows:
+            self.upload_rows = 0
+            self._stale = path if path.exists() else None
+            return
+        write_upload(path, upload.headers, [r.cells for r in upload.rows], dialect, upload.format)
+        self.upload_file, self.upload_rows = path, len(upload.rows)
+        self.upload_guidance, self.escaped_cells = plan.guidance, tuple(upload.escaped_cells())
+        message = f"written to {path.name}; upload it to {dialect.title}, then export again"
+        yield [RowOutcome(change, "written", message=message, cleared=tuple(change.secrets)) for change in changes]
 
     def summary(self, result: Any, *, excel: bool = False) -> str:
-        """What the sync did, in the command line's or Excel's words."""
+        """What the sync did, in the command line's or Excel's words, with what to choose when uploading."""
+        if self.upload_file is None:
+            text = "Nothing to upload: no user changes, so no upload file was written."
+            if self._stale is not None:
+                text += f" {self._stale.name} beside the workbook is from an earlier sync: do not upload it again."
+            return text
         if excel:
-            return f"Sync: {result['sent']} change(s) written to the upload file {result['upload_file']}. Upload it to the platform, then Export again."
-        return f"Upload file written: {result['upload_file']} ({result['upload_rows']} rows). Upload it to the platform, then export again."
+            text = f"Sync: {result['sent']} change(s) written to the upload file {result['upload_file']}. Upload it to the platform, then Export again."
+        else:
+            text = f"Upload file written: {result['upload_file']} ({result['upload_rows']} rows). Upload it to the platform, then export again."
+        return "\n".join([text, *upload_notes(self.upload_guidance, self.escaped_cells)])

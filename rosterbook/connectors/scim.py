@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from rosterbook.connectors.base import ExportData, Exported, Progress, RowOutcome, SendData
 from rosterbook.core.dialects import Dialect, load_dialect
-from rosterbook.core.plan import Change, Current
+from rosterbook.core.plan import Advice, Change, Current
 from rosterbook.core.problems import Problem, column_letter
 from rosterbook.core.scim_map import changes_to_operations, dialect_from_schemas, memberships, resource_to_values
 from rosterbook.core.table import SnapshotRow, distinct_items, snapshot_values
 from rosterbook.core.textsafety import fit_for_cells
+from rosterbook.core.upload import EscapedCell
 
 if TYPE_CHECKING:
     from sync_client.scim import OperationResult, ScimClient
@@ -38,6 +39,8 @@ class ScimConnector:
     export_needs_file = False
     upload_file: Path | None = None
     upload_rows: int | None = None
+    upload_guidance: tuple[Advice, ...] = ()
+    escaped_cells: tuple[EscapedCell, ...] = ()
 
     def __init__(self, url: str | None, *, home: str | os.PathLike[str] | None = None, named_platform: str | None = None) -> None:
         self.platform_url = url.rstrip("/") if url else None
@@ -164,7 +167,8 @@ def _outcomes(chunk: Sequence[Change], results: Sequence[OperationResult], failu
             out.append(RowOutcome(change, "failed", change.resource_id, None, http, message))
             continue
         version = next((r.version for r in reversed(mine) if r.version and r.resource_id == first.resource_id), first.version)
-        out.append(RowOutcome(change, "ok" if ok else "failed", first.resource_id, version if ok else first.version, http, message))
+        out.append(RowOutcome(change, "ok" if ok else "failed", first.resource_id, version if ok else first.version, http, message,
+                              tuple(change.secrets) if ok else ()))
     return out
 
 

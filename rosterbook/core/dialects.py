@@ -9,8 +9,10 @@ a data file, not code.
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -41,6 +43,8 @@ class StatusWord(_Model):
     """This status means the user is archived / deactivated."""
     login: bool = False
     """A user in this status can log in."""
+    uninvited: bool = False
+    """Users in this status have not been sent an invitation yet: moving one to an ``invite`` status may send it."""
     help: str = ""
     """One line shown in drop-downs and previews."""
 
@@ -52,6 +56,9 @@ class Column(_Model):
     """The exact header the platform writes and expects."""
     aliases: tuple[str, ...] = ()
     """Other headers accepted for this column (case- and space-insensitive)."""
+    spellings: tuple[str, ...] = ()
+    """Other spellings the platform's own help or export uses (``firstname`` for EdApp's First Name): accepted like
+    aliases, and counted as the platform's own when a header row is recognised (exact, case-sensitive)."""
     type: ColumnType = "text"
     required: Required = "never"
     """``always``: every row; ``new``: rows that create a user; ``never``: optional."""
@@ -79,6 +86,12 @@ class Column(_Model):
     """A regular expression the whole value must match."""
     requires: tuple[str, ...] = ()
     """Columns that must also be filled for a change of this one to apply (Progression: position needs team)."""
+    references: str | None = None
+    """The column of another user this one names (a manager's email or username): the value must be that
+    column's value of a user in the export or of a new row, and nobody may manage themselves, even in a circle."""
+    exact_choices: bool = False
+    """``choices_from_platform`` values must be spelled exactly as the platform names them (EdApp groups): a value
+    that differs from a known one only in case or spacing is an error, with the exact name as its fix."""
     scim: str | None = None
     """SCIM attribute path this column maps to (``name.givenName``, ``emails[type eq "work"].value``)."""
     derived_from: tuple[str, ...] = ()
@@ -102,6 +115,8 @@ class Column(_Model):
             raise ValueError(f"a write-only column cannot be always required ({self.name!r})")
         if self.derived_from and (self.required != "never" or self.write_only or self.type != "text"):
             raise ValueError(f"a derived column is an optional text column ({self.name!r})")
+        if self.exact_choices and not self.choices_from_platform:
+            raise ValueError(f"exact_choices needs choices_from_platform ({self.name!r})")
         if self.escape is not None and len(self.escape) != 1:
             raise ValueError(f"an escape is one character ({self.name!r})")
         if self.pattern is not None:
@@ -137,6 +152,45 @@ class Options(_Model):
     """Incenteev: users not present in the file are deactivated."""
     simulation: Option = Option(available=False)
     """Incenteev: the upload is first run in simulation mode."""
+
+
+UploadOption = Literal["invite_new_users", "list_mode", "deactivate_missing"]
+
+ADVICE_FIELDS: tuple[str, ...] = ("create", "update", "archive", "deactivate", "invitations")
+"""What an upload choice's advice may quote: ``{create}`` new users, ``{deactivate}`` users the file deactivates, ..."""
+
+
+class UploadChoice(_Model):
+    """A choice the admin makes on the platform's upload screen, and what to choose for a given file."""
+
+    choice: str
+    """The choice as the platform's upload screen names it (``Deactivate users not present in the file``)."""
+    option: UploadOption | None = None
+    """The Settings option the advice follows; None when the advice is always the same (simulation mode)."""
+    advice: dict[str, str]
+    """What to do, by the option's value: ``on``/``off`` for a toggle, the choice (``add``/``replace``) for
+    list_mode, ``always`` without an option. ``{create}``, ``{update}``, ``{archive}``, ``{deactivate}`` and
+    ``{invitations}`` are replaced by the plan's numbers."""
+
+    @model_validator(mode="after")
+    def _check(self) -> UploadChoice:
+        for key, text in self.advice.items():
+            try:
+                names = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
+            except ValueError as exc:
+                raise ValueError(f"advice {key!r} of {self.choice!r} is not a valid template: {exc}") from None
+            unknown = [n for n in names if n not in ADVICE_FIELDS]
+            if unknown:
+                raise ValueError(f"advice {key!r} of {self.choice!r} quotes {{{unknown[0]}}}; expected one of {', '.join(ADVICE_FIELDS)}")
+        return self
+
+    def advice_for(self, value: str | bool | None) -> str:
+        """The advice text for the option's value (``always`` when there is no option)."""
+        if self.option is None:
+            return self.advice["always"]
+        if isinstance(value, bool):
+            return self.advice["on" if value else "off"]
+        return self.advice[str(value)]
 
 
 class Dialect(_Model):
@@ -182,6 +236,8 @@ class Dialect(_Model):
     line_terminator: str = "\r\n"
     upload_file_name: str = "{stem}-upload.csv"
     options: Options = Options()
+    upload_choices: tuple[UploadChoice, ...] = ()
+    """What the admin chooses on the platform's upload screen: the preview and the sync say what to choose for each file."""
     columns: tuple[Column, ...]
     notes: tuple[str, ...] = ()
     """Where the seeds are silent: what we chose and why (shown by ``rosterbook dialects``)."""
@@ -195,7 +251,7 @@ class Dialect(_Model):
         names = [c.name for c in self.columns]
         folded: dict[str, str] = {}
         for column in self.columns:
-            for header in (column.name, *column.aliases):
+            for header in (column.name, *column.aliases, *column.spellings):
                 norm = normalise_header(header)
                 if norm in folded and folded[norm] != column.name:
                     raise ValueError(f"header {header!r} names both {folded[norm]!r} and {column.name!r}")
@@ -238,7 +294,23 @@ class Dialect(_Model):
             raise ValueError("invitations by toggle need options.invite_new_users")
         if self.missing_users == "option" and not self.options.deactivate_missing.available:
             raise ValueError("missing_users = 'option' needs options.deactivate_missing")
+        for column in self.columns:
+            if column.references is not None and column.references not in names:
+                raise ValueError(f"{column.name!r} references unknown column {column.references!r}")
+        for choice in self.upload_choices:
+            self._check_choice(choice)
         return self
+
+    def _check_choice(self, choice: UploadChoice) -> None:
+        if choice.option is None:
+            wanted: set[str] = {"always"}
+        else:
+            option: Option = getattr(self.options, choice.option)
+            if not option.available:
+                raise ValueError(f"upload choice {choice.choice!r} follows option {choice.option!r}, which this dialect does not offer")
+            wanted = set(option.choices) if option.choices else {"on", "off"}
+        if set(choice.advice) != wanted:
+            raise ValueError(f"upload choice {choice.choice!r} needs advice for exactly {', '.join(sorted(wanted))}")
 
     # --- look-ups -------------------------------------------------------------------------
 
@@ -295,6 +367,11 @@ class Dialect(_Model):
         """The list columns (``; `` or ``|`` separated)."""
         return tuple(c for c in self.columns if c.type == "list")
 
+    @property
+    def documented_spellings(self) -> frozenset[str]:
+        """Headers spelled exactly as the platform documents them: column names and their ``spellings``."""
+        return frozenset(h for c in self.columns for h in (c.name, *c.spellings))
+
     def option_default(self, option: str) -> str | bool:
         """The default value of a platform option (``invite_new_users``, ``list_mode``, ...)."""
         opt: Option = getattr(self.options, option)
@@ -317,7 +394,7 @@ def normalise_header(header: str) -> str:
 def _header_index_cached(dialect_name: str, columns: tuple[Column, ...]) -> dict[str, Column]:
     index: dict[str, Column] = {}
     for column in columns:
-        for header in (column.name, *column.aliases):
+        for header in (column.name, *column.aliases, *column.spellings):
             index[normalise_header(header)] = column
     return index
 
@@ -369,19 +446,46 @@ def all_dialects() -> tuple[Dialect, ...]:
     return tuple(load_dialect(n) for n in dialect_names())
 
 
-def recognise_dialect(headers: Iterable[str | None]) -> Dialect | None:
-    """The dialect whose columns best explain a header row, or None when none fits or two fit equally.
+@dataclass(frozen=True)
+class Recognition:
+    """Which dialect a header row is recognised as, and why (``recognise``)."""
+
+    dialect: Dialect | None
+    """The dialect chosen; None when none fits or two fit equally."""
+    fits: tuple[tuple[Dialect, int, int], ...]
+    """Every dialect that fits, best first: (dialect, headers spelled its own way, headers it explains)."""
+
+    @property
+    def reason(self) -> str | None:
+        """Why this dialect and not another that also fits (None when only one fits or none does)."""
+        if len(self.fits) < 2:
+            return None
+        (best, own, explained), (other, other_own, other_explained) = self.fits[0], self.fits[1]
+        if self.dialect is None:
+            return (f"the header row fits {best.title} and {other.title} equally "
+                    f"({own} header{'s' if own != 1 else ''} spelled as each documents them, {explained} explained)")
+        why = (f"{own} header{'s are' if own != 1 else ' is'} spelled as {best.title} documents them, {other_own} as {other.title} does"
+               if own != other_own else f"it explains {explained} of the headers, {other.title} {other_explained}")
+        return f"recognised as {best.title} ({best.name!r}), not {other.title} ({other.name!r}): {why}"
+
+
+def recognise(headers: Iterable[str | None], kind: Literal["csv", "scim"] | None = None) -> Recognition:
+    """The dialect whose columns best explain a header row, with every other dialect that fits.
 
     A dialect fits when its key (or key fallback) is among the headers and it explains most of
-    them (its columns or aliases); the rest are its custom fields or, for a dialect without
-    custom fields, headers the check reports as unknown. The dialect with the most headers spelled
-    exactly its way wins (generic SCIM aliases explain many files), then the one explaining most.
+    them (its columns, aliases or spellings); the rest are its custom fields or, for a dialect
+    without custom fields, headers the check reports as unknown. The dialect with the most headers
+    spelled exactly as the platform documents them wins (its column names and ``spellings``: generic
+    SCIM aliases explain many files), then the one explaining most; a tie chooses none. ``kind``
+    limits the candidates (a platform's CSV export is never a SCIM platform's).
     """
     heads = [h for h in map(clean_header, headers) if h]
     if not heads:
-        return None
-    scored: list[tuple[tuple[int, int], Dialect]] = []
+        return Recognition(None, ())
+    scored: list[tuple[Dialect, int, int]] = []
     for dialect in all_dialects():
+        if kind is not None and dialect.kind != kind:
+            continue
         found = [dialect.find_column(h) for h in heads]
         names = {c.name for c in found if c is not None}
         if dialect.key not in names and (dialect.key_fallback is None or dialect.key_fallback not in names):
@@ -389,14 +493,18 @@ def recognise_dialect(headers: Iterable[str | None]) -> Dialect | None:
         explained = sum(1 for c in found if c is not None)
         if explained * 2 <= len(heads):
             continue
-        exact = sum(1 for h in heads if h in dialect.column_names)
-        scored.append(((exact, explained), dialect))
-    if not scored:
-        return None
-    scored.sort(key=lambda item: item[0], reverse=True)
-    if len(scored) > 1 and scored[0][0] == scored[1][0]:
-        return None
-    return scored[0][1]
+        own = dialect.documented_spellings
+        scored.append((dialect, sum(1 for h in heads if h in own), explained))
+    scored.sort(key=lambda item: (item[1], item[2]), reverse=True)
+    fits = tuple(scored)
+    if not fits or (len(fits) > 1 and fits[0][1:] == fits[1][1:]):
+        return Recognition(None, fits)
+    return Recognition(fits[0][0], fits)
+
+
+def recognise_dialect(headers: Iterable[str | None]) -> Dialect | None:
+    """The dialect whose columns best explain a header row, or None when none fits or two fit equally (see ``recognise``)."""
+    return recognise(headers).dialect
 
 
 def describe_dialect(dialect: Dialect) -> str:
@@ -412,7 +520,7 @@ def describe_dialect(dialect: Dialect) -> str:
     if dialect.status_column:
         lines.append(f"status column: {dialect.status_column!r}")
         for word in dialect.status_words:
-            flags = [name for name in ("seat", "invite", "login", "archived") if getattr(word, name)]
+            flags = [name for name in ("seat", "invite", "login", "archived", "uninvited") if getattr(word, name)]
             lines.append(f"  {word.word}: {word.help}" + (f" [{', '.join(flags)}]" if flags else ""))
     lines.append(f"invitations: {dialect.invitations}; billing: {dialect.billing}; users missing from the file: {dialect.missing_users}")
     if dialect.partial_columns:
@@ -422,6 +530,12 @@ def describe_dialect(dialect: Dialect) -> str:
         option: Option = getattr(dialect.options, option_name)
         if option.available:
             lines.append(f"option {option_name} (default {option.default!r}): {option.help}")
+    if dialect.upload_choices:
+        lines.append("upload-time choices (the preview and the sync say what to choose for each file):")
+        for choice in dialect.upload_choices:
+            follows = f" (follows the {choice.option} setting)" if choice.option is not None else ""
+            lines.append(f"  {choice.choice}{follows}:")
+            lines.extend(f"    {value}: {text.format_map(dict.fromkeys(ADVICE_FIELDS, 'N'))}" for value, text in choice.advice.items())
     lines.append("columns:")
     for column in dialect.columns:
         rules = _column_rules(column)
@@ -450,13 +564,17 @@ def _column_rules(column: Column) -> str:
     if column.choices:
         rules.append("one of " + ", ".join(repr(c) for c in column.choices))
     if column.choices_from_platform:
-        rules.append("values from the platform")
+        rules.append("values from the platform" + (", spelled exactly" if column.exact_choices else ""))
+    if column.references:
+        rules.append(f"names another user's {column.references!r}")
     if column.default:
         rules.append(f"default {column.default!r}")
     if column.requires:
         rules.append("needs " + ", ".join(repr(r) for r in column.requires))
     if column.derived_from:
         rules.append("not in the sheet; follows " + " + ".join(repr(r) for r in column.derived_from) + " when it was their usual form")
+    if column.spellings:
+        rules.append("also spelled " + ", ".join(repr(a) for a in column.spellings))
     if column.aliases:
         rules.append("aliases " + ", ".join(repr(a) for a in column.aliases))
     return "; ".join(rules)

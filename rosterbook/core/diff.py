@@ -200,6 +200,8 @@ class _Differ:
         self.status = dialect.status_column
         self.archive_word = dialect.archive_word
         self.invite_words = frozenset(w.word for w in dialect.status_words if w.invite)
+        # An existing user moved from a not-yet-invited status to an invite status may get the invitation (Progression 000/001).
+        self.uninvited_words = frozenset(w.word for w in dialect.status_words if w.uninvited) if dialect.invitations == "status" else frozenset()
         self.extras: tuple[str, ...] = tuple(dialect.extra_headers(table.headers))
         # Attributes the platform derives from other columns (SCIM displayName), when the sheet does not show them.
         self.derived = tuple(c for c in dialect.columns if c.derived_from and c.name not in present)
@@ -286,16 +288,21 @@ class _Differ:
                 problems = (self._key_problem(row, snap.key, key),)
         if key is None or old_key is None:
             key = snap.key
+        invite = False
         if action != "error":
             status_change = fields.get(self.status) if self.status is not None else None
             if status_change is not None and status_change.after == self.archive_word and self.archive_word is not None:
                 action = "archive"
             elif action == "unchanged" and fields:
                 action = "update"
+            if status_change is not None and status_change.before in self.uninvited_words and status_change.after in self.invite_words:
+                invite = True
+                extra_notes.append(f"{status_change.before} -> {status_change.after}: {self.dialect.title} may send an invitation email "
+                                   f"({status_change.before} users have not been sent one yet)")
         values = {**before_values, **after} if after else before_values
         return Change(
             action, row.number, snap.row_id, key, old_key, snap.resource_id, snap.version,
-            fields, values, notes + tuple(extra_notes), False, None, problems, secrets,
+            fields, values, notes + tuple(extra_notes), invite, None, problems, secrets,
         )
 
     def _resolve(self, col: _Col, text: str | None, before: str | None, notes: list[str]) -> str | None:

@@ -27,12 +27,14 @@ from rosterbook.core.diff import ACTIONS, SET_MARK, Action, Change, FieldChange,
 from rosterbook.core.problems import Problem, quote, sorted_problems
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow, Table
+from rosterbook.core.upload import EscapedCell, FileFormat, UploadFile, build_upload
 
 __all__ = [
     "ACTIONS",
     "SENDABLE",
     "SHEET_BLOCKERS",
     "Action",
+    "Advice",
     "Blocker",
     "Change",
     "Current",
@@ -115,6 +117,20 @@ class Seats(_Record):
                 "extra_billed": self.extra_billed, "over_subscription": self.over_subscription, "change": self.change}
 
 
+@dataclass(frozen=True, slots=True)
+class Advice(_Record):
+    """What to choose on the platform's upload screen for this plan's file (a dialect's ``upload_choices``)."""
+
+    choice: str
+    """The choice as the platform names it."""
+    advice: str
+    """What to do, for this file."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"choice": self.choice, "advice": self.advice}
+
+
 BlockerKind = Literal["header", "errors", "unknown-rows", "conflicts", "deletions", "refused"]
 SHEET_BLOCKERS: frozenset[str] = frozenset(("header", "errors", "unknown-rows"))
 """Blockers the sheet alone decides: a sync refuses them before anything, even a read, goes to the platform."""
@@ -157,6 +173,15 @@ class Plan:
     """Snapshot entries re-based on what the platform already holds (an earlier sync sent them, then died)."""
     skip_rows: frozenset[int] = frozenset()
     """The sheet rows the user chose to leave out."""
+    upload: UploadFile | None = None
+    """A CSV platform's upload file for this plan (None for platforms reached through an API); no rows: no file."""
+    guidance: tuple[Advice, ...] = ()
+    """What to choose on the platform's upload screen for that file (none when there is no file)."""
+
+    @property
+    def escaped_cells(self) -> list[EscapedCell]:
+        """Upload-file cells the writer changes so that a spreadsheet cannot run them (never altered silently)."""
+        return self.upload.escaped_cells() if self.upload is not None else []
 
     @property
     def refused(self) -> bool:
@@ -219,6 +244,8 @@ class Plan:
             "changes": [_change_dict(c) for c in self.changes if c.action != "unchanged" or c.notes],
             "skipped": [{"row": c.row, "key": c.key, "action": c.action} for c in self.skipped],
             "problems": [p.to_dict() for p in self.problems],
+            "upload_guidance": [a.to_dict() for a in self.guidance],
+            "escaped_cells": [e.to_dict() for e in self.escaped_cells],
         }
 
     def render_text(self) -> str:
@@ -237,6 +264,7 @@ class Plan:
             lines.append("Skipped rows: " + ", ".join(str(c.row) for c in self.skipped))
         if self.refusal is not None:
             lines.append(f"Refused: {self.refusal}")
+        lines.extend(upload_notes(self.guidance, self.escaped_cells))
         for change in self.changes:
             if change.action == "unchanged" and not change.notes:
                 continue
@@ -256,6 +284,7 @@ def make_plan(
     skip_rows: Collection[int] = (),
     changes: Sequence[Change] | None = None,
     baseline: bool = True,
+    file_format: FileFormat | None = None,
 ) -> Plan:
     """The plan for a sheet against its snapshot.
 
@@ -266,13 +295,19 @@ def make_plan(
     sheet wants (a sync that died after sending): that row is adopted (``plan.adopted``) and
     unchanged. The deletion guard refuses the plan when it would archive or deactivate more
     users than allowed, unless ``confirm_deletions``. ``changes`` is ``diff(table, snapshot,
-    settings)`` when the caller has it already (one diff per command).
+    settings)`` when the caller has it already (one diff per command). On a CSV platform the plan
+    carries its upload file, written as ``file_format`` says (the export's; None: the dialect's
+    canonical one), and what to choose when uploading it.
     """
     with paused_gc():
         if changes is None:
             changes = diff(table, snapshot, settings)
         plan = _make_plan(table.dialect, snapshot, settings, changes, (*table.header_problems, *problems), current,
                           confirm_deletions, frozenset(skip_rows))
+        if table.dialect.kind == "csv":
+            upload = build_upload(table.dialect, plan.changes, plan.skipped, snapshot, settings, table.dialect.extra_headers(table.headers),
+                                  file_format)
+            plan = replace(plan, upload=upload, guidance=_guidance(plan, upload))
     if not baseline and plan.seats is not None:
         plan = replace(plan, seats=replace(plan.seats, before=None, after=None, extra_billed=None, over_subscription=None))
     return plan
@@ -315,6 +350,7 @@ def _make_plan(
             buckets[change.action].append(change)
     if adopted:
         snapshot = [adopted.get(s.row_id, s) for s in snapshot]
+    buckets["unchanged"].extend(_left_alone(dialect, settings, changes, snapshot))
     kept = [change for action in ACTIONS for change in buckets[action]]
     counts: dict[str, int] = {action: len(buckets[action]) for action in ACTIONS}
     sendable = [change for action in ACTIONS if action in SENDABLE for change in buckets[action]]
@@ -325,7 +361,7 @@ def _make_plan(
         settings=settings,
         changes=tuple(kept),
         counts=counts,
-        invitations=tuple(c.key for c in sendable if c.action == "create" and c.invite),
+        invitations=tuple(c.key for c in sendable if c.invite),
         seats=_seats(dialect, statuses, settings, sendable),
         guard=guard,
         problems=tuple(sorted_problems(dict.fromkeys(found))),
@@ -334,6 +370,55 @@ def _make_plan(
         adopted=tuple(adopted.values()),
         skip_rows=skip,
     )
+
+
+def _left_alone(dialect: Dialect, settings: Settings, changes: Sequence[Change], snapshot: Sequence[SnapshotRow]) -> list[Change]:
+    """Users whose row was deleted from the sheet although the platform keeps users missing from the file:
+    nothing changes for them, and the preview says so and why (sorted by key)."""
+    claimed = {c.row_id for c in changes}
+    gone = sorted((s for s in snapshot if s.row_id not in claimed), key=lambda s: s.key.casefold())
+    if not gone:
+        return []
+    note = _left_alone_note(dialect, settings)
+    return [Change("unchanged", None, s.row_id, s.key, None, s.resource_id, s.version, {}, s.values, (note,)) for s in gone]
+
+
+def _left_alone_note(dialect: Dialect, settings: Settings) -> str:
+    if dialect.missing_users == "option" and not settings.deactivate_missing:
+        return (f"deleted from the sheet, but deactivate_missing is off (Settings), so {dialect.title} keeps users missing from the file: "
+                "nothing changes. Turn it on to deactivate them (the upload file is then the full list of users).")
+    note = f"deleted from the sheet, but {dialect.title} keeps users missing from the file: nothing changes."
+    if dialect.status_column is not None and dialect.archive_word is not None:
+        return note + f" To archive them, put the row back (rosterbook revert) and set {dialect.status_column} to {dialect.archive_word!r}."
+    return note + f" {dialect.title} cannot remove users through the file: remove them on the platform itself."
+
+
+def _guidance(plan: Plan, upload: UploadFile) -> tuple[Advice, ...]:
+    """What to choose on the upload screen, for this file (nothing when no file is written)."""
+    if not upload.rows:
+        return ()
+    numbers = {name: plan.counts.get(name, 0) for name in ("create", "update", "archive", "deactivate")}
+    numbers["invitations"] = len(plan.invitations)
+    out = []
+    for choice in plan.dialect.upload_choices:
+        value = getattr(plan.settings, choice.option) if choice.option is not None else None
+        out.append(Advice(choice.choice, choice.advice_for(value).format_map(numbers)))
+    return tuple(out)
+
+
+def upload_notes(guidance: Sequence[Advice], escaped: Sequence[EscapedCell]) -> list[str]:
+    """The lines a preview or a sync prints about the upload file: what to choose, and the cells escaped."""
+    lines = []
+    if guidance:
+        lines.append("When you upload the file:")
+        lines.extend(f"  - {a.choice}: {a.advice}" for a in guidance)
+    if escaped:
+        lines.append(f"Cells the upload file writes with a leading ' (so that a spreadsheet cannot run them as formulas; "
+                     f"the platform will store them so): {len(escaped)}")
+        lines.extend(f"  - {e.render()}" for e in escaped[:20])
+        if len(escaped) > 20:
+            lines.append(f"  - ... {len(escaped) - 20} more (see the Preview sheet)")
+    return lines
 
 
 def _settle(
