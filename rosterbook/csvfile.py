@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Literal
 
 from rosterbook.core.checks import check_cells
+from rosterbook.core.crosschecks import columns_of_rows, cross_checks
 from rosterbook.core.dialects import Dialect, dialect_names, load_dialect, recognise
 from rosterbook.core.problems import Problem, cell_address, quote
 from rosterbook.core.report import CheckReport
+from rosterbook.core.table import map_headers
 from rosterbook.errors import UsageError
 
 __all__ = ["CsvData", "check_csv", "cut_short_problem", "decode_csv", "dialect_and_reason", "dialect_of", "read_csv"]
@@ -264,6 +266,8 @@ def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callabl
         note(f"{data.name}: {reason}.")
     report = check_cells(chosen, data.headers, data.rows, sheet=data.name, progress=progress)
     problems = list(report.problems)
+    positions, _, _ = map_headers(data.headers, chosen, data.name)
+    problems.extend(cross_checks(columns_of_rows(chosen, data.name, data.headers, data.rows, positions)))
     problems.extend(_overflowing_rows(data))
     problems.extend(_stray_quote_problems(data))
     if data.cut_short:

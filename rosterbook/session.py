@@ -18,6 +18,7 @@ from typing import Any
 from rosterbook import workbook as wbk
 from rosterbook.core.checks import check_table
 from rosterbook.core.codecs import Cell, split_list, to_text
+from rosterbook.core.crosschecks import columns_of_table, cross_checks, escape_problem
 from rosterbook.core.dialects import Dialect, load_dialect
 from rosterbook.core.diff import Change, diff
 from rosterbook.core.plan import Current, Plan, make_plan
@@ -295,12 +296,14 @@ def problems_of(loaded: Loaded, progress: Progress | None = None) -> list[Proble
         )
     )
     found.extend(loaded.users.problems)
+    found.extend(cross_checks(columns_of_table(loaded.table), loaded.snapshot if loaded.exported else None))
     return _without_platform_text(loaded, found)
 
 
 def _without_platform_text(loaded: Loaded, problems: list[Problem]) -> list[Problem]:
     """Drop 'formula' findings on cells that still hold what the platform gave: a name like
-    '=HYPERLINK(...)' was written as inert text at export, so it is data, not a formula someone typed."""
+    '=HYPERLINK(...)' was written as inert text at export, so it is data, not a formula someone typed.
+    An upload file still writes it with a leading ``'``: on a CSV platform that is said instead."""
     if not loaded.snapshot or not any(p.code == "formula" for p in problems):
         return problems
     by_number = {r.number: r for r in loaded.table.rows}
@@ -309,6 +312,10 @@ def _without_platform_text(loaded: Loaded, problems: list[Problem]) -> list[Prob
         row = by_number.get(problem.row) if problem.code == "formula" else None
         snap = loaded.snapshot.get(row.row_id) if row is not None and row.row_id else None
         if snap is not None and to_text(problem.value) == snap.values.get(problem.column):
+            if loaded.dialect.kind == "csv":
+                escaped = escape_problem(loaded.dialect, problem.sheet, problem.cell, problem.row, problem.column, to_text(problem.value) or "")
+                if escaped is not None:
+                    kept.append(escaped)
             continue
         kept.append(problem)
     return kept

@@ -240,10 +240,40 @@ def test_platform_values_are_warnings_with_the_consequence() -> None:
 
 
 def test_platform_groups_in_a_list() -> None:
+    # 002: a group "needs to be written exactly how the user group is named or the LMS will not recognise it".
     headers = ["Email", "User groups"]
     table = build_table("Users", load_dialect("edapp"), headers, [["a@example.com", "marketing; Operations"]])
     problems = list(check_table(table, platform_choices={"User groups": {"marketing", "operations"}}))
-    assert [(p.cell, p.code, p.fix) for p in problems] == [("B2", "unknown-value", "marketing; operations")]
+    assert [(p.cell, p.code, p.severity, p.fix) for p in problems] == [("B2", "inexact-value", "error", "marketing; operations")]
+    assert problems[0].message == (
+        "EdApp (SafetyCulture Training) spells 'Operations' as 'operations': write it exactly. "
+        "EdApp does not recognise a group that is not spelled exactly as it is named (002)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "found"),
+    [
+        ("Marketing", [("inexact-value", "error", "marketing")]),
+        ("  sales   north ", [("inexact-value", "error", "Sales North")]),
+        ("marketing; Sales  North; Finance", [("inexact-value", "error", "marketing; Sales North; Finance"), ("unknown-value", "warning", None)]),
+        ("Finanze", [("unknown-value", "warning", None)]),
+        ("marketing; Sales North", []),
+    ],
+)
+def test_edapp_group_spelled_differently_from_a_known_group_is_an_error(cell: str, found: list[tuple[str, str, str | None]]) -> None:
+    table = build_table("Users", load_dialect("edapp"), ["Email", "User groups"], [["a@example.com", cell]])
+    problems = list(check_table(table, platform_choices={"User groups": {"marketing", "Sales North"}}))
+    assert [(p.code, p.severity, p.fix) for p in problems] == found
+
+
+def test_a_fix_never_repeats_an_item() -> None:
+    # 'Sales Rep; sales rep' once suggested 'Sales Rep; Sales Rep'.
+    table = build_table("Users", load_dialect("incenteev"), ["Email", "Role(s)"], [["a@example.com", "Sales Rep; sales rep"]])
+    problems = [p for p in check_table(table, platform_choices={"Role(s)": {"Sales Rep"}}) if p.code == "unknown-value"]
+    assert [p.fix for p in problems] == ["Sales Rep"]
+    table = build_table("Users", load_dialect("edapp"), ["Email", "Roles"], [["a@example.com", "admin; Admin"]])
+    assert [p.fix for p in check_table(table) if p.code == "not-allowed"] == ["Admin"]
 
 
 def test_duplicate_keys_point_at_the_first_row_case_insensitively() -> None:
@@ -423,4 +453,25 @@ def test_known_values_silence_the_pipe_question() -> None:
     rows: list[list[Cell]] = [["ann", "Toronto|Remote"], ["bob", "Main|HQ"]]
     assert _check(rows, dialect="jostle", headers=headers) == [("B2", "unescaped-separator", "warning"), ("B3", "unescaped-separator", "warning")]
     known = {"Location": {"Toronto", "Remote", "Main|HQ"}}
-    assert _check(rows, dialect="jostle", headers=headers, platform_choices=known) == [("B3", "unescaped-separator", "warning")]
+    # 004: 'Main|HQ' is a known location: an unescaped '|' would create 'Main' and 'HQ' instead.
+    assert _check(rows, dialect="jostle", headers=headers, platform_choices=known) == [("B3", "splits-known-value", "error")]
+
+
+@pytest.mark.parametrize(
+    ("cell", "found"),
+    [
+        ("Remote|Main|HQ", [("splits-known-value", "error", "Remote|Main\\|HQ")]),
+        ("Main|HQ|Toronto", [("splits-known-value", "error", "Main\\|HQ|Toronto")]),
+        ("main|hq", [("splits-known-value", "error", "Main\\|HQ")]),
+        ("Remote|Main\\|HQ", []),
+        ("Toronto|Remote", []),  # two known locations: exported multi-value cells are never flagged
+        ("Toronto | Remote", []),
+        ("Kraków|Lagos", [("unescaped-separator", "warning", "Kraków\\|Lagos")]),  # unknown: the old question stays a question
+    ],
+)
+def test_an_unescaped_pipe_splitting_a_known_name_is_an_error_escaping_only_that_name(cell: str, found: list[tuple[str, str, str | None]]) -> None:
+    table = build_table("Users", load_dialect("jostle"), ["Username", "Location"], [["ann", cell]])
+    problems = list(check_table(table, platform_choices={"Location": {"Toronto", "Remote", "Main|HQ"}}))
+    assert [(p.code, p.severity, p.fix) for p in problems] == found
+    if found and found[0][0] == "splits-known-value":
+        assert "splits the known Location 'Main|HQ' at its '|', so Jostle would create separate values" in problems[0].message

@@ -44,6 +44,9 @@ def test_plain_utf8_has_no_bom_and_round_trips(tmp_path: Path) -> None:
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\tTab", "'\tTab"),
         ("+44 20 7946 0000", "+44 20 7946 0000"),  # a phone number stays as it is
+        ("+44 20 7946 0000 ext. 12", "+44 20 7946 0000 ext. 12"),  # with its extension too
+        ("+1 (416) 555-0100 x42", "+1 (416) 555-0100 x42"),
+        ("-Head of Ops", "'-Head of Ops"),
         ("-12", "-12"),
         ("plain", "plain"),
     ],

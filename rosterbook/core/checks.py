@@ -231,8 +231,12 @@ class _Rule:
                 items = split_list(text, column.separator or "|", column.escape)
                 if all(item in known for item in items):
                     out = [f for f in out if f[1] != "unescaped-separator"]
+            if column.escape is not None:
+                split = _splits_known(column, self.dialect_title, text, known)
+                if split is not None:
+                    out = [f for f in out if f[1] != "unescaped-separator"] + [split]
             if column.choices_from_platform:
-                out.extend(_unknown_values(column, text, known))
+                out.extend(_unknown_values(column, text, known, self.dialect_title))
         return out
 
 
@@ -530,6 +534,7 @@ def _list_validator(column: Column) -> Validator:
                 fixed.append(guess if guess is not None else item)
                 continue
             fixed.append(item)
+        fixed = list(dict.fromkeys(fixed))  # a fix never repeats an item ('admin; Admin' -> 'Admin')
         if bad:
             if len(bad) == 1:
                 message = f"{quote(bad[0])} is not one of {quote_choices(choices or ())}."
@@ -593,8 +598,52 @@ def _tight_separators(text: str, sep: str, escape: str) -> list[int]:
     return found
 
 
-def _unknown_values(column: Column, text: str, known: frozenset[str]) -> list[Finding]:
-    """Values the platform does not know (teams, groups): warnings, with the exact spelling when it is a case slip."""
+def _splits_known(column: Column, title: str, text: str, known: frozenset[str]) -> Finding | None:
+    """An unescaped separator inside a name the platform knows (``Remote|Main|HQ`` with ``Main|HQ`` known): an error
+    whose fix escapes only that name. Runs of parts that are each known themselves are left alone (two real values)."""
+    separator = column.separator or "|"
+    sep = separator.strip() or separator
+    if sep not in text:
+        return None
+    items = split_list(text, separator, column.escape)
+    folded = {k.casefold(): k for k in known if sep in k}
+    if len(items) < 2 or not folded:
+        return None
+    merged: list[str] = []
+    names: list[str] = []
+    i = 0
+    while i < len(items):
+        for j in range(len(items), i + 1, -1):
+            name = folded.get(sep.join(items[i:j]).casefold())
+            if name is not None and not all(part in known for part in items[i:j]):
+                merged.append(name)
+                names.append(name)
+                i = j
+                break
+        else:
+            merged.append(items[i])
+            i += 1
+    if not names:
+        return None
+    try:
+        fix: str | None = join_list(list(dict.fromkeys(merged)), separator, column.escape)
+    except CodecError:
+        fix = None
+    shown = quote_choices(names)
+    message = (f"{quote(text)} splits the known {column.name} {shown} at its {quote(sep)}, so {title} would create separate values; "
+               f"write a {quote(sep)} inside a name as {quote((column.escape or '') + sep)}" + (f": {quote(fix)}." if fix else "."))
+    return ("error", "splits-known-value", message, fix)
+
+
+def _spacing_fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _unknown_values(column: Column, text: str, known: frozenset[str], title: str = "") -> list[Finding]:
+    """Values the platform does not know (teams, groups): warnings, with the exact spelling when it is a case slip.
+
+    Where the platform needs the exact spelling (``exact_choices``: EdApp's groups), a value differing from a known
+    one only in case or spacing is an error whose fix is the exact name."""
     if column.type == "list":
         items = split_list(text, column.separator or "; ", column.escape)
     else:
@@ -602,6 +651,19 @@ def _unknown_values(column: Column, text: str, known: frozenset[str]) -> list[Fi
     unknown = [item for item in items if item not in known]
     if not unknown:
         return []
+    out: list[Finding] = []
+    if column.exact_choices:
+        exact = {_spacing_fold(k): k for k in sorted(known)}
+        slips = {item: exact[_spacing_fold(item)] for item in unknown if _spacing_fold(item) in exact}
+        if slips:
+            fixed = list(dict.fromkeys(slips.get(item, item) for item in items))
+            fix = _join_or_none(fixed, column.separator, column.escape) if column.type == "list" and column.separator else fixed[0]
+            pairs = " and ".join(f"{quote(item)} as {quote(name)}" for item, name in slips.items())
+            message = f"{title or 'The platform'} spells {pairs}: write {'it' if len(slips) == 1 else 'them'} exactly. {column.unknown_choice}".rstrip()
+            out.append(("error", "inexact-value", message, fix))
+            unknown = [item for item in unknown if item not in slips]
+            if not unknown:
+                return out
     ordered = sorted(known)
     shown = quote_choices(ordered[:_KNOWN_SHOWN]) + (", ..." if len(ordered) > _KNOWN_SHOWN else "")
     label = column.name
@@ -614,9 +676,9 @@ def _unknown_values(column: Column, text: str, known: frozenset[str]) -> list[Fi
     fix = None
     guesses = {item: suggest(item, ordered) for item in unknown}
     if all(guesses.values()):
-        fixed = [guesses.get(item) or item for item in items]
+        fixed = list(dict.fromkeys(guesses.get(item) or item for item in items))  # a fix never repeats an item
         fix = _join_or_none(fixed, column.separator, column.escape) if column.type == "list" and column.separator else fixed[0]
-    return [("warning", "unknown-value", message, fix)]
+    return [*out, ("warning", "unknown-value", message, fix)]
 
 
 # --- a table's rows ---------------------------------------------------------------------------------------

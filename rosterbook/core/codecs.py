@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+import email_validator
 from email_validator import EmailNotValidError, validate_email
 
 from rosterbook.core.problems import quote_choices
@@ -247,19 +248,47 @@ def fast_valid_email(text: str) -> bool:
 _fast_valid_email = fast_valid_email
 
 
+PRIVATE_USE_DOMAINS: tuple[str, ...] = ("internal",)
+"""Private-use top-level names email-validator 2.4.0 does not list as special-use (ICANN reserved ``.internal`` in 2024)."""
+
+
+def special_use_names() -> tuple[str, ...]:
+    """The special-use and private-use top-level names (email-validator's list, read now, plus ``PRIVATE_USE_DOMAINS``)."""
+    return (*email_validator.SPECIAL_USE_DOMAIN_NAMES, *PRIVATE_USE_DOMAINS)
+
+
+def special_use_domain(text: str) -> str | None:
+    """The special-use or private-use name an address's domain is or ends with (``test``, ``local``, ``invalid``,
+    ``localhost``, ``internal``, ...: email-validator's list plus ``PRIVATE_USE_DOMAINS``), else None.
+
+    Such an address is valid, but cannot receive mail on the internet (a staging tenant uses them)."""
+    domain = text.rpartition("@")[2].rstrip(".").casefold()
+    for name in special_use_names():
+        if domain == name or domain.endswith("." + name):
+            return name
+    return None
+
+
 @lru_cache(maxsize=65536)
 def _validate_email(text: str) -> str | None:
     if _fast_valid_email(text):
         return None
+    # Syntax decides: email-validator's test_environment accepts '.test' addresses; the other special-use names
+    # (.local, .invalid, .localhost, ...) are refused whatever the options, so their syntax is checked as '.test'.
+    special = special_use_domain(text)
+    candidate = text
+    if special is not None and special not in PRIVATE_USE_DOMAINS and special != "test":
+        candidate = text.rstrip(".")[: -len(special)] + "test"
     try:
-        validate_email(text, check_deliverability=False)
+        validate_email(candidate, check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:
         return str(exc)
     return None
 
 
 def is_valid_email(text: str) -> bool:
-    """True when ``text`` is a valid email address (email-validator, no DNS look-up)."""
+    """True when ``text`` is a syntactically valid email address (email-validator, no DNS look-up; special-use
+    domains such as ``.test`` or ``.local`` included: ``special_use_domain`` tells them)."""
     return _fast_valid_email(text) or _validate_email(text) is None
 
 
@@ -441,8 +470,9 @@ def looks_like_formula(text: str) -> bool:
 def neutralise_csv_cell(text: str) -> str:
     """Make a CSV cell inert: text starting with ``= + - @`` (or tab/CR) gets a leading ``'``.
 
-    A phone number such as ``+44 20 7946 0000`` or a negative number is left alone: only text
-    that is not a plain number is prefixed (OWASP's recommendation, minus false alarms on phones).
+    A phone number such as ``+44 20 7946 0000`` (``ext. 12`` included) or a negative number is left
+    alone: only text that is not a plain number is prefixed (OWASP's recommendation, minus false
+    alarms on phones).
     """
     if not looks_like_formula(text):
         return text
@@ -451,4 +481,5 @@ def neutralise_csv_cell(text: str) -> str:
     return "'" + text
 
 
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 ()./-]*")
+# A number or a phone number, an extension included ('+44 20 7946 0000 ext. 12'): nothing a spreadsheet could run.
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 ()./-]*(?:\s*(?:x|ext\.?)\s*[0-9]+)?", re.IGNORECASE)
