@@ -16,8 +16,11 @@ cell checks of ``core.checks`` by the workbook session and by ``check FILE.csv``
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 
 from rosterbook.core.codecs import Cell, looks_like_formula, neutralise_csv_cell, special_use_domain, special_use_names, to_text
 from rosterbook.core.dialects import Column, Dialect
@@ -27,6 +30,31 @@ from rosterbook.core.table import SnapshotRow, Table
 __all__ = ["Columns", "columns_of_rows", "columns_of_table", "cross_checks", "escape_problem"]
 
 HIDDEN = "(hidden)"
+
+
+class _LazyColumns(Mapping[str, Sequence[Cell]]):
+    """Column name -> raw cells, each column gathered only when a pass first asks for it (most passes need two)."""
+
+    def __init__(self, names: Sequence[str], gather: Callable[[str], list[Cell]]) -> None:
+        self._names = list(names)
+        self._gather = gather
+        self._done: dict[str, list[Cell]] = {}
+
+    def __getitem__(self, name: str) -> list[Cell]:
+        if name not in self._done:
+            if name not in self._names:
+                raise KeyError(name)
+            self._done[name] = self._gather(name)
+        return self._done[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
 
 
 @dataclass(frozen=True)
@@ -43,25 +71,49 @@ class Columns:
     """Column -> one raw cell per row (only the columns present)."""
     row_ids: Sequence[str | None] | None = None
     """Each row's hidden row id (a workbook); None for a file."""
+    rows: Sequence[Sequence[Cell]] | None = None
+    """The raw rows, when the cells come from a file: one C-speed scan of them all can rule a pass out."""
 
     def texts(self, name: str) -> list[str | None]:
-        """A column's cell texts (None for blank)."""
-        return [to_text(c) for c in self.cells.get(name, ())]
+        """A column's cell texts (None for blank), computed once."""
+        cache: dict[str, list[str | None]] = self.__dict__.setdefault("_texts", {})
+        if name not in cache:
+            cache[name] = _texts(self.cells.get(name, ()))
+        return cache[name]
 
     def address(self, name: str, index: int) -> str:
         return cell_address(self.positions[name], self.numbers[index])
+
+    def joined(self, names: Sequence[str] | None = None) -> str | None:
+        """Every text cell (of ``names``, default all) after a NUL, in one string, for one C-speed scan that rules
+        a pass out (the rare cells worth a look are almost always absent); None when there is no cheap way."""
+        if names is not None:
+            parts = [self.cells[n] for n in names if n in self.cells]
+        elif self.rows is not None:
+            parts = list(self.rows)
+        else:
+            return None
+        try:
+            return "\x00" + "\x00".join(chain.from_iterable(parts)) + "\x00"  # type: ignore[arg-type]
+        except TypeError:  # numbers or dates among the cells: only the text ones
+            return "\x00" + "\x00".join(c for c in chain.from_iterable(parts) if isinstance(c, str)) + "\x00"
 
 
 def columns_of_table(table: Table) -> Columns:
     """A table's rows as columns (dialect columns and custom fields)."""
     rows = table.rows
-    cells: dict[str, list[Cell]] = {name: [r.values.get(name) for r in rows] for name in table.positions}
     positions: dict[str, int] = dict(table.positions)
+    extras: set[str] = set()
     for index, header in enumerate(table.headers, start=1):
         if header and header not in positions and header in table.dialect.extra_headers([header]):
             positions[header] = index
-            cells[header] = [r.extra.get(header) for r in rows]
-    return Columns(table.dialect, table.sheet, positions, [r.number for r in rows], cells, [r.row_id for r in rows])
+            extras.add(header)
+
+    def gather(name: str) -> list[Cell]:
+        return [r.extra.get(name) for r in rows] if name in extras else [r.values.get(name) for r in rows]
+
+    return Columns(table.dialect, table.sheet, positions, [r.number for r in rows], _LazyColumns(list(positions), gather),
+                   [r.row_id for r in rows])
 
 
 def columns_of_rows(dialect: Dialect, sheet: str, headers: Sequence[Cell], rows: Sequence[Sequence[Cell]],
@@ -72,9 +124,24 @@ def columns_of_rows(dialect: Dialect, sheet: str, headers: Sequence[Cell], rows:
         header = to_text(raw)
         if header and header not in wanted and dialect.extra_headers([header]):
             wanted[header] = index
-    kept = [(first_row + offset, cells) for offset, cells in enumerate(rows) if any(to_text(c) is not None for c in cells)]
-    cells = {name: [r[i - 1] if i - 1 < len(r) else None for _, r in kept] for name, i in wanted.items()}
-    return Columns(dialect, sheet, wanted, [n for n, _ in kept], cells)
+    # Blank rows stay: their cells read as blank, which no pass reports, and row numbers stay the file's.
+
+    def gather(name: str) -> list[Cell]:
+        i = wanted[name] - 1
+        try:
+            return list(map(itemgetter(i), rows))
+        except IndexError:  # short rows (a blank line is an empty one)
+            return [r[i] if i < len(r) else None for r in rows]
+
+    return Columns(dialect, sheet, wanted, range(first_row, first_row + len(rows)), _LazyColumns(list(wanted), gather), rows=rows)
+
+
+def _texts(raws: Sequence[Cell]) -> list[str | None]:
+    """Canonical text of each cell, with a fast path for all-text columns (CSV files)."""
+    try:
+        return [raw.strip() or None for raw in raws]  # type: ignore[union-attr]
+    except AttributeError:
+        return [(raw.strip() or None) if isinstance(raw, str) else to_text(raw) for raw in raws]
 
 
 def cross_checks(columns: Columns, snapshot: Mapping[str, SnapshotRow] | None = None) -> Iterator[Problem]:
@@ -126,64 +193,68 @@ def references(columns: Columns, snapshot: Mapping[str, SnapshotRow] | None) -> 
 
 def _references(columns: Columns, column: Column, target: str, snapshot: Mapping[str, SnapshotRow] | None) -> Iterator[Problem]:
     dialect = columns.dialect
-    fold = str.casefold if dialect.key_case_insensitive or dialect.column(target).type == "email" else (lambda s: s)
+    folds = dialect.key_case_insensitive or dialect.column(target).type == "email"
     keys = columns.texts(target)
     values = columns.texts(column.name)
-    row_ids = columns.row_ids or [None] * len(keys)
-    exported: dict[str, str | None] = {}  # user -> exported value, by the target column's folded value
+    fkeys = [k.casefold() if k is not None and folds else k for k in keys]
+    fvalues = [v.casefold() if v is not None and folds else v for v in values]
+    exported: dict[str, str | None] = {}  # user -> exported value (folded), by the target column's folded value
     if snapshot is not None:
         for entry in snapshot.values():
             ident = entry.values.get(target) or (entry.key if target == dialect.key else None)
             if ident is not None:
-                exported[fold(ident)] = entry.values.get(column.name)
-    # Who each user's value names once the file is applied: the sheet's value, or (blank keeps) the exported one.
-    names: dict[str, str] = {}
-    for ident, value in exported.items():
-        if value is not None:
-            names[ident] = fold(value)
-    edited: dict[str, int] = {}  # folded user -> row index whose cell differs from the export
-    rows_seen: set[str] = set()
-    for i, (key, value) in enumerate(zip(keys, values, strict=True)):
-        if key is None or fold(key) in rows_seen:
-            continue  # a repeated key is the duplicate check's error: its first row speaks for the user
-        me = fold(key)
-        rows_seen.add(me)
-        rid = row_ids[i]
-        snap = snapshot.get(rid) if snapshot is not None and rid is not None else None
-        before = snap.values.get(column.name) if snap is not None else None
-        if value is None:
-            continue
-        names[me] = fold(value)
-        if snap is None or before is None or fold(before) != fold(value):
-            edited[me] = i
-    known = set(exported) | {fold(k) for k in keys if k is not None}
-    for me, i in edited.items():
+                before = entry.values.get(column.name)
+                exported[ident.casefold() if folds else ident] = before.casefold() if before is not None and folds else before
+    # Each user's first row (a repeated key is the duplicate check's error: its first row speaks for the user).
+    first: dict[str | None, int] = dict(zip(reversed(fkeys), range(len(fkeys) - 1, -1, -1), strict=True))
+    first.pop(None, None)
+    in_sheet = {k: v for k, i in first.items() if k is not None and (v := fvalues[i]) is not None}
+    # Whom each user names once the file is applied: the sheet's value, or (blank keeps) the exported one.
+    names: dict[str, str] = {k: v for k, v in exported.items() if v is not None}
+    names.update(in_sheet)
+    edited = in_sheet.keys() if snapshot is None else {k for k, v in in_sheet.items() if exported.get(k) != v}
+    if not edited:
+        return
+    known = exported.keys() | in_sheet.keys() | {k for k in first if k is not None}
+    selves = {k for k in edited if names[k] == k}
+    unknown = {k for k in edited if names[k] not in known} - selves if snapshot is not None else set()
+    circled = _in_circles({k: v for k, v in names.items() if v in names}) & edited  # only users naming a user can be on a circle
+    for me in sorted(selves | unknown | circled, key=first.__getitem__):
+        i = first[me]
         value = values[i]
-        assert value is not None
         where = columns.address(column.name, i)
-        if names[me] == me:
+        if me in selves:
             message = f"{quote(value)} is this user's own {target}: nobody can be their own {column.name}."
             yield Problem("error", columns.sheet, where, columns.numbers[i], column.name, value, "self-reference", message)
-        elif snapshot is not None and names[me] not in known:
+        elif me in unknown:
             message = (f"{quote(value)} is not the {target} of any user: neither in the export nor a new row of this sheet. "
                        f"{dialect.title} needs the {column.name} to be one of its users.")
             yield Problem("error", columns.sheet, where, columns.numbers[i], column.name, value, "unknown-reference", message)
         else:
-            circle = _circle(me, names)
-            if circle:
-                shown = " -> ".join(quote(c) for c in [*circle, circle[0]])
-                message = f"{quote(value)} makes a circle of {column.name}s ({shown}): someone must be at the top."
-                yield Problem("error", columns.sheet, where, columns.numbers[i], column.name, value, "reference-cycle", message)
+            circle = [me]
+            while names[circle[-1]] != me:
+                circle.append(names[circle[-1]])
+            shown = " -> ".join(quote(c) for c in [*circle, me])
+            message = f"{quote(value)} makes a circle of {column.name}s ({shown}): someone must be at the top."
+            yield Problem("error", columns.sheet, where, columns.numbers[i], column.name, value, "reference-cycle", message)
 
 
-def _circle(start: str, names: Mapping[str, str]) -> list[str]:
-    """The users of a circle that ``start`` belongs to, following ``names`` (empty when there is none)."""
-    seen: list[str] = [start]
-    current = names.get(start)
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = names.get(current)
-    return seen if current == start and len(seen) > 1 else []
+def _in_circles(names: Mapping[str, str]) -> set[str]:
+    """Everyone on a circle of ``names`` (each user names at most one other): one walk per user, never twice."""
+    walk_of: dict[str, int] = {}
+    out: set[str] = set()
+    for walk, start in enumerate(names):
+        node: str | None = start
+        path: list[str] = []
+        while node is not None and node not in walk_of:
+            walk_of[node] = walk
+            path.append(node)
+            node = names.get(node)
+        if node is not None and walk_of[node] == walk:  # back on this walk's own path: a circle from there on
+            circle = path[path.index(node):]
+            if len(circle) > 1:
+                out.update(circle)
+    return out
 
 
 # --- special-use email domains ----------------------------------------------------------------------
@@ -191,17 +262,20 @@ def _circle(start: str, names: Mapping[str, str]) -> list[str]:
 
 def special_use_emails(columns: Columns) -> Iterator[Problem]:
     """One warning per file for addresses on special-use domains, at the first one."""
+    emails = [c.name for c in columns.dialect.columns if c.type == "email" and c.name in columns.cells]
+    if not emails:
+        return
+    joined = "\x00".join(filter(None, chain.from_iterable(columns.texts(name) for name in emails))).lower() + "\x00"
+    names = "|".join(map(re.escape, special_use_names()))
+    if re.search(rf"\.(?:{names})\.?\x00", joined) is None and re.search(rf"@(?:{names})\.?\x00", joined) is None:
+        return  # a production tenant has none: two C-speed scans (a literal first character) say so
     first: tuple[str, int, str] | None = None
     count = 0
     domains: dict[str, None] = {}
     for column in columns.dialect.columns:
         if column.type != "email" or column.name not in columns.cells:
             continue
-        texts = columns.texts(column.name)
-        joined = "\x00".join([t for t in texts if t is not None]).casefold()
-        if not any(f".{n}" in joined or f"@{n}" in joined for n in special_use_names()):
-            continue  # one C-speed scan: a production tenant has none
-        for i, text in enumerate(texts):
+        for i, text in enumerate(columns.texts(column.name)):
             if text is None or "@" not in text:
                 continue
             name = special_use_domain(text)
@@ -223,7 +297,7 @@ def special_use_emails(columns: Columns) -> Iterator[Problem]:
 # --- text the upload file escapes -------------------------------------------------------------------
 
 
-_ESCAPED_STARTS = ("\x00+", "\x00-", "\x00@", "\x00 ", "\x00\t")
+_ESCAPED_START = re.compile(r"\x00[-+@\s]")
 
 
 def csv_escapes(columns: Columns) -> Iterator[Problem]:
@@ -232,11 +306,14 @@ def csv_escapes(columns: Columns) -> Iterator[Problem]:
     Text typed starting with ``=`` is the formula check's error; plain numbers and phone numbers are never escaped.
     """
     dialect = columns.dialect
+    everything = columns.joined()
+    if everything is not None and _ESCAPED_START.search(everything) is None:
+        return
     secret = {c.name for c in dialect.columns if c.write_only}
     for name, cells in columns.cells.items():
-        joined = "\x00" + "\x00".join([c for c in cells if isinstance(c, str)])
-        if not any(start in joined for start in _ESCAPED_STARTS):
-            continue  # one C-speed scan: almost every column has no such cell
+        column_text = columns.joined([name])
+        if column_text is not None and _ESCAPED_START.search(column_text) is None:
+            continue  # almost every column has no such cell
         for i, raw in enumerate(cells):
             text = raw.strip() if isinstance(raw, str) else ""
             if not text or not looks_like_formula(text) or text.startswith("="):

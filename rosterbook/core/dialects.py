@@ -461,6 +461,12 @@ class Recognition:
         if len(self.fits) < 2:
             return None
         (best, own, explained), (other, other_own, other_explained) = self.fits[0], self.fits[1]
+        if self.dialect is not None:
+            # A platform reached through its API takes no files: it never competes with a CSV platform for one.
+            rivals = [fit for fit in self.fits[1:] if fit[0].kind == best.kind]
+            if not rivals:
+                return None
+            other, other_own, other_explained = rivals[0]
         if self.dialect is None:
             return (f"the header row fits {best.title} and {other.title} equally "
                     f"({own} header{'s' if own != 1 else ''} spelled as each documents them, {explained} explained)")

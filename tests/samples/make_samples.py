@@ -219,4 +219,31 @@ expect("jostle_planted.csv", "jostle", [
  ("I11", "invalid-phone", "error", None),
  ("B13", "required-if-new", "warning", None),
 ], "Row 12 is clean; 'Main\\|HQ' is one location, 'Toronto | Remote' two; row 8 (Emily Wong in the clean file) has a line break inside a quoted cell.")
+# ---------------- the platforms' own spellings (issue 15) ----------------------------------
+# Progression in a ';' locale, saved with a BOM, its headers spelled and ordered differently: the upload file must mirror it.
+PR_H = ["email", "first_name", "last_name", "account_active", "team", "position", "manager"]
+PR = [
+ ["amara.okafor@example.com", "Amara", "Okafor", "Active", "Engineering", "Head of Engineering", ""],
+ ["tomasz.nowak@example.com", "Tomasz", "Nowak", "Active", "Engineering", "Senior Engineer", "amara.okafor@example.com"],
+ ["zoe.lefevre@example.com", "Zoë", "Lefèvre", "Active", "Engineering", "Engineer II", "tomasz.nowak@example.com"],
+ ["rahul.menon@example.com", "Rahul", "Menon", "Pending", "Engineering", "Engineer I", "tomasz.nowak@example.com"],
+ ["jose.garcia@example.com", "José", "García", "Archived", "Engineering", "Engineer II", "tomasz.nowak@example.com"],
+ ["mei.tanaka@example.com", "Mei", "Tanaka", "Active", "Data", "Data Analyst", "amara.okafor@example.com"],
+]
+write("progression_export_reordered.csv", PR_H, PR, encoding="utf-8-sig", delimiter=";")
+# EdApp with the lower-case field names of seed 002's instructions, saved by Excel as "CSV UTF-8" (BOM).
+EL_H = ["email", "username", "firstname", "lastname", "user groups", "roles", "password", "externalid"]
+EL = [
+ ["lena.novak@example.org", "lena.novak@example.org", "Lena", "Novák", "marketing; operations", "Admin; Learner; Prizing User", "", "000480"],
+ ["omar.haddad@example.org", "", "Omar", "Haddad", "sales", "Learner; Prizing User", "", "000488"],
+]
+write("edapp_export_lowercase.csv", EL_H, EL, encoding="utf-8-sig")
+# A staging tenant: special-use domains (.test, .local, .internal) are valid addresses that receive no mail.
+PS = [
+ ["Ada", "Lovelace", "ada@acme.test", "Head of Engineering", "Engineering", "", "Active"],
+ ["Grace", "Hopper", "grace@build.local", "Senior Engineer", "Engineering", "ada@acme.test", "Active"],
+ ["Alan", "Turing", "alan@hr.internal", "Engineer I", "Engineering", "ada@acme.test", "Pending"],
+ ["Edsger", "Dijkstra", "edsger@example.com", "Engineer II", "Engineering", "grace@build.local", "Active"],
+]
+write("progression_export_staging.csv", P_H, PS)
 print("ok")
