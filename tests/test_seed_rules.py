@@ -312,3 +312,14 @@ def test_nothing_changed_writes_no_upload_file_and_says_so(tmp_path: Path, sampl
     code, out, _err = _cli(capsys, "sync", str(book), "--yes")
     assert code == 0
     assert "team-upload.csv beside the workbook is from an earlier sync: do not upload it again." in out
+
+
+def test_the_readme_dialect_table_mentions_every_upload_time_choice() -> None:
+    from rosterbook.core.dialects import all_dialects
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `"): line for line in readme.split("## Dialects", 1)[1].splitlines() if line.startswith("| `")}
+    for dialect in all_dialects():
+        for choice in dialect.upload_choices:
+            wanted = choice.option or choice.choice.casefold()
+            assert wanted in rows[dialect.name].casefold(), (dialect.name, wanted)
