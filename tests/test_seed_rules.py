@@ -323,3 +323,14 @@ def test_the_readme_dialect_table_mentions_every_upload_time_choice() -> None:
         for choice in dialect.upload_choices:
             wanted = choice.option or choice.choice.casefold()
             assert wanted in rows[dialect.name].casefold(), (dialect.name, wanted)
+
+
+def test_platform_text_starting_with_equals_is_not_a_typed_formula_but_its_escape_is_said(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text("First Name,Last Name,email,position,team,manager,account_active\r\n"
+                      'Bo,"=HYPERLINK(""http://x"",""y"")",bo@example.com,,Core,,Active\r\n', encoding="utf-8")
+    book = _export(tmp_path, export)
+    assert _problems(book) == [("B2", "csv-escaped", "warning", 'HYPERLINK("http://x","y")')]
+    _edit(book, {(2, "team"): "Platform"})
+    plan = app.preview_workbook(book)
+    assert [(e.column, e.value) for e in plan.escaped_cells] == [("Last Name", '\'=HYPERLINK("http://x","y")')]

@@ -151,3 +151,29 @@ def test_every_expected_upload_is_checked_clean_as_the_platform_would_read_it(sa
     assert read_csv(EXPECTED / name).rows
     report = check_csv(EXPECTED / name, dialect)
     assert report.errors == 0, report.render_text()
+
+
+def test_the_export_format_survives_a_workbook_saved_by_libreoffice(tmp_path: Path, samples: Path) -> None:
+    """The remembered format lives in a very hidden sheet: a spreadsheet program saving the workbook keeps it."""
+    import shutil
+    import subprocess
+
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.fail("LibreOffice (soffice) is missing: apt-get install -y libreoffice-calc-nogui")
+    edited = tmp_path / "edited" / "team.xlsx"
+    edited.parent.mkdir()
+    app.export_workbook(edited, from_csv=samples / "progression_export_reordered.csv")
+    _edit(edited, {(4, "team"): "Platform", (5, "account_active"): "Active"},
+          new={"First Name": "Nia", "Last Name": "Hire", "email": "nia.hire@example.com", "account_active": "Active",
+               "team": "Data", "position": "Data Analyst", "manager": "mei.tanaka@example.com"},
+          delete=7)
+    saved = tmp_path / "saved"
+    command = [soffice, f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}", "--headless", "--convert-to", "xlsx:Calc MS Excel 2007 XML",
+               "--outdir", str(saved), str(edited)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0 and (saved / "team.xlsx").exists(), done.stdout + done.stderr
+    # LibreOffice has no "very hidden": it saves the sheet hidden, as it does the snapshot.
+    assert openpyxl.load_workbook(saved / "team.xlsx")[FILE_FORMAT].sheet_state == "hidden"
+    result = app.sync_workbook(saved / "team.xlsx")
+    assert Path(result.upload_file).read_bytes() == (EXPECTED / "progression_reordered-upload.csv").read_bytes()

@@ -19,6 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Literal
 
 from rosterbook.core.codecs import canonical_or_text
@@ -178,7 +179,7 @@ class Plan:
     guidance: tuple[Advice, ...] = ()
     """What to choose on the platform's upload screen for that file (none when there is no file)."""
 
-    @property
+    @cached_property
     def escaped_cells(self) -> list[EscapedCell]:
         """Upload-file cells the writer changes so that a spreadsheet cannot run them (never altered silently)."""
         return self.upload.escaped_cells() if self.upload is not None else []
