@@ -17,8 +17,8 @@ cell checks of ``core.checks`` by the workbook session and by ``check FILE.csv``
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
 
@@ -36,13 +36,14 @@ class _LazyColumns(Mapping[str, Sequence[Cell]]):
     """Column name -> raw cells, each column gathered only when a pass first asks for it (most passes need two)."""
 
     def __init__(self, names: Sequence[str], gather: Callable[[str], list[Cell]]) -> None:
-        self._names = list(names)
+        self._names = list(dict.fromkeys(names))
+        self._known = frozenset(self._names)
         self._gather = gather
         self._done: dict[str, list[Cell]] = {}
 
     def __getitem__(self, name: str) -> list[Cell]:
         if name not in self._done:
-            if name not in self._names:
+            if name not in self._known:
                 raise KeyError(name)
             self._done[name] = self._gather(name)
         return self._done[name]
@@ -54,7 +55,7 @@ class _LazyColumns(Mapping[str, Sequence[Cell]]):
         return len(self._names)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._names
+        return name in self._known
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,15 @@ class Columns:
     """Each row's hidden row id (a workbook); None for a file."""
     rows: Sequence[Sequence[Cell]] | None = None
     """The raw rows, when the cells come from a file: one C-speed scan of them all can rule a pass out."""
+    row_values: Sequence[Mapping[str, Cell]] | None = None
+    """Each row's raw cells by column, when the cells come from a table (a whole row compares with its snapshot at C speed)."""
+    _text_cache: dict[str, list[str | None]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def texts(self, name: str) -> list[str | None]:
-        """A column's cell texts (None for blank), computed once."""
-        cache: dict[str, list[str | None]] = self.__dict__.setdefault("_texts", {})
-        if name not in cache:
-            cache[name] = _texts(self.cells.get(name, ()))
-        return cache[name]
+        """A column's cell texts (None for blank), computed once (two passes read the email columns)."""
+        if name not in self._text_cache:
+            self._text_cache[name] = _texts(self.cells.get(name, ()))
+        return self._text_cache[name]
 
     def address(self, name: str, index: int) -> str:
         return cell_address(self.positions[name], self.numbers[index])
@@ -109,16 +112,23 @@ def columns_of_table(table: Table) -> Columns:
             positions[header] = index
             extras.add(header)
 
+    values = [r.values for r in rows]
+
     def gather(name: str) -> list[Cell]:
-        return [r.extra.get(name) for r in rows] if name in extras else [r.values.get(name) for r in rows]
+        if name in extras:
+            return [r.extra.get(name) for r in rows]
+        try:
+            return list(map(itemgetter(name), values))  # every row holds every present column: one C-speed pass
+        except KeyError:
+            return [v.get(name) for v in values]
 
     return Columns(table.dialect, table.sheet, positions, [r.number for r in rows], _LazyColumns(list(positions), gather),
-                   [r.row_id for r in rows])
+                   [r.row_id for r in rows], row_values=values)
 
 
 def columns_of_rows(dialect: Dialect, sheet: str, headers: Sequence[Cell], rows: Sequence[Sequence[Cell]],
                     positions: Mapping[str, int], first_row: int = 2) -> Columns:
-    """Raw rows of a file as columns (``positions`` from ``map_headers``; custom fields added); blank rows dropped."""
+    """Raw rows of a file as columns (``positions`` from ``map_headers``; custom fields added), blank rows included."""
     wanted = dict(positions)
     for index, raw in enumerate(headers, start=1):
         header = to_text(raw)
@@ -162,21 +172,38 @@ def cleared_keeps(columns: Columns, snapshot: Mapping[str, SnapshotRow]) -> Iter
     dialect = columns.dialect
     assert columns.row_ids is not None
     keeps = [c for c in dialect.columns if c.blank == "keep" and not c.write_only and c.name != dialect.key and c.name in columns.cells]
-    for column in keeps:
-        texts = columns.texts(column.name)
-        for i, text in enumerate(texts):
-            rid = columns.row_ids[i]
-            snap = snapshot.get(rid) if rid is not None else None
-            if text is not None or snap is None:
-                continue
+    if not keeps:
+        return
+    names = [c.name for c in keeps]
+    snaps = list(map(snapshot.get, columns.row_ids))  # type: ignore[arg-type]  # a new row's None id finds nothing
+    candidates = [i for i, snap in enumerate(snaps) if snap is not None]
+    if columns.row_values is not None:
+        # The usual row holds every such cell as exported: one C-speed comparison of whole rows rules it out.
+        cells = _pick(names, [columns.row_values[i] for i in candidates])
+        exported = _pick(names, [snaps[i].values for i in candidates])  # type: ignore[union-attr]
+        candidates = [i for i, now, before in zip(candidates, cells, exported, strict=True) if now != before]
+    for i in candidates:
+        snap = snaps[i]
+        assert snap is not None
+        for column in keeps:
             before = snap.values.get(column.name)
-            if before is None:
+            if before is None or to_text(columns.cells[column.name][i]) is not None:
                 continue
             how = (f"write {column.clear_word!r} to clear it." if column.clear_word
                    else f"a file cannot clear it; clear it on {dialect.title} itself, or type the value back.")
             message = f"blank keeps the current value on {dialect.title}: {quote(before)} will not be cleared - {how}"
             yield Problem("warning", columns.sheet, columns.address(column.name, i), columns.numbers[i], column.name, None,
                           "blank-keeps", message, before)
+
+
+def _pick(names: Sequence[str], rows: Sequence[Mapping[str, Cell]]) -> list[tuple[Cell, ...]]:
+    """The named cells of each row as a tuple (None where a row lacks one)."""
+    getter = itemgetter(*names)
+    try:
+        picked = list(map(getter, rows))
+    except KeyError:
+        return [tuple(map(row.get, names)) for row in rows]
+    return picked if len(names) > 1 else [(cell,) for cell in picked]
 
 
 # --- a column naming another user --------------------------------------------------------------------
@@ -218,7 +245,7 @@ def _references(columns: Columns, column: Column, target: str, snapshot: Mapping
     known = exported.keys() | in_sheet.keys() | {k for k in first if k is not None}
     selves = {k for k in edited if names[k] == k}
     unknown = {k for k in edited if names[k] not in known} - selves if snapshot is not None else set()
-    circled = _in_circles({k: v for k, v in names.items() if v in names}) & edited  # only users naming a user can be on a circle
+    circled = _circles_through(edited, names)
     for me in sorted(selves | unknown | circled, key=first.__getitem__):
         i = first[me]
         value = values[i]
@@ -237,6 +264,23 @@ def _references(columns: Columns, column: Column, target: str, snapshot: Mapping
             shown = " -> ".join(quote(c) for c in [*circle, me])
             message = f"{quote(value)} makes a circle of {column.name}s ({shown}): someone must be at the top."
             yield Problem("error", columns.sheet, where, columns.numbers[i], column.name, value, "reference-cycle", message)
+
+
+def _circles_through(starts: Collection[str], names: Mapping[str, str]) -> set[str]:
+    """Those of ``starts`` that are on a circle of ``names``: a walk from each when they are few (a workbook's edits),
+    else one pass over everyone (a file, where every row counts)."""
+    if len(starts) * 32 >= len(names):
+        return _in_circles({k: v for k, v in names.items() if v in names}) & set(starts)  # only users naming a user can be on one
+    out: set[str] = set()
+    for start in starts:
+        seen = {start}
+        node = names.get(start)
+        while node is not None and node not in seen:
+            seen.add(node)
+            node = names.get(node)
+        if node == start:
+            out.add(start)
+    return out
 
 
 def _in_circles(names: Mapping[str, str]) -> set[str]:
