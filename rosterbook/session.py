@@ -118,7 +118,8 @@ class Loaded:
 def workbook_dialect(book: SheetBook, settings: Settings) -> Dialect:
     """The dialect stored at export (a SCIM platform's announced columns), else the named one."""
     if DIALECT_SHEET in book.sheet_names():
-        text = "".join(to_text(row[0]) or "" for row in book.values(DIALECT_SHEET)[1:] if row)
+        # Chunks are joined as stored: a chunk may start or end with a space that belongs to a JSON string.
+        text = "".join(row[0] if isinstance(row[0], str) else (to_text(row[0]) or "") for row in book.values(DIALECT_SHEET)[1:] if row)
         if text:
             try:
                 dialect = Dialect.model_validate_json(text)

@@ -12,6 +12,7 @@ import pytest
 
 from rosterbook import app, session
 from rosterbook.cli import run
+from rosterbook.core.settings import Settings
 from rosterbook.errors import DataError
 from rosterbook.sandbox import Sandbox
 from rosterbook.xlsx import OpenpyxlBook
@@ -183,3 +184,24 @@ def test_session_and_connector_functions_stay_short(module: str) -> None:
 
 def test_the_use_cases_module_stays_small() -> None:
     assert len((ROOT / "rosterbook" / "app.py").read_text(encoding="utf-8").splitlines()) < 600
+
+
+def test_the_stored_dialect_keeps_spaces_at_its_chunk_edges(tmp_path: Path) -> None:
+    """The platform's dialect is stored in 30,000-character cells: a space at a cell's edge belongs to the JSON text."""
+    from rosterbook.core.dialects import load_dialect
+
+    base = load_dialect("scim")
+    first = base.columns[0]
+
+    def with_help(text: str) -> Any:
+        return base.model_copy(update={"columns": (first.model_copy(update={"help": text}), *base.columns[1:])})
+
+    at = with_help("MARK").model_dump_json().index("MARK")
+    help_text = "x" * (30000 - at - 1) + "  " + "y" * 10  # one space ends the first cell, one starts the second
+    dialect = with_help(help_text)
+    book = OpenpyxlBook.new(tmp_path / "d.xlsx")
+    book.ensure_sheet("Users")
+    session.write_dialect(book, dialect)
+    book.save()
+    again = session.workbook_dialect(OpenpyxlBook(tmp_path / "d.xlsx"), Settings(dialect="scim"))
+    assert again.columns[0].help == help_text
