@@ -72,6 +72,10 @@ class FastBook:
     def sheet_names(self) -> list[str]:
         return list(self._wb.sheet_names)
 
+    def close(self) -> None:
+        """Release the file (Windows cannot replace a file that is open)."""
+        self._wb.close()
+
     def values(self, sheet: str) -> list[list[Cell]]:
         if sheet not in self._meta:
             raise KeyError(sheet)

@@ -46,7 +46,8 @@ def open_book(target: Book, *, read_only: bool = False) -> SheetBook:
     """The SheetBook for ``target``: itself, or the .xlsx file at that path.
 
     ``read_only`` opens big files with the fast calamine reader unless a data sheet holds
-    formulas (whose text openpyxl gives and calamine would not).
+    formulas (whose text calamine does not give). Otherwise the file is patched on save
+    (``rosterbook.xlsxpatch.PatchBook``), never loaded and rebuilt whole.
     """
     if not isinstance(target, str | os.PathLike):
         return target
@@ -65,9 +66,9 @@ def open_book(target: Book, *, read_only: bool = False) -> SheetBook:
         fast = FastBook(path)
         if wbk.USERS not in fast.sheet_names() or not fast.has_formulas(wbk.USERS):
             return fast
-    from rosterbook.xlsx import OpenpyxlBook
+    from rosterbook.xlsxpatch import PatchBook
 
-    return OpenpyxlBook(path)
+    return PatchBook(path)
 
 
 def book_path(book: SheetBook) -> Path | None:

@@ -1,32 +1,32 @@
-"""The SheetBook adapter over a real .xlsx file (openpyxl), and the Users sheet's Excel dress:
+"""The SheetBook adapter that builds a new .xlsx file with openpyxl, and the Users sheet's Excel dress:
 the ``Users`` Table, frozen header, Text columns, drop-downs, conditional formatting, widths and
-header comments. ``scripts/make_template.py`` builds ``templates/UserTemplate.xlsx`` with it.
+header comments. ``export`` and ``scripts/make_template.py`` (``build_template``) write with it.
+
+An existing workbook is written by ``rosterbook.xlsxpatch.PatchBook``, which patches the file instead
+of loading and saving it whole; ``OpenpyxlBook(path)`` still opens one (reads go through the fast
+calamine reader until the first write, which loads the file with openpyxl), for tests and scripts.
+Only openpyxl's public API is used.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
-import tempfile
-import threading
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
-from openpyxl.cell.cell import Cell as OpenpyxlCell
+from openpyxl.cell.cell import MergedCell
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import FormulaRule
-from openpyxl.packaging.relationship import RelationshipList, get_rels_path
-from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.table import Table, TableStyleInfo
+from openpyxl.worksheet.filters import AutoFilter
+from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 from openpyxl.worksheet.worksheet import Worksheet
-from openpyxl.writer.excel import ExcelWriter
 
 from rosterbook import workbook as layout
 from rosterbook.core.codecs import Cell
@@ -34,6 +34,7 @@ from rosterbook.core.dialects import Dialect
 from rosterbook.core.problems import column_letter
 from rosterbook.core.settings import Settings
 from rosterbook.errors import DataError, UsageError
+from rosterbook.safesave import atomic_write, remove_leftovers
 from rosterbook.sheets import Mark, Visibility, check_extent, trim_grid
 
 TABLE_NAME = "Users"
@@ -48,14 +49,19 @@ _MAX_TEXT = 32767  # Excel's limit for one cell
 _NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-class OpenpyxlBook:
-    """A SheetBook over one .xlsx file; ``save()`` writes it back atomically.
+def _text(value: str) -> str:
+    """Text a cell can hold (no control characters XML 1.0 cannot carry, at most 32,767 characters)."""
+    return (_NEEDS_CLEANING.sub("", value) if _NEEDS_CLEANING.search(value) else value)[:_MAX_TEXT]
 
-    Reads are served by the fast calamine reader until the first write (or when the sheet holds
-    formulas, whose text only openpyxl gives); the first write loads the file with openpyxl.
-    A 50,000-row check that writes nothing never pays for openpyxl's load. That load leaves plain
-    sheets (no relationships, shared strings, formulas or conditional formats: the snapshot, Lists,
-    Settings...) unparsed until something touches them; ``save()`` writes those as their original XML.
+
+class OpenpyxlBook:
+    """A SheetBook that ``save()`` writes whole with openpyxl (atomically: a temporary file beside it, then a rename).
+
+    ``OpenpyxlBook.new(path)`` starts an empty workbook (export, the templates): big blocks of text
+    written into it go straight into the saved file (``_splice_rows``), the rest through openpyxl.
+    ``OpenpyxlBook(path)`` opens an existing file: reads are served by the fast calamine reader until
+    the first write (or when the sheet holds formulas, whose text only openpyxl gives), which loads
+    the whole file with openpyxl.
     """
 
     def __init__(self, path: str | os.PathLike[str], workbook: Workbook | None = None) -> None:
@@ -64,6 +70,7 @@ class OpenpyxlBook:
         self._fast: Any = None
         if workbook is None:
             _check_path(self.path)
+            remove_leftovers(self.path)
             from rosterbook.fastread import FastBook
 
             self._fast = FastBook(self.path)
@@ -71,29 +78,14 @@ class OpenpyxlBook:
         self._new = False
         self._bulk: dict[str, tuple[int, int, list[Sequence[Cell]]]] = {}
         """Rows of a new workbook written straight into the saved file: sheet -> (first row, first column, rows)."""
-        self._deferred: dict[str, bytes] = {}
-        """Sheets of the loaded file openpyxl has not parsed yet: sheet -> its original XML."""
 
     @property
     def wb(self) -> Workbook:
-        """The openpyxl workbook, loaded on first use, every sheet parsed (callers may touch any cell)."""
-        wb = self._workbook()
-        for sheet in list(self._deferred):
-            self._ws(sheet)
-        return wb
-
-    def _workbook(self) -> Workbook:
-        """The openpyxl workbook, loaded on first use with plain sheets left unparsed until ``_ws`` touches them."""
+        """The openpyxl workbook, loaded on first use."""
         if self._wb is None:
-            self._wb, self._deferred = _load(self.path)
-            if not self._deferred:
-                self._fast = None
+            self._wb = _load(self.path)
+            self._fast = None
         return self._wb
-
-    @property
-    def deferred(self) -> frozenset[str]:
-        """Sheets openpyxl has not parsed: read through the fast reader, saved as the original's XML bytes."""
-        return frozenset(self._deferred)
 
     @property
     def loaded(self) -> bool:
@@ -114,26 +106,19 @@ class OpenpyxlBook:
     def sheet_names(self) -> list[str]:
         if self._wb is None:
             return list(self._fast.sheet_names())
-        return list(self._workbook().sheetnames)
+        return list(self._wb.sheetnames)
 
     def values(self, sheet: str) -> list[list[Cell]]:
         self._materialise(sheet)
-        if self._wb is None or sheet in self._deferred:
+        if self._wb is None:
             if sheet not in self._fast.sheet_names():
                 raise KeyError(sheet)
             if not self._fast.has_formulas(sheet):
                 return list(self._fast.values(sheet))
         ws = self._ws(sheet)
-        # The used range from the cells that hold a value (ws.max_row/max_column also count formatted blanks),
-        # checked before a grid is built: a stray value at XFD1048576 would be billions of cells.
-        last_row = last_column = 0
-        for (r, c), cell in ws._cells.items():
-            if cell.value is not None and cell.value != "":
-                last_row, last_column = max(last_row, r), max(last_column, c)
-        check_extent(sheet, last_row, last_column)
-        if not last_row:
-            return []
-        rows: list[list[Cell]] = [list(r) for r in ws.iter_rows(min_row=1, max_row=last_row, max_col=last_column, values_only=True)]
+        # Checked before a grid is built: a stray cell at XFD1048576 would be billions of cells.
+        check_extent(sheet, ws.max_row, ws.max_column)
+        rows: list[list[Cell]] = [list(r) for r in ws.iter_rows(min_row=1, max_row=ws.max_row, max_col=ws.max_column, values_only=True)]
         return trim_grid(rows)
 
     def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Cell]]) -> None:
@@ -145,31 +130,26 @@ class OpenpyxlBook:
             values = values[:2]
         else:
             self._materialise(sheet)
-        cells = ws._cells
+        last_row, last_column = ws.max_row, ws.max_column
         for r, line in enumerate(values, start=row):
             for c, value in enumerate(line, start=column):
                 if value is None:
-                    existing = ws._cells.get((r, c))
-                    if existing is not None:
-                        existing.value = None
+                    if r <= last_row and c <= last_column:  # never create cells only to blank them
+                        ws.cell(row=r, column=c).value = None
                     continue
-                cell = cells.get((r, c))
-                if cell is None:
-                    cell = cells[(r, c)] = OpenpyxlCell(ws, row=r, column=c)
-                elif isinstance(cell, MergedCell):
+                cell = ws.cell(row=r, column=c)
+                if isinstance(cell, MergedCell):
                     raise DataError(f"{sheet}!{cell.coordinate} is inside merged cells, so nothing can be written there: unmerge them and run again.")
                 if value.__class__ is str:
-                    # Literal text, never a formula: '=HYPERLINK(...)' from a platform stays inert. Set directly:
-                    # openpyxl's value setter would guess a type per cell, slow on a million cells.
-                    text = ILLEGAL_CHARACTERS_RE.sub("", value) if _NEEDS_CLEANING.search(value) else value
-                    cell._value = text[:_MAX_TEXT]
+                    # Literal text, never a formula: '=HYPERLINK(...)' from a platform stays inert.
+                    cell.value = _text(str(value))
                     cell.data_type = "s"
                 else:
                     cell.value = value
 
     def merged_ranges(self, sheet: str) -> list[tuple[int, int, int, int]]:
         """Merged cell ranges as (first row, first column, last row, last column), 1-based."""
-        if self._wb is None or sheet in self._deferred:
+        if self._wb is None:
             return list(self._fast.merged_ranges(sheet))
         return [(r.min_row, r.min_col, r.max_row, r.max_col) for r in self._ws(sheet).merged_cells.ranges]
 
@@ -179,19 +159,18 @@ class OpenpyxlBook:
         for merged in list(ws.merged_cells.ranges):
             if merged.max_row >= first_row and (last_column is None or merged.min_col <= last_column):
                 ws.unmerge_cells(str(merged))  # its other cells are read-only: the area is being cleared anyway
-        doomed = [k for k in ws._cells if k[0] >= first_row and (last_column is None or k[1] <= last_column)]
-        for key in doomed:
-            cell = ws._cells[key]
-            if last_column is None and not cell.has_style:
-                del ws._cells[key]
-                continue
-            cell.value = None
-            cell.comment = None
-            if cell.fill is not None and cell.fill.fill_type is not None:
-                cell.fill = NO_FILL
+        if first_row > ws.max_row:
+            return
+        width = ws.max_column if last_column is None else min(last_column, ws.max_column)
+        for line in ws.iter_rows(min_row=first_row, max_row=ws.max_row, max_col=width):
+            for cell in line:
+                cell.value = None
+                cell.comment = None
+                if cell.fill is not None and cell.fill.fill_type is not None:
+                    cell.fill = NO_FILL
 
     def ensure_sheet(self, sheet: str, visibility: Visibility = "visible") -> None:
-        wb = self._workbook()
+        wb = self.wb
         if sheet not in wb.sheetnames:
             wb.create_sheet(sheet)
         wb[sheet].sheet_state = visibility
@@ -200,10 +179,9 @@ class OpenpyxlBook:
         if self._wb is None:
             visibility: Visibility = self._fast.visibility(sheet)
             return visibility
-        wb = self._workbook()  # a sheet's state is the workbook's: no need to parse a deferred sheet
-        if sheet not in wb.sheetnames:
+        if sheet not in self._wb.sheetnames:
             raise KeyError(sheet)
-        state: Visibility = wb[sheet].sheet_state
+        state: Visibility = self._wb[sheet].sheet_state
         return state
 
     def hide_columns(self, sheet: str, columns: Sequence[int]) -> None:
@@ -235,56 +213,52 @@ class OpenpyxlBook:
         table = next(iter(ws.tables.values()))
         ref = f"A1:{column_letter(last_column)}{max(2, last_row)}"
         table.ref = ref
-        table.autoFilter = None
-        table.tableColumns = []
-        table._initialise_columns()
+        table.autoFilter = AutoFilter(ref=ref)
+        columns = []
         names: set[str] = set()
-        for index, col in enumerate(table.tableColumns, start=1):
+        for index in range(1, last_column + 1):
             head = ws.cell(row=1, column=index).value
             # Excel repairs (drops) a table whose column names are blank, duplicated or not text.
             name = str(head) if head not in (None, "") else f"Column{index}"
             while name.casefold() in names:
                 name += "_"
             names.add(name.casefold())
-            col.name = name
+            columns.append(TableColumn(id=index, name=name))
             if head in (None, ""):
                 ws.cell(row=1, column=index).value = name
+        table.tableColumns = columns
 
     def set_text_columns(self, sheet: str, columns: Sequence[int]) -> None:
         ws = self._ws(sheet)
-        wanted = set(columns)
-        for index in wanted:
+        for index in set(columns):
             ws.column_dimensions[column_letter(index)].number_format = "@"
-        for (_, c), cell in ws._cells.items():
-            if c in wanted:
-                cell.number_format = "@"
+            # The cells holding a value; the column's own format covers the others.
+            for (cell,) in ws.iter_rows(min_row=1, max_row=ws.max_row, min_col=index, max_col=index):
+                if cell.value is not None:
+                    cell.number_format = "@"
 
     def progress(self, message: str) -> None:
         self._progress.append(message)
 
     def save(self) -> None:
         """Write to a temporary file beside the target, then replace it: a crash never leaves half a workbook."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".~" + self.path.stem, suffix=".xlsx", dir=self.path.parent)
-        os.close(fd)
-        os.chmod(tmp, self.path.stat().st_mode & 0o777 if self.path.exists() else 0o666 & ~_umask())
+        wb = self.wb
         for sheet, (first, _, _) in list(self._bulk.items()):
-            if any(r >= first for r, _ in self._ws(sheet)._cells):
+            if self._ws(sheet).max_row >= first:
                 self._materialise(sheet)  # something else wrote there: openpyxl writes it all
-        try:
-            _save(self._workbook(), tmp, self._deferred)
-            if self._bulk:
-                _splice_rows(Path(tmp), self._workbook(), self._bulk)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(self.path) as out:
+            if not self._bulk:
+                wb.save(out)
+                return
+            skeleton = io.BytesIO()
+            wb.save(skeleton)
+            _splice_rows(skeleton, out, wb, self._bulk)
 
     def _can_defer(self, ws: Worksheet, row: int, values: Sequence[Sequence[Cell]]) -> bool:
         """Only a big block of text into an empty part of a sheet of a workbook this process is creating."""
         if not self._new or ws.title in self._bulk or len(values) < _BULK_MIN:
             return False
-        if any(r >= row + 2 for r, _ in ws._cells):
+        if ws.max_row >= row + 2:
             return False
         return all(v is None or v.__class__ is str for line in values for v in line)
 
@@ -295,79 +269,85 @@ class OpenpyxlBook:
             first, column, rows = pending
             self.write_values(sheet, first, column, rows)
 
-    # --- helpers ----------------------------------------------------------------------------
-
     def _ws(self, sheet: str) -> Worksheet:
-        wb = self._workbook()
+        wb = self.wb
         if sheet not in wb.sheetnames:
             raise KeyError(sheet)
-        ws = wb[sheet]
-        xml = self._deferred.pop(sheet, None)
-        if xml is not None:
-            _bind(self.path, ws, xml)  # openpyxl is about to see (or change) its cells: parse them now
-            if not self._deferred:
-                self._fast = None
+        ws: Worksheet = wb[sheet]
         return ws
 
 
 _BULK_MIN = 2000
 
 
-def _splice_rows(path: Path, wb: Workbook, bulk: Mapping[str, tuple[int, int, list[Sequence[Cell]]]]) -> None:
-    """Insert deferred rows into the sheets of a workbook openpyxl just saved at ``path``.
+def _splice_rows(skeleton: BinaryIO, out: BinaryIO, wb: Workbook, bulk: Mapping[str, tuple[int, int, list[Sequence[Cell]]]]) -> None:
+    """Copy the zip openpyxl wrote to ``skeleton`` into ``out``, inserting the deferred rows into their sheets.
 
     Each cell takes the style openpyxl gave the cell of the same column in the row above the
     block (the block's second line, written through openpyxl), so formats are the same as if
-    openpyxl had written every row; strings are inline strings, as openpyxl writes them.
+    openpyxl had written every row; strings are inline strings, as openpyxl writes them. Rows are
+    streamed into the zip a few thousand at a time.
     """
+    from rosterbook.fastread import _sheet_part
+
+    skeleton.seek(0)
+    with zipfile.ZipFile(skeleton) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as target:
+        members: dict[str, str] = {}
+        for name in bulk:
+            member = _sheet_part(source, name)
+            if member is None:
+                raise RuntimeError(f"saved workbook has no part for sheet {name!r}")
+            members[member] = name
+        for info in source.infolist():
+            data = source.read(info.filename)
+            sheet: str | None = members.get(info.filename)
+            if sheet is None:
+                target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+                continue
+            with target.open(zipfile.ZipInfo(info.filename, date_time=info.date_time), "w", force_zip64=True) as stream:
+                _write_rows(stream, data.decode("utf-8"), wb[sheet], bulk[sheet])
+
+
+def _write_rows(stream: Any, xml: str, ws: Worksheet, block: tuple[int, int, list[Sequence[Cell]]]) -> None:
     from xml.sax.saxutils import escape
 
-    parts: dict[str, str] = {}
-    with zipfile.ZipFile(path) as archive:
-        for sheet in bulk:
-            from rosterbook.fastread import _sheet_part
-
-            member = _sheet_part(archive, sheet)
-            if member is None:
-                raise RuntimeError(f"saved workbook has no part for sheet {sheet!r}")
-            parts[member] = sheet
-        contents = {info.filename: archive.read(info.filename) for info in archive.infolist()}
-        infos = archive.infolist()
-    for member, sheet in parts.items():
-        first, column, rows = bulk[sheet]
-        xml = contents[member].decode("utf-8")
-        template = _row_styles(xml, first - 1)
-        columns = _column_styles(xml)
-        out: list[str] = []
-        last_col = column
-        for number, line in enumerate(rows, start=first):
-            cells = []
-            for offset, value in enumerate(line):
-                if value is None or value == "":
-                    continue
-                col = column + offset
-                letter = column_letter(col)
-                last_col = max(last_col, col)
-                style = template.get(letter) or columns.get(col)
-                raw = str(value)
-                text = escape((ILLEGAL_CHARACTERS_RE.sub("", raw) if _NEEDS_CLEANING.search(raw) else raw)[:_MAX_TEXT])
-                space = ' xml:space="preserve"' if text != text.strip() or "\n" in text else ""
-                attrs = f' s="{style}"' if style else ""
-                cells.append(f'<c r="{letter}{number}"{attrs} t="inlineStr"><is><t{space}>{text}</t></is></c>')
-            out.append(f'<row r="{number}">{"".join(cells)}</row>')
-        block = "".join(out)
-        if "</sheetData>" in xml:
-            xml = xml.replace("</sheetData>", block + "</sheetData>", 1)
-        else:
-            xml = xml.replace("<sheetData/>", f"<sheetData>{block}</sheetData>", 1)
-        last_row = first + len(rows) - 1
-        ws = wb[sheet]
-        width = max(last_col, ws.max_column)
-        xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="A1:{column_letter(width)}{last_row}"/>', xml, count=1)
-        contents[member] = xml.encode("utf-8")
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for info in infos:
-            archive.writestr(info, contents[info.filename], compress_type=zipfile.ZIP_DEFLATED)
+    first, column, rows = block
+    template = _row_styles(xml, first - 1)
+    columns = _column_styles(xml)
+    last_col = column
+    for line in rows:
+        for offset in range(len(line) - 1, -1, -1):
+            if line[offset] is not None and line[offset] != "":
+                last_col = max(last_col, column + offset)
+                break
+    last_row = first + len(rows) - 1
+    width = max(last_col, ws.max_column)
+    xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="A1:{column_letter(width)}{last_row}"/>', xml, count=1)
+    if "</sheetData>" in xml:
+        head, tail = xml.split("</sheetData>", 1)
+    else:
+        head, tail = xml.split("<sheetData/>", 1)
+        head += "<sheetData>"
+    stream.write(head.encode("utf-8"))
+    letters = [column_letter(column + i) for i in range(last_col - column + 1)]
+    styles = [template.get(letter) or columns.get(column + i) for i, letter in enumerate(letters)]
+    out: list[str] = []
+    for number, line in enumerate(rows, start=first):
+        cells = []
+        for offset, value in enumerate(line):
+            if value is None or value == "":
+                continue
+            text = escape(_text(str(value)))
+            space = ' xml:space="preserve"' if text != text.strip() or "\n" in text else ""
+            style = styles[offset]
+            attrs = f' s="{style}"' if style else ""
+            cells.append(f'<c r="{letters[offset]}{number}"{attrs} t="inlineStr"><is><t{space}>{text}</t></is></c>')
+        out.append(f'<row r="{number}">{"".join(cells)}</row>')
+        if len(out) >= 2000:
+            stream.write("".join(out).encode("utf-8"))
+            out.clear()
+    stream.write("".join(out).encode("utf-8"))
+    stream.write(("</sheetData>" + tail).encode("utf-8"))
 
 
 def _row_styles(xml: str, row: int) -> dict[str, str]:
@@ -389,12 +369,6 @@ def _column_styles(xml: str) -> dict[int, str]:
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _check_path(path: Path) -> None:
     if not path.exists():
         raise UsageError(f"{str(path)!r}: no such file.")
@@ -402,155 +376,15 @@ def _check_path(path: Path) -> None:
         raise UsageError(f"{str(path)!r}: not an .xlsx workbook (rosterbook reads .xlsx files; save it from Excel as .xlsx).")
 
 
-def _load(path: Path) -> tuple[Workbook, dict[str, bytes]]:
-    """The workbook as openpyxl loads it, except plain sheets (see ``_plain_xml``): those are left empty
-    and returned as sheet -> original XML, to be parsed only if something touches them."""
+def _load(path: Path) -> Workbook:
+    """The workbook as openpyxl loads it; a damaged file is a UsageError."""
     _check_path(path)
     try:
         # Our own handle: openpyxl leaves its zip file open when a damaged part makes it raise.
-        with path.open("rb") as handle, _fast_inline_strings():
-            reader = _DeferringReader(handle)
-            reader.read()
-            return reader.wb, reader.deferred
+        with path.open("rb") as handle:
+            return load_workbook(handle)
     except Exception as exc:  # a damaged file makes openpyxl's XML parsers raise anything (lxml, IndexError, ...)
-        raise _unreadable(path, exc) from None
-
-
-def _unreadable(path: Path, exc: Exception) -> UsageError:
-    return UsageError(f"{str(path)!r}: cannot be read as an .xlsx workbook ({type(exc).__name__}: {exc}).")
-
-
-# What a sheet's XML must not hold for openpyxl's save to be replaceable by the original bytes: shared-string
-# cells (openpyxl renumbers the shared strings), formulas (openpyxl's reads give their text), and parts that
-# openpyxl renumbers or re-registers at save (conditional formats' dxf ids, hyperlinks, drawings, tables).
-_NOT_PLAIN = re.compile(rb'\bt="s"|<f[ >/]|<conditionalFormatting\b|<hyperlinks?\b|<drawing\b|<legacyDrawing|<tableParts?\b|<picture\b|<oleObjects\b|<controls\b')
-
-
-class _DeferringReader(ExcelReader):
-    """openpyxl's reader that leaves plain sheets unparsed: a check that writes into Users never builds the
-    Python cells of the 50,000-row snapshot, and saves its XML as it was."""
-
-    def __init__(self, handle: Any) -> None:
-        super().__init__(handle, read_only=False, keep_vba=False, data_only=False, keep_links=True, rich_text=False)
-        self.deferred: dict[str, bytes] = {}
-
-    def read_worksheets(self) -> None:
-        for sheet, rel in list(self.parser.find_sheets()):
-            xml = self._plain_xml(rel)
-            if xml is not None:
-                ws = self.wb.create_sheet(sheet.name)
-                ws.sheet_state = sheet.state
-                self.deferred[sheet.name] = xml
-                continue
-            # openpyxl's own loop, over this one sheet: sheet order and everything it binds stay its own.
-            self.parser.find_sheets = lambda pair=(sheet, rel): iter([pair])
-            try:
-                super().read_worksheets()
-            finally:
-                del self.parser.find_sheets
-
-    def _plain_xml(self, rel: Any) -> bytes | None:
-        """The sheet's XML when it is a plain worksheet with no relationships (comments, tables, drawings)."""
-        target = rel.target
-        if target not in self.valid_files or "worksheet" not in rel.Type or get_rels_path(target) in self.valid_files:
-            return None
-        xml: bytes = self.archive.read(target)
-        return None if _NOT_PLAIN.search(xml) else xml
-
-
-def _bind(path: Path, ws: Worksheet, xml: bytes) -> None:
-    """Parse a deferred sheet's XML into its (empty) openpyxl worksheet, as the load would have."""
-    import io
-
-    from openpyxl.worksheet._reader import WorksheetReader
-
-    try:
-        with _fast_inline_strings():
-            WorksheetReader(ws, io.BytesIO(xml), [], False, False).bind_all()
-    except Exception as exc:  # a damaged sheet: as if the load had failed on it
-        raise _unreadable(path, exc) from None
-
-
-def _save(wb: Workbook, path: str, deferred: Mapping[str, bytes]) -> None:
-    """``wb.save(path)``, writing each still-deferred sheet as its original XML (its cells are not in ``wb``)."""
-    if not deferred:
-        wb.save(path)
-        return
-    import datetime as dt
-
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        wb.properties.modified = dt.datetime.now(tz=dt.UTC).replace(tzinfo=None)
-        _KeepingWriter(wb, archive, deferred).save()
-
-
-class _KeepingWriter(ExcelWriter):
-    """openpyxl's writer, with deferred sheets written as their original bytes."""
-
-    def __init__(self, wb: Workbook, archive: zipfile.ZipFile, deferred: Mapping[str, bytes]) -> None:
-        super().__init__(wb, archive)
-        self.deferred = deferred
-
-    def write_worksheet(self, ws: Any) -> None:
-        xml = self.deferred.get(ws.title) if isinstance(ws, Worksheet) else None
-        if xml is None:
-            super().write_worksheet(ws)
-            return
-        ws._drawing = None
-        ws._rels = RelationshipList()
-        self._archive.writestr(ws.path[1:], xml)
-        self.manifest.append(ws)
-
-
-_INLINE = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}is"
-_T = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}t"
-_R = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}r"
-_PATCH_LOCK = threading.Lock()
-
-
-@contextmanager
-def _fast_inline_strings() -> Iterator[None]:
-    """Read inline strings without openpyxl's descriptor machinery (the same text, several times faster).
-
-    openpyxl writes every string as an inline string and reads each back through ``Text.from_tree``:
-    on a 50,000-row workbook that alone takes minutes. The plain text is the ``<t>`` child plus
-    the ``<t>`` of each ``<r>`` run, exactly what ``Text.content`` returns (openpyxl 3.1.5 is pinned).
-    """
-    from openpyxl.utils.cell import coordinate_to_tuple
-    from openpyxl.worksheet._reader import WorkSheetParser
-
-    original = WorkSheetParser.parse_cell
-
-    def parse_cell(self: Any, element: Any) -> dict[str, Any]:
-        if element.get("t") == "inlineStr" and not self.rich_text:
-            child = element.find(_INLINE)
-            if child is not None and element.find(_FORMULA) is None:
-                # What the original does for the cell's place and style, without building a Text object.
-                coordinate = element.get("r")
-                if coordinate:
-                    row, column = coordinate_to_tuple(coordinate)
-                    self.col_counter = column
-                else:
-                    self.col_counter += 1
-                    row, column = self.row_counter, self.col_counter
-                style = element.get("s", 0)
-                plain = child.find(_T)
-                parts = [plain.text or ""] if plain is not None else []
-                for run in child.findall(_R):
-                    text = run.find(_T)
-                    if text is not None:
-                        parts.append(text.text or "")
-                return {"row": row, "column": column, "value": "".join(parts), "data_type": "s", "style_id": int(style) if style else 0}
-        return original(self, element)
-
-    with _PATCH_LOCK:
-        WorkSheetParser.parse_cell = parse_cell
-        try:
-            yield
-        finally:
-            WorkSheetParser.parse_cell = original
-
-
-_FORMULA = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}f"
+        raise UsageError(f"{str(path)!r}: cannot be read as an .xlsx workbook ({type(exc).__name__}: {exc}).") from None
 
 
 # --- the Users sheet's dress -------------------------------------------------------------------
@@ -695,9 +529,10 @@ def dress_sheets(book: OpenpyxlBook) -> None:
 def order_sheets(book: OpenpyxlBook) -> None:
     """Sheets in layout order (others after), Users active."""
     wb = book.wb
-    wanted = [wb[name] for name in layout.SHEET_ORDER if name in wb.sheetnames]
-    others = [ws for ws in wb.worksheets if ws.title not in layout.SHEET_ORDER]
-    wb._sheets = [*wanted, *others]
+    wanted = [name for name in layout.SHEET_ORDER if name in wb.sheetnames]
+    others = [name for name in wb.sheetnames if name not in layout.SHEET_ORDER]
+    for position, name in enumerate([*wanted, *others]):
+        wb.move_sheet(name, offset=position - wb.sheetnames.index(name))
     if layout.USERS in wb.sheetnames:
         wb.active = wb.sheetnames.index(layout.USERS)
         for ws in wb.worksheets:
@@ -751,8 +586,7 @@ def template_structure(path: str | os.PathLike[str]) -> dict[str, Any]:
             "tables": sorted((t.displayName, t.ref, tuple(c.name for c in t.tableColumns)) for t in ws.tables.values()),
             "validations": sorted((dv.type, str(dv.sqref), dv.formula1, bool(dv.showErrorMessage)) for dv in ws.data_validations.dataValidation),
             "conditional": sorted(
-                (str(rng.sqref), tuple(tuple(rule.formula or ()) for rule in rules))
-                for rng, rules in ws.conditional_formatting._cf_rules.items()
+                (str(cf.sqref), tuple(tuple(rule.formula or ()) for rule in cf.rules)) for cf in ws.conditional_formatting
             ),
             "comments": sorted((c.coordinate, c.comment.text) for row in ws.iter_rows(max_row=1) for c in row if c.comment),
         }

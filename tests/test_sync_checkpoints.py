@@ -12,12 +12,12 @@ from support.faultproxy import FaultProxy, Rule
 from rosterbook import app
 from rosterbook import workbook as wbk
 from rosterbook.sandbox import Sandbox
-from rosterbook.xlsx import OpenpyxlBook
+from rosterbook.xlsxpatch import PatchBook
 from sync_client.errors import ScimAuthError
 
 
-class CountingBook(OpenpyxlBook):
-    """An OpenpyxlBook that counts its saves."""
+class CountingBook(PatchBook):
+    """A PatchBook (what the CLI's sync writes with) that counts its saves."""
 
     saves = 0
 

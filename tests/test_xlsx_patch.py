@@ -1,6 +1,6 @@
-"""Deferred sheets: a command writing into an existing workbook leaves plain sheets (the snapshot, the
-Lists, ...) unparsed by openpyxl and saves their original XML. Its output must equal what the full
-openpyxl load and save give, read back with openpyxl and with calamine: values, formats, marks, notes,
+"""Patching: a command writing into an existing workbook (PatchBook) copies every part it does not change
+byte for byte (the snapshot, the Lists, ...) and rewrites only what changed. Its output must equal what the
+full openpyxl load and save give, read back with openpyxl and with calamine: values, formats, marks, notes,
 the Users Table, drop-downs and conditional formats."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from rosterbook.core.table import SnapshotRow
 from rosterbook.fastread import FastBook, _sheet_part
 from rosterbook.sandbox import Sandbox
 from rosterbook.xlsx import OpenpyxlBook
+from rosterbook.xlsxpatch import PatchBook
 
 
 def _full(path: Path) -> OpenpyxlBook:
@@ -34,7 +35,8 @@ def _dump(path: Path) -> dict[str, Any]:
     for ws in wb.worksheets:
         out[ws.title] = {
             "cells": sorted(
-                (c.coordinate, c.value, c.data_type, c.number_format, c.fill.fill_type, c.fill.fgColor.rgb,
+                # The colour without its alpha byte: openpyxl writes 00, Excel FF; both show the same colour.
+                (c.coordinate, c.value, c.data_type, c.number_format, c.fill.fill_type, str(c.fill.fgColor.rgb)[-6:],
                  c.font.b, c.comment.text if c.comment else None)
                 for row in ws.iter_rows() for c in row
             ),
@@ -43,8 +45,7 @@ def _dump(path: Path) -> dict[str, Any]:
             "titles": ws.print_title_rows,
             "tables": sorted((t.displayName, t.ref, tuple(c.name for c in t.tableColumns)) for t in ws.tables.values()),
             "validations": sorted((dv.type, str(dv.sqref), dv.formula1, dv.showErrorMessage) for dv in ws.data_validations.dataValidation),
-            "conditional": sorted((str(r.sqref), tuple(tuple(x.formula or ()) for x in rules))
-                                  for r, rules in ws.conditional_formatting._cf_rules.items()),
+            "conditional": sorted((str(cf.sqref), tuple(tuple(x.formula or ()) for x in cf.rules)) for cf in ws.conditional_formatting),
             "calamine": fast.values(ws.title),
         }
     return out
@@ -74,13 +75,15 @@ def pair(tmp_path: Path, sandbox: Sandbox) -> tuple[Path, Path, Path]:
     return original, fast, full
 
 
-def test_check_leaves_the_snapshot_unparsed_and_writes_what_openpyxl_writes(pair: tuple[Path, Path, Path]) -> None:
+def test_check_copies_the_snapshot_and_writes_what_openpyxl_writes(pair: tuple[Path, Path, Path]) -> None:
     original, fast, full = pair
-    book = OpenpyxlBook(fast)
+    book = PatchBook(fast)
     report = app.check_workbook(book)
     full_report = app.check_workbook(_full(full))
     assert report.problems == full_report.problems and any(p.severity == "error" for p in report.problems)
-    assert wbk.SNAPSHOT in book.deferred and wbk.USERS not in book.deferred
+    with zipfile.ZipFile(fast) as archive:
+        assert _sheet_part(archive, wbk.SNAPSHOT) not in book.last_saved_parts
+        assert _sheet_part(archive, wbk.USERS) in book.last_saved_parts
     assert _dump(fast) == _dump(full)
     assert _part(fast, wbk.SNAPSHOT) == _part(original, wbk.SNAPSHOT)
     # The marks are there: the bad email's cell is filled and carries a note.
@@ -91,7 +94,7 @@ def test_check_leaves_the_snapshot_unparsed_and_writes_what_openpyxl_writes(pair
 
 def test_preview_output_equals_the_openpyxl_path(pair: tuple[Path, Path, Path]) -> None:
     _, fast, full = pair
-    plan = app.preview_workbook(OpenpyxlBook(fast))
+    plan = app.preview_workbook(PatchBook(fast))
     full_plan = app.preview_workbook(_full(full))
     assert plan.to_dict() == full_plan.to_dict()
     assert _dump(fast) == _dump(full)
@@ -99,11 +102,11 @@ def test_preview_output_equals_the_openpyxl_path(pair: tuple[Path, Path, Path]) 
     assert app.check_workbook(fast, write=False).problems == app.check_workbook(full, write=False).problems
 
 
-def test_writing_into_a_deferred_sheet_parses_it_first(pair: tuple[Path, Path, Path]) -> None:
+def test_writing_into_the_snapshot_and_the_log_rewrites_them(pair: tuple[Path, Path, Path]) -> None:
     _, fast, full = pair
-    outcomes = []
+    outcomes: list[Any] = []
     for path in (fast, full):
-        book = OpenpyxlBook(path) if path == fast else _full(path)
+        book: Any = PatchBook(path) if path == fast else _full(path)
         snapshot = wbk.read_snapshot(book)
         rid, snap = next(iter(snapshot.items()))
         changed = {rid: SnapshotRow(rid, snap.key, snap.resource_id, "W/\"9\"", {**snap.values, "Team": "Moved"})}
@@ -111,19 +114,30 @@ def test_writing_into_a_deferred_sheet_parses_it_first(pair: tuple[Path, Path, P
         wbk.append_sync_log(book, [wbk.LogEntry("2026-01-01T00:00:00Z", 2, snap.key, "update", "ok", snap.resource_id, "W/\"9\"", 200)])
         book.save()
         outcomes.append(book)
-    assert wbk.SNAPSHOT not in outcomes[0].deferred and wbk.SYNC_LOG not in outcomes[0].deferred
+    with zipfile.ZipFile(fast) as archive:
+        assert {_sheet_part(archive, wbk.SNAPSHOT), _sheet_part(archive, wbk.SYNC_LOG)} <= outcomes[0].last_saved_parts
+        assert _sheet_part(archive, wbk.USERS) not in outcomes[0].last_saved_parts
     assert _dump(fast) == _dump(full)
-    assert wbk.read_snapshot(OpenpyxlBook(fast))[rid].values["Team"] == "Moved"
+    assert wbk.read_snapshot(PatchBook(fast))[rid].values["Team"] == "Moved"
 
 
-def test_formula_sheets_are_parsed_and_wb_parses_every_sheet(pair: tuple[Path, Path, Path]) -> None:
+def test_formulas_read_as_their_text_and_survive_a_patch(pair: tuple[Path, Path, Path]) -> None:
     _, fast, _ = pair
     wb = openpyxl.load_workbook(fast)
     wb["Lists"]["Z1"] = "=1+1"
     wb.save(fast)
-    book = OpenpyxlBook(fast)
+    lists = _part(fast, "Lists")
+    book = PatchBook(fast)
     book.write_values(wbk.PREVIEW, 1, 1, [["x"]])
-    assert "Lists" not in book.deferred and wbk.SNAPSHOT in book.deferred
-    assert book.values("Lists")[0][-1] == "=1+1"  # openpyxl's reading: the formula's text
+    assert book.values("Lists")[0][-1] == "=1+1"  # as openpyxl reads it: the formula's text, not its cached result
     assert book.values(wbk.SNAPSHOT) == FastBook(fast).values(wbk.SNAPSHOT)
-    assert book.wb[wbk.SNAPSHOT].max_row > 1 and not book.deferred
+    book.save()
+    assert _part(fast, "Lists") == lists
+    assert openpyxl.load_workbook(fast)["Lists"]["Z1"].value == "=1+1"
+    assert PatchBook(fast).values(wbk.PREVIEW)[0][0] == "x"
+
+
+def test_the_very_hidden_sheets_are_the_sessions() -> None:
+    from rosterbook import session, xlsxpatch
+
+    assert xlsxpatch.DIALECT_SHEET == session.DIALECT_SHEET
