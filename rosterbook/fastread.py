@@ -87,7 +87,8 @@ class FastBook:
             data = loaded.to_python(skip_empty_area=False)
         except Exception as exc:  # calamine's XmlError and friends on a damaged sheet
             raise self._unreadable(exc, sheet) from None
-        return trim_grid([[normalise(v) for v in row] for row in data])
+        # Most cells are text: only the others go through normalise (a million calls cost seconds).
+        return trim_grid([[v if v.__class__ is str and v else normalise(v) for v in row] for row in data])
 
     def _unreadable(self, exc: Exception, sheet: str | None = None) -> UsageError:
         where = f" (sheet {sheet!r})" if sheet is not None else ""

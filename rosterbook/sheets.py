@@ -80,7 +80,7 @@ def trim_grid(rows: list[list[Cell]]) -> list[list[Cell]]:
             if row[index] is not None and row[index] != "":
                 width = max(width, index + 1)
                 break
-    return [row[:width] + [None] * (width - len(row)) for row in rows]
+    return [row if len(row) == width else row[:width] + [None] * (width - len(row)) for row in rows]
 
 
 MAX_CELLS = 25_000_000

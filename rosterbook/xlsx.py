@@ -304,7 +304,9 @@ def _splice_rows(skeleton: BinaryIO, out: BinaryIO, wb: Workbook, bulk: Mapping[
             if sheet is None:
                 target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
                 continue
-            with target.open(zipfile.ZipInfo(info.filename, date_time=info.date_time), "w", force_zip64=True) as stream:
+            member = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            with target.open(member, "w", force_zip64=True) as stream:
                 _write_rows(stream, data.decode("utf-8"), wb[sheet], bulk[sheet])
 
 

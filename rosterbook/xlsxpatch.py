@@ -1301,9 +1301,10 @@ class _SheetWriter:
         data_close = b"</" + p + b"sheetData"
         copy_from = pos
         last = 0
+        # Where the sheet data ends in this buffer (-1: later); looked up once per buffer, not once per row.
+        j = buf.find(data_close, pos)
         while True:
             i = buf.find(row_open, pos)
-            j = buf.find(data_close, pos)
             incomplete = False
             if j != -1 and (i == -1 or j < i):
                 sink.write(buf[copy_from:j])
@@ -1361,9 +1362,8 @@ class _SheetWriter:
                     raise ValueError("truncated worksheet")
                 sink.write(buf[copy_from:cut])
                 buf = buf[cut:] + chunk
-                pos -= cut
-                pos = max(pos, 0)
-                copy_from = 0
+                pos = copy_from = 0
+                j = buf.find(data_close)
 
     def _new_rows_until(self, sink: _Sink | _Discard, number: int | None) -> None:
         """Rows that do not exist in the file yet, before row ``number`` (all the rest when None)."""
