@@ -83,6 +83,9 @@ def trim_grid(rows: list[list[Cell]]) -> list[list[Cell]]:
     return [row if len(row) == width else row[:width] + [None] * (width - len(row)) for row in rows]
 
 
+NO_VISIBLE_SHEET = "every sheet of the workbook would be hidden (Excel needs one visible sheet): nothing was saved. Show a sheet and run again."
+"""Why a save is refused when no sheet is left visible (Excel would repair such a file)."""
+
 MAX_CELLS = 25_000_000
 """The largest used range (rows x columns) a sheet may have: a million users over 23 columns fits."""
 

@@ -35,7 +35,7 @@ from rosterbook.core.problems import column_letter
 from rosterbook.core.settings import Settings
 from rosterbook.errors import DataError, UsageError
 from rosterbook.safesave import atomic_write, remove_leftovers
-from rosterbook.sheets import Mark, Visibility, check_extent, trim_grid
+from rosterbook.sheets import NO_VISIBLE_SHEET, Mark, Visibility, check_extent, trim_grid
 
 TABLE_NAME = "Users"
 ERROR_FILL = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
@@ -133,9 +133,11 @@ class OpenpyxlBook:
         last_row, last_column = ws.max_row, ws.max_column
         for r, line in enumerate(values, start=row):
             for c, value in enumerate(line, start=column):
-                if value is None:
+                if value is None or value == "":
                     if r <= last_row and c <= last_column:  # never create cells only to blank them
-                        ws.cell(row=r, column=c).value = None
+                        blank = ws.cell(row=r, column=c)
+                        if not isinstance(blank, MergedCell):
+                            blank.value = None
                     continue
                 cell = ws.cell(row=r, column=c)
                 if isinstance(cell, MergedCell):
@@ -243,6 +245,8 @@ class OpenpyxlBook:
     def save(self) -> None:
         """Write to a temporary file beside the target, then replace it: a crash never leaves half a workbook."""
         wb = self.wb
+        if wb.sheetnames and all(ws.sheet_state != "visible" for ws in wb.worksheets):
+            raise DataError(NO_VISIBLE_SHEET)
         for sheet, (first, _, _) in list(self._bulk.items()):
             if self._ws(sheet).max_row >= first:
                 self._materialise(sheet)  # something else wrote there: openpyxl writes it all
@@ -304,9 +308,9 @@ def _splice_rows(skeleton: BinaryIO, out: BinaryIO, wb: Workbook, bulk: Mapping[
             if sheet is None:
                 target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
                 continue
-            member = zipfile.ZipInfo(info.filename, date_time=info.date_time)
-            member.compress_type = zipfile.ZIP_DEFLATED
-            with target.open(member, "w", force_zip64=True) as stream:
+            spliced = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            spliced.compress_type = zipfile.ZIP_DEFLATED
+            with target.open(spliced, "w", force_zip64=True) as stream:
                 _write_rows(stream, data.decode("utf-8"), wb[sheet], bulk[sheet])
 
 

@@ -43,7 +43,7 @@ from rosterbook.errors import DataError, RosterbookError, UsageError
 from rosterbook.fastread import FastBook, normalise
 from rosterbook.ooxml import MAIN, REL, Area, Node, Root
 from rosterbook.safesave import atomic_write, remove_leftovers
-from rosterbook.sheets import Mark, Visibility
+from rosterbook.sheets import NO_VISIBLE_SHEET, Mark, Visibility
 from rosterbook.zipcopy import Deflated, Deflater, ZipCopier, ZipTooLarge
 
 DIALECT_SHEET = "_dialect"
@@ -713,6 +713,8 @@ class PatchBook:
 
     def save(self) -> None:
         """Write the changes into the file (atomically: a temporary file beside it, then a rename)."""
+        if self._sheets and all(s.state != "visible" for s in self._sheets.values()):
+            raise DataError(NO_VISIBLE_SHEET)
         self._protect()
         try:
             outputs = _SaveJob(self).run()

@@ -5,6 +5,7 @@ the Users Table, drop-downs and conditional formats."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from rosterbook import app
 from rosterbook import workbook as wbk
 from rosterbook.core.table import SnapshotRow
+from rosterbook.errors import DataError
 from rosterbook.fastread import FastBook, _sheet_part
 from rosterbook.sandbox import Sandbox
 from rosterbook.xlsx import OpenpyxlBook
@@ -135,6 +137,160 @@ def test_formulas_read_as_their_text_and_survive_a_patch(pair: tuple[Path, Path,
     assert _part(fast, "Lists") == lists
     assert openpyxl.load_workbook(fast)["Lists"]["Z1"].value == "=1+1"
     assert PatchBook(fast).values(wbk.PREVIEW)[0][0] == "x"
+
+
+# --- the patch writer's own cases -------------------------------------------------------------------------
+
+
+def _plain(path: Path, *, prefixed: bool = False) -> Path:
+    """A small workbook of two plain sheets (no notes, no Preview or Sync log); ``prefixed``: its sheets written
+    with an ``x:`` namespace prefix, as some generators do."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Data"
+    ws.append(["Name", "Code", "Team"])
+    ws.append(["Ann", "007", "Core"])
+    ws.append(["Bo", "008", "Data"])
+    ws["D5"] = "far"
+    ws.merge_cells("A7:C7")
+    ws["A7"] = "merged"
+    wb.create_sheet("Other").append(["x", 1, True])
+    wb.save(path)
+    if prefixed:
+        with zipfile.ZipFile(path) as archive:
+            parts = {i.filename: archive.read(i.filename) for i in archive.infolist()}
+        for name in [n for n in parts if n.startswith("xl/worksheets/sheet")]:
+            xml = parts[name].decode()
+            xml = xml.replace('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"',
+                              '<x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"')
+            xml = re.sub(r"<(/?)(?!x:)([A-Za-z]+)([\s>/])", r"<\1x:\2\3", xml).replace("</worksheet>", "</x:worksheet>")
+            parts[name] = xml.encode()
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in parts.items():
+                archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize("prefixed", [False, True])
+def test_writes_marks_and_new_sheets_on_a_plain_workbook(tmp_path: Path, prefixed: bool) -> None:
+    path = _plain(tmp_path / "plain.xlsx", prefixed=prefixed)
+    book = PatchBook(path)
+    book.write_values("Data", 2, 2, [["=SUM(1)", 12], [None, 3.5]])
+    book.write_values("Data", 9, 1, [["row nine", True]])
+    book.mark("Data", {"A2": ("error", "A2 Name: wrong"), "C3": ("warning", "C3 Team: check\nthis"), "B7": ("error", "inside merged cells")})
+    book.ensure_sheet(wbk.PREVIEW)
+    book.write_values(wbk.PREVIEW, 1, 1, [["Preview"], [], ["create", 2]])
+    book.ensure_sheet("_hidden_one", "veryHidden")
+    book.write_values("_hidden_one", 1, 1, [["secret"]])
+    book.hide_columns("Data", [2])
+    book.save()
+    assert support_problems(path) == []
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Data"]
+    assert (ws["B2"].value, ws["B2"].data_type, ws["C2"].value, ws["B3"].value, ws["C3"].value) == ("=SUM(1)", "s", 12, None, 3.5)
+    assert (ws["A9"].value, ws["B9"].value, ws["D5"].value) == ("row nine", True, "far")
+    assert ws["A2"].comment is not None and ws["A2"].comment.text == "A2 Name: wrong" and ws["A2"].fill.fgColor.rgb.endswith("FFC7CE")
+    assert ws["C3"].comment is not None and ws["C3"].comment.text == "C3 Team: check\nthis" and ws["C3"].fill.fgColor.rgb.endswith("FFEB9C")
+    assert ws["B7"].comment is None  # a merged range's other cells take no mark
+    assert ws.column_dimensions["B"].hidden
+    assert [(s.title, s.sheet_state) for s in wb.worksheets] == [("Data", "visible"), ("Other", "visible"), (wbk.PREVIEW, "visible"),
+                                                                ("_hidden_one", "veryHidden")]
+    assert FastBook(path).values(wbk.PREVIEW) == [["Preview", None], [None, None], ["create", 2]]
+    assert FastBook(path).values("Other") == [["x", 1, True]]
+    with pytest.raises(DataError, match=r"Data!B7 is inside merged cells"):
+        PatchBook(path).write_values("Data", 7, 2, [["x"]])
+    # Clearing the area of a merged range unmerges it; marks and notes go with the values.
+    again = PatchBook(path)
+    again.clear("Data", 2, 3)
+    again.save()
+    assert support_problems(path) == []
+    ws = openpyxl.load_workbook(path)["Data"]
+    assert not ws.merged_cells.ranges and ws["A2"].comment is None and ws["A2"].fill.fill_type is None
+    assert FastBook(path).values("Data") == [["Name", "Code", "Team", None], [None, None, None, None], [None, None, None, None],
+                                             [None, None, None, None], [None, None, None, "far"]]
+
+
+def support_problems(path: Path) -> list[str]:
+    from support.xlsxcheck import package_problems
+
+    return package_problems(path)
+
+
+def test_a_save_that_changes_nothing_leaves_the_file_alone(tmp_path: Path) -> None:
+    path = _plain(tmp_path / "plain.xlsx")
+    before = (path.stat().st_ino, path.read_bytes())
+    book = PatchBook(path)
+    book.write_values("Data", 2, 1, [["Ann", "007"]])  # what is there already
+    book.ensure_sheet("Other")
+    book.save()
+    assert book.last_saved_parts == frozenset()
+    assert (path.stat().st_ino, path.read_bytes()) == before
+
+
+def test_overwriting_a_shared_formula_keeps_the_others_and_drops_the_calculation_chain(tmp_path: Path) -> None:
+    path = _plain(tmp_path / "formulas.xlsx")
+    with zipfile.ZipFile(path) as archive:
+        parts = {i.filename: archive.read(i.filename) for i in archive.infolist()}
+    sheet = parts["xl/worksheets/sheet2.xml"].decode()
+    cells = ('<row r="2"><c r="A2"><v>1</v></c><c r="B2"><f t="shared" ref="B2:B4" si="0">A2*10</f><v>10</v></c></row>'
+             '<row r="3"><c r="A3"><v>2</v></c><c r="B3"><f t="shared" si="0"/><v>20</v></c></row>'
+             '<row r="4"><c r="A4"><v>3</v></c><c r="B4"><f t="shared" si="0"/><v>30</v></c></row>')
+    sheet = re.sub(r'<dimension ref="[^"]*"/>', '<dimension ref="A1:C4"/>', sheet)
+    parts["xl/worksheets/sheet2.xml"] = sheet.replace("</row></sheetData>", "</row>" + cells + "</sheetData>").encode()
+    parts["xl/calcChain.xml"] = (b'<calcChain xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                                 b'<c r="B2" i="2"/><c r="B3"/><c r="B4"/></calcChain>')
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>", b'<Relationship Id="rId99" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/calcChain" '
+                             b'Target="/xl/calcChain.xml"/></Relationships>')
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(
+        b"</Types>", b'<Override PartName="/xl/calcChain.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.calcChain+xml"/></Types>')
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    book = PatchBook(path)
+    assert [row[1] for row in book.values("Other")[1:]] == ["=A2*10", "=A3*10", "=A4*10"]
+    book.write_values("Other", 2, 2, [["=A2*10"]])  # the same text, as text: the formula goes
+    book.save()
+    assert support_problems(path) == []
+    ws = openpyxl.load_workbook(path)["Other"]
+    assert (ws["B2"].value, ws["B2"].data_type) == ("=A2*10", "s")
+    assert (ws["B3"].value, ws["B4"].value) == ("=A3*10", "=A4*10")  # each keeps its own formula now
+    with zipfile.ZipFile(path) as archive:
+        assert "xl/calcChain.xml" not in archive.namelist()
+        assert b"calcChain" not in archive.read("[Content_Types].xml") and b"calcChain" not in archive.read("xl/_rels/workbook.xml.rels")
+
+
+def test_temporary_files_are_owner_only_and_a_killed_saves_leftovers_go(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from rosterbook import safesave
+
+    path = _plain(tmp_path / "book.xlsx")
+    os.chmod(path, 0o644)
+    seen: list[int] = []
+    with safesave.atomic_write(path) as out:
+        out.write(path.read_bytes())
+        temps = [p for p in tmp_path.iterdir() if p.name.startswith(".~")]
+        assert len(temps) == 1 and temps[0].name.startswith(".~book.xlsx.")
+        seen.append(stat.S_IMODE(temps[0].stat().st_mode))
+        # a save running in another process right now: its locked temporary file is left alone
+        assert safesave.remove_leftovers(path) == []
+    assert seen == [0o600]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # the workbook keeps its own mode
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".~")]
+    # A save killed half-way (today's names and the older .~<stem><random>.xlsx) leaves these behind:
+    leftovers = [tmp_path / ".~book.xlsx.k2j4h6g8.xlsx", tmp_path / ".~bookab12cd34.xlsx"]
+    others = [tmp_path / ".~book2.xlsx.k2j4h6g8.xlsx", tmp_path / ".~other.xlsx.k2j4h6g8.xlsx"]
+    for leftover in [*leftovers, *others]:
+        leftover.write_bytes(b"user data")
+    PatchBook(path)
+    assert not any(p.exists() for p in leftovers) and all(p.exists() for p in others)
+    book = PatchBook(path)
+    book.write_values("Data", 2, 1, [["Changed"]])
+    book.save()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".~")) == sorted(p.name for p in others)
 
 
 def test_the_very_hidden_sheets_are_the_sessions() -> None:
