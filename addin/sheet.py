@@ -5,7 +5,7 @@ in one 2-D call, a block is written in one call (strings Excel would turn into f
 dates or booleans are written as literal text), marks are a fill colour plus a note, progress goes
 to the status bar, and ``batch()`` turns off screen updating and automatic calculation during bulk
 writes. Everything above it (``rosterbook.workbook``, ``rosterbook.app``) is the same code the CLI
-runs on .xlsx files through ``rosterbook.xlsx.OpenpyxlBook``.
+runs on .xlsx files through ``rosterbook.xlsxpatch.PatchBook``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The sheet adapter protocol: what the workbook layer needs from a spreadsheet.
 
-Two adapters implement it: ``rosterbook.xlsx.OpenpyxlBook`` over a real .xlsx file (CLI and
-tests) and ``addin.sheet.XlwingsBook`` over the workbook open in Excel (the ribbon). Everything
-above this protocol (``rosterbook.workbook``, ``rosterbook.app``) runs identically on both.
+Adapters: ``rosterbook.xlsxpatch.PatchBook`` over an existing .xlsx file (the CLI's check, preview,
+sync, revert), ``rosterbook.xlsx.OpenpyxlBook`` for a new one (export, templates) and
+``addin.sheet.XlwingsBook`` over the workbook open in Excel (the ribbon). Everything above this
+protocol (``rosterbook.workbook``, ``rosterbook.app``) runs identically on all of them.
 """
 
 from __future__ import annotations

@@ -250,6 +250,7 @@ class OpenpyxlBook:
         for sheet, (first, _, _) in list(self._bulk.items()):
             if self._ws(sheet).max_row >= first:
                 self._materialise(sheet)  # something else wrote there: openpyxl writes it all
+        remove_leftovers(self.path)
         with atomic_write(self.path) as out:
             if not self._bulk:
                 wb.save(out)
