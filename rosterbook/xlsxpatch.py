@@ -463,6 +463,10 @@ class PatchBook:
 
     Beyond the SheetBook protocol: ``path``, ``merged_ranges(sheet)``, and ``last_saved_parts``, the zip
     members the last ``save()`` wrote anew (every other member was copied as it was).
+
+    ``values(sheet)`` returns a new list of rows, but the rows are the book's own (copying a 50,000-row
+    sheet on every read costs seconds): read them, do not change them. Writes never change a row that
+    was handed out; they put a new one in its place.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -583,13 +587,12 @@ class PatchBook:
                     if row[index] is not None:
                         width = index + 1
                         break
-            for row in grid:
-                if len(row) > width:
-                    del row[width:]
-                elif len(row) < width:
-                    row.extend([None] * (width - len(row)))
+            for index, row in enumerate(grid):
+                if len(row) != width:
+                    grid[index] = row[:width] + [None] * (width - len(row))
             target.tidy = True
-        return list(map(list, grid))  # the caller's own copy
+        # The caller's own list of rows; the rows themselves are shared (writes replace a row, never change it).
+        return grid[:]
 
     def visibility(self, sheet: str) -> Visibility:
         return self._sheet(sheet).state
@@ -647,13 +650,18 @@ class PatchBook:
         grid = self._grid(target)
         for r in range(first_row, len(grid) + 1):
             line = grid[r - 1]
-            for c in range(1, (len(line) if last_column is None else min(last_column, len(line))) + 1):
-                if line[c - 1] is not None or (r, c) in target.formulas:
-                    if (r, c) in target.formulas:
-                        self._drop_formula(target, (r, c))
-                    line[c - 1] = None
-                    target.dirty.add((r, c))
-                    target.tidy = False
+            width = len(line) if last_column is None else min(last_column, len(line))
+            gone = [c for c in range(1, width + 1) if line[c - 1] is not None or (r, c) in target.formulas]
+            if not gone:
+                continue
+            line = list(line)  # a new row: values() handed out the old one
+            for c in gone:
+                if (r, c) in target.formulas:
+                    self._drop_formula(target, (r, c))
+                line[c - 1] = None
+                target.dirty.add((r, c))
+            grid[r - 1] = line
+            target.tidy = False
         target.regions.append((first_row, last_column))
         for key in [k for k in target.marks if k[0] >= first_row and (last_column is None or k[1] <= last_column)]:
             del target.marks[key]
@@ -795,6 +803,7 @@ def _put_member(copier: ZipCopier, name: str, content: bytes | Deflated) -> None
 
 
 def _put(grid: list[list[Cell]], row: int, column: int, value: Cell) -> None:
+    """Set one cell of the cached grid. The row is replaced, never changed in place: ``values()`` hands out the rows."""
     while len(grid) < row:
         if value is None:
             return
@@ -803,8 +812,11 @@ def _put(grid: list[list[Cell]], row: int, column: int, value: Cell) -> None:
     if len(line) < column:
         if value is None:
             return
-        line.extend([None] * (column - len(line)))
+        line = [*line, *([None] * (column - len(line)))]
+    else:
+        line = list(line)
     line[column - 1] = value
+    grid[row - 1] = line
 
 
 def _merged_followers(merged: Iterable[Area]) -> set[tuple[int, int]]:

@@ -297,3 +297,17 @@ def test_the_very_hidden_sheets_are_the_sessions() -> None:
     from rosterbook import session, xlsxpatch
 
     assert xlsxpatch.DIALECT_SHEET == session.DIALECT_SHEET
+
+
+def test_rows_read_before_a_write_keep_what_they_held(tmp_path: Path) -> None:
+    path = _plain(tmp_path / "plain.xlsx")
+    book = PatchBook(path)
+    before = book.values("Data")
+    kept = [list(row) for row in before]
+    book.write_values("Data", 2, 1, [["Changed", "009"]])
+    book.clear("Data", 3)
+    book.write_values("Data", 12, 6, [["grown"]])
+    assert before == kept
+    after = book.values("Data")
+    assert after[1][:2] == ["Changed", "009"] and after[11][5] == "grown" and len(after[0]) == 6
+    assert before[1][0] == "Ann" and after[2] == [None] * 6
