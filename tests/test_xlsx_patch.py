@@ -311,3 +311,35 @@ def test_rows_read_before_a_write_keep_what_they_held(tmp_path: Path) -> None:
     after = book.values("Data")
     assert after[1][:2] == ["Changed", "009"] and after[11][5] == "grown" and len(after[0]) == 6
     assert before[1][0] == "Ann" and after[2] == [None] * 6
+
+
+def test_a_save_killed_half_way_leaves_a_temporary_file_the_next_run_removes(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = _plain(tmp_path / "book.xlsx")
+    before = path.read_bytes()
+    # A real process, killed while its save is writing (it holds the temporary file, half written).
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from rosterbook.safesave import atomic_write\n"
+        "with atomic_write(sys.argv[1]) as out:\n"
+        "    out.write(b'PK half a workbook of user data'); out.flush()\n"
+        "    print('writing', flush=True); time.sleep(60)\n"), str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "writing"
+        leftover = [p for p in tmp_path.iterdir() if p.name.startswith(".~")]
+        assert len(leftover) == 1 and (leftover[0].stat().st_mode & 0o777) == 0o600
+        assert PatchBook(path) and leftover[0].exists()  # still being written: not touched
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    time.sleep(0.05)
+    assert leftover[0].exists() and path.read_bytes() == before  # the workbook itself never half-written
+    PatchBook(path)
+    assert not leftover[0].exists()
