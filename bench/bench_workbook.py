@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{name:<15} {peer / seconds:5.1f}x faster than openpyxl's load+save of the same workbook ({peer:.1f} s)"
                           f"{'' if name == 'edit' else ' (target >= 5x: ' + ('ok' if peer / seconds >= 5 else 'MISSED') + ')'}")
             round_trip = sum(s for name, s, _, _ in figures if name in ("export", "check", "preview", "sync"))
-            print(f"round trip (export + check + preview + sync): {round_trip:.1f} s, peak {max(p for _, _, p, _ in figures):.0f} MB")
+            steps_peak = max(p for name, _, p, _ in figures if name in ("export", "check", "preview", "sync"))
+            print(f"round trip (export + check + preview + sync): {round_trip:.1f} s, peak {steps_peak:.0f} MB")
 
         # Issue 9 item 2: rosterbook's reader against openpyxl's default load, same workbook, same run.
         import openpyxl
