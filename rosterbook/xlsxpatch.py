@@ -906,7 +906,7 @@ class _SaveJob:
                 self.add_rel(self.pkg.workbook, ooxml.REL_STYLES, name)
                 self.content_types.append((name, ooxml.CT_STYLES))
         self._rels()
-        self._content_types(formula_gone)
+        self._content_types()
         return self.out
 
     # --- one worksheet ---------------------------------------------------------------------------------
@@ -1107,10 +1107,13 @@ class _SaveJob:
             sources.add(self.pkg.workbook)
         for source in sources:
             name = ooxml.rels_path(source)
-            added = "".join(
-                f'<Relationship Id="{rid}" Type="{rel_type}" Target="{ooxml.escape_attr(target)}"/>'
-                for rid, rel_type, target in self.rels_added.get(source, [])
-            )
+
+            def added(prefix: str, source: str = source) -> str:
+                return "".join(
+                    f'<{prefix}Relationship Id="{rid}" Type="{rel_type}" Target="{ooxml.escape_attr(target)}"/>'
+                    for rid, rel_type, target in self.rels_added.get(source, [])
+                )
+
             if self.pkg.has(name):
                 text = self.pkg.read(name).decode("utf-8")
                 if dropped is not None and source == self.pkg.workbook:
@@ -1118,16 +1121,16 @@ class _SaveJob:
                 root, _ = ooxml.root_of(text, "Relationships")
                 end = re.search(rf"</{re.escape(root.prefix)}Relationships\s*>", text)
                 if end is None:  # <Relationships/>
-                    text = re.sub(r"/>\s*$", f">{added}</{root.prefix}Relationships>", text.rstrip())
+                    text = re.sub(r"/>\s*$", f">{added(root.prefix)}</{root.prefix}Relationships>", text.rstrip())
                 else:
-                    text = text[: end.start()] + added + text[end.start() :]
+                    text = text[: end.start()] + added(root.prefix) + text[end.start() :]
                 self.out[self.pkg.member(name)] = text.encode("utf-8")
             else:
                 self.out[name] = (
-                    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{ooxml.PKG_REL}">{added}</Relationships>'
+                    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{ooxml.PKG_REL}">{added("")}</Relationships>'
                 ).encode()
 
-    def _content_types(self, formula_gone: bool) -> None:
+    def _content_types(self) -> None:
         name = self.pkg.member("[Content_Types].xml")
         text = self.pkg.read(name).decode("utf-8")
         original = text
@@ -1137,16 +1140,17 @@ class _SaveJob:
         doc = ooxml.parse_xml(text.encode("utf-8"))
         defaults = {(n.get("Extension") or "").lower() for n in doc if isinstance(n.tag, str) and ooxml.local(n.tag) == "Default"}
         overrides = {(n.get("PartName") or "").lower() for n in doc if isinstance(n.tag, str) and ooxml.local(n.tag) == "Override"}
+        root, _ = ooxml.root_of(text, "Types")
+        p = root.prefix
         added = []
         for part, content_type in self.content_types:
             if "/" + part.lower() not in overrides:
-                added.append(f'<Override PartName="/{ooxml.escape_attr(part)}" ContentType="{content_type}"/>')
+                added.append(f'<{p}Override PartName="/{ooxml.escape_attr(part)}" ContentType="{content_type}"/>')
         if self.vml_extension and "vml" not in defaults:
-            added.insert(0, f'<Default Extension="vml" ContentType="{ooxml.CT_VML}"/>')
+            added.insert(0, f'<{p}Default Extension="vml" ContentType="{ooxml.CT_VML}"/>')
         if self.rels_added and "rels" not in defaults:
-            added.insert(0, f'<Default Extension="rels" ContentType="{ooxml.CT_RELS}"/>')
+            added.insert(0, f'<{p}Default Extension="rels" ContentType="{ooxml.CT_RELS}"/>')
         if added:
-            root, _ = ooxml.root_of(text, "Types")
             end = re.search(rf"</{re.escape(root.prefix)}Types\s*>", text)
             if end is None:
                 raise ValueError("[Content_Types].xml has no end")
