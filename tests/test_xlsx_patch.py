@@ -343,3 +343,20 @@ def test_a_save_killed_half_way_leaves_a_temporary_file_the_next_run_removes(tmp
     assert leftover[0].exists() and path.read_bytes() == before  # the workbook itself never half-written
     PatchBook(path)
     assert not leftover[0].exists()
+
+
+def test_every_save_makes_the_layouts_hidden_sheets_very_hidden_again(tmp_path: Path) -> None:
+    path = _plain(tmp_path / "plain.xlsx")
+    wb = openpyxl.load_workbook(path)
+    for name in (wbk.SNAPSHOT, "_dialect", wbk.FILE_FORMAT):
+        wb.create_sheet(name).sheet_state = "hidden"  # what LibreOffice makes of very hidden sheets
+    wb.active = 3  # the snapshot was the active sheet when the file was saved
+    wb.save(path)
+    book = PatchBook(path)
+    book.write_values("Data", 2, 1, [["Changed"]])
+    book.save()
+    wb = openpyxl.load_workbook(path)
+    assert [(ws.title, ws.sheet_state) for ws in wb.worksheets][2:] == [(wbk.SNAPSHOT, "veryHidden"), ("_dialect", "veryHidden"),
+                                                                       (wbk.FILE_FORMAT, "veryHidden")]
+    assert wb.active is not None and wb.active.sheet_state == "visible"
+    assert support_problems(path) == []
