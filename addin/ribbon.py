@@ -163,7 +163,8 @@ def _question(plan: Mapping[str, Any]) -> str:
     guard = plan.get("guard") or {}
     if guard.get("tripped") and not guard.get("confirmed"):
         text += (
-            f"\n\nThis sync would archive or deactivate {guard.get('deactivations')} users, more than the threshold of "
+            f"\n\nThis sync would take access away from {guard.get('deactivations')} users (archive, deactivate, or a status that "
+            "cannot log in), more than the threshold of "
             f"{guard.get('threshold')}. Is that intended?"
         )
     return text + "\n\nSend these changes now?"

@@ -728,7 +728,12 @@ def write_preview(book: SheetBook, plan: Mapping[str, Any]) -> None:
     if guard.get("tripped"):
         block.append([])
         confirmed = "confirmed" if guard.get("confirmed") else "NOT confirmed: sync refuses without --confirm-deletions"
-        block.append(["Deletion guard", f"{guard.get('deactivations')} deactivations over the threshold {guard.get('threshold')}: {confirmed}"])
+        block.append(["Deletion guard", f"{guard.get('deactivations')} users lose access, over the threshold {guard.get('threshold')}: {confirmed}"])
+    losing = list(guard.get("losing_access") or ())
+    if losing:
+        # Archived, deactivated or set to a status that cannot log in: named, so nobody loses access unseen.
+        names = "; ".join(str(k) for k in losing[:500]) + (f"; ... and {len(losing) - 500} more" if len(losing) > 500 else "")
+        block.append(["Losing access", len(losing), names[:32000]])
     guidance = plan.get("upload_guidance") or []
     if guidance:
         block.append([])
@@ -751,8 +756,18 @@ def write_preview(book: SheetBook, plan: Mapping[str, Any]) -> None:
         fields_ = change.get("fields") or {}
         if not fields_:
             block.append([_cell(row), _cell(key), change.get("action"), None, None, None, note])
+        both = change.get("conflicts") or {}
         for name, diff in sorted(fields_.items()):
-            block.append([_cell(row), _cell(key), change.get("action"), name, _cell(diff.get("from")), _cell(diff.get("to")), note])
+            field_note = note
+            if name in both:
+                # A conflict reads exported (From) -> now on the platform -> in the sheet (To).
+                platform = both[name].get("platform")
+                field_note = f"now on the platform: {'(blank)' if platform is None else quote(platform)}; " + (note or "")
+            block.append([_cell(row), _cell(key), change.get("action"), name, _cell(diff.get("from")), _cell(diff.get("to")), field_note])
+        for name, conflict in sorted(both.items()):
+            if name not in fields_:  # the key, renamed on the platform only
+                block.append([_cell(row), _cell(key), change.get("action"), name, _cell(conflict.get("exported")), _cell(conflict.get("sheet")),
+                              f"now on the platform: {quote(conflict.get('platform') or '')}; " + (note or "")])
     book.clear(PREVIEW, 1)
     book.write_values(PREVIEW, 1, 1, block)
 

@@ -19,6 +19,9 @@ Safety rules, in one place:
   fetching the resource and asking the core whether it already holds what was wanted.
 - A platform that is not SCIM (an HTML login page, broken JSON, paging that repeats or never
   ends) is a :class:`ScimProtocolError` naming the URL and what was wrong.
+- A resource's version is its body's ``meta.version``. The HTTP ``ETag`` header stands in only when
+  the body has none and the ServiceProviderConfig announces ETag support (a web framework's own
+  weak body-hash ETag is not a version), and ``If-Match`` is sent only to a platform announcing it.
 """
 
 from __future__ import annotations
@@ -708,6 +711,14 @@ class ScimClient:
                 self.invalid_text.add(str(cleaned.get("id")))
         return cleaned
 
+    def _version_of(self, response: Reply, body: Any) -> str | None:
+        """A resource's version: ``meta.version`` of its body; the ``ETag`` header only when the body has
+        none and the platform announces ETag support (Express and many proxies add a body-hash ETag of their own)."""
+        version = body_version(body)
+        if version is None and self.discover().etag:
+            return response.headers.get("ETag") or None
+        return version
+
     def _get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         reply = self._request("GET", path, params=params, safe=True)
         if reply.status_code != 200:
@@ -943,8 +954,7 @@ class ScimClient:
         resource = self._parse(reply)
         if not isinstance(resource, dict):
             raise ScimProtocolError(f"GET {self.base_url}{path} answered a JSON {type(resource).__name__}, not a SCIM resource.")
-        version = reply.headers.get("ETag") or (resource.get("meta") or {}).get("version")
-        return CurrentResource(version, resource)
+        return CurrentResource(self._version_of(reply, resource), resource)
 
     def current_versions(self, ids: Iterable[str], *, total: int | None = None) -> dict[str, CurrentResource]:
         """The platform's current version and resource for each user id (absent ids are left out).
@@ -956,7 +966,7 @@ class ScimClient:
         if total is not None and len(unique) > 1 and len(unique) * LISTING_SHARE >= total:
             wanted = set(unique)
             listed = self._list_all("/Users", _Counter(None), {})
-            return {str(u.get("id")): CurrentResource((u.get("meta") or {}).get("version"), u) for u in listed if str(u.get("id")) in wanted}
+            return {str(u.get("id")): CurrentResource(body_version(u), u) for u in listed if str(u.get("id")) in wanted}
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
             found = list(pool.map(lambda rid: (rid, self.get(f"/Users/{rid}")), unique))
         return {rid: current for rid, current in found if current is not None}
@@ -975,10 +985,14 @@ class ScimClient:
         later chunks can reference them), else a bounded pool of single requests (requests on the
         same resource stay in order).
         """
-        run = _Run(list(operations), _Counter(progress))
-        run.counter.grow(len(run.ops))
-        if not run.ops:
+        ops = list(operations)
+        if not ops:
             return []
+        if any(op.if_match for op in ops) and not self.discover().etag:
+            # A platform that does not announce ETags may answer If-Match with 412 (or ignore it): never send it.
+            ops = [replace(op, if_match=None) if op.if_match else op for op in ops]
+        run = _Run(ops, _Counter(progress))
+        run.counter.grow(len(run.ops))
         order = _order(run.ops)
         if self.use_bulk and len(run.ops) > 1 and self.discover().bulk:
             self._apply_bulk(run, order)
@@ -1073,8 +1087,7 @@ class ScimClient:
                     f"{op.key!r}: {op.method} {op.path} answered {status} with content type {reply.content_type!r}, not SCIM JSON; "
                     "whether the change was applied is unknown. Check the platform URL, then run preview and sync again."))
             body = body or {}
-            meta: dict[str, Any] = body["meta"] if isinstance(body.get("meta"), dict) else {}
-            version = reply.headers.get("ETag") or meta.get("version")
+            version = self._version_of(reply, body)
             rid = body.get("id") or _id_from(reply.headers.get("Location")) or _id_from(op.path if not op.is_create else None)
             return _result(op, "ok", resource_id=str(rid) if rid is not None else None, version=version, http_status=status)
         if status in _REDIRECTS:
@@ -1112,7 +1125,7 @@ class ScimClient:
     def _existing(self, op: Operation, resource: dict[str, Any], how: str) -> OperationResult:
         """A create whose userName already exists: ours (same values) is ok, anyone else's is a duplicate."""
         rid = str(resource.get("id"))
-        version = (resource.get("meta") or {}).get("version")
+        version = body_version(resource)
         if already_applied(op, resource):
             return _result(op, "ok", resource_id=rid, version=version, message=how)
         return _result(op, "duplicate", resource_id=rid, version=version, current=resource, http_status=409,
@@ -1363,6 +1376,13 @@ def _match_outcomes(run: _Run, sent: list[int], outcomes: list[dict[str, Any]]) 
 def _shown_url(url: str | None) -> str:
     """A URL as a message shows it: without a query string's credentials."""
     return scrub(url or "")
+
+
+def body_version(body: Any) -> str | None:
+    """``meta.version`` of a resource's JSON body (None when absent or not text)."""
+    meta = body.get("meta") if isinstance(body, dict) else None
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return version if isinstance(version, str) and version else None
 
 
 def _parse_error(data: Any, status: int) -> Error:

@@ -81,7 +81,8 @@ def test_a_truncated_sheet_trips_the_guard_and_writes_no_upload_file(incenteev: 
 
     code, text = _cli(["sync", str(book), "--yes"], capsys)
     assert code == 1
-    assert f"this sync would archive or deactivate {USERS - KEPT} users, more than the deletion guard's threshold of 30; nothing was sent." in text
+    assert f"this sync would take access away from {USERS - KEPT} users (" in text
+    assert "archived, deactivated or set to a status that cannot log in), more than the deletion guard's threshold of 30; nothing was sent." in text
     assert _files(book.parent) == before  # no upload file
 
     code, text = _cli(["preview", str(book)], capsys)

@@ -15,7 +15,7 @@ from test_diff import USERS, edited, sheet_of, snapshot_of
 from rosterbook.core.codecs import canonical, split_list
 from rosterbook.core.dialects import load_dialect
 from rosterbook.core.diff import Change, FieldChange
-from rosterbook.core.plan import ACTIONS, Current, Plan, Settings, apply_change, deletion_threshold, holds_values, make_plan
+from rosterbook.core.plan import ACTIONS, Conflict, Current, Plan, Settings, apply_change, deletion_threshold, holds_values, make_plan
 from rosterbook.core.problems import Problem
 from rosterbook.core.table import SnapshotRow, Table, build_table
 from rosterbook.errors import UsageError
@@ -112,11 +112,39 @@ def test_a_user_changed_on_the_platform_since_export_is_a_conflict() -> None:
     plan = plan_of("scim", edits={0: {"Job title": "Lead"}, 1: {"Job title": "Tester"}}, plan_kwargs={"current": current})
     [conflict] = [c for c in plan.changes if c.action == "conflict"]
     assert (conflict.row, conflict.fields, conflict.current) == (2, {"Job title": FieldChange("Engineer", "Lead")}, now)
-    assert conflict.notes == ("changed on the platform since export (version 'W/\"1\"' is now 'W/\"7\"'): not overwritten",)
+    assert conflict.notes == ("changed on the platform since the export (Job title): not overwritten",)
     assert [c.row for c in plan.sendable()] == [3]
     text = plan.render_text()
-    assert "  Job title: 'Engineer' -> 'Lead' (platform now: 'Staff engineer')" in text
+    assert "  Job title: exported 'Engineer' -> now on the platform 'Staff engineer' -> in the sheet 'Lead'" in text
     assert plan.to_dict()["changes"][1]["current"]["Job title"] == "Staff engineer"
+    assert plan.to_dict()["changes"][1]["conflicts"] == {"Job title": {"exported": "Engineer", "platform": "Staff engineer", "sheet": "Lead"}}
+
+
+@pytest.mark.parametrize("version", [None, 'W/"7"'])
+def test_conflicts_are_decided_by_the_values_sent_not_by_versions(version: str | None) -> None:
+    # Row 2 sends Job title, which the platform changed; row 3 sends Job title, while the platform changed
+    # only Last name. With or without versions, only the values decide.
+    current = {"id-0": Current(version, {**USERS["scim"][0], "Job title": "Staff engineer"}),
+               "id-1": Current(version, {**USERS["scim"][1], "Last name": "Changed"})}
+    plan = plan_of("scim", edits={0: {"Job title": "Lead"}, 1: {"Job title": "Tester"}}, plan_kwargs={"current": current})
+    conflicts = {c.row: dict(c.conflicts) for c in plan.changes if c.action == "conflict"}
+    assert conflicts == {2: {"Job title": Conflict("Engineer", "Staff engineer", "Lead")}}
+    [update] = plan.sendable()
+    assert update.row == 3 and update.version == version  # sent with the version just read (its If-Match), not the exported one
+
+
+def test_a_user_renamed_on_the_platform_is_a_conflict_of_the_key() -> None:
+    current = {"id-1": Current(None, {**USERS["scim"][1], "Username": "robert"})}
+    plan = plan_of("scim", edits={1: {"Job title": "Tester"}}, plan_kwargs={"current": current})
+    [conflict] = [c for c in plan.changes if c.action == "conflict"]
+    assert dict(conflict.conflicts) == {"Username": Conflict("bob", "robert", "bob")}
+    assert "  Username: exported 'bob' -> now on the platform 'robert' -> in the sheet 'bob'" in plan.render_text()
+
+
+def test_the_platform_already_holding_the_edit_is_adopted_with_or_without_versions() -> None:
+    current = {"id-0": Current(None, {**USERS["scim"][0], "Job title": "Lead"})}
+    plan = plan_of("scim", edits={0: {"Job title": "Lead"}}, plan_kwargs={"current": current})
+    assert plan.counts["update"] == 0 and [s.values["Job title"] for s in plan.adopted] == ["Lead"]
 
 
 def test_no_conflict_without_a_version_to_compare_or_without_a_change() -> None:
@@ -133,15 +161,33 @@ def test_a_truncated_incenteev_file_with_deactivate_missing_trips_the_guard() ->
     settings = Settings.for_dialect("incenteev", deactivate_missing=True)
     plan = plan_of("incenteev", users, drop=list(range(60, 100)), settings=settings)
     assert plan.counts["deactivate"] == 40
-    assert plan.guard.to_dict() == {"tripped": True, "deactivations": 40, "threshold": 25, "confirmed": False, "active": 100}
+    assert plan.guard.to_dict() == {"tripped": True, "deactivations": 40, "threshold": 25, "confirmed": False, "active": 100,
+                                    "losing_access": [f"u{i}@example.com" for i in range(60, 100)]}
     assert plan.guard["tripped"] is True
     assert plan.refused and plan.sendable() == []
-    assert plan.refusal == "40 users would be archived or deactivated, more than the deletion guard allows (25); confirm the deletions to go ahead."
-    assert "Deletion guard: 40 archived or deactivated, more than 25 (10% of 100 active users, at least 25): refused unless confirmed." in plan.render_text()
+    assert plan.refusal == ("40 users would lose access (archived, deactivated or set to a status that cannot log in), more than the deletion guard "
+                            "allows (25); confirm the deletions to go ahead.")
+    assert ("Deletion guard: 40 lose access ('u60@example.com', 'u61@example.com', 'u62@example.com', 'u63@example.com', 'u64@example.com' "
+            "and 35 more: archived, deactivated or set to a status that cannot log in), more than 25 (10% of 100 active users, at least 25): "
+            "refused unless confirmed.") in plan.render_text()
     confirmed = plan_of("incenteev", users, drop=list(range(60, 100)), settings=settings, plan_kwargs={"confirm_deletions": True})
     assert not confirmed.refused and len(confirmed.sendable()) == 40
     off = plan_of("incenteev", users, drop=list(range(60, 100)))
     assert not off.guard.tripped and off.counts["deactivate"] == 0
+
+
+def test_the_guard_counts_every_loss_of_access_together() -> None:
+    # 250 users, every Active one set to Pending (nobody of them can log in afterwards): the guard trips.
+    users = people(215) + people(35, "Pending", start=215)
+    plan = plan_of("progression", users, edits={i: {"account_active": "Pending"} for i in range(215)})
+    assert plan.counts["update"] == 215 and plan.counts["archive"] == 0
+    assert plan.guard.tripped and plan.guard.deactivations == 215 and plan.refused
+    assert plan.guard.losing[:2] == ("p0@example.com", "p1@example.com")
+    # Mixed: archives, Active -> Pending, Pending -> Archived all count, once each; Pending -> Active does not.
+    mixed = plan_of("progression", users, edits={0: {"account_active": "Archived"}, 1: {"account_active": "Pending"},
+                                                 215: {"account_active": "Archived"}, 216: {"account_active": "Active"}})
+    assert mixed.guard.losing == ("p1@example.com", "p0@example.com", "p215@example.com")
+    assert not mixed.guard.tripped
 
 
 @pytest.mark.parametrize(
@@ -276,6 +322,7 @@ def test_the_text_preview() -> None:
         "Plan for Progression: 1 create, 1 update, 1 archive, 0 rename, 0 conflict, 1 unchanged, 0 deactivate, 0 error",
         "Invitation emails: 1 (dan@example.com)",
         "Seats: 2 -> 3 (subscription 2; 1 extra seat billed pro rata)",
+        "Losing access: 1 ('bob@example.com'), within the deletion guard's threshold of 25.",
         "",
         "create row 5 dan@example.com (invitation email)",
         "  First Name: (blank) -> 'New'",

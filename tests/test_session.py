@@ -137,7 +137,7 @@ def test_ribbon_asks_about_the_deletion_guard_in_its_one_confirmation(tmp_path: 
     outcome = ribbon.dispatch("sync", OpenpyxlBook(book), no)
     assert not outcome.ok and outcome.message == "Sync cancelled: nothing was sent."
     assert len(no.questions) == 1
-    assert "would archive or deactivate 26 users, more than the threshold of 25. Is that intended?" in no.questions[0]
+    assert "would take access away from 26 users (archive, deactivate, or a status that cannot log in), more than the threshold of 25. Is that intended?" in no.questions[0]
     assert _writes(platform, before) == []
 
     yes = _UI(True)

@@ -138,7 +138,7 @@ def test_a_full_file_with_nothing_to_change_is_no_file() -> None:
 def test_a_refused_plan_has_no_upload_file() -> None:
     users = [{**USERS["incenteev"][0], "Email": f"u{i}@example.com"} for i in range(40)]
     settings = Settings.for_dialect("incenteev", deactivate_missing=True)
-    with pytest.raises(DataError, match="no upload file: the plan is refused: 30 users would be archived or deactivated"):
+    with pytest.raises(DataError, match="no upload file: the plan is refused: 30 users would lose access"):
         upload("incenteev", users, drop=list(range(30)), settings=settings)
     _header, rows = upload("incenteev", users, drop=list(range(30)), settings=settings, plan_kwargs={"confirm_deletions": True})
     assert len(rows) == 10

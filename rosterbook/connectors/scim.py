@@ -115,10 +115,16 @@ class ScimConnector:
         if progress is not None:
             progress("Reading current versions", len(ids), len(ids))
         names = {s.resource_id: s.key for s in snapshot.values() if s.resource_id}
-        return {
-            rid: Current(now.version, resource_to_values(now.resource, dialect, user_names_by_id=names, groups_of_user={}))
-            for rid, now in found.items()
-        }
+        groups_column = next((c.name for c in dialect.columns if c.scim == "groups"), None)
+        groups_of: Mapping[str, Sequence[str]] = {}
+        if groups_column is not None and any(groups_column in c.fields for c in changes):
+            # Memberships live on the Group resources: read them, so a group change is compared like any field.
+            groups_of = memberships(self.client.list_resources("/Groups"))
+        values = {rid: resource_to_values(now.resource, dialect, user_names_by_id=names, groups_of_user=groups_of) for rid, now in found.items()}
+        if groups_column is not None and not groups_of:
+            for mapped in values.values():
+                mapped.pop(groups_column, None)  # not read: never compared
+        return {rid: Current(now.version, values[rid]) for rid, now in found.items()}
 
     # --- sending -------------------------------------------------------------------------------
 

@@ -87,12 +87,24 @@ class Change:
     """For an error: why the row is not sent."""
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Write-only values the sheet sets (passwords): sent or written to the upload file, never stored or shown."""
+    conflicts: Mapping[str, Conflict] = field(default_factory=dict)
+    """For a conflict: each field changed on both sides, as exported, now on the platform, and in the sheet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """One field edited in the sheet and, differently, on the platform since the export."""
+
+    exported: str | None
+    platform: str | None
+    sheet: str | None
 
 
 _new = object.__new__
 _set = object.__setattr__
 _NO_FIELDS: Mapping[str, FieldChange] = MappingProxyType({})
 _NO_SECRETS: Mapping[str, str] = MappingProxyType({})
+_NO_CONFLICTS: Mapping[str, Conflict] = MappingProxyType({})
 
 
 def _unchanged(row: int, snap: SnapshotRow) -> Change:
@@ -102,7 +114,7 @@ def _unchanged(row: int, snap: SnapshotRow) -> Change:
     _set(change, "__dict__", {
         "action": "unchanged", "row": row, "row_id": snap.row_id, "key": snap.key, "old_key": None,
         "resource_id": snap.resource_id, "version": snap.version, "fields": _NO_FIELDS, "values": snap.values,
-        "notes": (), "invite": False, "current": None, "problems": (), "secrets": _NO_SECRETS,
+        "notes": (), "invite": False, "current": None, "problems": (), "secrets": _NO_SECRETS, "conflicts": _NO_CONFLICTS,
     })
     return change
 

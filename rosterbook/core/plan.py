@@ -1,8 +1,10 @@
 """The sync plan: every change the diff found, checked against problems, conflicts and the deletion guard.
 
 A plan is what the preview shows and what Sync sends. It never sends a row with an error, never
-overwrites a user the platform changed since export (a ``conflict``), and refuses outright when a
-sync would archive or deactivate more users than the deletion guard allows, unless confirmed.
+overwrites a field the platform changed since export (a ``conflict``, decided by values), and
+refuses outright when a sync would take access away from more users than the deletion guard
+allows, unless confirmed: every archive, every deactivation and every status change from a word
+that can log in (or holds a seat) to one that cannot, counted together.
 
 Seats (dialects that bill by seat): ``before`` counts snapshot users in a ``seat`` status;
 ``after`` is ``before`` adjusted by every change the plan would send once confirmed (rows with
@@ -24,7 +26,7 @@ from typing import Any, Literal
 
 from rosterbook.core.codecs import canonical_or_text
 from rosterbook.core.dialects import Column, Dialect
-from rosterbook.core.diff import ACTIONS, SET_MARK, Action, Change, FieldChange, apply_change, diff, paused_gc
+from rosterbook.core.diff import ACTIONS, SET_MARK, Action, Change, Conflict, FieldChange, apply_change, diff, paused_gc
 from rosterbook.core.problems import Problem, quote, sorted_problems
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow, Table
@@ -38,6 +40,7 @@ __all__ = [
     "Advice",
     "Blocker",
     "Change",
+    "Conflict",
     "Current",
     "FieldChange",
     "Guard",
@@ -48,9 +51,12 @@ __all__ = [
     "deletion_threshold",
     "diff",
     "holds_values",
+    "loses_access",
     "make_plan",
+    "moved_fields",
     "rows_spec",
     "rows_text",
+    "same_key",
 ]
 
 SENDABLE: frozenset[str] = frozenset(("create", "update", "archive", "rename", "deactivate"))
@@ -86,17 +92,20 @@ class Guard(_Record):
 
     tripped: bool
     deactivations: int
-    """Users the plan would archive or deactivate."""
+    """Users the plan would take access away from: archives, deactivations, and status changes from a
+    login (or seat) word to a word that cannot log in."""
     threshold: int
     """The most it may do without confirmation: max(ratio x active users, minimum)."""
     confirmed: bool
     active: int
     """Active users in the snapshot (in a seat or login status; every user when there is no status)."""
+    losing: tuple[str, ...] = ()
+    """The keys of the users losing access, in plan order."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
         return {"tripped": self.tripped, "deactivations": self.deactivations, "threshold": self.threshold,
-                "confirmed": self.confirmed, "active": self.active}
+                "confirmed": self.confirmed, "active": self.active, "losing_access": list(self.losing)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +230,9 @@ class Plan:
             ), tuple(conflicts)))
         if self.guard.tripped and not self.guard.confirmed:
             out.append(Blocker("deletions", (
-                f"this sync would archive or deactivate {self.guard.deactivations} users, more than the deletion guard's threshold of "
-                f"{self.guard.threshold}; nothing was sent. If that is intended, run again with --confirm-deletions."
+                f"this sync would take access away from {self.guard.deactivations} users ({_named(self.guard.losing)}: archived, deactivated "
+                f"or set to a status that cannot log in), more than the deletion guard's threshold of {self.guard.threshold}; nothing was sent. "
+                "If that is intended, run again with --confirm-deletions."
             ), confirmable=True))
         elif self.refusal is not None and not header:
             out.append(Blocker("refused", f"the plan was refused, nothing was sent: {self.refusal}"))
@@ -261,6 +271,8 @@ class Plan:
             lines.append(_seats_line(self.seats))
         if self.guard.tripped:
             lines.append(_guard_line(self.guard, self.settings))
+        elif self.guard.losing:
+            lines.append(f"Losing access: {len(self.guard.losing)} ({_named(self.guard.losing)}), within the deletion guard's threshold of {self.guard.threshold}.")
         if self.skipped:
             lines.append("Skipped rows: " + ", ".join(str(c.row) for c in self.skipped))
         if self.refusal is not None:
@@ -356,7 +368,8 @@ def _make_plan(
     counts: dict[str, int] = {action: len(buckets[action]) for action in ACTIONS}
     sendable = [change for action in ACTIONS if action in SENDABLE for change in buckets[action]]
     statuses = _statuses(dialect, snapshot)
-    guard = _guard(dialect, statuses, len(snapshot), settings, counts["archive"] + counts["deactivate"], confirm_deletions)
+    losing = tuple(c.key for c in sendable if loses_access(dialect, c))
+    guard = _guard(dialect, statuses, len(snapshot), settings, losing, confirm_deletions)
     return Plan(
         dialect=dialect,
         settings=settings,
@@ -447,18 +460,67 @@ def _settle(
 
 def _check_version(dialect: Dialect, change: Change, current: Mapping[str, Current], snapshot: Mapping[str, SnapshotRow],
                    adopted: dict[str, SnapshotRow]) -> Change:
+    """Conflicts are decided by values: a field the row sends (or the key) that the platform changed since
+    the export, to anything but what the sheet wants, is a conflict. An unchanged version skips the
+    comparison; a row that passes is sent with the version just read (its If-Match)."""
     assert change.resource_id is not None
     now = current.get(change.resource_id)
-    if now is None or change.version is None or now.version is None or now.version == change.version:
-        return change  # no version to compare: nothing says the user moved
+    if now is None:
+        return change  # the platform no longer has the user: sending it says so
+    if change.version is not None and now.version == change.version:
+        return change  # the same version: nothing moved since the export
     before = snapshot.get(change.row_id) if change.row_id is not None else None
-    if before is not None and change.fields and holds_values(dialect, now.values, {name: f.after for name, f in change.fields.items()}):
+    if before is None:
+        return change
+    if _holds_change(dialect, change, now):
         # The platform already holds the edit (an earlier sync died before recording it): adopt, don't send.
         snap = apply_change(before, replace(change, action="update"), version=now.version)
         adopted[snap.row_id] = snap
         return Change("unchanged", change.row, snap.row_id, snap.key, None, snap.resource_id, snap.version, {}, snap.values, change.notes)
-    note = f"changed on the platform since export (version {quote(change.version)} is now {quote(now.version)}): not overwritten"
-    return replace(change, action="conflict", current=dict(now.values), notes=(*change.notes, note))
+    conflicts = moved_fields(dialect, change, before, now.values)
+    if not conflicts:
+        return replace(change, version=now.version)
+    note = f"changed on the platform since the export ({', '.join(conflicts)}): not overwritten"
+    return replace(change, action="conflict", current=dict(now.values), conflicts=conflicts, notes=(*change.notes, note))
+
+
+def _holds_change(dialect: Dialect, change: Change, now: Current) -> bool:
+    """The platform holds every value the change sends, under the key the sheet gives (a password is never read back, so never held)."""
+    if not change.fields or change.secrets:
+        return False
+    if not same_key(dialect, now.values.get(dialect.key), change.key):
+        return False
+    return holds_values(dialect, now.values, {name: f.after for name, f in change.fields.items()})
+
+
+def same_key(dialect: Dialect, a: str | None, b: str | None) -> bool:
+    """Two keys name the same user (letter case aside where the dialect's key ignores it)."""
+    if a is None or b is None:
+        return a is b
+    return a == b or (dialect.key_case_insensitive and a.casefold() == b.casefold())
+
+
+def moved_fields(dialect: Dialect, change: Change, before: SnapshotRow, now: Mapping[str, str | None]) -> dict[str, Conflict]:
+    """The fields ``change`` sends (and the key) that the platform holds with another value than at export,
+    and than the sheet wants: exported -> now on the platform -> in the sheet."""
+    out: dict[str, Conflict] = {}
+    key = dialect.key
+    if key not in change.fields and key in now and not same_key(dialect, now.get(key), before.key):
+        out[key] = Conflict(before.key, now.get(key), change.key)
+    for name, field_change in change.fields.items():
+        column = dialect.find_column(name)
+        if (column is not None and column.write_only) or name not in now:
+            continue  # never read back (a password), or a column the platform's answer does not carry
+        exported = before.values.get(name) if name != key else before.values.get(key) or before.key
+        platform = now.get(name)
+        if name == key:
+            moved = not same_key(dialect, platform, exported) and not same_key(dialect, platform, field_change.after)
+        else:
+            canon = _canon(column, platform)
+            moved = canon != _canon(column, exported) and canon != _canon(column, field_change.after)
+        if moved:
+            out[name] = Conflict(exported, platform, field_change.after)
+    return out
 
 
 def _refusal(found: Sequence[Problem], guard: Guard) -> str | None:
@@ -467,8 +529,8 @@ def _refusal(found: Sequence[Problem], guard: Guard) -> str | None:
         return f"the sheet itself has {len(file_errors)} error(s) (e.g. {file_errors[0].render()}); fix them first."
     if guard.tripped and not guard.confirmed:
         return (
-            f"{guard.deactivations} users would be archived or deactivated, more than the deletion guard allows "
-            f"({guard.threshold}); confirm the deletions to go ahead."
+            f"{guard.deactivations} users would lose access (archived, deactivated or set to a status that cannot log in), more than "
+            f"the deletion guard allows ({guard.threshold}); confirm the deletions to go ahead."
         )
     return None
 
@@ -508,13 +570,33 @@ def deletion_threshold(users: int, ratio: float, minimum: int) -> int:
     return max(math.floor(ratio * users), minimum)
 
 
-def _guard(dialect: Dialect, statuses: Counter[str | None], users: int, settings: Settings, deletions: int, confirmed: bool) -> Guard:
+def loses_access(dialect: Dialect, change: Change) -> bool:
+    """An archive, a deactivation, or a status change from a word that can log in (or holds a seat) to one that cannot."""
+    if change.action in ("archive", "deactivate"):
+        return True
+    if dialect.status_column is None or change.action not in SENDABLE:
+        return False
+    status = change.fields.get(dialect.status_column)
+    if status is None or status.before is None:
+        return False
+    before = dialect.status_word(status.before)
+    after = dialect.status_word(status.after) if status.after is not None else None
+    return before is not None and (before.login or before.seat) and not (after is not None and after.login)
+
+
+def _guard(dialect: Dialect, statuses: Counter[str | None], users: int, settings: Settings, losing: tuple[str, ...], confirmed: bool) -> Guard:
     if dialect.status_column is None:
         active = users
     else:
         active = sum(statuses[w.word] for w in dialect.status_words if w.seat or w.login)
     threshold = deletion_threshold(active, settings.deletion_threshold_ratio, settings.deletion_threshold_min)
-    return Guard(tripped=deletions > threshold, deactivations=deletions, threshold=threshold, confirmed=confirmed, active=active)
+    return Guard(tripped=len(losing) > threshold, deactivations=len(losing), threshold=threshold, confirmed=confirmed, active=active, losing=losing)
+
+
+def _named(keys: Sequence[str]) -> str:
+    """``'ann', 'bob', 'cy' and 4 more``."""
+    shown = ", ".join(quote(k) for k in keys[:5])
+    return shown + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
 
 
 def _seats(dialect: Dialect, statuses: Counter[str | None], settings: Settings, sendable: Sequence[Change]) -> Seats | None:
@@ -564,7 +646,7 @@ def rows_spec(rows: Sequence[int]) -> str:
 
 
 def _change_dict(change: Change) -> dict[str, Any]:
-    return {
+    out = {
         "action": change.action,
         "row": change.row,
         "key": change.key,
@@ -575,6 +657,9 @@ def _change_dict(change: Change) -> dict[str, Any]:
         "current": dict(change.current) if change.current is not None else None,
         "problems": [p.to_dict() for p in change.problems],
     }
+    if change.action == "conflict":
+        out["conflicts"] = {name: {"exported": c.exported, "platform": c.platform, "sheet": c.sheet} for name, c in change.conflicts.items()}
+    return out
 
 
 def _show(value: str | None) -> str:
@@ -589,7 +674,11 @@ def _change_lines(change: Change) -> list[str]:
     if change.invite:
         head += " (invitation email)"
     lines = [head]
+    for name, both in change.conflicts.items():
+        lines.append(f"  {name}: exported {_show(both.exported)} -> now on the platform {_show(both.platform)} -> in the sheet {_show(both.sheet)}")
     for name, fc in change.fields.items():
+        if name in change.conflicts:
+            continue
         line = f"  {name}: {_show(fc.before)} -> {fc.after if fc.after == SET_MARK else _show(fc.after)}"
         if change.current is not None and name in change.current:
             line += f" (platform now: {_show(change.current[name])})"
@@ -617,4 +706,5 @@ def _seats_line(seats: Seats) -> str:
 def _guard_line(guard: Guard, settings: Settings) -> str:
     rule = f"{settings.deletion_threshold_ratio:.0%} of {guard.active} active users, at least {settings.deletion_threshold_min}"
     state = "confirmed" if guard.confirmed else "refused unless confirmed"
-    return f"Deletion guard: {guard.deactivations} archived or deactivated, more than {guard.threshold} ({rule}): {state}."
+    return (f"Deletion guard: {guard.deactivations} lose access ({_named(guard.losing)}: archived, deactivated or set to a status that "
+            f"cannot log in), more than {guard.threshold} ({rule}): {state}.")
