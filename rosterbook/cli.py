@@ -252,8 +252,8 @@ def sync_command(book: Path, yes: bool, skip_rows: str | None, confirm_deletions
         emit_json(result.to_dict())
     else:
         for row in result.rows:
-            if row.outcome == "failed":
-                click.echo(f"{book.name}!row {row.row} {row.key}: {row.action} failed: {row.message}")
+            if row.outcome in ("failed", "partial"):
+                click.echo(f"{book.name}!row {row.row} {row.key}: {row.action} {'failed' if row.outcome == 'failed' else 'partly applied'}: {row.message}")
         click.echo(result.summary)
     return 0 if result.ok else 1
 

@@ -75,6 +75,8 @@ def status_text(action: str, outcome: str, message: str = "") -> str:
         return f"{_DONE.get(action, action)} {stamp}"
     if outcome == "written":
         return f"{action}: in the upload file {stamp}"
+    if outcome == "partial":
+        return f"{action} partly applied {stamp}: {message}"[:250]
     return f"{action} failed {stamp}: {message}"[:250]
 
 
@@ -109,6 +111,8 @@ class _Recorder:
             change = item.change
             if item.outcome == "ok":
                 self._confirmed(item)
+            elif item.outcome == "partial" and item.applied is not None:
+                self._confirmed(replace(item, change=item.applied))  # the snapshot records exactly what went through
             if change.row is not None:
                 self.statuses[change.row] = status_text(change.action, item.outcome, item.message)
                 if item.cleared:

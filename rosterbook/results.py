@@ -66,7 +66,7 @@ class RowResult(_Result):
     key: str
     action: str
     outcome: str
-    """``ok``, ``failed`` or ``written`` (CSV upload file)."""
+    """``ok``, ``partial`` (part of the row went through: the message says which), ``failed`` or ``written`` (CSV upload file)."""
     http_status: int | None = None
     message: str = ""
 
@@ -100,7 +100,8 @@ class SyncResult(_Result):
 
     @property
     def failed(self) -> int:
-        return sum(1 for r in self.rows if r.outcome == "failed")
+        """Rows not (or only partly) applied."""
+        return sum(1 for r in self.rows if r.outcome in ("failed", "partial"))
 
     @property
     def confirmed(self) -> int:

@@ -26,8 +26,9 @@ Progress = Callable[[str, int, int], None]
 Exported = tuple[str, str | None, str | None, dict[str, str | None]]
 """One exported user: key, platform id, version, canonical values (the snapshot entry without its row id)."""
 
-Outcome = Literal["ok", "failed", "written"]
-"""``ok``: the platform confirmed it; ``failed``: it did not; ``written``: it is in the upload file."""
+Outcome = Literal["ok", "partial", "failed", "written"]
+"""``ok``: the platform confirmed it; ``partial``: it confirmed part of it (``RowOutcome.applied``); ``failed``:
+it did not; ``written``: it is in the upload file."""
 
 
 @dataclass
@@ -80,6 +81,8 @@ class RowOutcome:
     cleared: tuple[str, ...] = ()
     """Write-only columns (passwords) the platform, or the written upload file, has taken: their cells are cleared
     and the Sync log says only that they were set."""
+    applied: Change | None = None
+    """For a ``partial`` outcome: the change restricted to what the platform confirmed (the snapshot records exactly that)."""
 
 
 class Connector(Protocol):

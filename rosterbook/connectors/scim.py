@@ -10,20 +10,32 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rosterbook.connectors.base import ExportData, Exported, Progress, RowOutcome, SendData
 from rosterbook.core.dialects import Dialect, load_dialect
+from rosterbook.core.diff import FieldChange
 from rosterbook.core.plan import Advice, Change, Current
 from rosterbook.core.problems import Problem, column_letter
-from rosterbook.core.scim_map import changes_to_operations, dialect_from_schemas, memberships, resource_to_values
+from rosterbook.core.scim_map import (
+    Operation,
+    changes_to_operations,
+    confirmed_memberships,
+    dialect_from_schemas,
+    memberships,
+    resolve_refs,
+    resource_to_values,
+)
 from rosterbook.core.table import SnapshotRow, distinct_items, snapshot_values
 from rosterbook.core.textsafety import fit_for_cells
 from rosterbook.core.upload import EscapedCell
 
 if TYPE_CHECKING:
     from sync_client.scim import OperationResult, ScimClient
+
+HELD = "not sent: the user's own change failed"
 
 
 class ScimConnector:
@@ -129,7 +141,11 @@ class ScimConnector:
     # --- sending -------------------------------------------------------------------------------
 
     def send(self, data: SendData, changes: Sequence[Change], progress: Progress | None, batch: int) -> Iterator[list[RowOutcome]]:
-        """Apply the changes in batches of ``batch`` rows; yield each batch's outcomes."""
+        """Apply the changes in batches of ``batch`` rows; yield each batch's outcomes.
+
+        A row is one unit: its own user operation goes first, and its group memberships only once
+        that went through (a rename refused with 409 changes nobody's groups).
+        """
         client = self.client
         dialect = data.plan.dialect
         names = {s.key: s.resource_id for s in data.snapshot.values() if s.resource_id}
@@ -139,10 +155,14 @@ class ScimConnector:
         for start in range(0, len(changes), max(1, batch)):
             chunk = changes[start : start + batch]
             operations, failures = changes_to_operations(chunk, dialect, user_ids_by_name=names, group_ids_by_name=groups)
-            results = client.apply(operations, counter) if operations else []
-            outcomes = _outcomes(chunk, results, {f.row_id or f.key: f.message for f in failures})
+            users = [op for op in operations if op.resource_type != "Groups"]
+            done: list[tuple[Operation, OperationResult | None]] = list(zip(users, client.apply(users, counter) if users else [], strict=True))
+            members, held = _members_after(operations, done)
+            done += zip(members, client.apply(members, counter) if members else [], strict=True)
+            done += [(op, None) for op in held]
+            outcomes = _outcomes(chunk, done, {f.row_id or f.key: f.message for f in failures}, dialect)
             for outcome in outcomes:
-                if outcome.outcome == "ok" and outcome.change.resource_id is None and outcome.resource_id:
+                if outcome.outcome != "failed" and outcome.change.resource_id is None and outcome.resource_id:
                     names[outcome.change.key] = outcome.resource_id  # a manager created in this batch
             yield outcomes
 
@@ -153,29 +173,75 @@ class ScimConnector:
         return f"Synced {result['sent']} rows: {result['confirmed']} confirmed, {result['failed']} failed. Outcomes are in the Sync log sheet."
 
 
-def _outcomes(chunk: Sequence[Change], results: Sequence[OperationResult], failures: Mapping[str, str]) -> list[RowOutcome]:
-    """One outcome per change: ok when every operation of its row was; the user's own result gives id and version."""
-    by_row: dict[str, list[OperationResult]] = {}
-    for result in results:
-        by_row.setdefault(result.row_id or result.key, []).append(result)
+def _members_after(operations: Sequence[Operation], done: Sequence[tuple[Operation, OperationResult | None]]) -> tuple[list[Operation], list[Operation]]:
+    """The membership operations to send now that the users' own operations are done, and those held back:
+    a row whose user operation failed sends none (a row is one unit); new users are referred to by their new id."""
+    failed = {op.row_id or op.key for op, result in done if result is None or not result.ok}
+    created = {op.bulk_id: result.resource_id for op, result in done if op.bulk_id and result is not None and result.ok and result.resource_id}
+    send: list[Operation] = []
+    held: list[Operation] = []
+    for op in operations:
+        if op.resource_type != "Groups":
+            continue
+        if (op.row_id or op.key) in failed:
+            held.append(op)
+        else:
+            send.append(replace(op, body=resolve_refs(op.body, created)) if op.references() else op)
+    return send, held
+
+
+def _outcomes(chunk: Sequence[Change], done: Sequence[tuple[Operation, OperationResult | None]], failures: Mapping[str, str],
+              dialect: Dialect) -> list[RowOutcome]:
+    """One outcome per change: ok when every operation of its row was; ``partial`` when the user's own operation
+    was but a membership was not (``applied`` says what went through); else failed. A held-back operation is None."""
+    by_row: dict[str, list[tuple[Operation, OperationResult | None]]] = {}
+    for op, result in done:
+        by_row.setdefault(op.row_id or op.key, []).append((op, result))
     out: list[RowOutcome] = []
     for change in chunk:
-        ident = change.row_id or change.key
-        mine = by_row.get(ident, [])
-        failure = failures.get(ident)
-        ok = failure is None and bool(mine) and all(r.status == "ok" for r in mine)
+        mine = by_row.get(change.row_id or change.key, [])
+        failure = failures.get(change.row_id or change.key)
         # The user's own result (not a group membership's) carries the user's id and new version.
-        first = next((r for r in mine if r.path.startswith("/Users")), mine[0] if mine else None)
-        bad = next((r for r in mine if r.status != "ok"), None)
-        message = failure if failure is not None else (bad.message if bad is not None else "")
+        own = next((r for op, r in mine if op.resource_type != "Groups"), None)
+        results = [r for _, r in mine if r is not None]
+        first = own or (results[0] if results else None)
+        bad = next((r for r in results if not r.ok), None)
+        message = failure if failure is not None else (bad.message if bad is not None else HELD if len(results) < len(mine) else "")
         http = bad.http_status if bad is not None else (first.http_status if first is not None else None)
-        if first is None:
+        if first is None or failure is not None:
             out.append(RowOutcome(change, "failed", change.resource_id, None, http, message))
             continue
-        version = next((r.version for r in reversed(mine) if r.version and r.resource_id == first.resource_id), first.version)
-        out.append(RowOutcome(change, "ok" if ok else "failed", first.resource_id, version if ok else first.version, http, message,
-                              tuple(change.secrets) if ok else ()))
+        version = next((r.version for r in reversed(results) if r.version and r.resource_id == first.resource_id), first.version)
+        if bad is None and len(results) == len(mine):
+            out.append(RowOutcome(change, "ok", first.resource_id, version, http, message, tuple(change.secrets)))
+        elif (own is None or own.ok) and any(r.ok for r in results):
+            out.append(_partial(change, mine, own, dialect, http))
+        else:
+            out.append(RowOutcome(change, "failed", first.resource_id, first.version, http, message))
     return out
+
+
+def _partial(change: Change, mine: Sequence[tuple[Operation, OperationResult | None]], own: OperationResult | None, dialect: Dialect,
+             http: int | None) -> RowOutcome:
+    """A row whose user operation went through but not every membership: exactly what went through."""
+    went = [op for op, r in mine if r is not None and r.ok and op.group is not None]
+    missed = [(op, r) for op, r in mine if op.group is not None and (r is None or not r.ok)]
+    added, removed = [op.group or "" for op in went if op.adds], [op.group or "" for op in went if not op.adds]
+    column = next((c.name for c in dialect.columns if c.scim == "groups"), None)
+    fields = {name: f for name, f in change.fields.items() if name != column}
+    values = dict(change.values)
+    if column is not None and column in change.fields:
+        kept = confirmed_memberships(change, dialect, added, removed)
+        fields[column] = FieldChange(change.fields[column].before, kept)
+        values[column] = kept
+    done = (["the user's own change"] if own is not None else []) + [f"added to {g!r}" for g in added] + [f"removed from {g!r}" for g in removed]
+    not_done = "; ".join(f"{'not added to' if op.adds else 'not removed from'} {op.group!r}: {r.message if r is not None else HELD}"
+                         for op, r in missed)
+    message = f"{', '.join(done)} went through; {not_done}"
+    resource_id = own.resource_id if own is not None else change.resource_id
+    version = own.version if own is not None else None
+    cleared = tuple(change.secrets) if own is not None else ()  # the user's own operation took the passwords
+    return RowOutcome(change, "partial", resource_id, version, http, message, cleared, applied=replace(change, fields=fields, values=values))
 
 
 class _UserMapper:

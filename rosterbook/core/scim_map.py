@@ -93,6 +93,10 @@ class Operation:
     """The row's key (userName), for messages and for finding a user after a lost response."""
     row: int | None = None
     """Sheet row number the operation belongs to (None for a user not in the sheet)."""
+    group: str | None = None
+    """A membership operation: the group's display name, as the sheet writes it."""
+    adds: bool = False
+    """A membership operation that adds the member (else it removes them)."""
 
     @property
     def resource_type(self) -> str:
@@ -626,13 +630,13 @@ def _group_operations(
         if gid is None:
             raise ScimMapError(name, f"{group!r} is not a group on the platform; create it there first.")
         body = {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": member}]}]}
-        ops.append(Operation("PATCH", f"/Groups/{gid}", body, None, None, change.row_id, change.key, change.row))
+        ops.append(Operation("PATCH", f"/Groups/{gid}", body, None, None, change.row_id, change.key, change.row, group, True))
     for group in removed:
         gid = _lookup(group_ids_by_name, group)
         if gid is None:
             continue  # a group that no longer exists holds nobody
         body = {"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": f"members[value eq {json.dumps(member)}]"}]}
-        ops.append(Operation("PATCH", f"/Groups/{gid}", body, None, None, change.row_id, change.key, change.row))
+        ops.append(Operation("PATCH", f"/Groups/{gid}", body, None, None, change.row_id, change.key, change.row, group, False))
     return ops
 
 
@@ -765,6 +769,29 @@ def changes_to_operations(
         except ScimMapError as exc:
             failures.append(MappingFailure(change.row, change.row_id, change.key, exc.column, exc.message))
     return operations, failures
+
+
+def confirmed_memberships(change: ChangeLike, dialect: Dialect, added: Iterable[str], removed: Iterable[str]) -> str | None:
+    """The Groups cell after only some of a change's membership operations went through: the groups at
+    export, plus those ``added``, minus those ``removed`` (for the snapshot of a partly applied row)."""
+    column = next((c for c in dialect.columns if c.scim == GROUPS_PATH), None)
+    if column is None or column.name not in change.fields:
+        return None
+    field_change = change.fields[column.name]
+    before = _items(column, field_change.before) if field_change.before else []
+    after = [] if _is_clear(column, field_change.after) else _items(column, field_change.after or "")
+    gone = {g.casefold() for g in removed}
+    came = {g.casefold() for g in added}
+    kept = [g for g in after if g.casefold() in came or any(g.casefold() == b.casefold() for b in before)]
+    kept += [g for g in before if g.casefold() not in gone and g.casefold() not in {k.casefold() for k in kept}]
+    if not kept:
+        return None
+    if column.separator is None:
+        return kept[0]
+    try:
+        return join_list(kept, column.separator, column.escape)
+    except CodecError:
+        return column.separator.join(kept)
 
 
 # --- has an operation already happened? -------------------------------------------------------

@@ -152,7 +152,7 @@ class VersionlessProxy(RewritingProxy):
 
     def response(self, method: str, path: str, status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[list[tuple[str, str]], bytes]:
         headers = [(k, v) for k, v in headers if k.lower() != "etag"]
-        if path.split("?")[0].endswith("/ServiceProviderConfig"):
+        if path.split("?", maxsplit=1)[0].endswith("/ServiceProviderConfig"):
             return headers, _announce_etag(body, False)
         data = _json(body)
         if data is None:
@@ -174,7 +174,7 @@ class ExpressProxy(RewritingProxy):
         return headers, body
 
     def response(self, method: str, path: str, status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[list[tuple[str, str]], bytes]:
-        if path.split("?")[0].endswith("/ServiceProviderConfig"):
+        if path.split("?", maxsplit=1)[0].endswith("/ServiceProviderConfig"):
             body = _announce_etag(body, self.announce_etag)
         headers = [(k, v) for k, v in headers if k.lower() != "etag"]
         # Express's etag module: W/"<length in hex>-<first 27 characters of the base64 SHA-1>".
