@@ -108,10 +108,14 @@ def do_export(book: SheetBook, ui: RibbonUI) -> Outcome:
     try:
         result = app.export_workbook(book, progress=_progress(book), **options)
     except UnsyncedEditsError as exc:
-        # The library refuses to overwrite edits that were never synced: ask before discarding them.
-        if not ui.confirm(f"{exc}\n\nExport anyway and discard those edits?"):
+        # The library refuses to overwrite edits that were never synced: offer to keep them (refresh, edits on top),
+        # and only then to discard them.
+        if ui.confirm(f"{exc}\n\nRefresh from the platform and keep those edits on top?"):
+            result = app.export_workbook(book, progress=_progress(book), **{**options, "keep_edits": True})
+        elif ui.confirm(f"{exc}\n\nExport anyway and discard those edits?"):
+            result = app.export_workbook(book, progress=_progress(book), **{**options, "force": True})
+        else:
             raise
-        result = app.export_workbook(book, progress=_progress(book), **{**options, "force": True})
     message = f"Exported {result.rows:,} users ({result.dialect}, {len(result.columns)} columns) from {result.source or 'the platform'}."
     return Outcome("export", True, message, result.to_dict())
 

@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from rosterbook import journal
 from rosterbook import workbook as wbk
 from rosterbook.connectors import Connector, ExportData, connector_for, export_connector
-from rosterbook.core.codecs import Cell
-from rosterbook.core.dialects import Dialect
+from rosterbook.core.cellform import cell_form
+from rosterbook.core.codecs import Cell, to_text
+from rosterbook.core.dialects import Dialect, load_dialect
 from rosterbook.core.diff import Change
-from rosterbook.core.plan import SHEET_BLOCKERS, Blocker, Plan, deletion_threshold, holds_values
+from rosterbook.core.plan import SHEET_BLOCKERS, Blocker, Plan, deletion_threshold, holds_values, rows_text
+from rosterbook.core.problems import Problem
 from rosterbook.core.report import CheckReport
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow
 from rosterbook.engine import BATCH, CHECKPOINT_SECONDS, Checkpoints, run_sync
 from rosterbook.errors import DataError, RosterbookError, UnsyncedEditsError, UsageError
+from rosterbook.refresh import Refreshed, keep_edits
 from rosterbook.results import ExportResult, RevertResult, SyncResult
 from rosterbook.session import (
     DIALECT_SHEET,
@@ -107,27 +111,34 @@ def export_workbook(
     dialect: str | None = None,
     from_csv: str | os.PathLike[str] | None = None,
     force: bool = False,
+    keep_edits: bool = False,
     progress: Progress | None = None,
     home: str | os.PathLike[str] | None = None,
     named_platform: str | None = None,
 ) -> ExportResult:
-    """Fill a workbook from a SCIM platform (default: the embedded sandbox) or a platform's CSV export.
+    """Fill a workbook from a SCIM platform or a platform's CSV export.
 
-    An existing workbook with edits that were never synced (and that the platform does not have
-    now) is refused unless ``force``. ``named_platform``: the URL the person running the command
-    named (the CLI's ``--platform``), which ``ROSTERBOOK_TOKEN`` may go to; never a workbook's URL.
+    A workbook stays bound to its platform: without ``platform``, an existing workbook is exported
+    from the platform in its Settings (none: the embedded sandbox); another platform is refused while
+    the workbook has unsynced edits. Unsynced edits (that the platform does not have now) are refused
+    unless ``keep_edits`` (refresh and re-apply them on top, ``rosterbook.refresh``) or ``force`` (discard).
+    ``named_platform``: the URL the person running the command named (the CLI's ``--platform``), which
+    ``ROSTERBOOK_TOKEN`` may go to; never a workbook's URL.
     """
+    path, existing = _target(target)
+    bound = _bound(existing)
+    if platform is None and from_csv is None and bound is not None and load_dialect(bound.dialect).kind == "scim":
+        platform = bound.platform_url  # the workbook's own platform, never silently another one
+    switching = bound is not None and from_csv is None and (platform.rstrip("/") if platform else None) != bound.platform_url
     with export_connector(platform=platform, dialect=dialect, from_csv=from_csv, home=home, named_platform=named_platform) as connector:
         data = connector.export(progress)
-    path: Path | None = None
-    existing: SheetBook | None = target if not isinstance(target, str | os.PathLike) else None
-    if existing is None:
-        path = Path(target)  # type: ignore[arg-type]
-        if path.suffix.lower() != ".xlsx":
-            raise UsageError(f"{str(path)!r}: the workbook must be an .xlsx file.")
-        existing = open_book(path, read_only=True) if path.exists() else None
-    previous = _guard_unsynced(existing, data, force) if existing is not None else None
+    previous: Settings | None = None
+    refreshed: Refreshed | None = None
     if existing is not None:
+        if keep_edits and bound is not None:
+            previous, refreshed = _keep_edits(existing, data, force, bound if switching else None)
+        else:
+            previous = _guard_unsynced(existing, data, force, bound if switching else None)
         _guard_shrink(existing, data, previous, force)
     settings = Settings.for_dialect(data.dialect, platform_url=data.platform_url).carried_over(previous)
     log = existing.values(wbk.SYNC_LOG)[1:] if existing is not None and wbk.SYNC_LOG in existing.sheet_names() else []
@@ -138,49 +149,91 @@ def export_workbook(
     else:
         assert existing is not None
         book = existing
-    lists = _fill(book, data, settings, progress)
-    if data.cell_problems:
-        wbk.write_problems(book, wbk.read_users(book, data.dialect), data.cell_problems)
+    rows = refreshed.rows if refreshed is not None else data.rows
+    unshown = _fill(book, data, settings, progress, refreshed)
+    lists = unshown.lists
+    # Cells whose platform text a cell cannot hold exactly: the connector's notes (a refresh moves rows: then the sheet's own).
+    notes = {p.cell: p for p in unshown.problems}
+    if refreshed is None:
+        notes.update((p.cell, p) for p in data.cell_problems)
+    if notes:
+        wbk.write_problems(book, wbk.read_users(book, data.dialect), list(notes.values()))
     if path is not None and log:
         book.write_values(wbk.SYNC_LOG, 2, 1, log)
-    _dress(book, data, lists)
+    _dress(book, data, lists, len(rows))
     book.progress("Saving the workbook")
     book.save()
-    return ExportResult(str(book_path(book) or ""), data.dialect.name, data.source, data.platform_url, len(data.rows), tuple(data.headers),
-                        {name: len(values) for name, values in lists.items()}, tuple(data.warnings), data.note)
+    if path is not None:
+        journal.discard(path)  # a refreshed workbook starts clean: what an interrupted sync left is in the export now
+    return ExportResult(str(book_path(book) or ""), data.dialect.name, data.source, data.platform_url, len(rows), tuple(data.headers),
+                        {name: len(values) for name, values in lists.items()}, tuple(data.warnings), data.note,
+                        refreshed.summary() if refreshed is not None else None)
 
 
-def _fill(book: SheetBook, data: ExportData, settings: Settings, progress: Progress | None) -> dict[str, list[str]]:
+def _target(target: Book) -> tuple[Path | None, SheetBook | None]:
+    """The file an export writes (None for a workbook open in Excel) and the workbook already there, if any."""
+    if not isinstance(target, str | os.PathLike):
+        return None, target
+    path = Path(target)
+    if path.suffix.lower() != ".xlsx":
+        raise UsageError(f"{str(path)!r}: the workbook must be an .xlsx file.")
+    return path, open_book(path, read_only=True) if path.exists() else None
+
+
+def _bound(book: SheetBook | None) -> Settings | None:
+    """The settings of an existing rosterbook workbook (its platform), None for a new or unreadable one."""
+    if book is None or wbk.SETTINGS not in book.sheet_names():
+        return None
+    try:
+        return wbk.read_settings(book)
+    except RosterbookError:
+        return None
+
+
+@dataclass(frozen=True)
+class _Filled:
+    lists: dict[str, list[str]]
+    problems: list[Problem]
+    """Notes on cells whose value a cell cannot show exactly."""
+
+
+def _fill(book: SheetBook, data: ExportData, settings: Settings, progress: Progress | None, refreshed: Refreshed | None = None) -> _Filled:
     wbk.ensure_layout(book)
-    ids = wbk.next_row_ids([], len(data.rows))
+    ids: list[str | None]
+    if refreshed is not None:
+        rows, ids, entries = refreshed.rows, refreshed.row_ids, refreshed.snapshot
+    else:
+        fresh = wbk.next_row_ids([], len(data.rows))
+        rows, ids = data.rows, list(fresh)
+        entries = [SnapshotRow(rid, key, resource_id, version, values) for rid, (key, resource_id, version, values) in zip(fresh, data.snapshots, strict=True)]
     if progress is not None:
-        progress("Writing the workbook", 0, len(data.rows))
-    wbk.write_users(book, data.dialect, data.headers, data.rows, ids)
+        progress("Writing the workbook", 0, len(rows))
+    problems = wbk.write_users(book, data.dialect, data.headers, rows, ids)
     lists = wbk.dialect_lists(data.dialect, data.headers)
     lists.update((name, values) for name, values in data.lists.items() if values)
     wbk.write_lists(book, lists)
     wbk.write_settings(book, settings)
-    wbk.write_snapshot(book, (SnapshotRow(rid, key, resource_id, version, values)
-                              for rid, (key, resource_id, version, values) in zip(ids, data.snapshots, strict=True)))
+    wbk.write_snapshot(book, entries)
     write_dialect(book, data.announced)
     wbk.write_file_format(book, data.file_format)
     wbk.write_preview(book, {"counts": {}, "changes": []})
     if progress is not None:
-        progress("Writing the workbook", len(data.rows), len(data.rows))
-    return lists
+        progress("Writing the workbook", len(rows), len(rows))
+    return _Filled(lists, problems)
 
 
-def _dress(book: SheetBook, data: ExportData, lists: Mapping[str, Sequence[str]]) -> None:
+def _dress(book: SheetBook, data: ExportData, lists: Mapping[str, Sequence[str]], rows: int) -> None:
     from rosterbook.xlsx import OpenpyxlBook, dress_sheets, dress_users, order_sheets
 
     if isinstance(book, OpenpyxlBook):
-        dress_users(book, data.dialect, wbk.users_headers(data.dialect, data.headers), lists, len(data.rows) + 1)
+        dress_users(book, data.dialect, wbk.users_headers(data.dialect, data.headers), lists, rows + 1)
         dress_sheets(book)
         order_sheets(book)
 
 
-def _guard_unsynced(book: SheetBook, data: ExportData, force: bool) -> Settings | None:
-    """Refuse to overwrite edits the platform does not have; return the book's settings to carry over."""
+def _guard_unsynced(book: SheetBook, data: ExportData, force: bool, bound: Settings | None = None) -> Settings | None:
+    """Refuse to overwrite edits the platform does not have; return the book's settings to carry over.
+    ``bound``: the workbook's settings when the export switches it to another platform."""
     if wbk.SETTINGS not in book.sheet_names():
         if force or not any(book.values(s) for s in book.sheet_names()):
             return None
@@ -191,6 +244,8 @@ def _guard_unsynced(book: SheetBook, data: ExportData, force: bool) -> Settings 
         if force:
             return None
         raise
+    if bound is not None and session.edited_rows() and not force:
+        _refuse_switch(session, bound, data)
     edits = session.edited_rows()
     if not edits or force:
         return session.settings
@@ -213,8 +268,36 @@ def _guard_unsynced(book: SheetBook, data: ExportData, force: bool) -> Settings 
     shown = ", ".join(str(n) for n in lost[:10]) + (" ..." if len(lost) > 10 else "")
     raise UnsyncedEditsError(
         f"the workbook has unsynced edits in {len(lost)} row{'s' if len(lost) != 1 else ''} ({shown}) that exporting would overwrite. "
-        "Sync them first (rosterbook sync), revert them (rosterbook revert), or export with --force to discard them."
+        "Sync them first (rosterbook sync), export with --keep-edits to refresh the workbook and keep them, revert them (rosterbook revert), "
+        "or export with --force to discard them."
     )
+
+
+def _refuse_switch(session: Session, bound: Settings, data: ExportData) -> None:
+    """A workbook with unsynced edits stays on its platform: its edits are relative to that platform's users."""
+    rows = sorted(session.edited_rows())
+    where = bound.platform_url or "the embedded sandbox"
+    raise UnsyncedEditsError(
+        f"this workbook is bound to {where} ({wbk.SETTINGS}!B{_setting_row(session.book, 'platform_url')}), and exporting from "
+        f"{data.platform_url or 'the embedded sandbox'} would drop its unsynced edits in {rows_text(rows)}; nothing was written. "
+        "Sync or revert them first, or export with --force to discard them."
+    )
+
+
+def _setting_row(book: SheetBook, name: str) -> int:
+    for number, row in enumerate(book.values(wbk.SETTINGS), start=1):
+        if row and to_text(row[0]) == name:
+            return number
+    return 2
+
+
+def _keep_edits(book: SheetBook, data: ExportData, force: bool, bound: Settings | None) -> tuple[Settings, Refreshed]:
+    """Refresh keeping the sheet's unsynced edits; a snapshot that fails its check is read for what is intact."""
+    session = Session.open(book, lenient=True)
+    if bound is not None and session.edited_rows():
+        _refuse_switch(session, bound, data)
+    by_id, by_key = session.intent_baselines()
+    return session.settings, keep_edits(session, data, force=force, by_id=by_id, by_key=by_key)
 
 
 def _guard_shrink(book: SheetBook, data: ExportData, settings: Settings | None, force: bool) -> None:
@@ -250,10 +333,46 @@ def _read_plan(session: Session, connector: Connector, *, skip_rows: Collection[
     plan = session.plan(confirm_deletions=confirm_deletions, skip_rows=skip)
     if refuse_sheet:
         _refuse([b for b in plan.blockers() if b.kind in SHEET_BLOCKERS])
-    current = connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(), session.progress)
+    current = connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(), session.progress,
+                                keys=session.intent_keys())
     if current is None:
         return plan
+    if session.resolve_intents(current):
+        # Rows an interrupted sync sent are re-based on what the platform holds: diff again, and read any row that now changes.
+        current = {**current, **(connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(),
+                                                   session.progress) or {})}
     return session.plan(current=current, confirm_deletions=confirm_deletions, skip_rows=skip)
+
+
+def _preflight(session: Session, connector: Connector) -> None:
+    """Before the first request: the workbook, its journal and (CSV platforms) the upload file can be written, or exit 2 naming the path."""
+    path = session.path
+    if path is None:
+        return
+    folders = {path.parent} | {written.parent for written in connector.writes(session.dialect)}
+    for target in [path, *sorted(folders)]:
+        problem = _unwritable(target)
+        if problem is not None:
+            raise UsageError(f"{str(target)!r} cannot be written ({problem}), so this sync could not record what it sends; nothing was sent. "
+                             "Make it writable (or save the workbook somewhere that is) and run sync again.")
+
+
+def _unwritable(target: Path) -> str | None:
+    """Why ``target`` (a file that must be replaced, or a folder files are created in) cannot be written, or None."""
+    import tempfile
+
+    if target.is_dir():
+        try:
+            with tempfile.TemporaryFile(dir=target) as probe:
+                probe.write(b"rosterbook" * 6554)  # 64 KiB: a full disk or a file-size limit shows here, not after sending
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+        return None
+    if target.exists() and not os.access(target, os.W_OK):
+        return "read-only file"
+    return None
 
 
 def _refuse(blockers: Iterable[Blocker]) -> None:
@@ -303,6 +422,7 @@ def sync_workbook(
     session = Session.open(target, progress=progress)
     asked = confirm_deletions == "ask"
     with connector_for(session.dialect, session.settings, workbook=session.path, home=home) as connector:
+        _preflight(session, connector)
         plan = _read_plan(session, connector, skip_rows=skip_rows, confirm_deletions=confirm_deletions is True, refuse_sheet=True)
         _refuse(b for b in plan.blockers() if not (asked and b.confirmable))
         if asked and plan.guard.tripped and not plan.guard.confirmed:
@@ -387,7 +507,8 @@ def _exported_cells(dialect: Dialect, headers: Sequence[str], snap: SnapshotRow)
     out: list[str | None] = []
     for header in headers:
         column = wbk.find_column(dialect, header)
-        out.append(None if column is not None and column.write_only else snap.values.get(column.name if column is not None else header))
+        value = None if column is not None and column.write_only else snap.values.get(column.name if column is not None else header)
+        out.append(cell_form(value) if value is not None else None)  # a value no cell holds exactly: its cell form (untouched)
     return out
 
 

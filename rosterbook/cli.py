@@ -169,27 +169,42 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result a
 @click.option("--dialect", metavar="NAME", help="Dialect of the --from-csv file (recognised from its header row when omitted).")
 @click.option("--from-csv", "from_csv", type=click.Path(dir_okay=True, path_type=Path), metavar="EXPORT.csv",
               help="Fill the workbook from a CSV-only platform's own export file.")
+@click.option("--keep-edits", is_flag=True, help="Refresh from the platform and re-apply the sheet's unsynced edits on top "
+              "(fields edited on both sides become conflicts in the preview).")
 @click.option("--force", is_flag=True, help="Overwrite a workbook whose edits were never synced.")
 @_JSON
-def export_command(book: Path, platform: str | None, dialect: str | None, from_csv: Path | None, force: bool, as_json: bool) -> int:
+def export_command(book: Path, platform: str | None, dialect: str | None, from_csv: Path | None, keep_edits: bool, force: bool,
+                   as_json: bool) -> int:
     """Fill BOOK.xlsx with the platform's users (created from the template when missing).
 
-    Everything read from the platform is written as text. Re-exporting into a workbook with
-    unsynced edits is refused unless --force.
+    Everything read from the platform is written as text. An existing workbook is exported from the
+    platform in its Settings unless --platform names another (refused while it has unsynced edits).
+    Re-exporting into a workbook with unsynced edits is refused unless --keep-edits (keep them) or
+    --force (discard them).
     """
     from rosterbook.app import export_workbook
 
     with progress_bars(not as_json) as progress:
-        result = export_workbook(book, platform=platform, dialect=dialect, from_csv=from_csv, force=force, progress=progress, named_platform=platform)
+        result = export_workbook(book, platform=platform, dialect=dialect, from_csv=from_csv, force=force, keep_edits=keep_edits,
+                                 progress=progress, named_platform=platform)
     if as_json:
         emit_json(result.to_dict())
     else:
         for warning in result.get("warnings") or ():
             click.echo(f"Warning: {warning}", err=True)
-        source = f"{from_csv.name}" if from_csv is not None else (platform or "the embedded sandbox")
+        source = f"{from_csv.name}" if from_csv is not None else (result["platform_url"] or "the embedded sandbox")
         click.echo(f"Exported {result['rows']} users from {source} into {book} (dialect {result['dialect']}, {len(result['columns'])} columns).")
         if result.dialect_note:
             click.echo(f"{from_csv.name if from_csv is not None else 'export'}: {result.dialect_note}.", err=True)
+        kept = result.keep_edits
+        if kept is not None:
+            click.echo(f"Kept the unsynced edits of {len(kept['rows'])} rows.")
+            if kept["conflicts"]:
+                click.echo(f"Edited both in the sheet and on the platform (conflicts, see `rosterbook preview`): rows {', '.join(map(str, kept['conflicts']))}.")
+            if kept["gone"]:
+                click.echo(f"No longer on the platform, their edits dropped: {', '.join(kept['gone'])}.", err=True)
+            if kept["refreshed"]:
+                click.echo(f"Refreshed from the platform (damaged snapshot entries): rows {', '.join(map(str, kept['refreshed']))}.", err=True)
     return 0
 
 
@@ -224,9 +239,10 @@ def _counts_line(plan: Any) -> str:
 @_BOOK
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--skip-rows", metavar="ROWS", help="Leave these sheet rows out (rows with errors or conflicts), e.g. 7,9-12.")
-@click.option("--confirm-deletions", is_flag=True, help="Go ahead although more users would be archived than the deletion guard allows.")
+@click.option("--confirm-deletions", is_flag=True, help="Go ahead although more users would lose access than the deletion guard allows.")
+@click.option("--batch", type=click.IntRange(min=1), default=None, hidden=True, help="Rows per batch (tests and tuning).")
 @_JSON
-def sync_command(book: Path, yes: bool, skip_rows: str | None, confirm_deletions: bool, as_json: bool) -> int:
+def sync_command(book: Path, yes: bool, skip_rows: str | None, confirm_deletions: bool, batch: int | None, as_json: bool) -> int:
     """Send only what changed to the platform (SCIM), or write the upload file (CSV platforms).
 
     Refuses when rows have errors or conflicts unless --skip-rows names them. Asks for
@@ -247,7 +263,10 @@ def sync_command(book: Path, yes: bool, skip_rows: str | None, confirm_deletions
         return click.confirm("Send these changes?", default=False, err=True)
 
     with progress_bars(not as_json) as progress:
-        result = sync_workbook(book, confirm=confirm, skip_rows=parse_rows(skip_rows), confirm_deletions=confirm_deletions, progress=progress)
+        from rosterbook.engine import BATCH
+
+        result = sync_workbook(book, confirm=confirm, skip_rows=parse_rows(skip_rows), confirm_deletions=confirm_deletions, progress=progress,
+                               batch=batch or BATCH)
     if as_json:
         emit_json(result.to_dict())
     else:

@@ -6,6 +6,10 @@ row ids new users got, each row's Sync status and a Sync log line, and the write
 that they were set). The workbook is saved at
 checkpoints (see ``Checkpoints``) and at the end, and also when sending fails half-way, so a
 failed sync can simply be run again: it sends only what the platform does not hold yet.
+
+The sync journal (``rosterbook.journal``) holds, on disk and before anything is sent, what each
+batch sends, then what its outcomes are, until the workbook is saved: a sync killed at any moment,
+or a workbook that cannot be saved, loses nothing, and the next command applies it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from rosterbook import workbook as wbk
 from rosterbook.connectors.base import Connector, Progress, RowOutcome, SendData
 from rosterbook.core.plan import Change, Plan, apply_change
 from rosterbook.core.table import SnapshotRow
+from rosterbook.errors import DataError
+from rosterbook.journal import Flush, Journal
 from rosterbook.results import RowResult, SyncResult
 from rosterbook.session import Session
 
@@ -134,6 +140,13 @@ class _Recorder:
         if change.row is not None and change.row in self.ids_for_new:
             self.new_ids[change.row] = self.ids_for_new[change.row]
 
+    def pending(self) -> Flush:
+        """What the next flush writes, for the journal (so a lost save loses nothing)."""
+        ids = {r.number: r.row_id for r in self.session.table.rows if r.row_id}
+        keys = {r.row: r.key for r in self.rows if r.row is not None}
+        return Flush(dict(self.changed), list(self.removed), [(n, rid, keys.get(n, "")) for n, rid in self.new_ids.items()],
+                     [(n, self.new_ids.get(n) or ids.get(n), text) for n, text in self.statuses.items()], [e.cells() for e in self.entries])
+
     def flush(self, *, save: bool) -> None:
         """Write what was learnt since the last flush; save when asked."""
         session = self.session
@@ -164,33 +177,56 @@ def with_row_ids(changes: Sequence[Change], existing: Iterable[str]) -> tuple[li
 
 def run_sync(session: Session, connector: Connector, plan: Plan, *, progress: Progress | None = None, batch: int = BATCH,
              checkpoints: Checkpoints | None = None) -> SyncResult:
-    """Send the plan through the connector and record every row's outcome; the workbook ends saved."""
+    """Send the plan through the connector and record every row's outcome; the workbook ends saved.
+
+    Raises ``DataError`` (after sending) when the workbook cannot be saved: the outcomes are then in the journal.
+    """
     checkpoints = checkpoints or Checkpoints()
     changes = plan.sendable()
     prepared, ids_for_new = with_row_ids(changes, session.snapshot)
     recorder = _Recorder(session, ids_for_new)
     recorder.adopt(plan.adopted)
     data = SendData(plan, session.table, session.snapshot, session.settings)
+    journal = Journal(session.path)
+    hidden = [c.name for c in plan.dialect.columns if c.write_only]
+    step = max(1, batch)
+    if connector.confirms:
+        journal.intents(prepared[:step], dialect_write_only=hidden)
     checkpoints.start()
     done = 0
     try:
         for outcomes in connector.send(data, prepared, progress, batch):
             recorder.add(outcomes)
             done += len(outcomes)
+            journal.flush(recorder.pending())
             due = done < len(prepared) and checkpoints.due()
             saved = checkpoints.saving() if due else None
             recorder.flush(save=due)
             if saved is not None:
                 saved()
+            if connector.confirms and done < len(prepared):
+                journal.intents(prepared[done : done + step], dialect_write_only=hidden)  # before the next batch goes
             if progress is not None:
                 progress("Syncing", done, len(prepared))
     except BaseException:
         if recorder.unsaved:
-            recorder.flush(save=True)  # the batches already sent keep their log and snapshot
+            _final_save(recorder, journal)  # the batches already sent keep their log and snapshot
         raise
-    recorder.flush(save=True)
+    _final_save(recorder, journal)
     upload = connector.upload_file
     result = SyncResult(connector.name, dict(plan.counts), tuple(recorder.rows),
                         upload_file=str(upload) if upload is not None else None, upload_rows=connector.upload_rows,
                         upload_guidance=connector.upload_guidance, escaped_cells=connector.escaped_cells)
     return replace(result, summary=connector.summary(result), summary_excel=connector.summary(result, excel=True))
+
+
+def _final_save(recorder: _Recorder, journal: Journal) -> None:
+    """The last save; when the workbook cannot be written, the outcomes wait in the journal for the next command."""
+    try:
+        recorder.flush(save=True)
+    except Exception as exc:  # PermissionError, a full disk (EFBIG/ENOSPC), an XML writer's error: never a traceback
+        where = f" They are kept in {journal.path}, and the next rosterbook command on this workbook applies them" if journal.path else ""
+        raise DataError(
+            f"the sync was sent, but the workbook could not be saved ({type(exc).__name__}: {exc}).{where}: make the workbook writable "
+            "(free disk space, close it elsewhere, check the folder's permissions) and run `rosterbook sync` again; nothing is sent twice."
+        ) from None

@@ -40,9 +40,11 @@ class ExportResult(_Result):
     """What the platform got wrong but could be worked around (the CLI prints them on stderr)."""
     dialect_note: str | None = None
     """Why the dialect was chosen when another one also fitted the export's header row."""
+    keep_edits: Mapping[str, Any] | None = None
+    """``export --keep-edits``: the sheet rows whose edits were kept, rows with conflicts, users gone from the platform."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (stable; ``dialect_note`` only when another dialect also fitted)."""
+        """The JSON form (stable; ``dialect_note`` only when another dialect also fitted; ``keep_edits`` only for ``export --keep-edits``)."""
         out: dict[str, Any] = {
             "workbook": self.workbook,
             "dialect": self.dialect,
@@ -55,6 +57,8 @@ class ExportResult(_Result):
         }
         if self.dialect_note is not None:
             out["dialect_note"] = self.dialect_note
+        if self.keep_edits is not None:
+            out["keep_edits"] = dict(self.keep_edits)
         return out
 
 

@@ -15,16 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rosterbook import journal
 from rosterbook import workbook as wbk
+from rosterbook.core.cellform import any_not_shown, shown_exactly
 from rosterbook.core.checks import check_table
 from rosterbook.core.codecs import Cell, split_list, to_text
 from rosterbook.core.crosschecks import columns_of_table, cross_checks, escape_problem
 from rosterbook.core.dialects import Dialect, load_dialect
 from rosterbook.core.diff import Change, diff
-from rosterbook.core.plan import Current, Plan, make_plan
+from rosterbook.core.plan import Current, Plan, holds_values, make_plan, same_key
 from rosterbook.core.problems import Problem
 from rosterbook.core.settings import Settings
-from rosterbook.core.table import SnapshotRow, Table
+from rosterbook.core.table import Row, SnapshotRow, Table
 from rosterbook.core.upload import FileFormat
 from rosterbook.errors import DataError, UsageError
 from rosterbook.sheets import SheetBook
@@ -164,6 +166,29 @@ def platform_choices(loaded: Loaded) -> dict[str, list[str]]:
     return out
 
 
+def _read(book: SheetBook, settings: Settings, chosen: Dialect, lenient: bool) -> tuple[Loaded, list[list[Cell]], list[tuple[int, int, int, int]],
+                                                                                   wbk.SnapshotSheet]:
+    """Snapshot, Users sheet and Lists as the core needs them."""
+    snapshot_sheet = wbk.read_snapshot_sheet(book, lenient=lenient)
+    snapshot = snapshot_sheet.rows
+    exported = wbk.SNAPSHOT in book.sheet_names()
+    if wbk.USERS not in book.sheet_names():
+        raise DataError(f"the workbook has no {wbk.USERS!r} sheet.")
+    grid = book.values(wbk.USERS)
+    merged_of = getattr(book, "merged_ranges", None)  # only adapters over a file know merged cells
+    merged = list(merged_of(wbk.USERS)) if merged_of is not None else []
+    users = wbk.users_from_grid(grid, chosen, snapshot if exported else None, merged)
+    if not exported and users.row_ids:
+        # Without the snapshot every exported row would look new: a sync would try to create them all again.
+        raise DataError(
+            f"the very hidden {wbk.SNAPSHOT!r} sheet is missing, but {len(users.row_ids)} rows of the {wbk.USERS} sheet come from an export "
+            "(they carry hidden row ids), so they cannot be compared with what was exported. Export again into a new workbook."
+        )
+    loaded = Loaded(book, settings, chosen, dict(snapshot), users, wbk.read_lists(book), exported, stored=dict(snapshot),
+                    file_format=wbk.read_file_format(book))
+    return loaded, grid, merged, snapshot_sheet
+
+
 class Session:
     """One workbook for one command: read once, checked once, diffed once, saved at the end."""
 
@@ -179,33 +204,29 @@ class Session:
         self._problems: list[Problem] | None = None
         self._changes: list[Change] | None = None
         self._log: wbk.LogCursor | None = None
+        self.intents: list[journal.Intent] = []
+        """What an interrupted sync sent that no recorded outcome settles (only the platform can tell)."""
 
     @classmethod
-    def open(cls, target: Book, *, read_only: bool = False, dialect: str | None = None, progress: Progress | None = None) -> Session:
-        """Open ``target`` and read everything the core needs, once."""
-        book = open_book(target, read_only=read_only)
+    def open(cls, target: Book, *, read_only: bool = False, dialect: str | None = None, progress: Progress | None = None,
+             lenient: bool = False) -> Session:
+        """Open ``target`` and read everything the core needs, once.
+
+        What an interrupted sync recorded in its journal (``rosterbook.journal``) is applied first. ``lenient``
+        reads a snapshot that fails its check for the entries that are intact (``export --keep-edits``).
+        """
+        path = Path(target) if isinstance(target, str | os.PathLike) else book_path(target)
+        replaying = journal.exists(path)
+        book = open_book(target, read_only=read_only and not replaying)
         settings = wbk.read_settings(book)
         if dialect is not None and dialect != settings.dialect:
             raise UsageError(f"this workbook is for the {settings.dialect!r} dialect (Settings!B2), not {dialect!r}.")
         chosen = workbook_dialect(book, settings)
-        snapshot_sheet = wbk.read_snapshot_sheet(book)
-        snapshot = snapshot_sheet.rows
-        exported = wbk.SNAPSHOT in book.sheet_names()
-        if wbk.USERS not in book.sheet_names():
-            raise DataError(f"the workbook has no {wbk.USERS!r} sheet.")
-        grid = book.values(wbk.USERS)
-        merged_of = getattr(book, "merged_ranges", None)  # only adapters over a file know merged cells
-        merged = list(merged_of(wbk.USERS)) if merged_of is not None else []
-        users = wbk.users_from_grid(grid, chosen, snapshot if exported else None, merged)
-        if not exported and users.row_ids:
-            # Without the snapshot every exported row would look new: a sync would try to create them all again.
-            raise DataError(
-                f"the very hidden {wbk.SNAPSHOT!r} sheet is missing, but {len(users.row_ids)} rows of the {wbk.USERS} sheet come from an export "
-                "(they carry hidden row ids), so they cannot be compared with what was exported. Export again into a new workbook."
-            )
-        loaded = Loaded(book, settings, chosen, dict(snapshot), users, wbk.read_lists(book), exported, stored=dict(snapshot),
-                        file_format=wbk.read_file_format(book))
-        return cls(book, loaded, grid, merged, snapshot_sheet, progress)
+        intents = journal.replay(book, path, chosen.key, chosen.key_fallback) if replaying and path is not None else []
+        loaded, grid, merged, snapshot_sheet = _read(book, settings, chosen, lenient)
+        session = cls(book, loaded, grid, merged, snapshot_sheet, progress)
+        session.intents = intents
+        return session
 
     # --- what the workbook holds ---------------------------------------------------------------
 
@@ -283,8 +304,70 @@ class Session:
         wbk.update_snapshot(self.book, changed, removed, sheet=self.snapshot_sheet)
 
     def save(self) -> None:
+        """Save the workbook; what an interrupted sync's journal held is in it now (unresolved intents stay in the journal)."""
         self.book.progress("Saving the workbook")
         self.book.save()
+        journal.Journal(self.path).settled(self.intents)
+
+    # --- after an interrupted sync -------------------------------------------------------------
+
+    def intent_keys(self) -> list[str]:
+        """Keys of rows an interrupted sync created (the platform is asked for them by key)."""
+        return [i.key for i in self.intents if i.resource_id is None]
+
+    def intent_baselines(self) -> tuple[dict[str, journal.Intent], dict[str, journal.Intent]]:
+        """Unresolved intents by row id (existing users) and by folded key (rows created)."""
+        by_id = {i.row_id: i for i in self.intents if i.resource_id is not None}
+        by_key = {i.key.casefold(): i for i in self.intents if i.resource_id is None}
+        return by_id, by_key
+
+    def resolve_intents(self, current: Mapping[str, Current]) -> bool:
+        """Re-base the rows an interrupted sync sent when the platform holds what they sent: their snapshot entry
+        becomes what was sent (a created row gets its row id), so a later edit is an ordinary update. True when any was."""
+        if not self.intents:
+            return False
+        rebased, new_ids = intents_confirmed(self.dialect, self.intents, current, self.table.rows)
+        self.intents = []
+        if not rebased:
+            return False
+        entries = [wbk.LogEntry(engine_now(), None, snap.key, "update", "ok", snap.resource_id, snap.version, None,
+                                "confirmed on the platform after an interrupted sync (re-based)") for snap in rebased.values()]
+        self.update_snapshot(rebased, [])
+        wbk.set_row_ids(self.book, self.users, new_ids)
+        self.append_log(entries)
+        self.loaded, self.grid, self.merged, self.snapshot_sheet = _read(self.book, self.settings, self.dialect, False)
+        self._problems = self._changes = None
+        return True
+
+
+def engine_now() -> str:
+    """The time stamp of Sync log lines."""
+    import datetime as dt
+
+    return dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def intents_confirmed(dialect: Dialect, intents: Sequence[journal.Intent], current: Mapping[str, Current],
+                      rows: Sequence[Row]) -> tuple[dict[str, SnapshotRow], dict[int, str]]:
+    """The snapshot entries (and new rows' row ids) of the intents the platform holds."""
+    rebased: dict[str, SnapshotRow] = {}
+    new_ids: dict[int, str] = {}
+    by_key = {(now.values.get(dialect.key) or "").casefold(): (rid, now) for rid, now in current.items()}
+    for intent in intents:
+        rid: str | None = intent.resource_id
+        found = current.get(intent.resource_id) if intent.resource_id is not None else None
+        if intent.resource_id is None and intent.key.casefold() in by_key:
+            rid, found = by_key[intent.key.casefold()]
+        if found is None or rid is None or not same_key(dialect, found.values.get(dialect.key), intent.key) \
+                or not holds_values(dialect, found.values, intent.sent):
+            continue  # the platform does not hold it: never sent, or changed since (the plan's conflicts decide)
+        if intent.resource_id is None:
+            row = next((r for r in rows if r.row_id is None and (dialect.user_key(r.text) or "").casefold() == intent.key.casefold()), None)
+            if row is None:
+                continue
+            new_ids[row.number] = intent.row_id
+        rebased[intent.row_id] = SnapshotRow(intent.row_id, intent.key, rid, found.version, dict(intent.values))
+    return rebased, new_ids
 
 
 def problems_of(loaded: Loaded, progress: Progress | None = None) -> list[Problem]:
@@ -299,7 +382,34 @@ def problems_of(loaded: Loaded, progress: Progress | None = None) -> list[Proble
     )
     found.extend(loaded.users.problems)
     found.extend(cross_checks(columns_of_table(loaded.table), loaded.snapshot if loaded.exported else None))
-    return _without_platform_text(loaded, found)
+    return _unshown_values(loaded, _without_platform_text(loaded, found))
+
+
+def _unshown_values(loaded: Loaded, problems: list[Problem]) -> list[Problem]:
+    """Cells of exported values no cell can show exactly: untouched (their cell form), the platform's value stands and no
+    check applies to the form; edited, the cell replaces the whole value. Either way a note says so."""
+    if not loaded.snapshot:
+        return problems
+    table = loaded.table
+    notes: list[Problem] = []
+    untouched: set[str] = set()
+    for row in table.rows:
+        snap = loaded.snapshot.get(row.row_id) if row.row_id else None
+        if snap is None or not any_not_shown(snap.values.values()):
+            continue
+        for name, value in snap.values.items():
+            if value is None or name not in table.positions or shown_exactly(value):
+                continue
+            address = table.address(row.number, name)
+            column = loaded.dialect.find_column(name)
+            clears = column is not None and column.blank == "clear"
+            note = wbk.unshown_problem(address, row.number, name, value, row.values.get(name), blank_clears=clears)
+            notes.append(note)
+            if note.code != wbk.REPLACED:
+                untouched.add(address)
+    if not notes:
+        return problems
+    return [p for p in problems if p.cell not in untouched or p.sheet != wbk.USERS] + notes
 
 
 def _without_platform_text(loaded: Loaded, problems: list[Problem]) -> list[Problem]:

@@ -16,7 +16,10 @@ Sheets, in order:
 ``Lists``
     Allowed values per column (status words, roles; teams and groups from the platform).
 ``_snapshot`` (very hidden)
-    What was exported: row id, key, platform id, version and the canonical values as JSON.
+    What was exported, losslessly: per user a row id, a check, and one JSON entry (key, platform
+    id, version, canonical values) in text a cell always keeps, continued over the next cells
+    when long; the header row carries a digest of the whole sheet, so an edited, truncated or
+    re-ordered snapshot is detected instead of trusted.
 ``_file_format`` (very hidden, CSV platforms)
     How the platform's export file was written (header spellings and order, delimiter, encoding,
     line ends): the upload file is written the same way. Never a Settings value anyone edits.
@@ -26,12 +29,14 @@ Everything here goes through the ``SheetBook`` protocol only, so the ribbon runs
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from rosterbook.core.cellform import any_not_shown, cell_form, cell_text, shown_exactly, unshown_note, why_not_shown
 from rosterbook.core.codecs import Cell, CodecError, parse_bool, to_text
 from rosterbook.core.dialects import Column, Dialect, load_dialect
 from rosterbook.core.problems import Problem, cell_address, column_letter, quote, quote_choices
@@ -60,6 +65,11 @@ CHECK = "Check"
 header right of ``Problems`` is never data, so Check, Preview and Sync ignore its formulas."""
 
 SNAPSHOT_HEADERS = ("row_id", "key", "resource_id", "version", "values")
+"""The snapshot's header in workbooks written before snapshot checks (still read; rewritten as below at the next write)."""
+SNAPSHOT_HEAD = ("row_id", "check", "entry (JSON; a long entry continues in the next cells)")
+SNAPSHOT_FORMAT = "rosterbook-snapshot-2"
+SNAPSHOT_CHUNK = 30000
+"""Characters of an entry per cell (a cell holds 32,767; entries are ASCII-safe escaped, one unit each)."""
 SETTINGS_HEADERS = ("Setting", "Value", "What it means")
 SYNC_LOG_HEADERS = ("Time", "Row", "Key", "Action", "Outcome", "Platform id", "Version", "HTTP status", "Message")
 LAYOUT_VERSION = "rosterbook-1"
@@ -399,8 +409,10 @@ def write_users(
     headers: Sequence[str],
     rows: Sequence[Sequence[str | None]],
     row_ids: Sequence[str | None],
-) -> None:
-    """Replace the Users sheet's content: ``headers`` are the data headers; rows are cell texts."""
+) -> list[Problem]:
+    """Replace the Users sheet's content: ``headers`` are the data headers; rows are cell texts.
+
+    A value no cell can show exactly is written as its cell form; the notes on those cells are returned."""
     full = [*headers, *LAYOUT_HEADERS]
     book.ensure_sheet(USERS)
     book.clear(USERS, 1)
@@ -408,13 +420,40 @@ def write_users(
     texts = text_columns(dialect, full)
     book.set_text_columns(USERS, texts)
     block: list[list[Cell]] = [list(full)]
-    for values, rid in zip(rows, row_ids, strict=True):
-        block.append([*values, None, None, rid])
+    unshown: list[Problem] = []
+    for number, (values, rid) in enumerate(zip(rows, row_ids, strict=True), start=2):
+        line: list[Cell] = [*values, None, None, rid]
+        if any_not_shown(values):
+            # A value no cell can hold exactly: shown in its cell form, marked, with a note; never sent untouched.
+            for index, value in enumerate(values):
+                if value is not None and not shown_exactly(value):
+                    line[index] = cell_form(value)
+                    unshown.append(unshown_problem(cell_address(index + 1, number), number, headers[index], value, line[index]))
+        block.append(line)
     book.write_values(USERS, 1, 1, block)
     # Again after writing: a file adapter formats the cells it just created (a user editing '00123' keeps it).
     book.set_text_columns(USERS, texts)
     book.hide_columns(USERS, [len(full)])
     book.fit_table(USERS, max(2, len(rows) + 1), len(full))
+    return unshown
+
+
+def unshown_problem(address: str, row: int, column: str, value: str, cell: Cell, *, blank_clears: bool = False) -> Problem:
+    """The note of a cell whose platform value a cell cannot show exactly: untouched (its cell form), or replaced by an edit."""
+    text = to_text(cell)
+    if text == (cell_form(value).strip() or None):
+        code, message = unshown_note(value)
+        return Problem("warning", USERS, address, row, column, None, code, message)
+    shown = text or ""
+    preview = quote(shown[:80] + ("..." if len(shown) > 80 else ""))
+    return Problem("warning", USERS, address, row, column, None, REPLACED,
+                   f"replaces the platform's value, which the sheet could not show exactly (it {why_not_shown(value)}): sync sends exactly "
+                   f"this cell's text instead, {len(shown):,} characters: {preview}." if text is not None else
+                   f"is blank, which {'clears' if blank_clears else 'keeps'} the platform's value (a value the sheet could not show "
+                   f"exactly: it {why_not_shown(value)}).")
+
+
+REPLACED = "replaces-unshown-value"
 
 
 def next_row_ids(existing: Iterable[str], count: int) -> list[str]:
@@ -479,7 +518,7 @@ def write_sync_status(book: SheetBook, users: UsersSheet, statuses: Mapping[int,
         return
     statuses = {n: scrub(t) if t else t for n, t in statuses.items()}  # second line: a platform's message may echo a credential
     for first, texts in _runs(statuses):
-        book.write_values(USERS, first, users.status_col, [[t] for t in texts])
+        book.write_values(USERS, first, users.status_col, [[cell_text(t)] for t in texts])
 
 
 def _runs(cells: Mapping[int, Cell]) -> list[tuple[int, list[Cell]]]:
@@ -513,6 +552,14 @@ def set_row_ids(book: SheetBook, users: UsersSheet, ids: Mapping[int, str]) -> N
 # --- the snapshot ------------------------------------------------------------------------------
 
 
+class SnapshotDamaged(DataError):
+    """The snapshot sheet does not match its checks: edited, truncated or re-ordered outside rosterbook."""
+
+    def __init__(self, message: str, rows: Sequence[int]) -> None:
+        super().__init__(message)
+        self.rows = tuple(rows)
+
+
 @dataclass
 class SnapshotSheet:
     """The snapshot as read, and where each entry sits on its sheet (so a sync rewrites only the rows it changes)."""
@@ -523,6 +570,72 @@ class SnapshotSheet:
     """Row id -> sheet row number."""
     last: int = 1
     """The last sheet row in use (1: only the header)."""
+    checks: dict[int, str] = field(default_factory=dict)
+    """Sheet row number -> that entry's check."""
+    width: dict[int, int] = field(default_factory=dict)
+    """Sheet row number -> cells the entry uses (row id and check included)."""
+    total: int = 0
+    """The sum the header's digest is made of."""
+    legacy: bool = False
+    """Written before snapshot checks: rewritten whole at the next write."""
+    damaged: tuple[int, ...] = ()
+    """Sheet rows whose entry does not match its check (read leniently; their entries are left out)."""
+    problem: str | None = None
+    """What is wrong with the sheet, when read leniently."""
+
+    @property
+    def digest(self) -> str:
+        """The header's digest: how many entries, and a sum over (row, check) that any move or edit changes."""
+        return f"{len(self.checks)}:{self.total % (1 << 128):032x}"
+
+
+_ESCAPED = re.compile("[\x7f-\x9f\ud800-\udfff\ufffe\uffff\U00010000-\U0010ffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code > 0xFFFF:  # a JSON surrogate pair: every character of the entry is then one UTF-16 unit
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def encode_entry(snap: SnapshotRow) -> str:
+    """One snapshot entry as JSON text any cell keeps exactly: control characters, lone surrogates and characters
+    outside the Basic Multilingual Plane are escaped (json.loads gives back the very same values)."""
+    data: dict[str, Any] = {"key": snap.key, "id": snap.resource_id, "version": snap.version, "values": dict(snap.values)}
+    if snap.seen:
+        data["seen"] = dict(snap.seen)
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _ESCAPED.sub(_escape, text) if not text.isascii() else text
+
+
+def decode_entry(row_id: str, text: str) -> SnapshotRow:
+    """The entry ``encode_entry`` wrote; ValueError when it is not one."""
+    data = json.loads(text)
+    texts = (str, type(None))
+    if not isinstance(data, dict) or not isinstance(data.get("key"), str) or not isinstance(data.get("id"), texts) \
+            or not isinstance(data.get("version"), texts):
+        raise ValueError("not a snapshot entry")
+    values, seen = data.get("values"), data.get("seen", {})
+    for mapping in (values, seen):
+        if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, texts) for k, v in mapping.items()):
+            raise ValueError("values must be a JSON object of texts")
+    assert isinstance(values, dict) and isinstance(seen, dict)
+    return SnapshotRow(row_id, data["key"], data["id"], data["version"], values, seen)
+
+
+def _row_check(row_id: str, text: str) -> str:
+    return hashlib.sha256(f"{row_id}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _place(number: int, check: str) -> int:
+    return int(hashlib.sha256(f"{number}:{check}".encode()).hexdigest()[:32], 16)
+
+
+def _entry_cells(snap: SnapshotRow) -> list[Cell]:
+    text = encode_entry(snap)
+    return [snap.row_id, _row_check(snap.row_id, text), *(text[i : i + SNAPSHOT_CHUNK] for i in range(0, len(text), SNAPSHOT_CHUNK))]
 
 
 def read_snapshot(book: SheetBook) -> dict[str, SnapshotRow]:
@@ -530,17 +643,68 @@ def read_snapshot(book: SheetBook) -> dict[str, SnapshotRow]:
     return read_snapshot_sheet(book).rows
 
 
-def read_snapshot_sheet(book: SheetBook) -> SnapshotSheet:
-    """The very hidden snapshot with its row positions; empty for a workbook never exported."""
+def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSheet:
+    """The very hidden snapshot with its row positions; empty for a workbook never exported.
+
+    Each entry is checked, and the whole sheet against the header's digest: an entry edited,
+    cut short, moved or deleted outside rosterbook raises ``SnapshotDamaged`` (naming the sheet
+    and what to do), unless ``lenient``, which keeps the intact entries and says what is wrong.
+    """
     if SNAPSHOT not in book.sheet_names():
         return SnapshotSheet()
     grid = book.values(SNAPSHOT)
     if not grid:
         return SnapshotSheet()
-    head = tuple(to_text(c) for c in grid[0][: len(SNAPSHOT_HEADERS)])
-    if head != SNAPSHOT_HEADERS:
-        raise DataError(f"{SNAPSHOT}!A1: the snapshot sheet's header was changed ({head!r}); it must be {SNAPSHOT_HEADERS!r}. Export again.")
+    if tuple(to_text(c) for c in grid[0][: len(SNAPSHOT_HEADERS)]) == SNAPSHOT_HEADERS:
+        return _read_legacy_snapshot(grid)
+    head = [to_text(c) for c in grid[0][:5]] + [None] * 5
+    if tuple(head[:2]) != SNAPSHOT_HEAD[:2] or head[3] != SNAPSHOT_FORMAT:
+        raise SnapshotDamaged(f"{SNAPSHOT}!A1: the snapshot sheet's header was changed, so it cannot be trusted; nothing was sent. " + _REMEDY, [1])
     sheet = SnapshotSheet(last=max(len(grid), 1))
+    damaged: list[int] = []
+    for number, cells in enumerate(grid[1:], start=2):
+        rid = cells[0] if cells and isinstance(cells[0], str) else to_text(cells[0]) if cells else None
+        check = to_text(cells[1]) if len(cells) > 1 else None
+        chunks: list[str] = []
+        for cell in cells[2:]:
+            if cell is None or cell == "":
+                break
+            chunks.append(cell if isinstance(cell, str) else str(cell))
+        if rid is None and check is None and not chunks:
+            continue
+        text = "".join(chunks)
+        try:
+            if rid is None or check != _row_check(rid, text) or rid in sheet.rows:
+                raise ValueError(rid)
+            snap = decode_entry(rid, text)
+        except ValueError:
+            damaged.append(number)
+            continue
+        sheet.rows[rid] = snap
+        sheet.at[rid] = number
+        sheet.checks[number] = check
+        sheet.width[number] = 2 + len(chunks)
+        sheet.total += _place(number, check)
+    problem = None
+    if damaged:
+        shown = ", ".join(f"{SNAPSHOT}!A{n}" for n in damaged[:5]) + (" ..." if len(damaged) > 5 else "")
+        problem = f"{len(damaged)} entr{'ies do' if len(damaged) != 1 else 'y does'} not match {'their' if len(damaged) != 1 else 'its'} check ({shown})"
+    elif head[4] != sheet.digest:
+        problem = "its entries are not the ones rosterbook wrote there (rows deleted, added or moved)"
+    if problem is not None and not lenient:
+        raise SnapshotDamaged(f"{SNAPSHOT}: the export snapshot was edited, truncated or re-ordered outside rosterbook: {problem}. "
+                              f"It can no longer tell your edits from what was exported, so nothing was sent. {_REMEDY}", damaged)
+    sheet.damaged, sheet.problem = tuple(damaged), problem
+    return sheet
+
+
+_REMEDY = ("Export again: `rosterbook export BOOK --keep-edits` refreshes the snapshot from the platform and keeps the sheet's "
+           "unsynced edits (those of rows whose entry is damaged only with --force); `--force` alone discards them.")
+
+
+def _read_legacy_snapshot(grid: Sequence[Sequence[Cell]]) -> SnapshotSheet:
+    """A snapshot written before checks: one JSON cell of values per user."""
+    sheet = SnapshotSheet(last=max(len(grid), 1), legacy=True)
     out = sheet.rows
     for number, cells in enumerate(grid[1:], start=2):
         cells = list(cells) + [None] * (5 - len(cells))
@@ -562,18 +726,27 @@ def read_snapshot_sheet(book: SheetBook) -> SnapshotSheet:
     return sheet
 
 
-def write_snapshot(book: SheetBook, rows: Iterable[SnapshotRow]) -> None:
-    """Replace the snapshot (sheet created very hidden when missing)."""
+def write_snapshot(book: SheetBook, rows: Iterable[SnapshotRow]) -> SnapshotSheet:
+    """Replace the snapshot (sheet created very hidden when missing); returns it as a SnapshotSheet."""
     book.ensure_sheet(SNAPSHOT, "veryHidden")
-    block: list[list[Cell]] = [list(SNAPSHOT_HEADERS)]
-    for snap in rows:
-        block.append(_snapshot_cells(snap))
+    sheet = SnapshotSheet()
+    block: list[list[Cell]] = [[*SNAPSHOT_HEAD, SNAPSHOT_FORMAT, None]]
+    for number, snap in enumerate(rows, start=2):
+        cells = _entry_cells(snap)
+        block.append(cells)
+        sheet.rows[snap.row_id] = snap
+        sheet.at[snap.row_id] = sheet.last = number
+        sheet.checks[number] = str(cells[1])
+        sheet.width[number] = len(cells)
+        sheet.total += _place(number, str(cells[1]))
+    block[0][4] = sheet.digest
     book.clear(SNAPSHOT, 1)
     book.write_values(SNAPSHOT, 1, 1, block)
+    return sheet
 
 
 def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed: Iterable[str] = (), *, sheet: SnapshotSheet | None = None) -> None:
-    """Rewrite only the snapshot rows that changed (new ones appended, removed ones blanked).
+    """Rewrite only the snapshot rows that changed (new ones appended, removed ones blanked), and the digest.
 
     A sync of one row in a 50,000-user workbook must not rewrite 50,000 snapshot rows. ``sheet``
     is the snapshot as read (kept up to date here); without it the sheet is read again.
@@ -581,33 +754,41 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
     gone = set(removed)
     if not changed and not gone:
         return
-    if SNAPSHOT not in book.sheet_names():
-        write_snapshot(book, changed.values())
-        if sheet is not None:
-            sheet.rows.update(changed)
-            sheet.at.update((rid, n) for n, rid in enumerate(changed, start=2))
-            sheet.last = len(changed) + 1
-        return
     if sheet is None:
         sheet = read_snapshot_sheet(book)
+    if SNAPSHOT not in book.sheet_names() or sheet.legacy:
+        rows = {rid: snap for rid, snap in sheet.rows.items() if rid not in gone or rid in changed}
+        rows.update(changed)
+        fresh = write_snapshot(book, rows.values())
+        sheet.__dict__.update(fresh.__dict__)
+        return
     block: dict[int, list[Cell]] = {}
     for rid, snap in changed.items():
         number = sheet.at.get(rid)
         if number is None:
             sheet.last += 1
             number = sheet.at[rid] = sheet.last
-        block[number] = _snapshot_cells(snap)
+        cells = _entry_cells(snap)
+        _unplace(sheet, number)
+        block[number] = cells + [None] * max(0, sheet.width.get(number, 0) - len(cells))
+        sheet.checks[number], sheet.width[number] = str(cells[1]), len(cells)
+        sheet.total += _place(number, str(cells[1]))
         sheet.rows[rid] = snap
     for rid in gone:
         if rid in sheet.at and rid not in changed:
-            block[sheet.at.pop(rid)] = [None] * len(SNAPSHOT_HEADERS)
+            number = sheet.at.pop(rid)
+            block[number] = [None] * max(2, sheet.width.pop(number, 2))
+            _unplace(sheet, number)
             sheet.rows.pop(rid, None)
     for number, cells in sorted(block.items()):
         book.write_values(SNAPSHOT, number, 1, [cells])
+    book.write_values(SNAPSHOT, 1, 5, [[sheet.digest]])
 
 
-def _snapshot_cells(snap: SnapshotRow) -> list[Cell]:
-    return [snap.row_id, snap.key, snap.resource_id, snap.version, json.dumps(dict(snap.values), ensure_ascii=False, sort_keys=True)]
+def _unplace(sheet: SnapshotSheet, number: int) -> None:
+    check = sheet.checks.pop(number, None)
+    if check is not None:
+        sheet.total -= _place(number, check)
 
 
 # --- the export's file format ---------------------------------------------------------------------
@@ -670,7 +851,7 @@ def write_lists(book: SheetBook, lists: Mapping[str, Sequence[str]]) -> None:
     depth = max((len(v) for v in lists.values()), default=0)
     block: list[list[Cell]] = [list(names)]
     for i in range(depth):
-        block.append([lists[n][i] if i < len(lists[n]) else None for n in names])
+        block.append([cell_form(lists[n][i]) if i < len(lists[n]) else None for n in names])
     book.write_values(LISTS, 1, 1, block)
 
 
@@ -787,7 +968,9 @@ def _change_note(change: Mapping[str, Any]) -> str | None:
 
 
 def _cell(value: Any) -> Cell:
-    if value is None or isinstance(value, str | int):
+    if isinstance(value, str):
+        return cell_form(value)
+    if value is None or isinstance(value, int):
         return value
     if isinstance(value, list | tuple):
         return "; ".join(str(v) for v in value)
@@ -810,8 +993,11 @@ class LogEntry:
     message: str = ""
 
     def cells(self) -> list[Cell]:
-        return [self.time, str(self.row) if self.row else None, self.key, self.action, self.outcome,
-                self.resource_id, self.version, str(self.http_status) if self.http_status else None, scrub(self.message) or None]
+        # Key, id, version and message come from the platform: in the form a cell keeps (a message scrubbed of credentials).
+        message = scrub(self.message) if self.message else None
+        return [self.time, str(self.row) if self.row else None, cell_form(self.key), self.action, self.outcome,
+                cell_text(self.resource_id), cell_text(self.version), str(self.http_status) if self.http_status else None,
+                cell_form(message) if message else None]
 
 
 @dataclass

@@ -275,8 +275,41 @@ def _clear_users(wb: WorkbookType) -> None:
 def _snapshot_visible_and_edited(wb: WorkbookType) -> None:
     ws = wb["_snapshot"]
     ws.sheet_state = "visible"
-    ws["B3"] = "someone.else@lumen.example"
+    ws["C3"] = str(ws["C3"].value).replace('"key":"', '"key":"someone.else.')
     ws["A5"] = None
+
+
+DAMAGED = "_snapshot: the export snapshot was edited, truncated or re-ordered outside rosterbook"
+
+
+def _snapshot_rows_deleted(first: int, count: int) -> BookEdit:
+    def edit(wb: WorkbookType) -> None:
+        wb["_snapshot"].delete_rows(first, count)
+
+    return edit
+
+
+def _snapshot_rows_swapped(a: int, b: int) -> BookEdit:
+    def edit(wb: WorkbookType) -> None:
+        ws = wb["_snapshot"]
+        width = ws.max_column
+        first = [ws.cell(a, c).value for c in range(1, width + 1)]
+        for c in range(1, width + 1):
+            ws.cell(a, c).value = ws.cell(b, c).value
+            ws.cell(b, c).value = first[c - 1]
+
+    return edit
+
+
+def _snapshot_column_reversed(letter: str) -> BookEdit:
+    def edit(wb: WorkbookType) -> None:
+        ws = wb["_snapshot"]
+        cells = [ws[f"{letter}{n}"] for n in range(2, ws.max_row + 1)]
+        values = [c.value for c in cells][::-1]
+        for cell, value in zip(cells, values, strict=True):
+            cell.value = value
+
+    return edit
 
 
 def book_cases() -> dict[str, tuple[str, str, BookEdit | None, bytes | None, list[Run]]]:
@@ -312,16 +345,22 @@ def book_cases() -> dict[str, tuple[str, str, BookEdit | None, bytes | None, lis
                                        both(1, "the very hidden '_snapshot' sheet is missing", "the very hidden '_snapshot' sheet is missing")),
         "book_snapshot_header_edited.xlsx": ("scim", "the snapshot's header edited", _snapshot_cell("A1", "id"), None,
                                              both(1, "_snapshot!A1: the snapshot sheet's header was changed", "_snapshot!A1")),
-        "book_snapshot_bad_json.xlsx": ("scim", "a snapshot row's values are not JSON", _snapshot_cell("E4", "{not json"), None,
-                                        both(1, "_snapshot!E4: snapshot values are not valid JSON", "_snapshot!E4")),
-        "book_snapshot_values_not_texts.xlsx": ("scim", "a snapshot row's values are JSON but not texts", _snapshot_cell("E5", '{"Username": 42}'), None,
-                                                both(1, "_snapshot!E5: snapshot values must be a JSON object of texts", "_snapshot!E5")),
+        "book_snapshot_bad_json.xlsx": ("scim", "a snapshot entry is not JSON any more", _snapshot_cell("C4", "{not json"), None,
+                                        both(1, [DAMAGED, "_snapshot!A4"], [DAMAGED, "_snapshot!A4"])),
+        "book_snapshot_values_not_texts.xlsx": ("scim", "a snapshot entry replaced by other JSON", _snapshot_cell("C5", '{"key": "x", "values": {"Username": 42}}'),
+                                                None, both(1, [DAMAGED, "_snapshot!A5"], [DAMAGED, "_snapshot!A5"])),
         "book_snapshot_duplicate_row_id.xlsx": ("scim", "two snapshot rows with one row id", _snapshot_cell("A6", "r1"), None,
-                                                both(1, "_snapshot!A6: row id 'r1' appears twice", "_snapshot!A6")),
-        "book_snapshot_row_without_key.xlsx": ("scim", "a snapshot row's key erased", _snapshot_cell("B7", None), None,
-                                               both(1, "_snapshot!A7: snapshot row without a row id or key", "_snapshot!A7")),
-        "book_snapshot_unhidden_edited.xlsx": ("scim", "the snapshot made visible, a key changed and a row id erased", _snapshot_visible_and_edited, None,
-                                               both(1, "_snapshot!A5", "_snapshot!A5")),
+                                                both(1, [DAMAGED, "_snapshot!A6"], [DAMAGED, "_snapshot!A6"])),
+        "book_snapshot_row_without_check.xlsx": ("scim", "a snapshot row's check erased", _snapshot_cell("B7", None), None,
+                                                 both(1, [DAMAGED, "_snapshot!A7"], [DAMAGED, "_snapshot!A7"])),
+        "book_snapshot_truncated.xlsx": ("scim", "the snapshot's last rows deleted", _snapshot_rows_deleted(10, 4), None,
+                                         both(1, [DAMAGED, "rows deleted, added or moved"], [DAMAGED, "rows deleted, added or moved"])),
+        "book_snapshot_reordered.xlsx": ("scim", "two rows of the snapshot swapped", _snapshot_rows_swapped(3, 8), None,
+                                         both(1, [DAMAGED, "rows deleted, added or moved"], [DAMAGED, "rows deleted, added or moved"])),
+        "book_snapshot_column_sorted.xlsx": ("scim", "one column of the snapshot sorted on its own", _snapshot_column_reversed("C"), None,
+                                             both(1, [DAMAGED, "do not match their check"], [DAMAGED, "do not match their check"])),
+        "book_snapshot_unhidden_edited.xlsx": ("scim", "the snapshot made visible, an entry edited and a row id erased", _snapshot_visible_and_edited, None,
+                                               both(1, [DAMAGED, "_snapshot!A3"], [DAMAGED, "_snapshot!A3"])),
         "book_row_id_column_deleted.xlsx": ("scim", "the hidden _row_id column deleted", _delete_row_id_column, None,
                                             both(1, "the hidden '_row_id' column is missing", "the hidden '_row_id' column is missing")),
         "book_row_id_edited.xlsx": ("scim", "a hidden row id edited", _users_cell("_row_id", 4, "r999"), None,

@@ -220,13 +220,19 @@ def test_export_refused_over_unsynced_edits_asks_before_discarding(tmp_path: Pat
     ws.cell(row, cols["Email"]).value = "unsynced@example.org"
     wb.save(path)
 
-    keep = RecordingUI(answers=[False])
+    keep = RecordingUI(answers=[False, False])
     kept = ribbon.dispatch("export", OpenpyxlBook(path), keep)
     assert not kept.ok and "unsynced edits in 1 row" in kept.message
-    assert keep.questions[0].endswith("Export anyway and discard those edits?")
+    assert keep.questions[0].endswith("Refresh from the platform and keep those edits on top?")
+    assert keep.questions[1].endswith("Export anyway and discard those edits?")
     assert columns(path)[1].cell(row, cols["Email"]).value == "unsynced@example.org"
 
-    discard = RecordingUI(answers=[True])
+    refresh = RecordingUI(answers=[True])
+    refreshed = ribbon.dispatch("export", OpenpyxlBook(path), refresh)
+    assert refreshed.ok and len(refresh.questions) == 1
+    assert "unsynced@example.org" in [c.value for c in columns(path)[1][openpyxl.utils.get_column_letter(cols["Email"])]]
+
+    discard = RecordingUI(answers=[False, True])
     again = ribbon.dispatch("export", OpenpyxlBook(path), discard)
     assert again.ok
     assert "unsynced@example.org" not in [c.value for c in columns(path)[1][openpyxl.utils.get_column_letter(cols["Email"])]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import openpyxl
@@ -143,14 +144,18 @@ def test_settings_round_trip(tmp_path: Path) -> None:
     assert not any("token" in str(v).lower() for row in book.values("Settings") for v in row[:2] if v)
 
 
+DAMAGED = r"_snapshot: the export snapshot was edited, truncated or re-ordered outside rosterbook: "
+
+
 @pytest.mark.parametrize(
     ("cell", "value", "message"),
     [
-        ("E3", "{not json", r"_snapshot!E3: snapshot values are not valid JSON"),
-        ("E2", "[1, 2]", r"_snapshot!E2: snapshot values must be a JSON object of texts"),
-        ("A3", "r1", r"_snapshot!A3: row id 'r1' appears twice"),
+        ("C3", "{not json", DAMAGED + r"1 entry does not match its check \(_snapshot!A3\)"),
+        ("C2", "[1, 2]", DAMAGED + r"1 entry does not match its check \(_snapshot!A2\)"),
+        ("A3", "r1", DAMAGED + r"1 entry does not match its check \(_snapshot!A3\)"),
         ("A1", "id", r"_snapshot!A1: the snapshot sheet's header was changed"),
-        ("A4", None, r"_snapshot!A4: snapshot row without a row id or key"),
+        ("B4", None, DAMAGED + r"1 entry does not match its check \(_snapshot!A4\)"),
+        ("E1", "3:0", DAMAGED + r"its entries are not the ones rosterbook wrote there"),
     ],
 )
 def test_edited_snapshot_is_a_clear_error(tmp_path: Path, cell: str, value: str | None, message: str) -> None:
@@ -158,6 +163,39 @@ def test_edited_snapshot_is_a_clear_error(tmp_path: Path, cell: str, value: str 
     book.wb["_snapshot"][cell] = value
     with pytest.raises(DataError, match=message):
         wbk.read_snapshot(book)
+
+
+def test_a_legacy_snapshot_is_read_and_rewritten_with_checks(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    snaps = wbk.read_snapshot(book)
+    ws = book.wb["_snapshot"]
+    ws.delete_rows(1, ws.max_row)
+    ws.append(list(wbk.SNAPSHOT_HEADERS))
+    for snap in snaps.values():
+        ws.append([snap.row_id, snap.key, snap.resource_id, snap.version, json.dumps(dict(snap.values))])
+    legacy = wbk.read_snapshot_sheet(book)
+    assert legacy.legacy and legacy.rows == snaps
+    moved = {"r2": SnapshotRow("r2", "bo@example.com", None, None, {**snaps["r2"].values, "team": "Moved"})}
+    wbk.update_snapshot(book, moved, sheet=legacy)
+    again = wbk.read_snapshot_sheet(book)
+    assert not again.legacy and again.rows == {**snaps, **moved}
+
+
+def test_snapshot_entries_of_any_size_and_text_round_trip(tmp_path: Path) -> None:
+    odd = "Ctrl\x01\x02 \ud800 lone, \U0001F600 astral, \x85 C1, \r\n CRLF " + "long " * 20_000
+    snaps = [SnapshotRow(f"r{i}", f"user{i}\x07", f"id{i}", 'W/"1"', {"First Name": odd, "team": None, "email": f"u{i}@x"}) for i in range(1, 4)]
+    book = _book(tmp_path)
+    wbk.write_snapshot(book, snaps)
+    book.save()
+    fresh = OpenpyxlBook(book.path)
+    assert list(wbk.read_snapshot(fresh).values()) == snaps
+    grid = fresh.values("_snapshot")
+    assert all(isinstance(c, str) and len(c) <= 32767 and c.isascii() for row in grid[1:] for c in row if c is not None)
+    # A changed entry shrinks: its trailing cells are cleared, the digest follows.
+    short = SnapshotRow("r2", "user2", "id2", 'W/"2"', {"email": "u2@x"})
+    wbk.update_snapshot(fresh, {"r2": short}, ["r3"])
+    fresh.save()
+    assert list(wbk.read_snapshot(OpenpyxlBook(book.path)).values()) == [snaps[0], short]
 
 
 def test_problems_written_marked_and_cleared(tmp_path: Path) -> None:

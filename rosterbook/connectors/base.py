@@ -102,16 +102,22 @@ class Connector(Protocol):
     """What to choose on the platform's upload screen for that file (none when no file was written)."""
     escaped_cells: tuple[EscapedCell, ...]
     """Cells of that file written with a leading ' so that a spreadsheet cannot run them."""
+    confirms: bool
+    """The platform answers each row as it is sent: a send cut short may have applied rows nobody recorded (journal them)."""
 
     def export(self, progress: Progress | None) -> ExportData:
         """Every user the platform has, mapped to the dialect's columns."""
         ...
 
     def current(self, dialect: Dialect, changes: Sequence[Change], snapshot: Mapping[str, SnapshotRow], present: set[str],
-                progress: Progress | None) -> Mapping[str, Current] | None:
+                progress: Progress | None, keys: Sequence[str] = ()) -> Mapping[str, Current] | None:
         """The platform's current state of the users ``changes`` touch (and of exported users whose row
-        left the sheet, ``present`` being the row ids still there), by platform id; None when the
-        platform cannot be asked (a CSV platform)."""
+        left the sheet, ``present`` being the row ids still there, and of the users named by ``keys``),
+        by platform id; None when the platform cannot be asked (a CSV platform)."""
+        ...
+
+    def writes(self, dialect: Dialect) -> list[Path]:
+        """Files a sync writes besides the workbook (checked writable before anything is sent)."""
         ...
 
     def send(self, data: SendData, changes: Sequence[Change], progress: Progress | None, batch: int) -> Iterator[list[RowOutcome]]:

@@ -31,6 +31,7 @@ class CsvConnector:
     name = "csv"
     cancelled = "sync cancelled: nothing was written."
     export_needs_file = True
+    confirms = False
 
     def __init__(self, *, dialect: str | None = None, source: str | os.PathLike[str] | None = None, workbook: Path | None = None) -> None:
         self.dialect_name = dialect
@@ -87,9 +88,13 @@ class CsvConnector:
     # --- sync ----------------------------------------------------------------------------------
 
     def current(self, dialect: Dialect, changes: Sequence[Change], snapshot: Mapping[str, SnapshotRow], present: set[str],
-                progress: Progress | None) -> Mapping[str, Current] | None:
+                progress: Progress | None, keys: Sequence[str] = ()) -> Mapping[str, Current] | None:
         """Nothing to read: a CSV platform is only known through its export."""
         return None
+
+    def writes(self, dialect: Dialect) -> list[Path]:
+        """The upload file a sync writes next to the workbook."""
+        return [upload_path(dialect, self.workbook)]
 
     def send(self, data: SendData, changes: Sequence[Change], progress: Progress | None, batch: int) -> Iterator[list[RowOutcome]]:
         """Write the plan's upload file (none when nothing changes); every change sent is ``written`` (one batch)."""

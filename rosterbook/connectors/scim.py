@@ -29,7 +29,7 @@ from rosterbook.core.scim_map import (
     resource_to_values,
 )
 from rosterbook.core.table import SnapshotRow, distinct_items, snapshot_values
-from rosterbook.core.textsafety import fit_for_cells
+from rosterbook.core.textsafety import cell_notes
 from rosterbook.core.upload import EscapedCell
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class ScimConnector:
     name = "scim"
     cancelled = "sync cancelled: nothing was sent."
     export_needs_file = False
+    confirms = True
     upload_file: Path | None = None
     upload_rows: int | None = None
     upload_guidance: tuple[Advice, ...] = ()
@@ -114,16 +115,23 @@ class ScimConnector:
     # --- current state -------------------------------------------------------------------------
 
     def current(self, dialect: Dialect, changes: Sequence[Change], snapshot: Mapping[str, SnapshotRow], present: set[str],
-                progress: Progress | None) -> Mapping[str, Current] | None:
-        """The platform's state of every user the changes touch, by platform id (None when there is none to read)."""
+                progress: Progress | None, keys: Sequence[str] = ()) -> Mapping[str, Current] | None:
+        """The platform's state of every user the changes touch (and of the users named by ``keys``), by platform id
+        (None when there is none to read)."""
         ids = [c.resource_id for c in changes if c.row is not None and c.action != "unchanged" and c.resource_id]
         ids += [s.resource_id for rid, s in snapshot.items() if rid not in present and s.resource_id]
         ids = list(dict.fromkeys(ids))  # a row matched by key to a user whose row id left the sheet is both
-        if not ids:
+        if not ids and not keys:
             return None
         if progress is not None:
             progress("Reading current versions", 0, len(ids))
-        found = self.client.current_versions(ids, total=len(snapshot))
+        from sync_client.scim import CurrentResource, body_version
+
+        found = self.client.current_versions(ids, total=len(snapshot)) if ids else {}
+        for key in keys:  # users an interrupted sync created: found by userName
+            user = self.client.find_user(key)
+            if user is not None and user.get("id"):
+                found[str(user["id"])] = CurrentResource(body_version(user), user)
         if progress is not None:
             progress("Reading current versions", len(ids), len(ids))
         names = {s.resource_id: s.key for s in snapshot.values() if s.resource_id}
@@ -139,6 +147,10 @@ class ScimConnector:
         return {rid: Current(now.version, values[rid]) for rid, now in found.items()}
 
     # --- sending -------------------------------------------------------------------------------
+
+    def writes(self, dialect: Dialect) -> list[Path]:
+        """No file besides the workbook: the platform is written to."""
+        return []
 
     def send(self, data: SendData, changes: Sequence[Change], progress: Progress | None, batch: int) -> Iterator[list[RowOutcome]]:
         """Apply the changes in batches of ``batch`` rows; yield each batch's outcomes.
@@ -267,8 +279,8 @@ class _UserMapper:
         values = resource_to_values(user, dialect, user_names_by_id=names, groups_of_user=self.groups_of)
         for name in self.write_only:
             values[name] = None
-        # Cells and snapshot get the same storable text, so nothing looks edited.
-        values, fitted = fit_for_cells(values, invalid_unicode=str(user.get("id")) in self.invalid_text)
+        # The snapshot keeps the platform's text exactly; the sheet shows what a cell holds (its cell form, never sent untouched).
+        fitted = cell_notes(values, invalid_unicode=str(user.get("id")) in self.invalid_text)
         if fitted:
             self.notes[index] = fitted
         meta = user.get("meta") or {}

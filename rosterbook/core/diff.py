@@ -23,6 +23,9 @@ Decisions the seeds leave open, made here and documented once:
   required cell is blank: the platform ignores it, and a note says so.
 - Custom fields (headers that are not dialect columns, on dialects that pass them through) are
   compared as text when the snapshot holds them; a blank custom cell keeps the value.
+- A value no cell can show exactly (too long, or with characters a workbook cannot keep) is in the
+  sheet as its cell form (``core.cellform``): a cell still showing that form is the exported value,
+  untouched, never a change; anything else typed there replaces the whole value.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Literal
 
+from rosterbook.core.cellform import cell_form, shown_exactly
 from rosterbook.core.codecs import CodecError, canonical_or_text, join_list, split_list, to_text
 from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.errors import UsageError
@@ -182,6 +186,11 @@ def _cell_text(raw: object) -> str | None:
     return to_text(raw)  # type: ignore[arg-type]
 
 
+def untouched(text: str | None, exported: str) -> bool:
+    """A cell still showing the cell form of an exported value no cell can show exactly: that value, untouched."""
+    return text is not None and not shown_exactly(exported) and text == (cell_form(exported).strip() or None)
+
+
 def _dedupe(items: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
@@ -244,7 +253,8 @@ class _Differ:
         return key.casefold() if self.fold_keys else key
 
     def same_key(self, a: str, b: str) -> bool:
-        return a == b or (self.rename_folds and a.casefold() == b.casefold())
+        """``a`` (the sheet's) names the same user as ``b`` (the snapshot's)."""
+        return a == b or (self.rename_folds and a.casefold() == b.casefold()) or untouched(a, b)
 
     # --- existing users --------------------------------------------------------------------
 
@@ -264,7 +274,7 @@ class _Differ:
                     secrets[name] = text
                 continue
             before = before_values.get(name)
-            if text == before:
+            if text == before or (before is not None and untouched(text, before)):
                 continue
             value = self._resolve(col, text, before, extra_notes)
             if value != before:
@@ -275,7 +285,7 @@ class _Differ:
                 continue  # a custom field the export did not record: nothing to compare against
             text = _cell_text(row.extra.get(header))
             before = before_values.get(header)
-            if text is not None and text != before:
+            if text is not None and text != before and not (before is not None and untouched(text, before)):
                 fields[header] = FieldChange(before, text)
                 after[header] = text
         if fields:

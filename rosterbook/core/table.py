@@ -50,6 +50,9 @@ class SnapshotRow:
     """The platform's version (SCIM ``meta.version`` / ETag) at export; None when not versioned."""
     values: Mapping[str, str | None]
     """Canonical text per dialect column at export."""
+    seen: Mapping[str, str | None] = field(default_factory=dict)
+    """Fields edited both in the sheet and on the platform, as ``export --keep-edits`` found them on the
+    platform (``values`` keeps what was exported for them): a conflict until the sheet settles it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,3 +194,21 @@ def fit_for_cells(values: Mapping[str, str | None], *, invalid_unicode: bool = F
                                     f"more than a workbook keeps for one user ({CELL_LIMIT:,}): cut short here to {keep:,}. "
                                     "The platform keeps its full text as long as this cell is not edited.")
     return out, [(name, code, message) for name, (code, message) in notes.items()]
+
+
+def cell_notes(values: Mapping[str, str | None], *, invalid_unicode: bool = False) -> list[tuple[str, str, str]]:
+    """``(column, code, message)`` for each value a cell cannot show exactly (the snapshot keeps it exactly; the
+    sheet shows its cell form, never sent untouched), and, with ``invalid_unicode``, for text the client received
+    as invalid Unicode (already shown with U+FFFD)."""
+    from rosterbook.core.cellform import shown_exactly, unshown_note
+
+    out = []
+    for name, text in values.items():
+        if text is None:
+            continue
+        if not shown_exactly(text):
+            out.append((name, *unshown_note(text)))
+        elif invalid_unicode and "\ufffd" in text:
+            out.append((name, "invalid-unicode", "the platform sent text that is not valid Unicode; the invalid part shows as '\ufffd' (U+FFFD). "
+                                                 "Editing this cell sends the text as shown."))
+    return out

@@ -181,3 +181,17 @@ class ExpressProxy(RewritingProxy):
         digest = base64.b64encode(hashlib.sha1(body).digest()).decode()[:27]
         headers.append(("ETag", f'W/"{len(body):x}-{digest}"'))
         return headers, body
+
+
+class ReplacingProxy(RewritingProxy):
+    """A platform whose JSON holds what the sandbox cannot store: each ``replacements`` key in a response body is
+    replaced by its value (e.g. a marker by ``\\udc80``, a lone surrogate in JSON's own escape)."""
+
+    def __init__(self, upstream: str, replacements: dict[bytes, bytes]) -> None:
+        super().__init__(upstream)
+        self.replacements = replacements
+
+    def response(self, method: str, path: str, status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[list[tuple[str, str]], bytes]:
+        for old, new in self.replacements.items():
+            body = body.replace(old, new)
+        return headers, body
