@@ -177,7 +177,8 @@ def _target(target: Book) -> tuple[Path | None, SheetBook | None]:
     path = Path(target)
     if path.suffix.lower() != ".xlsx":
         raise UsageError(f"{str(path)!r}: the workbook must be an .xlsx file.")
-    return path, open_book(path, read_only=True) if path.exists() else None
+    # What an interrupted sync left in the journal is applied to the workbook before anything is compared: it must be writable then.
+    return path, open_book(path, read_only=not journal.exists(path)) if path.exists() else None
 
 
 def _bound(book: SheetBook | None) -> Settings | None:
@@ -350,21 +351,23 @@ def _preflight(session: Session, connector: Connector) -> None:
     if path is None:
         return
     folders = {path.parent} | {written.parent for written in connector.writes(session.dialect)}
+    size = max(4096, path.stat().st_size if path.exists() else 0)
     for target in [path, *sorted(folders)]:
-        problem = _unwritable(target)
+        problem = _unwritable(target, size)
         if problem is not None:
             raise UsageError(f"{str(target)!r} cannot be written ({problem}), so this sync could not record what it sends; nothing was sent. "
                              "Make it writable (or save the workbook somewhere that is) and run sync again.")
 
 
-def _unwritable(target: Path) -> str | None:
-    """Why ``target`` (a file that must be replaced, or a folder files are created in) cannot be written, or None."""
+def _unwritable(target: Path, size: int) -> str | None:
+    """Why ``target`` (a file that must be replaced, or a folder files are created in) cannot be written, or None.
+    A folder is probed with a file as large as the workbook: a full disk or a file-size limit shows here, not after sending."""
     import tempfile
 
     if target.is_dir():
         try:
             with tempfile.TemporaryFile(dir=target) as probe:
-                probe.write(b"rosterbook" * 6554)  # 64 KiB: a full disk or a file-size limit shows here, not after sending
+                probe.write(bytes(size))
                 probe.flush()
                 os.fsync(probe.fileno())
         except OSError as exc:

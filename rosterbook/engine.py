@@ -15,6 +15,8 @@ or a workbook that cannot be saved, loses nothing, and the next command applies 
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -206,6 +208,10 @@ def run_sync(session: Session, connector: Connector, plan: Plan, *, progress: Pr
                 saved()
             if connector.confirms and done < len(prepared):
                 journal.intents(prepared[done : done + step], dialect_write_only=hidden)  # before the next batch goes
+            if journal.broken is not None:
+                raise DataError(f"the sync stopped after {done} of {len(prepared)} rows: the sync journal {journal.path} could not be written "
+                                f"({journal.broken.strerror or journal.broken}); what was sent is recorded in the workbook. Free disk space "
+                                "and run sync again.")
             if progress is not None:
                 progress("Syncing", done, len(prepared))
     except BaseException:
@@ -222,11 +228,28 @@ def run_sync(session: Session, connector: Connector, plan: Plan, *, progress: Pr
 
 def _final_save(recorder: _Recorder, journal: Journal) -> None:
     """The last save; when the workbook cannot be written, the outcomes wait in the journal for the next command."""
+    problem = _try_save(recorder)
+    if problem is None:
+        return
+    where = f" They are kept in {journal.path}, and the next rosterbook command on this workbook applies them" if journal.path else ""
+    raise DataError(
+        f"the sync was sent, but the workbook could not be saved ({problem}).{where}: make the workbook writable "
+        "(free disk space, close it elsewhere, check the folder's permissions) and run `rosterbook sync` again; nothing is sent twice."
+    )
+
+
+def _try_save(recorder: _Recorder) -> str | None:
+    """Flush and save; why it failed (PermissionError, a full disk, an XML writer's error), or None. Never a traceback:
+    a writer abandoned half-way (openpyxl's lxml stream) complains again when collected, so that is silenced here."""
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
     try:
-        recorder.flush(save=True)
-    except Exception as exc:  # PermissionError, a full disk (EFBIG/ENOSPC), an XML writer's error: never a traceback
-        where = f" They are kept in {journal.path}, and the next rosterbook command on this workbook applies them" if journal.path else ""
-        raise DataError(
-            f"the sync was sent, but the workbook could not be saved ({type(exc).__name__}: {exc}).{where}: make the workbook writable "
-            "(free disk space, close it elsewhere, check the folder's permissions) and run `rosterbook sync` again; nothing is sent twice."
-        ) from None
+        try:
+            recorder.flush(save=True)
+            return None
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+        gc.collect()
+        return problem
+    finally:
+        sys.unraisablehook = hook

@@ -53,6 +53,11 @@ class Intent:
     resource_id: str | None
     sent: Mapping[str, str | None]
     values: Mapping[str, str | None]
+    """A create's values (an existing user's are its snapshot entry's, with ``sent`` on top)."""
+
+    def entry_values(self, exported: Mapping[str, str | None] | None) -> dict[str, str | None]:
+        """The snapshot values once the platform confirmed this row."""
+        return {**(exported or {}), **self.values, **self.sent} if self.resource_id is not None else dict(self.values)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "intent", "row": self.row, "row_id": self.row_id, "key": self.key, "action": self.action,
@@ -92,24 +97,30 @@ class Journal:
 
     def __init__(self, book: Path | None) -> None:
         self.path = journal_path(book) if book is not None else None
+        self.broken: OSError | None = None
+        """Why the journal could not be written (a sync then stops before its next batch)."""
 
     def write(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Append records and push them to disk before anything else happens."""
-        if self.path is None:
+        if self.path is None or self.broken is not None:
             return
         lines = "".join(json.dumps(r, ensure_ascii=True, separators=(",", ":")) + "\n" for r in records)
         if not lines:
             return
-        with open(self.path, "a", encoding="ascii") as handle:
-            handle.write(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(self.path, "a", encoding="ascii") as handle:
+                handle.write(lines)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            self.broken = exc
 
     def intents(self, changes: Sequence[Change], *, dialect_write_only: Iterable[str] = ()) -> None:
         """Before sending: what each of these rows sends."""
         hidden = set(dialect_write_only)
+        # An existing user's entry is its snapshot entry plus what is sent: only a create needs its values written out.
         self.write(Intent(c.row, c.row_id or "", c.key, c.action, c.resource_id,
-                          {n: f.after for n, f in c.fields.items() if n not in hidden}, dict(c.values)).to_json()
+                          {n: f.after for n, f in c.fields.items() if n not in hidden}, dict(c.values) if c.resource_id is None else {}).to_json()
                    for c in changes if c.row_id)
 
     def flush(self, record: Flush) -> None:

@@ -35,13 +35,18 @@ class Refreshed:
     row_ids: list[str | None] = field(default_factory=list)
     snapshot: list[SnapshotRow] = field(default_factory=list)
     kept: list[int] = field(default_factory=list)
-    """Sheet rows whose unsynced edits were re-applied (new rows included)."""
+    """Rows of the refreshed sheet whose unsynced edits were re-applied (new rows included)."""
     conflicts: list[int] = field(default_factory=list)
-    """Sheet rows with a field edited both in the sheet and on the platform."""
+    """Rows of the refreshed sheet with a field edited both in the sheet and on the platform."""
     gone: list[str] = field(default_factory=list)
     """Users with edits in the sheet whom the platform no longer has (their rows are not kept)."""
     refreshed: list[int] = field(default_factory=list)
-    """Rows whose snapshot entry was damaged: refreshed from the platform by key (only with force)."""
+    """Rows of the refreshed sheet whose snapshot entry was damaged: refreshed from the platform by key (only with force)."""
+
+    @property
+    def next_row(self) -> int:
+        """The sheet row the next row written goes to."""
+        return len(self.rows) + 2
 
     def summary(self) -> dict[str, object]:
         """The JSON form (``keep_edits`` of the export result)."""
@@ -107,13 +112,13 @@ def keep_edits(session: Session, data: ExportData, *, force: bool, by_id: Mappin
             sent = (by_id or {}).get(snap.row_id)
             if sent is not None and holds_values(dialect, fresh.values(index), sent.sent):
                 # An interrupted sync sent this row and the platform holds it: that is the baseline, not the old export.
-                exported.update(sent.values)
+                exported = sent.entry_values(exported)
                 edited = {n: v for n, v in edited.items() if _canon(dialect, n, exported.get(n)) != _canon(dialect, n, v)}
             _place(out, fresh, index, row, exported, snap.key, edited, headers, row.row_id or next(new_ids))
         elif row.row_id is not None:  # damaged or unknown entry (force): the platform's values, found by key
             index = fresh.find(None, key)
             if index is not None:
-                out.refreshed.append(row.number)
+                out.refreshed.append(out.next_row)
                 _place(out, fresh, index, row, fresh.values(index), key or "", {}, headers, next(new_ids))
         else:
             sent = (by_key or {}).get((key or "").casefold())
@@ -161,9 +166,9 @@ def _place(out: Refreshed, fresh: _Fresh, index: int, row: Row, exported: Mappin
             values[name] = before
             seen[name] = platform
     if edited:
-        out.kept.append(row.number)
+        out.kept.append(out.next_row)
     if seen:
-        out.conflicts.append(row.number)
+        out.conflicts.append(out.next_row)
         version = None  # never skip the comparison of values for this user
     out.rows.append(cells)
     out.row_ids.append(rid)
@@ -185,7 +190,7 @@ def _new_row(out: Refreshed, fresh: _Fresh, row: Row, key: str | None, edited: M
             differing = {name: value for name, value in typed.items() if _canon(dialect, name, base.get(name)) != _canon(dialect, name, value)}
             _place(out, fresh, index, row, {**now, **base}, key or "", differing, headers, next(new_ids))
             return
-    out.kept.append(row.number)
+    out.kept.append(out.next_row)
     out.rows.append([_typed(row, name) for name in headers])
     out.row_ids.append(None)
 

@@ -326,7 +326,7 @@ class Session:
         becomes what was sent (a created row gets its row id), so a later edit is an ordinary update. True when any was."""
         if not self.intents:
             return False
-        rebased, new_ids = intents_confirmed(self.dialect, self.intents, current, self.table.rows)
+        rebased, new_ids = intents_confirmed(self.dialect, self.intents, current, self.table.rows, self.snapshot)
         self.intents = []
         if not rebased:
             return False
@@ -348,7 +348,7 @@ def engine_now() -> str:
 
 
 def intents_confirmed(dialect: Dialect, intents: Sequence[journal.Intent], current: Mapping[str, Current],
-                      rows: Sequence[Row]) -> tuple[dict[str, SnapshotRow], dict[int, str]]:
+                      rows: Sequence[Row], snapshot: Mapping[str, SnapshotRow]) -> tuple[dict[str, SnapshotRow], dict[int, str]]:
     """The snapshot entries (and new rows' row ids) of the intents the platform holds."""
     rebased: dict[str, SnapshotRow] = {}
     new_ids: dict[int, str] = {}
@@ -366,7 +366,8 @@ def intents_confirmed(dialect: Dialect, intents: Sequence[journal.Intent], curre
             if row is None:
                 continue
             new_ids[row.number] = intent.row_id
-        rebased[intent.row_id] = SnapshotRow(intent.row_id, intent.key, rid, found.version, dict(intent.values))
+        before = snapshot.get(intent.row_id)
+        rebased[intent.row_id] = SnapshotRow(intent.row_id, intent.key, rid, found.version, intent.entry_values(before.values if before else None))
     return rebased, new_ids
 
 

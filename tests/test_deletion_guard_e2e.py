@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from support.books import platform_users
 
 from rosterbook import workbook as wbk
 from rosterbook.cli import run
@@ -158,3 +159,33 @@ def test_a_truncated_sheet_on_a_scim_platform_sends_nothing(fresh_sandbox: Calla
     assert code == 0, output
     assert '"sent": 0' in output
     assert [r for r in sandbox.request_log if r.method != "GET"] == writes
+
+
+def test_every_loss_of_access_counts_against_the_guard(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every Active user set to Pending (none of them can log in afterwards): no archive at all, and still the guard trips.
+    monkeypatch.delenv("ROSTERBOOK_TOKEN", raising=False)
+    sandbox = fresh_sandbox(users=250, seed=6)
+    book = tmp_path / "book.xlsx"
+    assert _cli(["export", str(book), "--platform", sandbox.url], capsys)[0] == 0
+    wb = load_workbook(book)
+    ws = wb[wbk.USERS]
+    col = {str(c.value): c.column for c in ws[1] if c.value is not None}
+    losing = []
+    for row in range(2, ws.max_row + 1):
+        if ws.cell(row, col["Status"]).value == "Active":
+            ws.cell(row, col["Status"]).value = "Pending"
+            losing.append(str(ws.cell(row, col["Username"]).value))
+    wb.save(book)
+    assert len(losing) > 150
+    writes = [r for r in sandbox.request_log if r.method != "GET"]
+
+    code, text = _cli(["preview", str(book)], capsys)
+    assert code == 1 and f"Deletion guard: {len(losing)} lose access ('{losing[0]}'" in text
+    preview = {str(r[0]): r for r in load_workbook(book)[wbk.PREVIEW].iter_rows(values_only=True) if r and r[0]}
+    assert preview["Losing access"][1] == len(losing) and losing[0] in str(preview["Losing access"][2])
+
+    code, text = _cli(["sync", str(book), "--yes"], capsys)
+    assert code == 1 and f"this sync would take access away from {len(losing)} users" in text and "nothing was sent" in text
+    assert [r for r in sandbox.request_log if r.method != "GET"] == writes
+    assert sum(1 for u in platform_users(sandbox.url).values() if u.get("active")) == len(losing)

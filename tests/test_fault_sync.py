@@ -3,6 +3,10 @@ server applied a request, stalls, 502/503/429 answers. Sync is run again until i
 left; then the platform holds exactly the intended state, nobody was created twice, every outcome
 the Sync log claims is true, and every edit is still in the workbook.
 
+It runs twice, in full: against the sandbox as it is (versions and ETags), and with a second real
+proxy between the fault proxy and the sandbox that makes it a platform without versions (no
+``meta.version``, no ETag, ``etag.supported=false``), where conflicts and re-runs are decided by values.
+
 The summary line (changes, cut points, re-runs, duplicates, lost edits) is printed in pytest's
 terminal summary by the ``pytest_terminal_summary`` hook in conftest.py, with or without ``-s``.
 """
@@ -12,12 +16,15 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from support.books import patch_user, platform_users, sheet_rows
 from support.faultproxy import FaultKind, FaultProxy, Rule
+from support.scimproxies import VersionlessProxy
 
 from rosterbook import app
 from rosterbook import workbook as wbk
@@ -32,6 +39,7 @@ BATCH = 200
 """Changes per batch (a Bulk request, then the workbook is saved): ten in the first run."""
 
 Rows = dict[str, dict[str, Any]]
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 def _cut_points() -> list[Rule]:
@@ -136,7 +144,7 @@ def _edit(path: Path, rng: random.Random, platform_url: str) -> tuple[Rows, dict
     return intended, renames, kinds
 
 
-def _sync_until_done(path: Path, proxy: FaultProxy) -> tuple[int, list[str], dict[str, Any]]:
+def _sync_until_done(path: Path, proxy: FaultProxy, conflicts: list[int]) -> tuple[int, list[str], dict[str, Any]]:
     """Run sync until a run has nothing left to send; returns (runs, errors of runs that stopped early, the first result)."""
     stopped: list[str] = []
     first: dict[str, Any] = {}
@@ -144,7 +152,7 @@ def _sync_until_done(path: Path, proxy: FaultProxy) -> tuple[int, list[str], dic
         if run == 3:
             proxy.clear()  # the faults still armed (rules that never matched) go; the random ones too
         try:
-            result = app.sync_workbook(path, confirm_deletions=True, batch=BATCH)
+            result = app.sync_workbook(path, confirm_deletions=True, batch=BATCH, skip_rows=conflicts)
         except RosterbookError as exc:
             stopped.append(str(exc))  # e.g. the platform unreachable for a whole run: nothing is lost, run again
             continue
@@ -162,24 +170,56 @@ def _log(path: Path) -> list[dict[str, Any]]:
     return [dict(zip(headers, r, strict=False)) for r in grid[1:] if any(c is not None for c in r)]
 
 
+@pytest.mark.parametrize("versions", [True, False], ids=["versioned", "versionless"])
 def test_a_sync_of_2000_changes_survives_30_cut_points(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
-                                                       record_property: Callable[[str, object], None]) -> None:
+                                                       record_property: Callable[[str, object], None], versions: bool) -> None:
     sandbox = fresh_sandbox(users=USERS, seed=5)
+    with ExitStack() as stack:
+        url = sandbox.url if versions else stack.enter_context(VersionlessProxy(sandbox.url)).url
+        _sync_through_faults(sandbox, url, tmp_path, record_property, versions)
+
+
+CONCURRENT = 20
+"""Users another admin changes on the platform after the export: that many in the field the sheet sends (conflicts,
+skipped), and as many in another field (sent: the other admin's field must survive)."""
+
+
+def _platform_edits(url: str, kinds: dict[str, tuple[str, ...]], intended: Rows, book: Path) -> list[int]:
+    """Another admin's edits, straight on the platform; the intended state follows them. Returns the conflicting rows."""
+    updated = sorted(n for n, k in kinds.items() if k == ("update",))
+    users = platform_users(url)
+    rows = {name: int(values["_row"]) for name, values in sheet_rows(book).items()}
+    for name in updated[:CONCURRENT]:
+        patch_user(url, users[name]["id"], [{"op": "replace", "path": "title", "value": f"Another admin's title for {name}"}])
+        intended[name] = {**intended[name], "Job title": f"Another admin's title for {name}"}
+    for name in updated[CONCURRENT : 2 * CONCURRENT]:
+        patch_user(url, users[name]["id"], [{"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Another admin's department"}])
+        intended[name] = {**intended[name], "Department": "Another admin's department"}
+    return sorted(rows[n] for n in updated[:CONCURRENT])
+
+
+def _conflicted(kinds: dict[str, tuple[str, ...]]) -> set[str]:
+    return set(sorted(n for n, k in kinds.items() if k == ("update",))[:CONCURRENT])
+
+
+def _sync_through_faults(sandbox: Sandbox, url: str, tmp_path: Path, record_property: Callable[[str, object], None], versions: bool) -> None:
     book = tmp_path / "faults.xlsx"
-    app.export_workbook(book, platform=sandbox.url)
+    app.export_workbook(book, platform=url)
     original_headers, original = _users(book)
     assert len(original) == USERS
     # Besides the chosen cut points, a few random ones on single requests (a random Bulk fault would only add replays).
     random_rates: dict[FaultKind, float] = {"drop_after": 0.005, "drop_before": 0.005}
-    with FaultProxy(sandbox.url, seed=11, random_rates=random_rates, random_methods=("GET", "PATCH")) as proxy:
+    with FaultProxy(url, seed=11, random_rates=random_rates, random_methods=("GET", "PATCH")) as proxy:
         intended, renames, kinds = _edit(book, random.Random(8), proxy.url)
         assert Counter(k[0] for k in kinds.values()) == {"update": UPDATES, "create": CREATES, "archive": ARCHIVES, "rename": RENAMES}
+        in_sheet = {name: dict(values) for name, values in intended.items()}
+        conflicts = _platform_edits(sandbox.url, kinds, intended, book)
         rules = _cut_points()
         for rule in rules:
             proxy.add(rule)
-        runs, stopped, first = _sync_until_done(book, proxy)
+        runs, stopped, first = _sync_until_done(book, proxy, conflicts)
         faults = list(proxy.faults)
-    assert sum(first["counts"][a] for a in ("create", "update", "archive", "rename")) == CHANGES
+    assert sum(first["counts"][a] for a in ("create", "update", "archive", "rename")) == CHANGES - CONCURRENT
 
     cut_points = len(faults)
     kinds_seen = Counter(f.kind if f.kind != "status" else f"status {f.status}" for f in faults)
@@ -223,18 +263,22 @@ def test_a_sync_of_2000_changes_survives_30_cut_points(fresh_sandbox: Callable[.
             assert platform[key] == intended[key] or key in created, entry
         elif action == "rename":
             assert key in renames.values(), entry
+    skipped = _conflicted(kinds)
     for name, (kind,) in kinds.items():
-        assert kind in confirmed.get(name, set()), (name, kind)
+        assert kind in confirmed.get(name, set()) or name in skipped, (name, kind)
+    assert not skipped & set(confirmed)  # the conflicts were never sent
 
-    # No edit in the workbook was lost: the sheet still shows every intended value, and nothing is left to send.
+    # No edit in the workbook was lost: the sheet still shows every value it was given, and nothing but the conflicts is left to send.
     _, sheet = _users(book)
-    lost = sum(1 for name, want in intended.items() if sheet.get(name) != want and not _same_but_manager(sheet.get(name), want, renames))
+    lost = sum(1 for name, want in in_sheet.items() if sheet.get(name) != want and not _same_but_manager(sheet.get(name), want, renames))
     assert lost == 0
     loaded = app.load(app.open_book(book))
-    assert app.edited_rows(loaded) == {}
+    assert sorted(app.edited_rows(loaded)) == conflicts
 
-    line = (f"fault-injection sync: {CHANGES} changes, {cut_points} cut points ({_kinds(kinds_seen)}), "
-            f"{runs - 1} re-runs needed, {len(stopped)} runs stopped early, duplicates {duplicates}, lost edits {lost}")
+    line = (f"fault-injection sync ({'versioned' if versions else 'platform without versions'}): {CHANGES} changes, "
+            f"{cut_points} cut points ({_kinds(kinds_seen)}), "
+            f"{runs - 1} re-runs needed, {len(stopped)} runs stopped early, duplicates {duplicates}, lost edits {lost}, "
+            f"platform edits overwritten 0 of {2 * CONCURRENT}")
     record_property("rosterbook_summary", line)
     print(line)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.books import edit, patch_user, platform_users
@@ -93,7 +92,3 @@ def test_the_etag_header_is_not_the_version_when_the_body_has_one(fresh_sandbox:
     with VersionlessProxy(sandbox.url) as bare, ScimClient(bare.url) as client:
         got = client.get(f"/Users/{user['id']}")
         assert got is not None and got.version is None
-
-
-def _unused(_: Any) -> None:  # keep the import list honest for mypy
-    pass

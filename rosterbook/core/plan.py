@@ -346,13 +346,14 @@ def _make_plan(
     buckets: dict[str, list[Change]] = {action: [] for action in ACTIONS}
     skipped: list[Change] = []
     adopted: dict[str, SnapshotRow] = {}
-    if not skip and not row_errors and not current:
+    seen = any(s.seen for s in snapshot)
+    if not skip and not row_errors and not current and not seen:
         for change in changes:
             buckets[change.action].append(change)
             if change.problems:
                 found.extend(change.problems)
     else:
-        by_id = {s.row_id: s for s in snapshot} if current else {}
+        by_id = {s.row_id: s for s in snapshot} if current or seen else {}
         for change in changes:
             change = _settle(dialect, change, skip, row_errors, current, by_id, adopted)
             if change.row is not None and change.row in skip:
@@ -453,20 +454,23 @@ def _settle(
         if change.action != "unchanged" or change.problems:
             return replace(change, action="error", problems=(*change.problems, *row_errors[row]))
         return change
-    if current and change.action in SENDABLE and change.resource_id is not None:
-        return _check_version(dialect, change, current, snapshot, adopted)
+    if change.action not in SENDABLE:
+        return change
+    now = current.get(change.resource_id) if current and change.resource_id is not None else None
+    if now is None and change.row_id is not None and snapshot.get(change.row_id) is not None and snapshot[change.row_id].seen:
+        # Not read now (a CSV platform): what export --keep-edits found on the platform for fields edited on both sides.
+        before = snapshot[change.row_id]
+        now = Current(None, {**before.values, **before.seen})
+    if now is not None:
+        return _check_version(dialect, change, now, snapshot, adopted)
     return change
 
 
-def _check_version(dialect: Dialect, change: Change, current: Mapping[str, Current], snapshot: Mapping[str, SnapshotRow],
+def _check_version(dialect: Dialect, change: Change, now: Current, snapshot: Mapping[str, SnapshotRow],
                    adopted: dict[str, SnapshotRow]) -> Change:
     """Conflicts are decided by values: a field the row sends (or the key) that the platform changed since
     the export, to anything but what the sheet wants, is a conflict. An unchanged version skips the
     comparison; a row that passes is sent with the version just read (its If-Match)."""
-    assert change.resource_id is not None
-    now = current.get(change.resource_id)
-    if now is None:
-        return change  # the platform no longer has the user: sending it says so
     if change.version is not None and now.version == change.version:
         return change  # the same version: nothing moved since the export
     before = snapshot.get(change.row_id) if change.row_id is not None else None

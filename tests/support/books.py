@@ -16,27 +16,27 @@ HR = "urn:rosterbook:params:scim:schemas:extension:hr:2.0:User"
 SCIM_JSON = {"Content-Type": "application/scim+json"}
 
 
-def sheet_rows(path: Path) -> dict[str, dict[str, Any]]:
-    """The Users sheet's rows by Username: every header -> cell value (row number under ``_row``)."""
+def sheet_rows(path: Path, key: str = "Username") -> dict[str, dict[str, Any]]:
+    """The Users sheet's rows by ``key``: every header -> cell value (row number under ``_row``)."""
     wb = load_workbook(path)
     ws = wb[wbk.USERS]
     headers = [str(c.value) if c.value is not None else "" for c in ws[1]]
     out: dict[str, dict[str, Any]] = {}
     for number, cells in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
         values = dict(zip(headers, cells, strict=False))
-        if values.get("Username"):
-            out[str(values["Username"])] = {**values, "_row": number}
+        if values.get(key):
+            out[str(values[key])] = {**values, "_row": number}
     wb.close()
     return out
 
 
 def edit(path: Path, cells: Mapping[tuple[str, str], Any], *, settings: Mapping[str, Any] | None = None,
-         new_rows: Sequence[Mapping[str, Any]] = ()) -> None:
-    """Type values into the Users sheet: ``{(username, column): value}``; append ``new_rows``; change Settings values."""
+         new_rows: Sequence[Mapping[str, Any]] = (), key: str = "Username") -> None:
+    """Type values into the Users sheet: ``{(key, column): value}``; append ``new_rows``; change Settings values."""
     wb = load_workbook(path)
     ws = wb[wbk.USERS]
     col = {str(c.value): c.column for c in ws[1] if c.value is not None}
-    rows = {str(ws.cell(r, col["Username"]).value): r for r in range(2, ws.max_row + 1) if ws.cell(r, col["Username"]).value}
+    rows = {str(ws.cell(r, col[key]).value): r for r in range(2, ws.max_row + 1) if ws.cell(r, col[key]).value}
     for (name, column), value in cells.items():
         ws.cell(rows[name], col[column]).value = value
     last = max(rows.values(), default=1)

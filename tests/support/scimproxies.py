@@ -20,6 +20,7 @@ import base64
 import hashlib
 import http.client
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -99,12 +100,15 @@ class RewritingProxy:
         finally:
             conn.close()
         out, data = self.response(handler.command, handler.path, status, out, data)
-        handler.send_response(status, reason)
-        for name, value in out:
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        try:
+            handler.send_response(status, reason)
+            for name, value in out:
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+        except OSError:
+            handler.close_connection = True  # the client went away (killed): nothing to answer
 
 
 def _json(body: bytes) -> Any:
@@ -195,3 +199,32 @@ class ReplacingProxy(RewritingProxy):
         for old, new in self.replacements.items():
             body = body.replace(old, new)
         return headers, body
+
+
+class HoldingProxy(RewritingProxy):
+    """Forwards everything; the ``nth`` request matching ``method`` and the ``path`` regex is applied by the server,
+    then its answer is held back (``held`` is set) until ``release()``: the moment to kill the client that sent it."""
+
+    def __init__(self, upstream: str, method: str, path: str, nth: int) -> None:
+        super().__init__(upstream)
+        self.method, self.pattern, self.nth = method, re.compile(path), nth
+        self.seen = 0
+        self.held = threading.Event()
+        self._release = threading.Event()
+
+    def release(self) -> None:
+        self._release.set()
+
+    def response(self, method: str, path: str, status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[list[tuple[str, str]], bytes]:
+        if method == self.method and self.pattern.search(path):
+            with self.lock:
+                self.seen += 1
+                hold = self.seen == self.nth
+            if hold:
+                self.held.set()
+                self._release.wait(120)
+        return headers, body
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+        super().__exit__(*exc)
