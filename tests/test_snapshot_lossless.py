@@ -75,12 +75,12 @@ def test_values_a_cell_cannot_hold_are_kept_exactly_and_never_sent_untouched(fre
     ws = load_workbook(book)[wbk.USERS]
     col = [c.value for c in ws[1]].index("Job title") + 1
     note = ws.cell(rows[ctrl_name]["_row"], col).comment
-    assert note is not None and "never sent" in note.text and "U+0001" in note.text
+    assert note is not None and "The platform keeps its text as long as this cell is not edited" in note.text and "U+0001, U+0002" in note.text
 
     # Untouched: no phantom edit, a plain export again is not refused, and a sync of another row leaves them alone.
     _nothing_to_send(book)
     report = app.check_workbook(book)
-    assert report.errors == 0 and {p.code for p in report.problems} == {"value-not-shown"}
+    assert report.errors == 0 and {(p.column, p.code) for p in report.problems} == {("Job title", "cut-short"), ("Job title", "invalid-unicode")}
     edit(book, {(other, "Job title"): "Other edit"})
     assert app.sync_workbook(book).confirmed == 1
     after = platform_users(sandbox.url)
@@ -111,9 +111,12 @@ def test_one_odd_user_never_stops_the_export(fresh_sandbox: Callable[..., Sandbo
     with ReplacingProxy(sandbox.url, {b"LONESURROGATE": b"Lone\\\\udc80".replace(b"\\\\", b"\\")}) as proxy:
         result = app.export_workbook(book, platform=proxy.url)
         assert result.rows == 8
-        assert sheet_rows(book)[odd]["Last name"] == "Lone\ufffd"
+        rows = sheet_rows(book)
+        assert rows[odd]["Last name"] == "Lone\ufffd" and "not valid Unicode" in str(rows[odd][wbk.PROBLEMS])
+        # The client takes text that is not valid Unicode as U+FFFD (it could never be sent back as it was): the snapshot
+        # holds what the client read, so the cell is no edit, and the platform keeps its own text.
         [snap] = [s for s in wbk.read_snapshot(OpenpyxlBook(book)).values() if s.key == odd]
-        assert snap.values["Last name"] == "Lone\udc80"
+        assert snap.values["Last name"] == "Lone\ufffd"
         _nothing_to_send(book)
 
 
