@@ -282,6 +282,9 @@ class XlwingsBook:
     def progress(self, message: str) -> None:
         self.app.status_bar = message
 
+    persists = False
+    """``save()`` writes nothing: no sync journal beside the file (see ``rosterbook.sheets.SheetBook.save``)."""
+
     def save(self) -> None:
         """Nothing: in Excel the user decides when to save."""
 

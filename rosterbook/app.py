@@ -507,10 +507,12 @@ def _restore(session: Session, grid: list[list[Cell]], missing: Sequence[Snapsho
 
 
 def _exported_cells(dialect: Dialect, headers: Sequence[str], snap: SnapshotRow) -> list[str | None]:
+    # A field edited on both sides (export --keep-edits) goes back to what the platform holds now: the conflict settles.
+    values = {**snap.values, **snap.seen} if snap.seen else snap.values
     out: list[str | None] = []
     for header in headers:
         column = wbk.find_column(dialect, header)
-        value = None if column is not None and column.write_only else snap.values.get(column.name if column is not None else header)
+        value = None if column is not None and column.write_only else values.get(column.name if column is not None else header)
         out.append(cell_form(value) if value is not None else None)  # a value no cell holds exactly: its cell form (untouched)
     return out
 

@@ -28,7 +28,7 @@ from rosterbook.core.table import SnapshotRow
 from rosterbook.errors import DataError
 from rosterbook.journal import Flush, Journal
 from rosterbook.results import RowResult, SyncResult
-from rosterbook.session import Session
+from rosterbook.session import Session, journal_book
 
 BATCH = 500
 """Rows sent between two checkpoints of the workbook during a sync (a failure loses at most one batch's log)."""
@@ -189,7 +189,7 @@ def run_sync(session: Session, connector: Connector, plan: Plan, *, progress: Pr
     recorder = _Recorder(session, ids_for_new)
     recorder.adopt(plan.adopted)
     data = SendData(plan, session.table, session.snapshot, session.settings)
-    journal = Journal(session.path)
+    journal = Journal(journal_book(session.book))
     hidden = [c.name for c in plan.dialect.columns if c.write_only]
     step = max(1, batch)
     if connector.confirms:

@@ -73,6 +73,11 @@ def open_book(target: Book, *, read_only: bool = False) -> SheetBook:
     return PatchBook(path)
 
 
+def journal_book(book: SheetBook) -> Path | None:
+    """The workbook file a sync journal goes beside: only where ``save()`` writes that file (not in Excel, where the user saves)."""
+    return book_path(book) if getattr(book, "persists", True) else None
+
+
 def book_path(book: SheetBook) -> Path | None:
     """The file a workbook lives in (None for a workbook never saved)."""
     path = getattr(book, "path", None)
@@ -215,7 +220,7 @@ class Session:
         What an interrupted sync recorded in its journal (``rosterbook.journal``) is applied first. ``lenient``
         reads a snapshot that fails its check for the entries that are intact (``export --keep-edits``).
         """
-        path = Path(target) if isinstance(target, str | os.PathLike) else book_path(target)
+        path = Path(target) if isinstance(target, str | os.PathLike) else journal_book(target)
         replaying = journal.exists(path)
         book = open_book(target, read_only=read_only and not replaying)
         settings = wbk.read_settings(book)
@@ -307,7 +312,7 @@ class Session:
         """Save the workbook; what an interrupted sync's journal held is in it now (unresolved intents stay in the journal)."""
         self.book.progress("Saving the workbook")
         self.book.save()
-        journal.Journal(self.path).settled(self.intents)
+        journal.Journal(journal_book(self.book)).settled(self.intents)
 
     # --- after an interrupted sync -------------------------------------------------------------
 

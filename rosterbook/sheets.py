@@ -67,7 +67,10 @@ class SheetBook(Protocol):
         ...
 
     def save(self) -> None:
-        """Persist the workbook (to its file; in Excel, nothing is saved without the user)."""
+        """Persist the workbook (to its file; in Excel, nothing is saved without the user).
+
+        An adapter whose ``save()`` does not write the file (Excel) sets ``persists = False``: a sync then
+        keeps no journal beside the file, which would otherwise be replayed over what the user saves."""
         ...
 
 

@@ -111,6 +111,10 @@ def test_keep_edits_on_a_csv_platform(samples: Path, tmp_path: Path) -> None:
         app.sync_workbook(book)
     synced = app.sync_workbook(book, skip_rows=[rows[b]["_row"]])
     assert synced.upload_rows == 1
+    # Reverting the conflicting row takes the platform's value: the conflict settles, nothing left to send for it.
+    app.revert_rows(book, [rows[b]["_row"]])
+    assert sheet_rows(book, key="email")[b]["team"] == "Platform team"
+    assert not [ch for ch in app.preview_workbook(book).changes if ch.key == b and ch.action != "unchanged"]
 
 
 def test_a_workbook_stays_bound_to_its_platform(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:

@@ -492,7 +492,7 @@ def _holds_change(dialect: Dialect, change: Change, now: Current) -> bool:
     """The platform holds every value the change sends, under the key the sheet gives (a password is never read back, so never held)."""
     if not change.fields or change.secrets:
         return False
-    if not same_key(dialect, now.values.get(dialect.key), change.key):
+    if not same_key(dialect, dialect.user_key(now.values.get), change.key):
         return False
     return holds_values(dialect, now.values, {name: f.after for name, f in change.fields.items()})
 
@@ -509,8 +509,9 @@ def moved_fields(dialect: Dialect, change: Change, before: SnapshotRow, now: Map
     and than the sheet wants: exported -> now on the platform -> in the sheet."""
     out: dict[str, Conflict] = {}
     key = dialect.key
-    if key not in change.fields and key in now and not same_key(dialect, now.get(key), before.key):
-        out[key] = Conflict(before.key, now.get(key), change.key)
+    platform_key = dialect.user_key(now.get)  # the key, else its fallback (EdApp: username <- email)
+    if key not in change.fields and platform_key is not None and not same_key(dialect, platform_key, before.key):
+        out[key] = Conflict(before.key, platform_key, change.key)
     for name, field_change in change.fields.items():
         column = dialect.find_column(name)
         if (column is not None and column.write_only) or name not in now:
