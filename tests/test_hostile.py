@@ -268,11 +268,14 @@ def test_a_token_echoed_by_the_platform_is_nowhere(sandbox_with_token: Sandbox, 
         hostile.behaviour = "echo-token-in-data"
         assert cli("export", str(tmp_path / "again.xlsx"), "--platform", hostile.url, "--json").code == 0
         assert len([s for s in hostile.seen if s.method != "GET"]) >= 4
-    log = openpyxl.load_workbook(book, read_only=True)[wbk.SYNC_LOG]
-    messages = [row[8] for row in log.iter_rows(min_row=2, values_only=True) if row[4] == "failed"]
+    logged = openpyxl.load_workbook(book, read_only=True)
+    messages = [row[8] for row in logged[wbk.SYNC_LOG].iter_rows(min_row=2, values_only=True) if row[4] == "failed"]
+    logged.close()  # a read-only workbook keeps its file open until closed (else a ResourceWarning in a later test)
     assert messages and all("[redacted]" in m and "Bearer" not in m for m in messages)
-    users = openpyxl.load_workbook(tmp_path / "again.xlsx", read_only=True)[wbk.USERS]
-    assert any(cell == "Seen: Bearer [redacted]" for row in users.iter_rows(values_only=True) for cell in row)
+    exported = openpyxl.load_workbook(tmp_path / "again.xlsx", read_only=True)
+    cells = [cell for row in exported[wbk.USERS].iter_rows(values_only=True) for cell in row]
+    exported.close()
+    assert "Seen: Bearer [redacted]" in cells
     assert len(_artefacts(tmp_path)) > 20
     assert caplog.records, "logging was captured"
     assert leaks(token, cli.outputs + [r.getMessage() for r in caplog.records], tmp_path) == []

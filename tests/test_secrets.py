@@ -99,8 +99,10 @@ def test_the_token_never_reaches_a_workbook_csv_log_or_message(
     cli("preview", str(book), "--json")
     assert cli("sync", str(book), "--yes") == 1  # the rename fails on the platform (409): its message is logged
     cli("sync", str(book), "--yes", "--json")
-    log = load_workbook(book, read_only=True)[wbk.SYNC_LOG]
-    assert any(row[4] == "failed" and row[8] for row in log.iter_rows(min_row=2, values_only=True))  # an error message was logged
+    logged = load_workbook(book, read_only=True)
+    failed = [row for row in logged[wbk.SYNC_LOG].iter_rows(min_row=2, values_only=True) if row[4] == "failed" and row[8]]
+    logged.close()  # a read-only workbook keeps its file open until closed
+    assert failed  # an error message was logged
     cli("revert", str(book))
     assert cli("export", str(tmp_path / "again.xlsx"), "--platform", sandbox.url) == 0
 
