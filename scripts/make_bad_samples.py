@@ -404,9 +404,9 @@ def book_cases() -> dict[str, tuple[str, str, BookEdit | None, bytes | None, lis
         "book_settings_unknown_dialect.xlsx": ("scim", "an unknown dialect in Settings", lambda wb: _set_setting(wb, "dialect", "workday"), None,
                                                both(2, "'workday'", "'workday'")),
         "book_settings_bad_threshold.xlsx": ("scim", "a deletion threshold over 100%", lambda wb: _set_setting(wb, "deletion_threshold_ratio", "150%"), None,
-                                             both(1, "Settings!B8 deletion_threshold_ratio: '150%' is not a number between 0 and 1.", "Settings!B8")),
+                                             both(1, "Settings!B5 deletion_threshold_ratio: '150%' is not a number between 0 and 1.", "Settings!B5")),
         "book_settings_unknown_key.xlsx": ("scim", "an unknown setting", _settings_extra_row, None,
-                                           both(1, "Settings!A11: 'api_token' is not a setting", "Settings!A11")),
+                                           both(1, "Settings!A8: 'api_token' is not a setting", "Settings!A8")),
         # A CSV platform's workbook: sync would write an upload file; a bad cell must stop that too.
         "book_progression_bad_cells.xlsx": ("progression", "a Progression workbook with a misspelt status and a formula",
                                             _all(_users_cell("account_active", 4, "actve"), _users_cell("Last Name", 6, "=1+1")), None,
