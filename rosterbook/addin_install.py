@@ -91,6 +91,11 @@ class Report:
     checks: list[dict[str, Any]] = field(default_factory=list)
     """``{"check", "ok", "detail", "fix"}`` for each thing ``status`` looked at."""
 
+    @property
+    def ok(self) -> bool:
+        """True when every check ``status`` made passed (``addin status`` exits 1 otherwise)."""
+        return all(check["ok"] for check in self.checks)
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 

@@ -448,8 +448,9 @@ def addin_uninstall_command(target: Path | None, as_json: bool) -> int:
 @_TARGET_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def addin_status_command(target: Path | None, as_json: bool) -> int:
-    """Show where the add-in is installed and which interpreter it runs."""
+    """Show where the add-in is installed and which interpreter it runs; exit 1 when a check fails."""
     from rosterbook.addin_install import status
 
-    _addin_report(status(target), as_json)
-    return 0
+    report = status(target)
+    _addin_report(report, as_json)
+    return 0 if report.ok else 1

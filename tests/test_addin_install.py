@@ -270,3 +270,12 @@ def test_conf_round_trips_through_the_reader(tmp_path: Path) -> None:
 def test_missing_xlam_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["addin", "install", "--target", str(tmp_path), "--xlam", str(tmp_path / "nope.xlam")]) == 2
     assert "nope.xlam" in capsys.readouterr().err
+
+
+def test_status_exits_1_when_a_check_fails(tmp_path: Path, prebuilt: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    addin_install.install(tmp_path, xlam=prebuilt, probe=ok_probe())
+    assert run(["addin", "status", "--target", str(tmp_path)]) == 0
+    capsys.readouterr()
+    (tmp_path / "rosterbook.conf").unlink()
+    assert run(["addin", "status", "--target", str(tmp_path)]) == 1
+    assert "is missing: the add-in has no interpreter: run `rosterbook addin install` again." in capsys.readouterr().err
