@@ -3,7 +3,10 @@
 Each button's VBA callback runs ``import addin.ribbon as r; r.dispatch('<tag>')``. ``dispatch``
 runs the same library function as the CLI (``rosterbook.app``) on the workbook that called it,
 shows progress in the status bar, turns off screen updating and automatic calculation while it
-writes, and reports the outcome or an error in a dialog, never a traceback.
+writes, and reports the outcome or an error in a dialog, never a traceback. Every message is in
+Excel's words (``addin.words.EXCEL``): where the command line names a flag, the ribbon asks a
+question instead (Sync leaves out the rows with errors or conflicts and says so in its one
+confirmation; Export asks before replacing unsynced edits), and a token is given with **Sign in**.
 
 The workbook adapter and the UI are injected: Excel uses ``XlwingsBook(xw.Book.caller())`` and
 ``ExcelUI``; tests pass an ``OpenpyxlBook`` over a real .xlsx file and a recording UI.
@@ -15,11 +18,15 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from addin.words import BUTTONS, EXCEL
 from rosterbook import workbook as wbk
+from rosterbook.core.plan import Plan
 from rosterbook.core.settings import Settings
-from rosterbook.errors import RosterbookError, UnsyncedEditsError
+from rosterbook.core.wording import rows_text
+from rosterbook.errors import Cancelled, ExportRefused, ExportShrinkError, NotRosterbookError, RosterbookError, UnsyncedEditsError
 from rosterbook.sheets import SheetBook
 
 TITLE = "rosterbook"
@@ -38,6 +45,14 @@ class RibbonUI(Protocol):
 
     def choose_file(self, title: str) -> str | None:
         """Ask for a CSV file to open; None when cancelled."""
+        ...
+
+    def choose_save_path(self, title: str, suggested: str) -> str | None:
+        """Ask where to save a file (``suggested``: its name); None when cancelled."""
+        ...
+
+    def ask_secret(self, title: str, prompt: str) -> str | None:
+        """Ask for a secret in a dialog that masks what is typed; None when cancelled."""
         ...
 
     def selected_rows(self, book: SheetBook, sheet: str) -> list[int]:
@@ -75,6 +90,10 @@ def _settings(book: SheetBook) -> Settings | None:
     return wbk.read_settings(book) if wbk.SETTINGS in book.sheet_names() else None
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _plan_line(plan: Mapping[str, Any]) -> str:
     counts = plan.get("counts", {})
     parts = [f"{counts[k]} {k}" for k in ("create", "update", "rename", "archive", "deactivate", "conflict", "error") if counts.get(k)]
@@ -86,6 +105,66 @@ def _plan_line(plan: Mapping[str, Any]) -> str:
     if seats.get("extra_billed"):
         line += f"; {seats['extra_billed']} extra seat(s) billed"
     return line
+
+
+# --- platforms a workbook names -------------------------------------------------------------------------
+
+KNOWN_PLATFORMS = "known-platforms.txt"
+"""In rosterbook's home folder: platform URLs the user agreed to connect to without a token, one per line."""
+
+
+def _known_file() -> Path:
+    from rosterbook.sandbox.server import default_home
+
+    return default_home() / KNOWN_PLATFORMS
+
+
+def known_platforms() -> set[str]:
+    """The (normalised) platform URLs the user agreed to connect to without a token."""
+    path = _known_file()
+    return set(path.read_text(encoding="utf-8").split()) if path.is_file() else set()
+
+
+def remember_platform(url: str) -> None:
+    """Connect to ``url`` from now on without asking (the user agreed to it once)."""
+    from sync_client.auth import normalise_url
+
+    key = normalise_url(url)
+    path = _known_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(key + "\n")
+
+
+def approve_platform(settings: Settings, ui: RibbonUI) -> None:
+    """Before the first request to a platform a workbook names with no token stored for it, ask the user.
+
+    A workbook someone sent can name any server in its Settings: rosterbook connects to one that has
+    a token bound (signed in) or that the user agreed to before, never silently to another.
+
+    :raises Cancelled: the user said no; nothing was sent.
+    """
+    from rosterbook.connectors import platform_contacted
+    from sync_client.auth import is_bound, normalise_url
+
+    url = platform_contacted(settings.dialect, settings)
+    if url is None or is_bound(url):
+        return
+    key = normalise_url(url)
+    if key in known_platforms():
+        return
+    question = (
+        f"This workbook's Settings send rosterbook to {key}, a platform this computer has no token for and has not connected to before. "
+        "A workbook someone sent you can name any server: connect only to one you know.\n\n"
+        f"Connect to {key} without a token?\n\n(If the platform needs a token, answer No and press Sign in first.)"
+    )
+    if not ui.confirm(question):
+        raise Cancelled(f"nothing was sent: rosterbook did not connect to {key}. If the platform needs a token, press Sign in; "
+                        f"if you do not know this server, correct platform_url on the {wbk.SETTINGS} sheet.")
+    remember_platform(key)
+
+
+# --- the buttons ------------------------------------------------------------------------------------
 
 
 def do_export(book: SheetBook, ui: RibbonUI) -> Outcome:
@@ -102,22 +181,34 @@ def do_export(book: SheetBook, ui: RibbonUI) -> Outcome:
                 return Outcome("export", False, "Export cancelled: no file chosen.")
             options = {"from_csv": chosen, "dialect": settings.dialect}
         else:
+            approve_platform(settings, ui)
             options = {"platform": settings.platform_url}
     if wbk.USERS not in book.sheet_names():
         options["force"] = True  # a workbook with no Users sheet yet has no edits to lose
     try:
         result = app.export_workbook(book, progress=_progress(book), **options)
     except UnsyncedEditsError as exc:
-        # The library refuses to overwrite edits that were never synced: offer to keep them (refresh, edits on top),
-        # and only then to discard them.
-        if ui.confirm(f"{exc}\n\nRefresh from the platform and keep those edits on top?"):
+        # Edits that were never synced: offer to keep them (refresh, edits on top), and only then to discard them.
+        if ui.confirm(f"{_sentence(exc.reason)}\n\nRefresh from the platform and keep those edits on top?"):
             result = app.export_workbook(book, progress=_progress(book), **{**options, "keep_edits": True})
-        elif ui.confirm(f"{exc}\n\nExport anyway and discard those edits?"):
+        elif ui.confirm(f"{_sentence(exc.reason)}\n\n{_EXPORT_ANYWAY[UnsyncedEditsError]}"):
             result = app.export_workbook(book, progress=_progress(book), **{**options, "force": True})
         else:
             raise
+    except ExportRefused as exc:
+        # Excel's way of exporting with force: say what would be replaced, and ask.
+        if not ui.confirm(f"{_sentence(exc.reason)}\n\n{_EXPORT_ANYWAY.get(type(exc), 'Export anyway?')}"):
+            raise
+        result = app.export_workbook(book, progress=_progress(book), **{**options, "force": True})
     message = f"Exported {result.rows:,} users ({result.dialect}, {len(result.columns)} columns) from {result.source or 'the platform'}."
     return Outcome("export", True, message, result.to_dict())
+
+
+_EXPORT_ANYWAY = {
+    UnsyncedEditsError: "Export anyway and discard those edits?",
+    ExportShrinkError: "Export anyway and take this export as the workbook's users (they really left the platform)?",
+    NotRosterbookError: "Export into it anyway (rosterbook's sheets are added and its Users sheet replaced)?",
+}
 
 
 def do_check(book: SheetBook, ui: RibbonUI) -> Outcome:
@@ -138,46 +229,83 @@ def do_preview(book: SheetBook, ui: RibbonUI) -> Outcome:
     """Write the Preview sheet: exactly what Sync would change."""
     from rosterbook import app
 
+    settings = _settings(book)
+    if settings is not None:
+        approve_platform(settings, ui)
     plan = app.preview_workbook(book, progress=_progress(book)).to_dict()
     ui.show_sheet(book, wbk.PREVIEW)
     return Outcome("preview", True, f"Preview: {_plan_line(plan)}. See the {wbk.PREVIEW} sheet.", plan)
 
 
 def do_sync(book: SheetBook, ui: RibbonUI) -> Outcome:
-    """Send only what changed, after the user confirms the plan (one question, the deletion guard included)."""
+    """Send only what changed, after one question: the plan, the rows left out (errors, conflicts) and the deletion guard."""
     from rosterbook import app
 
-    asked: list[Mapping[str, Any]] = []
+    settings = _settings(book)
+    if settings is not None:
+        approve_platform(settings, ui)
+    asked: list[Plan] = []
 
-    def confirm(plan: Any) -> bool:
-        summary = plan.to_dict()
-        asked.append(summary)
-        return ui.confirm(_question(summary))
+    def confirm(plan: Plan) -> bool:
+        asked.append(plan)
+        return ui.confirm(_question(plan))
+
+    def save_as(suggested: str) -> str | None:
+        return ui.choose_save_path("Save the upload file: this workbook has not been saved yet, so it has no folder", suggested)
 
     try:
-        result = app.sync_workbook(book, confirm=confirm, confirm_deletions="ask", progress=_progress(book))
-    except app.SyncCancelled as exc:
-        return Outcome("sync", False, str(exc)[:1].upper() + str(exc)[1:], asked[-1] if asked else None)
-    return Outcome("sync", result.ok, _sync_message(result), result.to_dict(), {"confirmed": len(asked)})
+        result = app.sync_workbook(book, confirm=confirm, confirm_deletions="ask", leave_out=True, save_as=save_as, progress=_progress(book))
+    except Cancelled as exc:
+        return Outcome("sync", False, _sentence(exc.render(EXCEL)), asked[-1].to_dict() if asked else None)
+    left = _left_out(asked[-1]) if asked else {}
+    return Outcome("sync", result.ok, _sync_message(result, left), result.to_dict(), {"confirmed": len(asked), "left_out": left})
 
 
-def _question(plan: Mapping[str, Any]) -> str:
-    """The one confirmation of a sync: what it sends, and whether it archives more users than the threshold."""
-    text = f"Sync: {_plan_line(plan)}."
-    guard = plan.get("guard") or {}
+def _left_out(plan: Plan) -> dict[str, list[int]]:
+    """The rows a sync leaves out, by why: ``errors``, ``conflicts`` (as the plan skipped them)."""
+    out: dict[str, list[int]] = {}
+    for change in plan.skipped:
+        reason = {"error": "errors", "conflict": "conflicts"}.get(change.action)
+        if reason is not None and change.row is not None:
+            out.setdefault(reason, []).append(change.row)
+    return {reason: sorted(set(rows)) for reason, rows in out.items()}
+
+
+_LEFT_OUT = {
+    "errors": "{rows} {have} errors and {are} left out: fix them (Check lists them), then press Sync again.",
+    "conflicts": "{rows} {were} changed on the platform since the export and {are} left out: Export to take the platform's version, then edit again.",
+}
+
+
+def _rows_sentence(reason: str, rows: list[int]) -> str:
+    one = len(rows) == 1
+    return _LEFT_OUT[reason].format(rows=_sentence(rows_text(rows)), have="has" if one else "have", are="is" if one else "are",
+                                    were="was" if one else "were")
+
+
+def _question(plan: Plan) -> str:
+    """The one confirmation of a sync: what it sends, the rows it leaves out, and whether it archives more users than the threshold."""
+    summary = plan.to_dict()
+    text = f"Sync: {_plan_line(summary)}."
+    for reason, rows in _left_out(plan).items():
+        text += "\n\n" + _rows_sentence(reason, rows)
+    guard = summary.get("guard") or {}
     if guard.get("tripped") and not guard.get("confirmed"):
         text += (
             f"\n\nThis sync would take access away from {guard.get('deactivations')} users (archive, deactivate, or a status that "
             "cannot log in), more than the threshold of "
             f"{guard.get('threshold')}. Is that intended?"
         )
-    return text + "\n\nSend these changes now?"
+    send = "Send the other changes now?" if plan.skipped else "Send these changes now?"
+    return f"{text}\n\n{send}"
 
 
-def _sync_message(result: Any) -> str:
+def _sync_message(result: Any, left: Mapping[str, list[int]]) -> str:
     text = str(result.summary_excel)
     if result.failed:
         text += f" {result.failed} failed: see the Sync status column and the Sync log, then press Sync again."
+    for reason, rows in left.items():
+        text += " " + _rows_sentence(reason, rows)
     return text
 
 
@@ -208,9 +336,39 @@ def do_settings(book: SheetBook, ui: RibbonUI) -> Outcome:
     text = (
         f"Dialect: {settings.dialect}. Platform: {where}.\n"
         f"Edit the values in column B of the {wbk.SETTINGS} sheet. Tokens are never stored in the workbook: "
-        "run `rosterbook login URL` once."
+        "press Sign in to keep the platform's token in this computer's keyring."
     )
     return Outcome("settings", True, text, settings.__dict__)
+
+
+def do_sign_in(book: SheetBook, ui: RibbonUI) -> Outcome:
+    """Ask for the platform's token in a masked dialog and store it in the OS keyring for the URL the Settings name."""
+    from rosterbook.connectors import platform_contacted
+    from sync_client.auth import normalise_url, store_token
+
+    settings = wbk.read_settings(book)
+    url = platform_contacted(settings.dialect, settings)
+    if url is None:
+        if settings.platform_url is None and not _exported_from_file(settings):
+            return Outcome("signin", True, "This workbook uses the embedded sandbox on this computer, which needs no token. "
+                           f"To use a platform, write its URL as platform_url on the {wbk.SETTINGS} sheet, then press Sign in.")
+        return Outcome("signin", True, f"{settings.dialect} is reached through its export and upload files: there is no token to store.")
+    key = normalise_url(url)
+    token = ui.ask_secret(
+        f"Sign in to {key}",
+        f"Paste the API token for {key}.\n\nIt is kept in this computer's keyring for {key} only, never in the workbook, "
+        "and sent to no other address.",
+    )
+    if token is None or not token.strip():
+        return Outcome("signin", False, "Sign in cancelled: no token was stored.")
+    where = store_token(key, token)
+    return Outcome("signin", True, f"Signed in: the token for {key} is kept in {where}. rosterbook sends it to {key} only.")
+
+
+def _exported_from_file(settings: Settings) -> bool:
+    from rosterbook.connectors import export_needs_file
+
+    return export_needs_file(settings.dialect)
 
 
 def do_check_column(book: SheetBook, ui: RibbonUI) -> Outcome:
@@ -233,8 +391,9 @@ ACTIONS: dict[str, Callable[[SheetBook, RibbonUI], Outcome]] = {
     "sync": do_sync,
     "revert": do_revert,
     "settings": do_settings,
+    "signin": do_sign_in,
 }
-"""Button tag -> action, in ribbon order (``addin/customUI.xml`` carries the same tags)."""
+"""Button tag -> action, in ribbon order (``addin/customUI.xml`` carries the same tags; ``BUTTONS`` their labels)."""
 
 
 # --- dispatch -----------------------------------------------------------------------------------------
@@ -249,7 +408,7 @@ def _batch(book: SheetBook) -> Iterator[None]:
 
 
 def dispatch(tag: str, book: SheetBook | None = None, ui: RibbonUI | None = None) -> Outcome:
-    """Run the ribbon action named by ``tag`` and show its outcome; errors become a dialog, never a traceback."""
+    """Run the ribbon action named by ``tag`` and show its outcome; errors become a dialog in Excel's words, never a traceback."""
     if book is None or ui is None:
         from addin.sheet import ExcelUI, XlwingsBook
 
@@ -261,14 +420,17 @@ def dispatch(tag: str, book: SheetBook | None = None, ui: RibbonUI | None = None
         outcome = Outcome(tag, False, f"Unknown ribbon button {tag!r}; expected one of {', '.join(repr(t) for t in ACTIONS)}.")
         ui.alert(outcome.message, error=True)
         return outcome
+    title = BUTTONS[tag]
     try:
         with _batch(book):
             outcome = action(book, ui)
+    except Cancelled as exc:
+        outcome = Outcome(tag, False, _sentence(exc.render(EXCEL)))
     except RosterbookError as exc:
-        outcome = Outcome(tag, False, f"{tag.capitalize()} failed: {exc}")
+        outcome = Outcome(tag, False, f"{title} failed: {exc.render(EXCEL)}")
     except Exception as exc:
         if os.environ.get("ROSTERBOOK_DEBUG"):
             raise
-        outcome = Outcome(tag, False, f"{tag.capitalize()} failed: internal error ({type(exc).__name__}: {exc}). Set ROSTERBOOK_DEBUG=1 for details.")
+        outcome = Outcome(tag, False, f"{title} failed: internal error ({type(exc).__name__}: {exc}). Set ROSTERBOOK_DEBUG=1 for details.")
     ui.alert(outcome.message, error=not outcome.ok)
     return outcome

@@ -21,6 +21,7 @@ import xlwings as xw
 
 from rosterbook.core.codecs import Cell
 from rosterbook.core.problems import column_letter
+from rosterbook.errors import RosterbookError
 from rosterbook.sheets import Mark, SheetBook, Visibility, trim_grid
 
 ERROR_RGB = (255, 199, 206)
@@ -365,10 +366,12 @@ class ExcelUI:
     shows over Excel and Excel's sandbox lets it open the file chosen.
     """
 
-    def __init__(self, excel: XlwingsBook, *, system: str | None = None, additions: Any = None) -> None:
+    def __init__(self, excel: XlwingsBook, *, system: str | None = None, additions: Any = None,
+                 masked_prompt: Callable[[str, str], str | None] | None = None) -> None:
         self.excel = excel
         self.system = sys.platform if system is None else system
         self._additions = additions
+        self._masked_prompt = masked_prompt or tk_masked_prompt
 
     def alert(self, message: str, *, error: bool = False) -> None:
         self.excel.app.alert(_fit(message), title="rosterbook", buttons="ok", mode="critical" if error else "info")
@@ -389,6 +392,26 @@ class ExcelUI:
             return self._mac_dialog("choose_file_name", with_prompt=title, default_name=suggested.replace("\\", "/").rsplit("/", 1)[-1])
         chosen = self.excel.app.api.GetSaveAsFilename(suggested, "CSV files (*.csv),*.csv", 1, title)
         return chosen if isinstance(chosen, str) and chosen else None
+
+    def ask_secret(self, title: str, prompt: str) -> str | None:
+        """Ask for a token in a dialog that masks it; None when cancelled.
+
+        macOS: AppleScript's ``display dialog ... with hidden answer``, run by Excel. Windows: Excel's
+        own input boxes cannot mask, so a small Tk form with a masked entry, kept above Excel.
+        """
+        if self.system == "darwin":
+            additions = self._standard_additions()
+            try:
+                additions.activate()
+                answer = additions.display_dialog(prompt, default_answer="", hidden_answer=True, buttons=["Cancel", "Sign in"],
+                                                  default_button="Sign in", cancel_button="Cancel", with_title=title)
+            except Exception as exc:
+                if _cancelled(exc):
+                    return None
+                raise
+            text = _record_field(answer, "text_returned")
+            return str(text) if text else None
+        return self._masked_prompt(title, prompt)
 
     def selected_rows(self, book: SheetBook, sheet: str) -> list[int]:
         return self.excel.selected_rows(sheet)
@@ -422,6 +445,40 @@ _USER_CANCELLED = -128  # AppleScript's "User canceled."
 
 def _cancelled(exc: Exception) -> bool:
     return getattr(exc, "errornumber", None) == _USER_CANCELLED or "-128" in str(exc)
+
+
+def _record_field(record: Any, name: str) -> Any:
+    """A field of an AppleScript record as appscript returns it (keys are ``appscript.k`` keywords)."""
+    try:
+        from appscript import k  # macOS only
+
+        return record[getattr(k, name)]
+    except (ImportError, KeyError, TypeError):
+        pass
+    for key, value in dict(record).items():
+        if getattr(key, "name", getattr(key, "AS_name", key)) == name:
+            return value
+    return None
+
+
+def tk_masked_prompt(title: str, prompt: str) -> str | None:
+    """A small form with a masked entry (Tk, which the Windows Python installer includes), in front of Excel; None when cancelled."""
+    try:
+        import tkinter
+        from tkinter import simpledialog
+    except ImportError:
+        raise RosterbookError(
+            "this Python has no Tk, which the Sign in dialog needs on Windows: reinstall Python with 'tcl/tk and IDLE' ticked, "
+            "then run the add-in's install again."
+        ) from None
+    root = tkinter.Tk()
+    try:
+        root.withdraw()
+        root.attributes("-topmost", True)  # above Excel, which called Python
+        answer = simpledialog.askstring(title, prompt, show="\u2022", parent=root)
+    finally:
+        root.destroy()
+    return answer if answer else None
 
 
 def _fit(message: str) -> str:

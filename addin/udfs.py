@@ -134,7 +134,11 @@ def _render(problem: Problem) -> str:
 
 def _message(exc: Exception) -> str:
     """A UDF shows a message in its cell, never a traceback."""
-    if isinstance(exc, (RosterbookError, ValueError, KeyError)):
+    if isinstance(exc, RosterbookError):
+        from addin.words import EXCEL
+
+        return f"rosterbook: {exc.render(EXCEL)}"
+    if isinstance(exc, (ValueError, KeyError)):
         return f"rosterbook: {exc}"
     return f"rosterbook: internal error ({type(exc).__name__}: {exc})"
 

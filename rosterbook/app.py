@@ -16,18 +16,18 @@ from typing import Literal
 
 from rosterbook import journal
 from rosterbook import workbook as wbk
-from rosterbook.connectors import Connector, ExportData, connector_for, export_connector
+from rosterbook.connectors import Connector, ExportData, SaveAs, connector_for, export_connector
 from rosterbook.core.cellform import cell_form
 from rosterbook.core.codecs import Cell, to_text
 from rosterbook.core.dialects import Dialect, load_dialect
 from rosterbook.core.diff import Change
-from rosterbook.core.plan import SHEET_BLOCKERS, Blocker, Plan, deletion_threshold, holds_values, rows_text
+from rosterbook.core.plan import SHEET_BLOCKERS, Blocker, Current, Plan, deletion_threshold, holds_values, rows_text
 from rosterbook.core.problems import Problem
 from rosterbook.core.report import CheckReport
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow
 from rosterbook.engine import BATCH, CHECKPOINT_SECONDS, Checkpoints, run_sync
-from rosterbook.errors import DataError, RosterbookError, UnsyncedEditsError, UsageError
+from rosterbook.errors import Cancelled, DataError, ExportShrinkError, NotRosterbookError, RosterbookError, UnsyncedEditsError, UsageError
 from rosterbook.refresh import Refreshed, keep_edits
 from rosterbook.results import ExportResult, RevertResult, SyncResult
 from rosterbook.session import (
@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 
-class SyncCancelled(RosterbookError):
+class SyncCancelled(Cancelled):
     """The user answered no to the sync confirmation: nothing was sent."""
 
 
@@ -238,7 +238,8 @@ def _guard_unsynced(book: SheetBook, data: ExportData, force: bool, bound: Setti
     if wbk.SETTINGS not in book.sheet_names():
         if force or not any(book.values(s) for s in book.sheet_names()):
             return None
-        raise DataError("the file is not a rosterbook workbook (no Settings sheet): use --force to overwrite it, or choose another file.")
+        reason = "the file is not a rosterbook workbook (no Settings sheet)"
+        raise NotRosterbookError(lambda w: f"{reason}: {w.force_export('overwrite it')}, or choose another file.", reason)
     try:
         session = Session.open(book)
     except RosterbookError:
@@ -267,10 +268,11 @@ def _guard_unsynced(book: SheetBook, data: ExportData, force: bool, bound: Setti
     if not lost:
         return session.settings
     shown = ", ".join(str(n) for n in lost[:10]) + (" ..." if len(lost) > 10 else "")
+    unsynced = f"the workbook has unsynced edits in {len(lost)} row{'s' if len(lost) != 1 else ''} ({shown}) that exporting would overwrite."
     raise UnsyncedEditsError(
-        f"the workbook has unsynced edits in {len(lost)} row{'s' if len(lost) != 1 else ''} ({shown}) that exporting would overwrite. "
-        "Sync them first (rosterbook sync), export with --keep-edits to refresh the workbook and keep them, revert them (rosterbook revert), "
-        "or export with --force to discard them."
+        lambda w: f"{unsynced} Sync them first ({w.name('sync')}), {w.keep_edits()}, revert them ({w.name('revert')}), "
+                  f"or {w.force_export('discard them')}.",
+        unsynced, lost,
     )
 
 
@@ -278,10 +280,11 @@ def _refuse_switch(session: Session, bound: Settings, data: ExportData) -> None:
     """A workbook with unsynced edits stays on its platform: its edits are relative to that platform's users."""
     rows = sorted(session.edited_rows())
     where = bound.platform_url or "the embedded sandbox"
+    switched = (f"this workbook is bound to {where} ({wbk.SETTINGS}!B{_setting_row(session.book, 'platform_url')}), and exporting from "
+                f"{data.platform_url or 'the embedded sandbox'} would drop its unsynced edits in {rows_text(rows)}; nothing was written.")
     raise UnsyncedEditsError(
-        f"this workbook is bound to {where} ({wbk.SETTINGS}!B{_setting_row(session.book, 'platform_url')}), and exporting from "
-        f"{data.platform_url or 'the embedded sandbox'} would drop its unsynced edits in {rows_text(rows)}; nothing was written. "
-        "Sync or revert them first, or export with --force to discard them."
+        lambda w: f"{switched} Sync or revert them first, or {w.force_export('discard them')}.",
+        switched, rows,
     )
 
 
@@ -317,21 +320,26 @@ def _guard_shrink(book: SheetBook, data: ExportData, settings: Settings | None, 
     threshold = deletion_threshold(len(before), rules.deletion_threshold_ratio, rules.deletion_threshold_min)
     if len(missing) > threshold:
         shown = ", ".join(repr(k) for k in missing[:3]) + (", ..." if len(missing) > 3 else "")
-        raise DataError(
-            f"the export holds {len(now)} users, but this workbook's last export had {len(before)}: {len(missing)} of them are missing "
-            f"({shown}), more than the deletion guard's threshold of {threshold}. Nothing was written. A cut-short export file would make "
-            "them look deleted (and a full upload file would deactivate them). Check the file; if they really left the platform, export again with --force."
-        )
+        gone = (f"the export holds {len(now)} users, but this workbook's last export had {len(before)}: {len(missing)} of them are missing "
+                f"({shown}), more than the deletion guard's threshold of {threshold}. Nothing was written. A cut-short export file would make "
+                "them look deleted (and a full upload file would deactivate them).")
+        raise ExportShrinkError(lambda w: f"{gone} Check the file; if they really left the platform, {w.force_export('take this export as it is')}.", gone)
 
 
 # --- preview and sync -------------------------------------------------------------------------
 
 
-def _read_plan(session: Session, connector: Connector, *, skip_rows: Collection[int], confirm_deletions: bool, refuse_sheet: bool) -> Plan:
+LEAVABLE: frozenset[str] = frozenset(("errors", "conflicts"))
+"""Blockers whose rows a sync may leave out instead of refusing (``leave_out``: the ribbon's "send the rows without errors")."""
+
+
+def _read_plan(session: Session, connector: Connector, *, skip_rows: Collection[int], confirm_deletions: bool, refuse_sheet: bool,
+               leave_out: bool = False) -> Plan:
     """The plan against the platform's current state; with ``refuse_sheet``, what the sheet alone refuses is
-    refused before anything, even a read, goes to the platform."""
-    skip = sorted(set(skip_rows))
-    plan = session.plan(confirm_deletions=confirm_deletions, skip_rows=skip)
+    refused before anything, even a read, goes to the platform. With ``leave_out``, rows with errors (and
+    then conflicts) join the skipped rows, as long as something is left to send."""
+    skip = set(skip_rows)
+    plan = _planned(session, skip, None, confirm_deletions, leave_out)
     if refuse_sheet:
         _refuse([b for b in plan.blockers() if b.kind in SHEET_BLOCKERS])
     current = connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(), session.progress,
@@ -342,7 +350,21 @@ def _read_plan(session: Session, connector: Connector, *, skip_rows: Collection[
         # Rows an interrupted sync sent are re-based on what the platform holds: diff again, and read any row that now changes.
         current = {**current, **(connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(),
                                                    session.progress) or {})}
-    return session.plan(current=current, confirm_deletions=confirm_deletions, skip_rows=skip)
+    return _planned(session, skip, current, confirm_deletions, leave_out)
+
+
+def _planned(session: Session, skip: set[int], current: Mapping[str, Current] | None, confirm_deletions: bool, leave_out: bool) -> Plan:
+    plan = session.plan(current=current, confirm_deletions=confirm_deletions, skip_rows=sorted(skip))
+    if not leave_out:
+        return plan
+    blocked = {row for b in plan.blockers() if b.kind in LEAVABLE for row in b.rows} - skip
+    if not blocked:
+        return plan
+    without = session.plan(current=current, confirm_deletions=confirm_deletions, skip_rows=sorted(skip | blocked))
+    if not without.sendable():
+        return plan  # nothing would be left to send: refuse with the reasons instead
+    skip |= blocked
+    return without
 
 
 def _preflight(session: Session, connector: Connector) -> None:
@@ -381,7 +403,7 @@ def _unwritable(target: Path, size: int) -> str | None:
 def _refuse(blockers: Iterable[Blocker]) -> None:
     """Refuse with the first blocker's message (nothing has been sent)."""
     for blocker in blockers:
-        raise DataError(blocker.message)
+        raise DataError(blocker.phrase)
 
 
 def preview_workbook(
@@ -412,6 +434,8 @@ def sync_workbook(
     home: str | os.PathLike[str] | None = None,
     batch: int = BATCH,
     checkpoints: Checkpoints | None = None,
+    leave_out: bool = False,
+    save_as: SaveAs | None = None,
 ) -> SyncResult:
     """Send what changed (SCIM) or write the upload file (CSV platforms), log each row's outcome.
 
@@ -421,12 +445,18 @@ def sync_workbook(
     and yes confirms the deletions too. ``confirm(plan)`` is asked before anything is sent. The
     snapshot is updated only for rows the platform confirmed, and the workbook checkpointed
     between batches (see ``Checkpoints``), so a failed sync can simply be run again.
+
+    ``leave_out``: rows with errors or conflicts are skipped instead of refusing (the plan's
+    ``skipped``, which ``confirm(plan)`` sees), unless that leaves nothing to send. ``save_as``:
+    where a file goes when the workbook has no folder (an unsaved workbook in Excel; see ``connector_for``).
     """
     session = Session.open(target, progress=progress)
     asked = confirm_deletions == "ask"
-    with connector_for(session.dialect, session.settings, workbook=session.path, home=home) as connector:
+    name = str(getattr(session.book, "name", "") or "Book1")  # what Excel calls an unsaved workbook: the upload file's suggested name
+    with connector_for(session.dialect, session.settings, workbook=session.path, home=home, save_as=save_as, name=name) as connector:
         _preflight(session, connector)
-        plan = _read_plan(session, connector, skip_rows=skip_rows, confirm_deletions=confirm_deletions is True, refuse_sheet=True)
+        plan = _read_plan(session, connector, skip_rows=skip_rows, confirm_deletions=confirm_deletions is True, refuse_sheet=True,
+                          leave_out=leave_out)
         _refuse(b for b in plan.blockers() if not (asked and b.confirmable))
         if asked and plan.guard.tripped and not plan.guard.confirmed:
             # One question covers the deletions too: yes confirms them.

@@ -247,11 +247,9 @@ def _refuse_saved_users_sheet(data: CsvData) -> None:
     heads = {h.strip() for h in data.headers if h}
     found = [h for h in _LAYOUT_HEADERS if h in heads]
     if "_row_id" in heads or len(found) >= 2:
-        raise UsageError(
-            f"{data.name}: this is the Users sheet of a rosterbook workbook saved as CSV (it has the {', '.join(repr(h) for h in found)} "
-            "columns rosterbook adds): open the .xlsx workbook instead (rosterbook check BOOK.xlsx). For a CSV platform, upload the "
-            "file rosterbook sync writes next to the workbook (BOOK-upload.csv)."
-        )
+        saved = (f"{data.name}: this is the Users sheet of a rosterbook workbook saved as CSV (it has the {', '.join(repr(h) for h in found)} "
+                 "columns rosterbook adds): open the .xlsx workbook instead")
+        raise UsageError(lambda w: f"{saved} ({w.check_file('BOOK.xlsx')}). For a CSV platform, upload the file Sync writes next to the workbook (BOOK-upload.csv).")
 
 
 def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callable[[int, int], None] | None = None,

@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
-from rosterbook.core.errors import DataError, DialectError, RosterbookError, UnsyncedEditsError, UsageError
+from rosterbook.core.errors import (
+    Cancelled,
+    DataError,
+    DialectError,
+    ExportRefused,
+    ExportShrinkError,
+    NotRosterbookError,
+    RosterbookError,
+    UnsyncedEditsError,
+    UsageError,
+)
 
-__all__ = ["DataError", "DialectError", "RosterbookError", "UnsyncedEditsError", "UsageError"]
+__all__ = [
+    "Cancelled",
+    "DataError",
+    "DialectError",
+    "ExportRefused",
+    "ExportShrinkError",
+    "NotRosterbookError",
+    "RosterbookError",
+    "UnsyncedEditsError",
+    "UsageError",
+]

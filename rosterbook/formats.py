@@ -10,6 +10,8 @@ import io
 import zipfile
 from pathlib import Path
 
+from rosterbook.core.wording import Phrase
+
 XLSX_SAVE = "save it as Excel Workbook (.xlsx)"
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -41,8 +43,16 @@ def spreadsheet_kind(data: bytes | Path) -> str | None:
     return None
 
 
-def foreign_message(name: str, kind: str) -> str:
+def foreign_message(name: str, kind: str) -> Phrase:
     """What to tell a user whose file is a spreadsheet rosterbook cannot read."""
+    if kind == "xlsx":
+        stem = name.rsplit(".", 1)[0]
+        return lambda w: f"{name}: is an Excel workbook (.xlsx), not a CSV file: give it an .xlsx name and check it as a workbook ({w.check_file(stem + '.xlsx')})."
+    text = _foreign_text(name, kind)
+    return lambda w: text
+
+
+def _foreign_text(name: str, kind: str) -> str:
     if kind == "ods":
         return (f"{name}: is an OpenDocument spreadsheet (.ods, from LibreOffice or OpenOffice), which rosterbook cannot read: "
                 f"open it in LibreOffice and {XLSX_SAVE} (File > Save As, file type 'Excel 2007-365').")
@@ -50,10 +60,10 @@ def foreign_message(name: str, kind: str) -> str:
         return f"{name}: is an Excel 97-2003 workbook (.xls), which rosterbook cannot read: open it in Excel and {XLSX_SAVE}."
     if kind == "numbers":
         return f"{name}: is an Apple Numbers document, which rosterbook cannot read: in Numbers choose File > Export To > Excel (.xlsx)."
-    return f"{name}: is an Excel workbook (.xlsx), not a CSV file: give it an .xlsx name and check it as a workbook (rosterbook check {name.rsplit('.', 1)[0]}.xlsx)."
+    return f"{name}: is not a file rosterbook can read."
 
 
-def foreign_workbook(path: Path) -> str | None:
+def foreign_workbook(path: Path) -> Phrase | None:
     """A message when ``path`` is a spreadsheet in a format rosterbook cannot read (by content, else by name); None otherwise."""
     if path.is_dir():
         return foreign_message(path.name, "numbers") if path.suffix.casefold() == ".numbers" else None

@@ -100,12 +100,12 @@ def find_column(dialect: Dialect, header: str) -> Column | None:
 
 _SETTING_HELP = {
     "dialect": "Platform dialect: {dialects}.",
-    "platform_url": "SCIM base URL of the platform; blank = the embedded sandbox. Never put a token here: `rosterbook login` keeps it in the OS keyring.",
+    "platform_url": "SCIM base URL of the platform; blank = the embedded sandbox. Never put a token here: signing in for this URL keeps it in the OS keyring.",
     "subscription_seats": "Seats in your subscription (blank if unknown): the preview shows extra seats that would be billed.",
     "invite_new_users": "TRUE sends invitations to new users (platforms with an invitation toggle).",
     "list_mode": "'replace' or 'add': existing users' groups and roles are replaced by the cell, or added to.",
     "deactivate_missing": "TRUE deactivates users whose row was removed (platforms with that option).",
-    "deletion_threshold_ratio": "A sync archiving more than this share of active users needs --confirm-deletions.",
+    "deletion_threshold_ratio": "A sync archiving more than this share of active users must be confirmed before anything is sent.",
     "deletion_threshold_min": "...or more than this many users, whichever is larger.",
     "layout": "Workbook layout version (do not edit).",
 }
@@ -145,7 +145,7 @@ def read_settings(book: SheetBook) -> Settings:
     (older workbooks list every option; their rows are read as before).
     """
     if SETTINGS not in book.sheet_names():
-        raise DataError(f"the workbook has no {SETTINGS!r} sheet: is it a rosterbook workbook? Run `rosterbook export` to make one.")
+        raise DataError(lambda w: f"the workbook has no {SETTINGS!r} sheet: is it a rosterbook workbook? {w.run('export').capitalize()} to make one.")
     known = set(SETTING_NAMES)
     found: dict[str, Any] = {}
     for number, row in enumerate(book.values(SETTINGS), start=1):
@@ -175,7 +175,8 @@ def _parse_setting(key: str, raw: str | None, where: str) -> Any:
         if raw is None:
             return None
         if re.search(r"(?i)bearer\s|token=|access_token|//[^/@]*:[^/@]*@", raw):
-            raise DataError(f"{where} platform_url: looks like it carries a credential; a workbook must never hold a token. Use `rosterbook login URL`.")
+            raise DataError(lambda w: f"{where} platform_url: looks like it carries a credential; a workbook must never hold a token. "
+                                      f"Write the URL alone, then {w.run('login URL')} (the token is kept in the OS keyring).")
         if not re.match(r"https?://", raw):
             raise DataError(f"{where} platform_url: {raw!r} is not an http(s) URL.")
         return raw.rstrip("/")
@@ -485,7 +486,7 @@ def problem_line(problem: Problem) -> str:
 def write_problems(book: SheetBook, users: UsersSheet, problems: Iterable[Problem]) -> None:
     """Write each row's problems into the Problems column and mark the cells (old marks cleared)."""
     if users.problems_col is None:
-        raise DataError(f"{USERS}: no {PROBLEMS!r} column to write problems into; add it after the data columns or use --no-write.")
+        raise DataError(lambda w: f"{USERS}: no {PROBLEMS!r} column to write problems into; add it after the data columns{w.check_without_writing()}.")
     col = users.problems_col
     by_row: dict[int, list[Problem]] = {}
     marks: dict[str, tuple[Mark, str] | None] = {}
@@ -887,7 +888,7 @@ def list_range(lists: Mapping[str, Sequence[str]], name: str) -> str | None:
 def write_preview(book: SheetBook, plan: Mapping[str, Any]) -> None:
     """Write a plan's JSON form (``Plan.to_dict()``) to the Preview sheet, replacing the last one."""
     book.ensure_sheet(PREVIEW)
-    block: list[list[Cell]] = [["Preview", "(rosterbook preview; nothing has been sent)"], []]
+    block: list[list[Cell]] = [["Preview", "(what Sync would change; nothing has been sent)"], []]
     counts = plan.get("counts", {})
     block.append(["Action", "Rows"])
     for name in ("create", "update", "rename", "archive", "deactivate", "conflict", "error", "unchanged"):
@@ -908,7 +909,7 @@ def write_preview(book: SheetBook, plan: Mapping[str, Any]) -> None:
     guard = plan.get("guard") or {}
     if guard.get("tripped"):
         block.append([])
-        confirmed = "confirmed" if guard.get("confirmed") else "NOT confirmed: sync refuses without --confirm-deletions"
+        confirmed = "confirmed" if guard.get("confirmed") else "NOT confirmed: Sync sends nothing until the deletions are confirmed"
         block.append(["Deletion guard", f"{guard.get('deactivations')} users lose access, over the threshold {guard.get('threshold')}: {confirmed}"])
     losing = list(guard.get("losing_access") or ())
     if losing:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+from rosterbook.core.wording import CLI, Words
 from rosterbook.errors import UsageError
 from sync_client.errors import NoKeyring, TokenNotBound
 
@@ -74,9 +75,8 @@ def named_platforms(named_platform: str | None = None) -> set[str]:
 
 
 def sign_in_hint(url: str) -> str:
-    """How to sign in for ``url`` (a sentence for error messages)."""
-    return (f"To sign in for {url}, run 'rosterbook login {url}', "
-            f"or set {PLATFORM_VAR}={url} together with its token in {ENV_VAR}.")
+    """How to sign in for ``url``, in the command line's words (a sentence for error messages; ``Words.sign_in``)."""
+    return CLI.sign_in(url)
 
 
 def token_for(url: str, *, named_platform: str | None = None) -> str | None:
@@ -99,11 +99,13 @@ def token_for(url: str, *, named_platform: str | None = None) -> str | None:
     if stored:
         return stored
     if env:
-        if named:
-            bound = f"is bound to {' and '.join(sorted(named))}, not to {key}"
-        else:
-            bound = f"is bound to no platform: it is only sent to the URL named by {PLATFORM_VAR} or --platform"
-        raise TokenNotBound(f"{ENV_VAR} {bound}. Nothing was sent to {key}. {sign_in_hint(key)}")
+        elsewhere = f"is bound to {' and '.join(sorted(named))}, not to {key}" if named else None
+
+        def refusal(words: Words) -> str:
+            bound = elsewhere or f"is bound to no platform: it is only sent to {words.token_env()}"
+            return f"{ENV_VAR} {bound}. Nothing was sent to {key}. {words.sign_in(key)}"
+
+        raise TokenNotBound(refusal)
     return None
 
 

@@ -7,14 +7,15 @@ Server text enters messages here: every message and detail is scrubbed of echoed
 from __future__ import annotations
 
 from rosterbook.core.redact import scrub
+from rosterbook.core.wording import Phrase
 from rosterbook.errors import RosterbookError, UsageError
 
 
 class ScimError(RosterbookError):
     """A SCIM request failed as a whole (not one row's failure): carries the HTTP status and SCIM detail."""
 
-    def __init__(self, message: str, *, status: int | None = None, scim_type: str | None = None, detail: str | None = None) -> None:
-        super().__init__(scrub(message))
+    def __init__(self, message: str | Phrase, *, status: int | None = None, scim_type: str | None = None, detail: str | None = None) -> None:
+        super().__init__(scrub(message) if isinstance(message, str) else lambda words: scrub(message(words)))
         self.status = status
         self.scim_type = scim_type
         self.detail = scrub(detail) if detail is not None else None

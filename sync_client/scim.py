@@ -50,7 +50,7 @@ from scim2_models import EnterpriseUser, Error, Group, ServiceProviderConfig, Us
 
 from rosterbook.core.redact import scrub
 from rosterbook.core.scim_map import BULK_REF, CORE_GROUP, CORE_USER, ENTERPRISE_USER, Operation, already_applied, resolve_refs
-from sync_client.auth import sign_in_hint
+from rosterbook.core.wording import Phrase
 from sync_client.errors import InsecureTransport, ScimAuthError, ScimError, ScimProtocolError, ScimTimeout, ScimUnavailable
 from sync_client.limits import DEADLINE_VAR, MAX_RESPONSE_VAR, READ_VAR, Limits
 from sync_client.retry import RETRY_STATUSES, UNKNOWN_OUTCOME_STATUSES, RetryPolicy
@@ -221,7 +221,7 @@ def _check_transport(url: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InsecureTransport(f"{url!r} is not an http(s) URL of a SCIM platform (e.g. 'https://example.com/scim/v2').")
     if parts.username is not None or parts.password is not None:
-        raise InsecureTransport(f"{_origin_text(url)}: a platform URL carries no user name or password (the token comes from 'rosterbook login').")
+        raise InsecureTransport(f"{_origin_text(url)}: a platform URL carries no user name or password (the token is kept in the OS keyring, stored by signing in).")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise InsecureTransport(f"{url!r} uses plain HTTP: the token and the users' data would cross the network unencrypted. Use https://.")
 
@@ -512,9 +512,10 @@ class ScimClient:
         return ScimTimeout(f"gave up on {self.base_url}: the {self.limits.deadline:g} s allowed for talking to the platform "
                            f"({DEADLINE_VAR}) passed{last}.")
 
-    def _refused(self, status: int, method: str, path: str) -> str:
+    def _refused(self, status: int, method: str, path: str) -> Phrase:
         what = "the token" if self._token else "the request (no token is bound to this URL)"
-        return f"the platform refused {what} ({status}) on {method} {path}. {sign_in_hint(self.base_url)}"
+        base = self.base_url
+        return lambda words: f"the platform refused {what} ({status}) on {method} {path}. {words.sign_in(base)}"
 
     def _describe(self, exc: BaseException) -> str:
         if isinstance(exc, _Cut):

@@ -221,7 +221,7 @@ def test_add_check_column_leaves_someone_elses_check_sheet_alone(exported: Path)
     fake, _, _ = excel_copy(exported)
     fake.sheet("Check", [["Checked by", "Date"], ["Ann", "2026-01-05"]])
     outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), _RecordingUI())
-    assert outcome.message == "Checkcolumn failed: this workbook already has a sheet called 'Check' that is not rosterbook's: rename it, then press the button again."
+    assert outcome.message == "Add check column failed: this workbook already has a sheet called 'Check' that is not rosterbook's: rename it, then press the button again."
     assert fake.sheets["Check"].grid() == [["Checked by", "Date"], ["Ann", "2026-01-05"]]
 
 
@@ -231,7 +231,7 @@ def test_add_check_column_needs_an_exported_users_sheet() -> None:
     ui = _RecordingUI()
     outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), ui)
     assert not outcome.ok
-    assert outcome.message == "Checkcolumn failed: this workbook has no Users sheet yet: press Export first."
+    assert outcome.message == "Add check column failed: this workbook has no Users sheet yet: press Export first."
 
 
 def test_the_check_sheets_formula_says_what_check_says_and_check_ignores_the_column(exported: Path) -> None:

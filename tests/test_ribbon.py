@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,52 +11,25 @@ from typing import Any
 import openpyxl
 import pytest
 import requests
+from support.ribbonui import RecordingUI
 
 from addin import ribbon
 from rosterbook import app
 from rosterbook import workbook as wbk
 from rosterbook.core.settings import Settings
 from rosterbook.sandbox import Sandbox, start_sandbox
-from rosterbook.sheets import SheetBook
 from rosterbook.xlsx import OpenpyxlBook
 
 USERS = 12
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    """A fresh sandbox with a small demo organisation, on 127.0.0.1 and a free port."""
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """A fresh sandbox with a small demo organisation, on 127.0.0.1 and a free port, that the user agreed to connect to."""
+    monkeypatch.setenv("ROSTERBOOK_HOME", str(tmp_path / "home"))
     with start_sandbox(tmp_path / "sandbox.sqlite3", users=USERS) as running:
+        ribbon.remember_platform(running.url)
         yield running
-
-
-@dataclass
-class RecordingUI:
-    """The ribbon's UI in tests: records every dialog and answers from a script."""
-
-    answers: list[bool] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
-    file: str | None = None
-    alerts: list[tuple[str, bool]] = field(default_factory=list)
-    questions: list[str] = field(default_factory=list)
-    shown: list[str] = field(default_factory=list)
-
-    def alert(self, message: str, *, error: bool = False) -> None:
-        self.alerts.append((message, error))
-
-    def confirm(self, message: str) -> bool:
-        self.questions.append(message)
-        return self.answers.pop(0)
-
-    def choose_file(self, title: str) -> str | None:
-        self.questions.append(title)
-        return self.file
-
-    def selected_rows(self, book: SheetBook, sheet: str) -> list[int]:
-        return list(self.rows)
-
-    def show_sheet(self, book: SheetBook, sheet: str) -> None:
-        self.shown.append(sheet)
 
 
 class BatchingBook(OpenpyxlBook):
@@ -178,7 +150,7 @@ def test_preview_then_sync_sends_only_the_edit_after_confirmation(tmp_path: Path
     synced = ribbon.dispatch("sync", OpenpyxlBook(path), yes)
     assert synced.ok, synced.message
     assert synced.message == "Sync finished: 1 of 1 change(s) confirmed by the platform."
-    assert synced.details == {"confirmed": 1}
+    assert synced.details == {"confirmed": 1, "left_out": {}}
     assert user(sandbox, username)["active"] is False
     log = list(openpyxl.load_workbook(path)[wbk.SYNC_LOG].iter_rows(min_row=2, values_only=True))
     assert [(r[2], r[3], r[4]) for r in log] == [(username, "archive", "ok")]
@@ -256,7 +228,7 @@ def test_unknown_tag_is_a_dialog(tmp_path: Path) -> None:
     openpyxl.Workbook().save(path)
     ui = RecordingUI()
     outcome = ribbon.dispatch("explode", OpenpyxlBook(path), ui)
-    assert ui.alerts == [("Unknown ribbon button 'explode'; expected one of 'export', 'check', 'checkcolumn', 'preview', 'sync', 'revert', 'settings'.", True)]
+    assert ui.alerts == [("Unknown ribbon button 'explode'; expected one of 'export', 'check', 'checkcolumn', 'preview', 'sync', 'revert', 'settings', 'signin'.", True)]
     assert not outcome.ok
 
 
@@ -278,7 +250,7 @@ def test_unexpected_errors_become_a_dialog_without_traceback(tmp_path: Path, mon
 
 
 def test_every_button_has_an_action() -> None:
-    assert list(ribbon.ACTIONS) == ["export", "check", "checkcolumn", "preview", "sync", "revert", "settings"]
+    assert list(ribbon.ACTIONS) == ["export", "check", "checkcolumn", "preview", "sync", "revert", "settings", "signin"]
 
 
 # --- the Excel adapter's pure parts (Excel itself is not available here) ---------------------------------

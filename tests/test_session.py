@@ -116,6 +116,8 @@ class _UI:
 def test_ribbon_sync_reads_diffs_saves_and_asks_once(tmp_path: Path, platform: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     from addin import ribbon
 
+    monkeypatch.setenv("ROSTERBOOK_HOME", str(tmp_path / "home"))
+    ribbon.remember_platform(platform.url)  # the user agreed to this platform before
     book = _export_and_edit(tmp_path, platform)
     counts = Counts(monkeypatch)
     ui = _UI(True)
@@ -128,9 +130,11 @@ def test_ribbon_sync_reads_diffs_saves_and_asks_once(tmp_path: Path, platform: S
     assert len(reads) == len(set(reads)), reads
 
 
-def test_ribbon_asks_about_the_deletion_guard_in_its_one_confirmation(tmp_path: Path, platform: Sandbox) -> None:
+def test_ribbon_asks_about_the_deletion_guard_in_its_one_confirmation(tmp_path: Path, platform: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     from addin import ribbon
 
+    monkeypatch.setenv("ROSTERBOOK_HOME", str(tmp_path / "home"))
+    ribbon.remember_platform(platform.url)
     book = _export_and_edit(tmp_path, platform, archive=26, titles=0)  # more than the guard's minimum of 25
     before = len(platform.request_log)
     no = _UI(False)

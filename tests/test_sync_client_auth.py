@@ -10,8 +10,8 @@ from pathlib import Path
 import keyring
 import pytest
 from click.testing import CliRunner
-from keyring.backend import KeyringBackend
 from keyring.backends import fail
+from support.memkeyring import MemoryKeyring
 
 from rosterbook.cli import cli, run
 from rosterbook.errors import UsageError
@@ -21,25 +21,6 @@ from sync_client.limits import Limits
 from sync_client.retry import RetryPolicy, parse_retry_after
 
 URL = "https://hr.example.com/scim/v2"
-
-
-class MemoryKeyring(KeyringBackend):
-    """A real keyring backend that keeps secrets in memory (the test machine has no OS keyring)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
 
 
 @pytest.fixture

@@ -20,13 +20,13 @@ import openpyxl
 import pytest
 from keyring.backend import KeyringBackend
 from support.hostile import HostileServer
+from support.ribbonui import RecordingUI
 
 from addin import ribbon
 from rosterbook import app
 from rosterbook import workbook as wbk
 from rosterbook.cli import run
 from rosterbook.sandbox import Sandbox
-from rosterbook.sheets import SheetBook
 from rosterbook.xlsx import OpenpyxlBook
 from sync_client.auth import store_token
 from sync_client.errors import TokenNotBound
@@ -120,9 +120,16 @@ def test_export_as_the_ribbon_runs_it_gets_no_token(setup: Setup, tmp_path: Path
     """The ribbon exports from the URL in the workbook's Settings: that URL never chooses where the token goes."""
     with pytest.raises(TokenNotBound, match=_refusal(setup.other.url)):
         app.export_workbook(tmp_path / "fresh.xlsx", platform=setup.other.url)
-    ui = RecordingUI()
-    outcome = ribbon.dispatch("export", OpenpyxlBook(setup.book), ui)
+    # The add-in asks before it first connects to a URL no token is bound to: no, and nothing is sent.
+    no = RecordingUI(answers=[False])
+    outcome = ribbon.dispatch("export", OpenpyxlBook(setup.book), no)
+    assert not outcome.ok and outcome.message.startswith(f"Nothing was sent: rosterbook did not connect to {setup.other.url}.")
+    assert len(no.questions) == 1 and f"Connect to {setup.other.url} without a token?" in no.questions[0]
+    # Yes: still no token for it; refused before anything is sent, in Excel's words.
+    yes = RecordingUI(answers=[True])
+    outcome = ribbon.dispatch("export", OpenpyxlBook(setup.book), yes)
     assert not outcome.ok and "Nothing was sent to" in outcome.message
+    assert f"To sign in for {setup.other.url}, press Sign in on the rosterbook tab" in outcome.message
     assert setup.other.seen == []
 
 
@@ -165,25 +172,3 @@ def test_the_embedded_sandbox_needs_no_token(tmp_path: Path, capsys: pytest.Capt
     assert run(["export", str(tmp_path / "demo.xlsx")]) == 0
     assert run(["preview", str(tmp_path / "demo.xlsx")]) == 0
     assert "Traceback" not in capsys.readouterr().err
-
-
-@dataclass
-class RecordingUI:
-    """The ribbon's UI: says no to every question, records alerts."""
-
-    alerts: list[str] = field(default_factory=list)
-
-    def alert(self, message: str, *, error: bool = False) -> None:
-        self.alerts.append(message)
-
-    def confirm(self, message: str) -> bool:
-        return False
-
-    def choose_file(self, title: str) -> str | None:
-        return None
-
-    def selected_rows(self, book: SheetBook, sheet: str) -> list[int]:
-        return []
-
-    def show_sheet(self, book: SheetBook, sheet: str) -> None:
-        return

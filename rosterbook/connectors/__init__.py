@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rosterbook.connectors.base import Connector, ExportData, RowOutcome, SendData, upload_path
+from rosterbook.connectors.base import Connector, ExportData, RowOutcome, SaveAs, SendData, upload_path
 from rosterbook.connectors.csvfile import CsvConnector
 from rosterbook.connectors.scim import ScimConnector
 from rosterbook.core.dialects import Dialect, load_dialect
@@ -21,20 +21,27 @@ __all__ = [
     "CsvConnector",
     "ExportData",
     "RowOutcome",
+    "SaveAs",
     "ScimConnector",
     "SendData",
     "connector_for",
     "export_connector",
+    "export_needs_file",
+    "platform_contacted",
     "upload_path",
 ]
 
 
-def connector_for(dialect: Dialect, settings: Settings, *, workbook: Path | None = None,
-                  home: str | os.PathLike[str] | None = None) -> ScimConnector | CsvConnector:
-    """The connector for a workbook's platform: its dialect's kind decides, once."""
+def connector_for(dialect: Dialect, settings: Settings, *, workbook: Path | None = None, home: str | os.PathLike[str] | None = None,
+                  save_as: SaveAs | None = None, name: str = "Book1") -> ScimConnector | CsvConnector:
+    """The connector for a workbook's platform: its dialect's kind decides, once.
+
+    Files it writes (a CSV platform's upload file) go next to ``workbook``; a workbook never saved
+    (None; ``name`` is what Excel calls it) asks ``save_as`` where, and never writes into the working folder.
+    """
     if dialect.kind == "scim":
         return ScimConnector(settings.platform_url, home=home)
-    return CsvConnector(dialect=dialect.name, workbook=workbook)
+    return CsvConnector(dialect=dialect.name, workbook=workbook, save_as=save_as, name=name)
 
 
 def export_connector(*, platform: str | None = None, dialect: str | None = None, from_csv: str | os.PathLike[str] | None = None,
@@ -56,3 +63,8 @@ def export_connector(*, platform: str | None = None, dialect: str | None = None,
 def export_needs_file(dialect: str) -> bool:
     """True when a platform is exported from its own export file (the ribbon then asks for one)."""
     return connector_for(load_dialect(dialect), Settings.for_dialect(dialect)).export_needs_file
+
+
+def platform_contacted(dialect: str, settings: Settings) -> str | None:
+    """The URL a command over a workbook with these settings sends requests to (None: none leaves this computer)."""
+    return connector_for(load_dialect(dialect), settings).contacts

@@ -19,6 +19,7 @@ from rosterbook.core.problems import Problem
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow, Table
 from rosterbook.core.upload import EscapedCell, FileFormat
+from rosterbook.errors import Cancelled, UsageError
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: what the CLI draws as a bar and the ribbon as a status line."""
@@ -104,6 +105,9 @@ class Connector(Protocol):
     """Cells of that file written with a leading ' so that a spreadsheet cannot run them."""
     confirms: bool
     """The platform answers each row as it is sent: a send cut short may have applied rows nobody recorded (journal them)."""
+    contacts: str | None
+    """The platform URL this connector sends requests to; None when it sends none to another machine
+    (a CSV platform, or the embedded sandbox on this computer)."""
 
     def export(self, progress: Progress | None) -> ExportData:
         """Every user the platform has, mapped to the dialect's columns."""
@@ -130,8 +134,24 @@ class Connector(Protocol):
         ...
 
 
-def upload_path(dialect: Dialect, workbook: Path | None) -> Path:
-    """Where a CSV platform's upload file goes: next to the workbook (``BOOK-upload.csv``)."""
-    folder = workbook.parent if workbook is not None else Path.cwd()
-    stem = workbook.stem if workbook is not None else "rosterbook"
-    return folder / dialect.upload_file_name.format(stem=stem)
+SaveAs = Callable[[str], "str | None"]
+"""``save_as(file_name)``: where to write a file when the workbook has no folder (an unsaved workbook in
+Excel asks with a save dialog); the chosen path, or None when the user cancels."""
+
+
+def upload_path(dialect: Dialect, workbook: Path | None, save_as: SaveAs | None = None, *, name: str = "Book1") -> Path:
+    """Where a CSV platform's upload file goes: next to the workbook (``BOOK-upload.csv``); for a workbook
+    never saved, where ``save_as`` says (``name``: the workbook's name in Excel). Never the working folder.
+
+    :raises Cancelled: the user cancelled the save dialog.
+    :raises UsageError: the workbook has no folder and nothing can ask for one.
+    """
+    if workbook is not None:
+        return workbook.parent / dialect.upload_file_name.format(stem=workbook.stem)
+    suggested = dialect.upload_file_name.format(stem=Path(name).stem or "Book1")
+    if save_as is None:
+        raise UsageError(f"the workbook has not been saved, so there is no folder to write {suggested} next to: save the workbook first.")
+    chosen = save_as(suggested)
+    if not chosen:
+        raise Cancelled("sync cancelled: no place was chosen for the upload file; nothing was written.")
+    return Path(chosen)

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rosterbook.connectors.base import ExportData, Exported, Progress, RowOutcome, SendData, upload_path
+from rosterbook.connectors.base import ExportData, Exported, Progress, RowOutcome, SaveAs, SendData, upload_path
 from rosterbook.core.codecs import to_text
 from rosterbook.core.dialects import Dialect
 from rosterbook.core.plan import Advice, Change, Current, upload_notes
@@ -26,17 +26,23 @@ from rosterbook.errors import DataError, UsageError
 
 
 class CsvConnector:
-    """A CSV-only platform: ``source`` is its export file (export), ``workbook`` where the upload file goes (sync)."""
+    """A CSV-only platform: ``source`` is its export file (export), ``workbook`` where the upload file goes (sync;
+    ``save_as`` asks where when the workbook was never saved)."""
 
     name = "csv"
     cancelled = "sync cancelled: nothing was written."
     export_needs_file = True
     confirms = False
 
-    def __init__(self, *, dialect: str | None = None, source: str | os.PathLike[str] | None = None, workbook: Path | None = None) -> None:
+    contacts: str | None = None
+
+    def __init__(self, *, dialect: str | None = None, source: str | os.PathLike[str] | None = None, workbook: Path | None = None,
+                 save_as: SaveAs | None = None, name: str = "Book1") -> None:
         self.dialect_name = dialect
         self.source = Path(source) if source is not None else None
         self.workbook = workbook
+        self.save_as = save_as
+        self.book_name = name
         self.upload_file: Path | None = None
         self.upload_rows: int | None = None
         self.upload_guidance: tuple[Advice, ...] = ()
@@ -107,11 +113,12 @@ class CsvConnector:
         if upload is None:  # a plan made without its upload file: the dialect's canonical format
             upload = build_upload(dialect, plan.changes, plan.skipped, list(data.snapshot.values()), data.settings,
                                   dialect.extra_headers(data.table.headers))
-        path = upload_path(dialect, self.workbook)
         if not upload.rows:
             self.upload_rows = 0
-            self._stale = path if path.exists() else None
+            earlier = upload_path(dialect, self.workbook) if self.workbook is not None else None
+            self._stale = earlier if earlier is not None and earlier.exists() else None
             return
+        path = upload_path(dialect, self.workbook, self.save_as, name=self.book_name)
         write_upload(path, upload.headers, [r.cells for r in upload.rows], dialect, upload.format)
         self.upload_file, self.upload_rows = path, len(upload.rows)
         self.upload_guidance, self.escaped_cells = plan.guidance, tuple(upload.escaped_cells())

@@ -57,6 +57,7 @@ class ScimConnector:
 
     def __init__(self, url: str | None, *, home: str | os.PathLike[str] | None = None, named_platform: str | None = None) -> None:
         self.platform_url = url.rstrip("/") if url else None
+        self.contacts: str | None = self.platform_url
         self.home = home
         self.named_platform = named_platform
         self._stack = ExitStack()

@@ -31,6 +31,7 @@ from rosterbook.core.problems import Problem, quote, sorted_problems
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow, Table
 from rosterbook.core.upload import EscapedCell, FileFormat, UploadFile, build_upload
+from rosterbook.core.wording import CLI, Phrase, Words, rows_spec, rows_text
 
 __all__ = [
     "ACTIONS",
@@ -151,12 +152,21 @@ class Blocker:
     """One reason a plan may not be sent as it is (``Plan.blockers()``)."""
 
     kind: BlockerKind
-    message: str
-    """What to tell the user (the command line's words)."""
+    phrase: Phrase
+    """What to tell the user, in a front end's words (``render``)."""
     rows: tuple[int, ...] = ()
     """The sheet rows concerned (to fix, or to skip)."""
     confirmable: bool = False
     """The user may go ahead by confirming (the deletion guard) instead of changing the sheet."""
+
+    @property
+    def message(self) -> str:
+        """What to tell the user, in the command line's words."""
+        return self.phrase(CLI)
+
+    def render(self, words: Words) -> str:
+        """What to tell the user, in ``words`` (the ribbon's buttons instead of the command line's flags)."""
+        return self.phrase(words)
 
 
 @dataclass(frozen=True)
@@ -205,37 +215,36 @@ class Plan:
         out: list[Blocker] = []
         header = [p for p in self.problems if p.severity == "error" and p.row < 2]
         if header:
-            out.append(Blocker("header", "the sheet's header has errors, nothing was sent: " + " ".join(p.render() for p in header[:3])))
+            shown = " ".join(p.render() for p in header[:3])
+            out.append(Blocker("header", lambda w: f"the sheet's header has errors, nothing was sent: {shown}"))
         errors = [c for c in self.changes if c.action == "error" and c.row is not None]
         if errors:
             rows = sorted({c.row for c in errors if c.row is not None})
             first = next((p for c in errors for p in c.problems if p.severity == "error"), None)
             example = f" First: {first.render()}" if first is not None else ""
-            out.append(Blocker("errors", (
-                f"{len(rows)} row{'s have' if len(rows) != 1 else ' has'} errors ({rows_text(rows)}); nothing was sent. "
-                f"Fix them (rosterbook check lists them), or skip those rows with --skip-rows {rows_spec(rows)}.{example}"
-            ), tuple(rows)))
+            have = f"{len(rows)} row{'s have' if len(rows) != 1 else ' has'} errors ({rows_text(rows)}); nothing was sent."
+            out.append(Blocker("errors", lambda w: f"{have} Fix them ({w.name('check')} lists them), or {w.skip('those rows', rows)}.{example}",
+                               tuple(rows)))
         unknown = sorted({p.row for p in self.problems if p.code == "unknown-row-id" and p.row not in self.skip_rows})
         if unknown:
             # A row whose identity is unknown cannot be matched to a user: never guess which one it is.
-            out.append(Blocker("unknown-rows", (
-                f"{rows_text(unknown).capitalize()}: the hidden row id is not in the export snapshot, so the row cannot be matched to a user; "
-                f"nothing was sent. Revert {'them' if len(unknown) != 1 else 'it'} (rosterbook revert), or export again."
-            ), tuple(unknown)))
+            them = "them" if len(unknown) != 1 else "it"
+            lost = (f"{rows_text(unknown).capitalize()}: the hidden row id is not in the export snapshot, so the row cannot be matched to a user; "
+                    "nothing was sent.")
+            out.append(Blocker("unknown-rows", lambda w: f"{lost} Revert {them} ({w.name('revert')}), or export again.", tuple(unknown)))
         conflicts = sorted({c.row for c in self.changes if c.action == "conflict" and c.row is not None})
         if conflicts:
-            out.append(Blocker("conflicts", (
-                f"{len(conflicts)} row{'s were' if len(conflicts) != 1 else ' was'} changed on the platform since the export ({rows_text(conflicts)}); "
-                f"nothing was sent. See them with `rosterbook preview`, then export again, or skip them with --skip-rows {rows_spec(conflicts)}."
-            ), tuple(conflicts)))
+            changed = (f"{len(conflicts)} row{'s were' if len(conflicts) != 1 else ' was'} changed on the platform since the export "
+                       f"({rows_text(conflicts)}); nothing was sent.")
+            out.append(Blocker("conflicts", lambda w: f"{changed} See them with {w.name('preview', quoted=True)}, then export again, or {w.skip('them', conflicts)}.",
+                               tuple(conflicts)))
         if self.guard.tripped and not self.guard.confirmed:
-            out.append(Blocker("deletions", (
-                f"this sync would take access away from {self.guard.deactivations} users ({_named(self.guard.losing)}: archived, deactivated "
-                f"or set to a status that cannot log in), more than the deletion guard's threshold of {self.guard.threshold}; nothing was sent. "
-                "If that is intended, run again with --confirm-deletions."
-            ), confirmable=True))
+            many = (f"this sync would take access away from {self.guard.deactivations} users ({_named(self.guard.losing)}: archived, deactivated "
+                    f"or set to a status that cannot log in), more than the deletion guard's threshold of {self.guard.threshold}; nothing was sent.")
+            out.append(Blocker("deletions", lambda w: f"{many} If that is intended, {w.confirm_deletions()}.", confirmable=True))
         elif self.refusal is not None and not header:
-            out.append(Blocker("refused", f"the plan was refused, nothing was sent: {self.refusal}"))
+            refusal = self.refusal
+            out.append(Blocker("refused", lambda w: f"the plan was refused, nothing was sent: {refusal}"))
         return tuple(out)
 
     def sendable(self) -> list[Change]:
@@ -626,25 +635,6 @@ def _seats(dialect: Dialect, statuses: Counter[str | None], settings: Settings, 
         over = max(0, after - subscription)
         extra = max(0, after - max(before, subscription))
     return Seats(before=before, after=after, subscription=subscription, extra_billed=extra, over_subscription=over, change=after - before)
-
-
-def rows_text(rows: Sequence[int]) -> str:
-    """``row 7`` / ``rows 7, 9, 10 ...`` (at most ten shown)."""
-    return ("row " if len(rows) == 1 else "rows ") + ", ".join(str(r) for r in rows[:10]) + (" ..." if len(rows) > 10 else "")
-
-
-def rows_spec(rows: Sequence[int]) -> str:
-    """Sorted row numbers as a ``--skip-rows`` value: ``[7, 9, 10, 11]`` -> ``7,9-11``."""
-    parts: list[str] = []
-    start = prev = rows[0]
-    for r in [*rows[1:], None]:
-        if r is not None and r == prev + 1:
-            prev = r
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if r is not None:
-            start = prev = r
-    return ",".join(parts)
 
 
 # --- rendering -------------------------------------------------------------------------------
