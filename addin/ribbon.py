@@ -262,13 +262,8 @@ def do_sync(book: SheetBook, ui: RibbonUI) -> Outcome:
 
 
 def _left_out(plan: Plan) -> dict[str, list[int]]:
-    """The rows a sync leaves out, by why: ``errors``, ``conflicts`` (as the plan skipped them)."""
-    out: dict[str, list[int]] = {}
-    for change in plan.skipped:
-        reason = {"error": "errors", "conflict": "conflicts"}.get(change.action)
-        if reason is not None and change.row is not None:
-            out.setdefault(reason, []).append(change.row)
-    return {reason: sorted(set(rows)) for reason, rows in out.items()}
+    """The rows a sync leaves out, by why: ``errors``, ``conflicts``."""
+    return {kind: list(rows) for kind, rows in plan.left_out.items() if rows}
 
 
 _LEFT_OUT = {

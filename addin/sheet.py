@@ -22,7 +22,7 @@ import xlwings as xw
 from rosterbook.core.codecs import Cell
 from rosterbook.core.problems import column_letter
 from rosterbook.errors import RosterbookError
-from rosterbook.sheets import Mark, SheetBook, Visibility, trim_grid
+from rosterbook.sheets import NOTE_AUTHOR, Mark, SheetBook, Visibility, marked_note, their_note, trim_grid
 
 ERROR_RGB = (255, 199, 206)
 WARNING_RGB = (255, 235, 156)
@@ -76,20 +76,23 @@ def rows_of_address(address: str) -> list[int]:
     return sorted(rows)
 
 
-AUTHOR = "rosterbook"
+AUTHOR = NOTE_AUTHOR
 """The author of the notes rosterbook writes into files (``rosterbook.xlsx``), kept when Excel opens them."""
-_PROBLEM_NOTE = re.compile(r"^(?:\(warning\) )?[A-Z]{1,3}[0-9]+ ")
+
+
+def _note_parts(note: Any) -> tuple[str, str | None]:
+    """A note's text and author (an author Excel cannot tell is None)."""
+    try:
+        author = str(note.author or "")
+    except Exception:
+        author = None
+    return str(note.text or ""), author
 
 
 def is_rosterbook_note(note: Any) -> bool:
     """A note rosterbook wrote: a problem mark (``E7 account_active: ...``, as ``write_problems`` writes it)
-    or a note by the ``rosterbook`` author; anything else someone typed is theirs."""
-    try:
-        if str(note.author or "") == AUTHOR:
-            return True
-    except Exception:  # an author Excel cannot tell
-        pass
-    return bool(_PROBLEM_NOTE.match(str(note.text or "")))
+    or a note by the ``rosterbook`` author; anything else someone typed is theirs (see ``their_note``)."""
+    return their_note(*_note_parts(note)) is None
 
 
 Area = tuple[int, int, int, int]
@@ -219,8 +222,13 @@ class XlwingsBook:
         # Notes someone wrote stay; rosterbook's own (problem marks, header help) go with the block's values.
         for note in list(ws.notes):
             cell = note.location
-            if cell.row >= first_row and cell.column <= right and is_rosterbook_note(note):
-                note.delete()
+            if cell.row >= first_row and cell.column <= right:
+                text, author = _note_parts(note)
+                theirs = their_note(text, author)
+                if theirs is None:
+                    note.delete()
+                elif theirs != text:
+                    note.text = theirs
 
     def ensure_sheet(self, sheet: str, visibility: Visibility = "visible") -> None:
         if sheet not in self.sheet_names():
@@ -260,13 +268,16 @@ class XlwingsBook:
         for address, mark in marks.items():
             cell = ws.range(address)
             note = cell.note
-            if mark is None:
-                if note is not None:
-                    note.delete()
+            text, author = _note_parts(note) if note is not None else (None, None)
+            wanted = marked_note(text, author, mark[1] if mark is not None else None)
+            if wanted == text:
+                continue
+            if wanted is None:
+                note.delete()
             elif note is not None:
-                note.text = mark[1]
+                note.text = wanted  # someone's own note stays above rosterbook's part
             else:
-                cell.add_note(mark[1])
+                cell.add_note(wanted)
 
     def fit_table(self, sheet: str, last_row: int, last_column: int) -> None:
         ws = self._ws(sheet)

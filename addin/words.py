@@ -33,8 +33,8 @@ class ExcelWords(Words):
     def run(self, action: str) -> str:
         return f"press {self.name(action)} on the rosterbook tab"
 
-    def skip(self, them: str, rows: Sequence[int]) -> str:
-        return f"press Sync again and leave {them} out when it offers to send the other rows without them"
+    def or_skip(self, them: str, rows: Sequence[int]) -> str:
+        return ""  # Sync leaves such rows out by itself, in its one question, whenever other rows can be sent
 
     def confirm_deletions(self) -> str:
         return "press Sync again and answer Yes to its question"

@@ -339,7 +339,8 @@ def _read_plan(session: Session, connector: Connector, *, skip_rows: Collection[
     refused before anything, even a read, goes to the platform. With ``leave_out``, rows with errors (and
     then conflicts) join the skipped rows, as long as something is left to send."""
     skip = set(skip_rows)
-    plan = _planned(session, skip, None, confirm_deletions, leave_out)
+    left: dict[str, tuple[int, ...]] | None = {} if leave_out else None
+    plan = _planned(session, skip, None, confirm_deletions, left)
     if refuse_sheet:
         _refuse([b for b in plan.blockers() if b.kind in SHEET_BLOCKERS])
     current = connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(), session.progress,
@@ -350,21 +351,24 @@ def _read_plan(session: Session, connector: Connector, *, skip_rows: Collection[
         # Rows an interrupted sync sent are re-based on what the platform holds: diff again, and read any row that now changes.
         current = {**current, **(connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(),
                                                    session.progress) or {})}
-    return _planned(session, skip, current, confirm_deletions, leave_out)
+    return _planned(session, skip, current, confirm_deletions, left)
 
 
-def _planned(session: Session, skip: set[int], current: Mapping[str, Current] | None, confirm_deletions: bool, leave_out: bool) -> Plan:
+def _planned(session: Session, skip: set[int], current: Mapping[str, Current] | None, confirm_deletions: bool, leave_out: dict[str, tuple[int, ...]] | None) -> Plan:
+    """The plan skipping ``skip``; with ``leave_out`` (rows left out so far, by blocker kind), rows with errors or conflicts join them."""
     plan = session.plan(current=current, confirm_deletions=confirm_deletions, skip_rows=sorted(skip))
-    if not leave_out:
+    if leave_out is None:
         return plan
-    blocked = {row for b in plan.blockers() if b.kind in LEAVABLE for row in b.rows} - skip
-    if not blocked:
-        return plan
-    without = session.plan(current=current, confirm_deletions=confirm_deletions, skip_rows=sorted(skip | blocked))
-    if not without.sendable():
-        return plan  # nothing would be left to send: refuse with the reasons instead
-    skip |= blocked
-    return without
+    blocked = {b.kind: tuple(r for r in b.rows if r not in skip) for b in plan.blockers() if b.kind in LEAVABLE}
+    rows = {r for found in blocked.values() for r in found}
+    if rows:
+        without = session.plan(current=current, confirm_deletions=confirm_deletions, skip_rows=sorted(skip | rows))
+        if not without.sendable():
+            return replace(plan, left_out=dict(leave_out))  # nothing would be left to send: refuse with the reasons instead
+        skip |= rows
+        leave_out.update((kind, found) for kind, found in blocked.items() if found)
+        plan = without
+    return replace(plan, left_out=dict(leave_out))
 
 
 def _preflight(session: Session, connector: Connector) -> None:

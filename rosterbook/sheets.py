@@ -8,6 +8,7 @@ protocol (``rosterbook.workbook``, ``rosterbook.app``) runs identically on all o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
@@ -72,6 +73,40 @@ class SheetBook(Protocol):
         An adapter whose ``save()`` does not write the file (Excel) sets ``persists = False``: a sync then
         keeps no journal beside the file, which would otherwise be replayed over what the user saves."""
         ...
+
+
+# --- notes: rosterbook's part and someone's own -----------------------------------------------------------
+
+NOTE_AUTHOR = "rosterbook"
+"""The author of the notes rosterbook writes into files (kept when Excel opens them)."""
+NOTE_MARKER = "--- rosterbook ---"
+"""The line between someone's own note and what rosterbook added below it, on the same cell."""
+_PROBLEM_NOTE = re.compile(r"^(?:\(warning\) )?[A-Z]{1,3}[0-9]+ ")
+
+
+def their_note(text: str | None, author: str | None = None) -> str | None:
+    """The part of a cell's note that someone wrote (None when it is all rosterbook's).
+
+    rosterbook's part is everything below ``NOTE_MARKER``, or the whole note when it has no marker and
+    rosterbook wrote it: its author is ``rosterbook``, or it reads as a problem mark (``E7 Status: ...``).
+    """
+    if not text:
+        return None
+    if NOTE_MARKER in text:
+        head = text.split(NOTE_MARKER, 1)[0].rstrip("\n")
+        return head or None
+    if (author or "") == NOTE_AUTHOR or _PROBLEM_NOTE.match(text):
+        return None
+    return text
+
+
+def marked_note(text: str | None, author: str | None, mark: str | None) -> str | None:
+    """The note a cell gets when rosterbook marks it with ``mark`` (or clears its mark: None): someone's own
+    note stays, rosterbook's text goes below ``NOTE_MARKER``. None: no note at all."""
+    theirs = their_note(text, author)
+    if mark is None:
+        return theirs
+    return f"{theirs}\n{NOTE_MARKER}\n{mark}" if theirs else mark
 
 
 def trim_grid(rows: list[list[Cell]]) -> list[list[Cell]]:

@@ -35,13 +35,13 @@ from rosterbook.core.problems import column_letter
 from rosterbook.core.settings import Settings
 from rosterbook.errors import DataError, UsageError
 from rosterbook.safesave import atomic_write, remove_leftovers
-from rosterbook.sheets import NO_VISIBLE_SHEET, Mark, Visibility, check_extent, trim_grid
+from rosterbook.sheets import NO_VISIBLE_SHEET, NOTE_AUTHOR, Mark, Visibility, check_extent, marked_note, their_note, trim_grid
 
 TABLE_NAME = "Users"
 ERROR_FILL = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
 WARNING_FILL = PatternFill("solid", start_color="FFEB9C", end_color="FFEB9C")
 NO_FILL = PatternFill(fill_type=None)
-AUTHOR = "rosterbook"
+AUTHOR = NOTE_AUTHOR
 HEADER_FILL = PatternFill("solid", start_color="1F4E78", end_color="1F4E78")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 MAX_ROW = 1048576
@@ -167,7 +167,8 @@ class OpenpyxlBook:
         for line in ws.iter_rows(min_row=first_row, max_row=ws.max_row, max_col=width):
             for cell in line:
                 cell.value = None
-                cell.comment = None
+                # Someone's own note stays; rosterbook's (problem marks, header help) goes with the values.
+                cell.comment = _their_comment(cell.comment)
                 if cell.fill is not None and cell.fill.fill_type is not None:
                     cell.fill = NO_FILL
 
@@ -198,13 +199,16 @@ class OpenpyxlBook:
             cell = ws[address]
             if isinstance(cell, MergedCell):
                 continue  # read-only; the merged range's own problem marks its first cell
+            old = cell.comment
             if mark is None:
                 cell.fill = NO_FILL
-                cell.comment = None
+                cell.comment = _their_comment(old)
                 continue
             kind, note = mark
             cell.fill = ERROR_FILL if kind == "error" else WARNING_FILL
-            comment = Comment(note[:30000], AUTHOR)
+            text = marked_note(old.text if old is not None else None, old.author if old is not None else None, note) or note
+            # A note someone wrote stays, with its author; rosterbook's lines go below the marker.
+            comment = Comment(text[:30000], old.author if old is not None and text != note else AUTHOR)
             comment.width, comment.height = 360, 120
             cell.comment = comment
 
@@ -283,6 +287,20 @@ class OpenpyxlBook:
 
 
 _BULK_MIN = 2000
+
+
+def _their_comment(comment: Comment | None) -> Comment | None:
+    """The part of a cell comment someone wrote (``rosterbook.sheets.their_note``), as a comment; None when it was all rosterbook's."""
+    if comment is None:
+        return None
+    theirs = their_note(comment.text, comment.author)
+    if theirs is None:
+        return None
+    if theirs == comment.text:
+        return comment
+    kept = Comment(theirs, comment.author)
+    kept.width, kept.height = comment.width, comment.height
+    return kept
 
 
 def _splice_rows(skeleton: BinaryIO, out: BinaryIO, wb: Workbook, bulk: Mapping[str, tuple[int, int, list[Sequence[Cell]]]]) -> None:

@@ -18,6 +18,7 @@ from addin.check_column import ROW_FORMULA, structured_column
 from addin.sheet import CallerContext, ExcelUI, XlwingsBook
 from rosterbook import app, cellcheck
 from rosterbook import workbook as wbk
+from rosterbook.core.problems import column_letter
 from rosterbook.sandbox import Sandbox
 from rosterbook.xlsx import OpenpyxlBook
 
@@ -103,6 +104,10 @@ class StandardAdditions:
         self.log.append(("choose_file_name", options))
         return self._answer()
 
+    def display_dialog(self, *args: Any, **options: Any) -> Any:
+        self.log.append(("display_dialog", args, options))
+        return self._answer()
+
 
 class Alias:
     """mactypes.Alias/File: a file reference whose ``path`` is POSIX."""
@@ -135,6 +140,133 @@ def test_macos_dialog_errors_other_than_cancel_are_not_swallowed() -> None:
         ui.choose_file("Choose")
 
 
+# --- Sign in: a masked dialog -------------------------------------------------------------------------------
+
+
+def test_macos_sign_in_asks_in_applescripts_hidden_answer_dialog() -> None:
+    additions = StandardAdditions([{"button_returned": "Sign in", "text_returned": "tok-123"}, CommandError(-128, "User canceled.")])
+    ui = ExcelUI(XlwingsBook(FakeBook()), system="darwin", additions=additions)
+    assert ui.ask_secret("Sign in to https://hr.example.com/scim/v2", "Paste the API token.") == "tok-123"
+    assert ui.ask_secret("again", "Paste") is None  # Cancel
+    assert additions.log[:2] == [
+        ("activate",),
+        ("display_dialog", ("Paste the API token.",), {"default_answer": "", "hidden_answer": True, "buttons": ["Cancel", "Sign in"],
+                                                      "default_button": "Sign in", "cancel_button": "Cancel",
+                                                      "with_title": "Sign in to https://hr.example.com/scim/v2"}),
+    ]
+
+
+def test_windows_sign_in_asks_in_a_masked_form() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def masked(title: str, prompt: str) -> str | None:
+        asked.append((title, prompt))
+        return "tok-456"
+
+    fake = FakeBook()
+    ui = ExcelUI(XlwingsBook(fake), system="win32", masked_prompt=masked)
+    assert ui.ask_secret("Sign in to https://hr.example.com/scim/v2", "Paste the API token.") == "tok-456"
+    assert asked == [("Sign in to https://hr.example.com/scim/v2", "Paste the API token.")]
+    assert fake.app.log == []  # not Excel's InputBox, which shows what is typed
+
+
+def test_the_windows_form_masks_the_token_and_stays_above_excel(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tkinter
+    from tkinter import simpledialog
+
+    from addin.sheet import tk_masked_prompt
+
+    calls: list[tuple[Any, ...]] = []
+
+    class Root:
+        def withdraw(self) -> None:
+            calls.append(("withdraw",))
+
+        def attributes(self, *args: Any) -> None:
+            calls.append(("attributes", *args))
+
+        def destroy(self) -> None:
+            calls.append(("destroy",))
+
+    def askstring(title: str, prompt: str, **options: Any) -> str:
+        calls.append(("askstring", title, prompt, options["show"]))
+        return "tok-789"
+
+    monkeypatch.setattr(tkinter, "Tk", Root)
+    monkeypatch.setattr(simpledialog, "askstring", askstring)
+    assert tk_masked_prompt("Sign in to https://hr.example.com/scim/v2", "Paste the API token.") == "tok-789"
+    assert calls == [("withdraw",), ("attributes", "-topmost", True),
+                     ("askstring", "Sign in to https://hr.example.com/scim/v2", "Paste the API token.", "\u2022"), ("destroy",)]
+
+
+# --- upload files go next to the open workbook; an unsaved one asks where ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def jostle_book(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("jostle") / "users.xlsx"
+    app.export_workbook(path, from_csv=samples / "jostle_extract.csv")
+    return path
+
+
+def _edited_copy(path: Path, fake_app: FakeApp, fullname: str) -> FakeBook:
+    fake, _, _ = excel_copy(path, fake_app)
+    fake.fullname = fullname
+    fake.name = fullname.replace("\\", "/").rsplit("/", 1)[-1]
+    users = fake.sheets["Users"]
+    cols = {users.values[(1, c)]: c for c in range(1, 30) if (1, c) in users.values}
+    users.set((2, cols["Job Title"]), "Chief Happiness Officer")
+    return fake
+
+
+def test_the_upload_file_goes_next_to_the_saved_workbook(jostle_book: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "Documents"
+    folder.mkdir()
+    fake = _edited_copy(jostle_book, FakeApp(answers=["yes"]), str(folder / "staff.xlsx"))
+    outcome = ribbon.dispatch("sync", XlwingsBook(fake), ExcelUI(XlwingsBook(fake), system="win32"))
+    assert outcome.ok, outcome.message
+    assert outcome.result["upload_file"] == str(folder / "staff-upload.csv")
+    assert "Chief Happiness Officer" in (folder / "staff-upload.csv").read_text(encoding="utf-8-sig")
+    assert not any(e[0] == "GetSaveAsFilename" for e in fake.app.log)  # no question: the workbook has a folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Documents"]  # nothing in the working folder
+
+
+def test_an_unsaved_workbook_asks_where_the_upload_file_goes(jostle_book: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    chosen = tmp_path / "chosen" / "for-jostle.csv"
+    chosen.parent.mkdir()
+    fake = _edited_copy(jostle_book, FakeApp(answers=["yes", str(chosen)]), "Book1")
+    outcome = ribbon.dispatch("sync", XlwingsBook(fake), ExcelUI(XlwingsBook(fake), system="win32"))
+    assert outcome.ok, outcome.message
+    [asked] = [e for e in fake.app.log if e[0] == "GetSaveAsFilename"]
+    assert asked[1] == "Book1-upload.csv"
+    assert "this workbook has not been saved yet" in asked[4]
+    assert "Chief Happiness Officer" in chosen.read_text(encoding="utf-8-sig")
+    assert list(cwd.iterdir()) == []  # never the working folder
+
+    # Cancelled: nothing is written anywhere, and the dialog says so.
+    again = _edited_copy(jostle_book, FakeApp(answers=["yes", False]), "Book1")
+    chosen.unlink()
+    cancelled = ribbon.dispatch("sync", XlwingsBook(again), ExcelUI(XlwingsBook(again), system="win32"))
+    assert not cancelled.ok
+    assert cancelled.message == "Sync cancelled: no place was chosen for the upload file; nothing was written."
+    assert not chosen.exists() and list(cwd.iterdir()) == []
+
+
+def test_the_command_line_never_writes_the_upload_file_into_the_working_folder(jostle_book: Path, tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from rosterbook.connectors import upload_path
+    from rosterbook.core.dialects import load_dialect
+    from rosterbook.errors import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=r"^the workbook has not been saved, so there is no folder to write Book1-upload\.csv next to"):
+        upload_path(load_dialect("jostle"), None)
+
+
 # --- clearing leaves the notes people wrote ---------------------------------------------------------------------
 
 
@@ -156,6 +288,55 @@ def test_clear_removes_only_rosterbooks_notes_in_the_block() -> None:
     # A whole-sheet clear (an export rewriting it) takes rosterbook's header note too, never the person's.
     book.clear("Users", 1)
     assert sorted(users.notes_by_cell) == [(3, 1)]
+
+
+def test_marking_a_cell_keeps_the_note_someone_wrote_on_it(exported: Path) -> None:
+    fake, _, _ = excel_copy(exported)
+    users = fake.sheets["Users"]
+    col = {users.values[(1, c)]: c for c in range(1, 30) if (1, c) in users.values}
+    status = (3, col["Status"])
+    users.range(status).add_note("Ann: on leave until May, ask before changing")
+    users.set(status, "actve")
+    book = XlwingsBook(fake)
+    app.check_workbook(book)
+    note = users.notes_by_cell[status].text
+    mine, marker, theirs = note.partition("\n--- rosterbook ---\n")
+    assert mine == "Ann: on leave until May, ask before changing"
+    assert marker and theirs.startswith(f"{column_letter(col['Status'])}3 Status: 'actve' is not one of")
+    # Checked again after the fix: rosterbook's part goes, the person's note stays as it was.
+    users.set(status, "Active")
+    app.check_workbook(book)
+    assert users.notes_by_cell[status].text == "Ann: on leave until May, ask before changing"
+    assert status not in users.colors
+    # A mark rosterbook alone wrote is removed whole.
+    users.set(status, "actve")
+    app.check_workbook(book)
+    users.notes_by_cell[status].text = users.notes_by_cell[status].text.partition("\n--- rosterbook ---\n")[2]
+    users.set(status, "Active")
+    app.check_workbook(book)
+    assert status not in users.notes_by_cell
+
+
+def test_a_file_keeps_the_note_someone_wrote_on_a_marked_cell(exported: Path, tmp_path: Path) -> None:
+    path = tmp_path / "noted.xlsx"
+    path.write_bytes(exported.read_bytes())
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Users"]
+    col = {c.value: c.column for c in ws[1]}
+    cell = ws.cell(3, col["Status"])
+    cell.value = "actve"
+    cell.comment = openpyxl.comments.Comment("Ann: on leave until May", "Ann Admin")
+    wb.save(path)
+    app.check_workbook(path)
+    comment = openpyxl.load_workbook(path)["Users"].cell(3, col["Status"]).comment
+    assert comment is not None and comment.author == "Ann Admin"
+    assert comment.text.startswith("Ann: on leave until May\n--- rosterbook ---\n") and "'actve' is not one of" in comment.text
+    wb = openpyxl.load_workbook(path)
+    wb["Users"].cell(3, col["Status"]).value = "Active"
+    wb.save(path)
+    app.check_workbook(path)
+    comment = openpyxl.load_workbook(path)["Users"].cell(3, col["Status"]).comment
+    assert comment is not None and (comment.text, comment.author) == ("Ann: on leave until May", "Ann Admin")
 
 
 # --- the Check column ---------------------------------------------------------------------------------------------

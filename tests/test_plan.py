@@ -15,7 +15,7 @@ from test_diff import USERS, edited, sheet_of, snapshot_of
 from rosterbook.core.codecs import canonical, split_list
 from rosterbook.core.dialects import load_dialect
 from rosterbook.core.diff import Change, FieldChange
-from rosterbook.core.plan import ACTIONS, Conflict, Current, Plan, Settings, apply_change, deletion_threshold, holds_values, make_plan
+from rosterbook.core.plan import ACTIONS, Blocker, Conflict, Current, Plan, Settings, apply_change, deletion_threshold, holds_values, make_plan
 from rosterbook.core.problems import Problem
 from rosterbook.core.table import SnapshotRow, Table, build_table
 from rosterbook.errors import UsageError
@@ -567,3 +567,46 @@ def test_deletion_threshold_is_the_floor_of_the_ratio_or_the_minimum(users: int,
 def test_holds_values_compares_canonical_text_without_passwords(now: dict[str, str | None], wanted: dict[str, str | None], held: bool) -> None:
     # The one comparison behind "the platform already has this edit" (re-export guard, adopting a sync that died).
     assert holds_values(load_dialect("edapp"), now, wanted) is held
+
+
+# --- what a blocker says, in each front end's words ----------------------------------------------------------
+
+
+def _every_blocker() -> list[Blocker]:
+    """A plan blocked for each reason a sync refuses: header, errors, unknown rows, conflicts, the deletion guard."""
+    dialect = load_dialect("progression")
+    header = make_plan(build_table("Users", dialect, ["First Name", "email", "Nickname"], [["Ann", "ann@example.com", "A"]], ["r0"]),
+                       snapshot_of("progression", USERS["progression"][:1]), Settings.for_dialect("progression"))
+    unknown = Problem("error", "Users", "", 4, "_row_id", "r99", "unknown-row-id", "not in the snapshot.")
+    errors = plan_of("progression", edits={0: {"Last Name": "A"}, 1: {"Last Name": "B"}}, plan_kwargs={"problems": [_problem(2), unknown]})
+    now = {**USERS["scim"][0], "Job title": "Staff engineer"}
+    conflicts = plan_of("scim", edits={0: {"Job title": "Lead"}}, plan_kwargs={"current": {"id-0": Current('W/"7"', now)}})
+    users = people(100)
+    guard = plan_of("progression", users, edits={i: {"account_active": "Archived"} for i in range(30)})
+    found = [*header.blockers(), *errors.blockers(), *conflicts.blockers(), *guard.blockers()]
+    assert [b.kind for b in found] == ["header", "errors", "unknown-rows", "conflicts", "deletions"]
+    return found
+
+
+def test_blockers_speak_command_line_by_default() -> None:
+    by_kind = {b.kind: b for b in _every_blocker()}
+    assert by_kind["errors"].message.startswith("1 row has errors (row 2); nothing was sent. Fix them (rosterbook check lists them), "
+                                                "or skip those rows with --skip-rows 2. First: Users!D2 position: a test problem.")
+    assert by_kind["conflicts"].message == ("1 row was changed on the platform since the export (row 2); nothing was sent. "
+                                            "See them with `rosterbook preview`, then export again, or skip them with --skip-rows 2.")
+    assert by_kind["deletions"].message.endswith("If that is intended, run again with --confirm-deletions.")
+    assert by_kind["deletions"].confirmable and by_kind["errors"].rows == (2,) and by_kind["unknown-rows"].rows == (4,)
+
+
+def test_blockers_in_the_ribbons_words_name_buttons_not_flags() -> None:
+    from support.ribbonui import assert_excel_words
+
+    from addin.words import EXCEL
+
+    by_kind = {b.kind: b.render(EXCEL) for b in _every_blocker()}
+    for text in by_kind.values():
+        assert_excel_words(text)
+    assert by_kind["errors"].startswith("1 row has errors (row 2); nothing was sent. Fix them (Check lists them). First: Users!D2 position")
+    assert by_kind["unknown-rows"].endswith("Revert it (Revert selected rows), or export again.")
+    assert by_kind["conflicts"].endswith("See them with Preview, then export again.")
+    assert by_kind["deletions"].endswith("If that is intended, press Sync again and answer Yes to its question.")

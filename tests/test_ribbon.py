@@ -384,3 +384,166 @@ def test_xlwings_book_reports_merged_ranges_for_the_structure_check() -> None:
     assert book.merged_ranges("Users") == [(3, 2, 3, 4)]
     # rosterbook.workbook looks the method up by name (it is optional in the SheetBook protocol).
     assert callable(getattr(book, "merged_ranges", None))
+
+
+# --- Sync in Excel's words: the rows left out, in its one question ------------------------------------------
+
+
+def _edit(path: Path, edits: dict[tuple[int, str], str]) -> None:
+    wb, ws, cols = columns(path)
+    for (row, column), value in edits.items():
+        ws.cell(row, cols[column]).value = value
+    wb.save(path)
+
+
+def test_sync_leaves_out_the_rows_with_errors_in_its_one_question(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = exported(tmp_path, sandbox)
+    _, ws, cols = columns(path)
+    actives = [r for r in range(2, ws.max_row + 1) if ws.cell(r, cols["Status"]).value == "Active"]
+    bad, good = actives[0], actives[1]
+    good_name = ws.cell(good, cols["Username"]).value
+    bad_name = ws.cell(bad, cols["Username"]).value
+    _edit(path, {(bad, "Status"): "actve", (good, "Job title"): "Chief of Staff"})
+
+    no = RecordingUI(answers=[False])
+    declined = ribbon.dispatch("sync", OpenpyxlBook(path), no)
+    assert not declined.ok and declined.message == "Sync cancelled: nothing was sent."
+    assert no.questions == [
+        f"Sync: 1 update.\n\nRow {bad} has errors and is left out: fix them (Check lists them), then press Sync again.\n\nSend the other changes now?"
+    ]
+    assert user(sandbox, good_name).get("title") != "Chief of Staff"
+
+    yes = RecordingUI(answers=[True])
+    synced = ribbon.dispatch("sync", OpenpyxlBook(path), yes)
+    assert synced.ok, synced.message
+    assert synced.message == (f"Sync finished: 1 of 1 change(s) confirmed by the platform. Row {bad} has errors and is left out: "
+                              "fix them (Check lists them), then press Sync again.")
+    assert synced.details == {"confirmed": 1, "left_out": {"errors": [bad]}}
+    assert user(sandbox, good_name)["title"] == "Chief of Staff"
+    assert user(sandbox, bad_name)["active"] is True  # the row with the error was not sent
+
+
+def test_sync_leaves_out_conflicts_too(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = exported(tmp_path, sandbox)
+    _, ws, cols = columns(path)
+    actives = [r for r in range(2, ws.max_row + 1) if ws.cell(r, cols["Status"]).value == "Active"]
+    clash, good = actives[0], actives[1]
+    clash_user = user(sandbox, ws.cell(clash, cols["Username"]).value)
+    _edit(path, {(clash, "Job title"): "Ours", (good, "Job title"): "Also ours"})
+    # Someone changes the same user on the platform after the export.
+    patched = requests.patch(f"{sandbox.url}/Users/{clash_user['id']}", timeout=10, json={
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": "Theirs"}]})
+    assert patched.status_code in (200, 204), patched.text
+
+    ui = RecordingUI(answers=[True])
+    synced = ribbon.dispatch("sync", OpenpyxlBook(path), ui)
+    assert synced.ok, synced.message
+    [question] = ui.questions
+    assert (f"Row {clash} was changed on the platform since the export and is left out: Export to take the platform's version, then edit again."
+            in question)
+    assert question.startswith("Sync: 1 update.") and question.endswith("Send the other changes now?")
+    assert user(sandbox, clash_user["userName"])["title"] == "Theirs"  # never overwritten
+    assert synced.details["left_out"] == {"conflicts": [clash]}
+
+
+def test_sync_refuses_in_excel_words_when_only_rows_with_errors_changed(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = exported(tmp_path, sandbox)
+    _, ws, cols = columns(path)
+    bad = row_of(ws, cols, "Active")
+    _edit(path, {(bad, "Status"): "actve"})
+    seen = len(sandbox.request_log)
+    ui = RecordingUI()
+    outcome = ribbon.dispatch("sync", OpenpyxlBook(path), ui)
+    assert not outcome.ok and ui.questions == []
+    assert outcome.message.startswith(f"Sync failed: 1 row has errors (row {bad}); nothing was sent. Fix them (Check lists them). First: Users!")
+    assert sandbox.request_log[seen:] == []  # what the sheet alone refuses is refused before any request
+
+
+# --- Sign in -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def keyring_in_memory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from support.memkeyring import memory_keyring
+
+    monkeypatch.delenv("ROSTERBOOK_TOKEN", raising=False)
+    monkeypatch.delenv("ROSTERBOOK_PLATFORM", raising=False)
+    with memory_keyring() as backend:
+        yield backend
+
+
+def _settings_book(path: Path, settings: Settings) -> OpenpyxlBook:
+    book = OpenpyxlBook.new(path)
+    wbk.write_settings(book, settings)
+    book.save()
+    return OpenpyxlBook(path)
+
+
+def test_sign_in_stores_the_token_for_the_url_the_settings_name(tmp_path: Path, keyring_in_memory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync_client.auth import SERVICE, is_bound
+
+    monkeypatch.setenv("ROSTERBOOK_HOME", str(tmp_path / "home"))
+    book = _settings_book(tmp_path / "users.xlsx", Settings(dialect="scim", platform_url="https://HR.example.com:443/scim/v2/"))
+    url = "https://hr.example.com/scim/v2"
+    ui = RecordingUI(secret="  s3cret-token-4711 ")
+    outcome = ribbon.dispatch("signin", book, ui)
+    assert outcome.ok, outcome.message
+    [(title, prompt)] = ui.secrets
+    assert title == f"Sign in to {url}"  # the dialog names where the token will go
+    assert prompt.startswith(f"Paste the API token for {url}.") and "never in the workbook" in prompt
+    assert keyring_in_memory.store == {(SERVICE, url): "s3cret-token-4711"}
+    assert outcome.message.startswith(f"Signed in: the token for {url} is kept in the OS keyring")
+    assert "s3cret" not in outcome.message and all("s3cret" not in text for text, _ in ui.alerts)
+    # Signed in: the add-in connects to that platform without asking first.
+    assert is_bound(url)
+    ribbon.approve_platform(wbk.read_settings(book), RecordingUI())  # RecordingUI() has no answer: asking would fail
+
+
+def test_sign_in_cancelled_stores_nothing(tmp_path: Path, keyring_in_memory: Any) -> None:
+    book = _settings_book(tmp_path / "users.xlsx", Settings(dialect="scim", platform_url="https://hr.example.com/scim/v2"))
+    outcome = ribbon.dispatch("signin", book, RecordingUI(secret=None))
+    assert not outcome.ok and outcome.message == "Sign in cancelled: no token was stored."
+    assert keyring_in_memory.store == {}
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        (Settings(dialect="scim"), "This workbook uses the embedded sandbox on this computer, which needs no token."),
+        (Settings.for_dialect("jostle"), "jostle is reached through its export and upload files: there is no token to store."),
+    ],
+)
+def test_sign_in_where_there_is_no_token_to_give(tmp_path: Path, keyring_in_memory: Any, settings: Settings, said: str) -> None:
+    ui = RecordingUI()
+    outcome = ribbon.dispatch("signin", _settings_book(tmp_path / "users.xlsx", settings), ui)
+    assert outcome.ok and outcome.message.startswith(said)
+    assert ui.secrets == [] and keyring_in_memory.store == {}
+
+
+# --- a platform the workbook names, with no token: ask first ------------------------------------------------
+
+
+def test_the_first_connection_to_a_platform_without_a_token_is_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keyring_in_memory: Any) -> None:
+    monkeypatch.setenv("ROSTERBOOK_HOME", str(tmp_path / "home"))
+    with start_sandbox(tmp_path / "other.sqlite3", users=USERS) as other:  # a server the workbook names; nobody agreed to it
+        path = tmp_path / "users.xlsx"
+        book = fresh_book(path, other)
+        no = RecordingUI(answers=[False])
+        refused = ribbon.dispatch("export", book, no)
+        assert not refused.ok
+        assert refused.message == (f"Nothing was sent: rosterbook did not connect to {other.url}. If the platform needs a token, press Sign in; "
+                                   "if you do not know this server, correct platform_url on the Settings sheet.")
+        [question] = no.questions
+        assert question.startswith(f"This workbook's Settings send rosterbook to {other.url}, a platform this computer has no token for")
+        assert other.request_count == 0  # not one request
+        for tag in ("preview", "sync"):
+            assert not ribbon.dispatch(tag, OpenpyxlBook(path), RecordingUI(answers=[False])).ok
+        assert other.request_count == 0
+
+        yes = RecordingUI(answers=[True])
+        assert ribbon.dispatch("export", OpenpyxlBook(path), yes).ok
+        assert other.request_count > 0 and len(yes.questions) == 1
+        # Asked once: the next button press connects without a question.
+        again = RecordingUI()
+        assert ribbon.dispatch("preview", OpenpyxlBook(path), again).ok and again.questions == []
+        assert ribbon.known_platforms() == {other.url}

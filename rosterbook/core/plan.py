@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -197,6 +197,8 @@ class Plan:
     """A CSV platform's upload file for this plan (None for platforms reached through an API); no rows: no file."""
     guidance: tuple[Advice, ...] = ()
     """What to choose on the platform's upload screen for that file (none when there is no file)."""
+    left_out: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    """Rows among ``skip_rows`` that a blocker named (``errors``, ``conflicts``): left out instead of refusing the sync."""
 
     @cached_property
     def escaped_cells(self) -> list[EscapedCell]:
@@ -223,7 +225,7 @@ class Plan:
             first = next((p for c in errors for p in c.problems if p.severity == "error"), None)
             example = f" First: {first.render()}" if first is not None else ""
             have = f"{len(rows)} row{'s have' if len(rows) != 1 else ' has'} errors ({rows_text(rows)}); nothing was sent."
-            out.append(Blocker("errors", lambda w: f"{have} Fix them ({w.name('check')} lists them), or {w.skip('those rows', rows)}.{example}",
+            out.append(Blocker("errors", lambda w: f"{have} Fix them ({w.name('check')} lists them){w.or_skip('those rows', rows)}.{example}",
                                tuple(rows)))
         unknown = sorted({p.row for p in self.problems if p.code == "unknown-row-id" and p.row not in self.skip_rows})
         if unknown:
@@ -236,7 +238,7 @@ class Plan:
         if conflicts:
             changed = (f"{len(conflicts)} row{'s were' if len(conflicts) != 1 else ' was'} changed on the platform since the export "
                        f"({rows_text(conflicts)}); nothing was sent.")
-            out.append(Blocker("conflicts", lambda w: f"{changed} See them with {w.name('preview', quoted=True)}, then export again, or {w.skip('them', conflicts)}.",
+            out.append(Blocker("conflicts", lambda w: f"{changed} See them with {w.name('preview', quoted=True)}, then export again{w.or_skip('them', conflicts)}.",
                                tuple(conflicts)))
         if self.guard.tripped and not self.guard.confirmed:
             many = (f"this sync would take access away from {self.guard.deactivations} users ({_named(self.guard.losing)}: archived, deactivated "

@@ -1,7 +1,7 @@
 """How a front end names what the user can do next: the command line's commands and flags, or the ribbon's buttons.
 
 A message that tells the user what to do is written once, as a ``Phrase``: a function of the
-front end's ``Words``. ``CLI`` (here) says "skip those rows with --skip-rows 7"; the Excel ribbon's
+front end's ``Words``. ``CLI`` (here) says ", or skip those rows with --skip-rows 7"; the Excel ribbon's
 words (``addin.words.EXCEL``) say what to press instead. An error raised with a phrase
 (``DataError(lambda w: ...)``) reads in the command line's words as ``str(exc)`` and in another
 front end's as ``exc.render(words)``; ``Plan.blockers()`` render the same way.
@@ -46,9 +46,10 @@ class Words:
         """The instruction to do an action: ``run `rosterbook export```."""
         return f"run `rosterbook {action}`"
 
-    def skip(self, them: str, rows: Sequence[int]) -> str:
-        """How to send the other rows without ``rows`` (``them`` names those rows): ``skip them with --skip-rows 7``."""
-        return f"skip {them} with --skip-rows {rows_spec(rows)}"
+    def or_skip(self, them: str, rows: Sequence[int]) -> str:
+        """How to send the other rows without ``rows``, as a clause appended to a sentence (``them`` names those rows):
+        ``, or skip them with --skip-rows 7``; ``""`` where a front end leaves such rows out by itself."""
+        return f", or skip {them} with --skip-rows {rows_spec(rows)}"
 
     def confirm_deletions(self) -> str:
         """How to confirm that a sync may archive more users than the deletion guard allows."""
