@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,8 @@ import xlwings as xw
 from rosterbook.core.codecs import Cell
 from rosterbook.core.problems import column_letter
 from rosterbook.errors import RosterbookError
-from rosterbook.sheets import NOTE_AUTHOR, Mark, SheetBook, Visibility, marked_note, their_note, trim_grid
+from rosterbook.sheets import NOTE_AUTHOR, DressableBook, Mark, SheetBook, Visibility, marked_note, their_note, trim_grid
+from rosterbook.workbook import SHEET_ORDER, DropDown, SheetDress
 
 ERROR_RGB = (255, 199, 206)
 WARNING_RGB = (255, 235, 156)
@@ -134,9 +135,10 @@ def merge_areas(merged: Callable[[Area], object], area_of: Callable[[int, int], 
 class XlwingsBook:
     """A SheetBook over the workbook open in Excel (``xw.Book.caller()``)."""
 
-    def __init__(self, book: Any) -> None:
+    def __init__(self, book: Any, *, system: str | None = None) -> None:
         self.book = book
         self.app = book.app
+        self.system = sys.platform if system is None else system
         self._status_before: Any = None
 
     @classmethod
@@ -300,6 +302,129 @@ class XlwingsBook:
     def save(self) -> None:
         """Nothing: in Excel the user decides when to save."""
 
+    # --- the dress (``rosterbook.workbook.SheetDress``) -----------------------------------------
+
+    def dress(self, spec: SheetDress) -> None:
+        """Apply a sheet's dress as the CLI's file has it (``rosterbook.xlsx.apply_dress``).
+
+        Through xlwings where it has the call on Windows and macOS (Table, header style, widths, notes,
+        formats); drop-downs, highlighting, the frozen header and print setup through Excel's object
+        model (COM on Windows; on macOS the drop-downs and the frozen header through AppleScript, and
+        the highlighting only where the workbook already has it: the templates do).
+        """
+        if spec.sheet not in self.sheet_names():
+            return
+        ws = self._ws(spec.sheet)
+        if spec.table is not None:
+            self._table(ws, spec)
+        if spec.header_columns:
+            header = ws.range((1, 1), (1, spec.header_columns))
+            header.font.bold = True
+            if spec.header_font:
+                header.font.color = _rgb(spec.header_font)
+            if spec.header_fill:
+                header.color = _rgb(spec.header_fill)
+        for index, width in spec.widths.items():
+            ws.range(f"{column_letter(index)}:{column_letter(index)}").column_width = width
+        if spec.table is not None:
+            self._header_notes(ws, spec)
+        if spec.table is not None:
+            # Columns a template or an earlier export formatted as Text may hold other data now.
+            ws.range((1, 1), (MAX_ROW, _MAX_COLUMN)).number_format = "General"
+        if spec.text_columns:
+            self.set_text_columns(spec.sheet, spec.text_columns)
+        if spec.hidden_columns:
+            self.hide_columns(spec.sheet, spec.hidden_columns)
+        if spec.table is not None:
+            self._drop_downs(ws, spec)
+            self._highlights(ws, spec)
+        if spec.freeze is not None:
+            self._freeze(ws, spec.freeze)
+        if spec.printable and self.system != "darwin":
+            _try(lambda: _print_setup(ws.api.PageSetup, spec.print_area))
+
+    def remove_sheet(self, sheet: str) -> None:
+        """Delete a sheet (the empty ``Sheet1`` a new workbook came with)."""
+        self._ws(sheet).delete()
+
+    def arrange(self) -> None:
+        """Sheets in layout order (Windows; on macOS they stay where Excel added them), the Users sheet in front."""
+        names = self.sheet_names()
+        if self.system != "darwin":
+            previous: Any = None
+            for name in [n for n in SHEET_ORDER if n in names]:
+                ws = self._ws(name)
+                if previous is not None:
+                    ws.api.Move(After=previous.api)
+                previous = ws
+        if _USERS in names:
+            self._ws(_USERS).activate()
+
+    def _table(self, ws: Any, spec: SheetDress) -> None:
+        area = ws.range((1, 1), (spec.last_row, spec.last_column))
+        if not ws.tables:
+            ws.tables.add(source=area, name=spec.table, table_style_name=spec.table_style)
+            return
+        table = ws.tables[0]
+        table.resize(area)
+        table.table_style = spec.table_style
+
+    def _header_notes(self, ws: Any, spec: SheetDress) -> None:
+        """The header notes, marked as rosterbook's (Excel makes the user their author); someone's own note stays above."""
+        for index in range(1, spec.last_column + 1):
+            cell = ws.range((1, index))
+            note = cell.note
+            text, author = _note_parts(note) if note is not None else (None, None)
+            help_text = spec.notes.get(index)
+            wanted = marked_note(text, author, f"{HEADER_NOTE_START}{help_text}" if help_text else None)
+            if wanted == text:
+                continue
+            if wanted is None:
+                note.delete()
+            elif note is not None:
+                note.text = wanted
+            else:
+                cell.add_note(wanted)
+
+    def _drop_downs(self, ws: Any, spec: SheetDress) -> None:
+        for drop in spec.drop_downs:
+            letter = column_letter(drop.column)
+            target = ws.range(f"{letter}2:{letter}{MAX_ROW}")
+            if self.system == "darwin":
+                _mac_drop_down(target.api, drop)
+            else:
+                _windows_drop_down(target.api.Validation, drop)
+
+    def _highlights(self, ws: Any, spec: SheetDress) -> None:
+        if self.system == "darwin":
+            return  # AppleScript cannot add one: the templates carry it (it finds Problems by its header, wherever it is)
+        area = ws.range((2, 1), (MAX_ROW, 16384)).api
+        _try(area.FormatConditions.Delete)
+        for light in spec.highlights:
+            target = ws.range((2, light.first_column), (MAX_ROW, light.last_column)).api
+            condition = target.FormatConditions.Add(Type=_XL_EXPRESSION, Formula1="=" + light.formula)
+            condition.Interior.Color = _bgr(light.fill)
+            condition.Font.Color = _bgr(light.font)
+
+    def _freeze(self, ws: Any, cell: str) -> None:
+        """Freeze the panes above and left of ``cell`` (Excel freezes the active sheet's window)."""
+        match = re.match(r"^([A-Z]+)(\d+)$", cell)
+        if match is None:
+            return
+        columns = sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(match.group(1)))) - 1
+        rows = int(match.group(2)) - 1
+        ws.activate()
+        if self.system == "darwin":
+            window = self.app.api.active_window
+            _try(lambda: (window.freeze_panes.set(False), window.split_row.set(rows), window.split_column.set(columns),
+                          window.freeze_panes.set(True)))
+            return
+        window = self.book.api.Windows(1)
+        window.FreezePanes = False
+        window.ScrollRow, window.ScrollColumn = 1, 1
+        window.SplitRow, window.SplitColumn = rows, columns
+        window.FreezePanes = True
+
     # --- Excel only ----------------------------------------------------------------------------
 
     @contextmanager
@@ -358,9 +483,72 @@ class XlwingsBook:
             raise KeyError(sheet) from None
 
 
-def _conforms(book: XlwingsBook) -> SheetBook:
-    """mypy checks here that XlwingsBook implements the SheetBook protocol."""
+def _conforms(book: XlwingsBook) -> DressableBook:
+    """mypy checks here that XlwingsBook implements the SheetBook protocol (and can show the dress)."""
     return book
+
+
+_USERS = "Users"
+MAX_ROW = 1048576
+_MAX_COLUMN = 16384
+HEADER_NOTE_START = f"{NOTE_AUTHOR}:\n"
+"""How a header note rosterbook writes in Excel starts (Excel makes the user its author; its own notes start "Name:")."""
+_XL_EXPRESSION = 2  # XlFormatConditionType.xlExpression
+_XL_VALIDATE_LIST, _XL_ALERT_STOP, _XL_BETWEEN = 3, 1, 1
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return (int(hex_colour[0:2], 16), int(hex_colour[2:4], 16), int(hex_colour[4:6], 16))
+
+
+def _bgr(hex_colour: str) -> int:
+    """Excel's COM colour number (red + green * 256 + blue * 65536)."""
+    red, green, blue = _rgb(hex_colour)
+    return red + green * 256 + blue * 65536
+
+
+def _try(action: Callable[[], Any]) -> None:
+    """Something Excel may refuse (no printer for page setup, an older Excel for Mac): the rest of the dress still goes on."""
+    with suppress(Exception):  # a cosmetic part of the dress must never fail an export
+        action()
+
+
+def _windows_drop_down(validation: Any, drop: DropDown) -> None:
+    validation.Delete()
+    validation.Add(Type=_XL_VALIDATE_LIST, AlertStyle=_XL_ALERT_STOP, Operator=_XL_BETWEEN, Formula1="=" + drop.source)
+    validation.IgnoreBlank = True
+    validation.InCellDropdown = True
+    validation.ShowError = drop.strict  # 'Admin; Learner' in a list column must be typeable
+    validation.ErrorTitle = drop.title
+    validation.ErrorMessage = drop.error
+    validation.InputTitle = drop.title
+    validation.InputMessage = drop.prompt or ""
+    validation.ShowInput = drop.prompt is not None
+
+
+def _mac_drop_down(target: Any, drop: DropDown) -> None:
+    """AppleScript's validation object, as xlwings sets one on macOS (``add data validation``, then its properties)."""
+    from appscript import k  # macOS only
+
+    validation = target.validation
+    _try(validation.delete)
+    validation.add_data_validation(type=k.validate_list, formula1="=" + drop.source)
+    for name, value in (("ignore_blank", True), ("in_cell_dropdown", True), ("show_error", drop.strict), ("error_title", drop.title),
+                        ("error_message", drop.error), ("input_title", drop.title), ("input_message", drop.prompt or ""),
+                        ("show_input", drop.prompt is not None)):
+        getattr(validation, name).set(value)
+
+
+def _print_setup(page: Any, area: str | None) -> None:
+    """Landscape, one page wide, gridlines, header row repeated (what the CLI's file has)."""
+    page.Orientation = 2  # xlLandscape
+    page.Zoom = False
+    page.FitToPagesWide = 1
+    page.FitToPagesTall = False
+    page.PrintGridlines = True
+    page.PrintTitleRows = "$1:$1"
+    if area is not None:
+        page.PrintArea = area
 
 
 # --- the ribbon's user interface in Excel ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Literal
 
 from rosterbook import journal
 from rosterbook import workbook as wbk
+from rosterbook.check_column import add_check_column, has_check_column
 from rosterbook.connectors import Connector, ExportData, SaveAs, connector_for, export_connector
 from rosterbook.core.cellform import cell_form
 from rosterbook.core.codecs import Cell, to_text
@@ -44,7 +45,7 @@ from rosterbook.session import (
     workbook_dialect,
     write_dialect,
 )
-from rosterbook.sheets import SheetBook
+from rosterbook.sheets import DressableBook, SheetBook
 
 __all__ = [
     "BATCH",
@@ -134,6 +135,7 @@ def export_workbook(
         data = connector.export(progress)
     previous: Settings | None = None
     refreshed: Refreshed | None = None
+    had_check = existing is not None and has_check_column(existing)
     if existing is not None:
         if keep_edits and bound is not None:
             previous, refreshed = _keep_edits(existing, data, force, bound if switching else None)
@@ -161,6 +163,8 @@ def export_workbook(
     if path is not None and log:
         book.write_values(wbk.SYNC_LOG, 2, 1, log)
     _dress(book, data, lists, len(rows))
+    if had_check and callable(getattr(book, "write_formula", None)):
+        add_check_column(book)  # the Check column the workbook had comes back over the new rows
     book.progress("Saving the workbook")
     book.save()
     if path is not None:
@@ -224,12 +228,14 @@ def _fill(book: SheetBook, data: ExportData, settings: Settings, progress: Progr
 
 
 def _dress(book: SheetBook, data: ExportData, lists: Mapping[str, Sequence[str]], rows: int) -> None:
-    from rosterbook.xlsx import OpenpyxlBook, dress_sheets, dress_users, order_sheets
-
-    if isinstance(book, OpenpyxlBook):
-        dress_users(book, data.dialect, wbk.users_headers(data.dialect, data.headers), lists, rows + 1)
-        dress_sheets(book)
-        order_sheets(book)
+    """The same dress on every adapter that can show one (a file, or the workbook open in Excel); the stray empty ``Sheet1`` goes."""
+    if not isinstance(book, DressableBook):
+        return
+    for spec in wbk.workbook_dress(data.dialect, wbk.users_headers(data.dialect, data.headers), lists, rows + 1):
+        book.dress(spec)
+    for name in wbk.stray_sheets(book):
+        book.remove_sheet(name)
+    book.arrange()
 
 
 def _guard_unsynced(book: SheetBook, data: ExportData, force: bool, bound: Settings | None = None) -> Settings | None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from rosterbook.core.codecs import Cell
 from rosterbook.core.problems import cell_address
 from rosterbook.errors import UsageError
+
+if TYPE_CHECKING:
+    from rosterbook.workbook import SheetDress
 
 Visibility = Literal["visible", "hidden", "veryHidden"]
 Mark = Literal["error", "warning"]
@@ -75,6 +78,23 @@ class SheetBook(Protocol):
         ...
 
 
+@runtime_checkable
+class DressableBook(SheetBook, Protocol):
+    """An adapter that can show the layout's dress (``rosterbook.workbook.SheetDress``): a file, or Excel."""
+
+    def dress(self, spec: SheetDress) -> None:
+        """Apply one sheet's dress."""
+        ...
+
+    def remove_sheet(self, sheet: str) -> None:
+        """Delete a sheet."""
+        ...
+
+    def arrange(self) -> None:
+        """Sheets in layout order (where the adapter can move them), the Users sheet in front."""
+        ...
+
+
 # --- notes: rosterbook's part and someone's own -----------------------------------------------------------
 
 NOTE_AUTHOR = "rosterbook"
@@ -88,14 +108,15 @@ def their_note(text: str | None, author: str | None = None) -> str | None:
     """The part of a cell's note that someone wrote (None when it is all rosterbook's).
 
     rosterbook's part is everything below ``NOTE_MARKER``, or the whole note when it has no marker and
-    rosterbook wrote it: its author is ``rosterbook``, or it reads as a problem mark (``E7 Status: ...``).
+    rosterbook wrote it: its author is ``rosterbook``, it reads as a problem mark (``E7 Status: ...``), or it
+    starts with a line ``rosterbook:`` (a header note written in Excel, where the user is every note's author).
     """
     if not text:
         return None
     if NOTE_MARKER in text:
         head = text.split(NOTE_MARKER, 1)[0].rstrip("\n")
         return head or None
-    if (author or "") == NOTE_AUTHOR or _PROBLEM_NOTE.match(text):
+    if (author or "") == NOTE_AUTHOR or _PROBLEM_NOTE.match(text) or text.startswith(f"{NOTE_AUTHOR}:\n"):
         return None
     return text
 

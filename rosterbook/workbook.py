@@ -1047,3 +1047,189 @@ def ensure_layout(book: SheetBook) -> None:
     grid = book.values(SYNC_LOG)
     if not grid:
         book.write_values(SYNC_LOG, 1, 1, [list(SYNC_LOG_HEADERS)])
+
+
+# --- the dress: what a sheet looks like besides its values ---------------------------------------------
+#
+# One adapter-neutral description, built from the dialect and the header row, that every adapter
+# applies: ``rosterbook.xlsx.OpenpyxlBook.dress`` writes it into a file, ``addin.sheet.XlwingsBook.dress``
+# into the workbook open in Excel. Export and the templates use it, so the ribbon's Export and the
+# CLI's give the same workbook.
+
+MAX_ROW = 1048576
+"""Excel's last row: drop-downs and highlights cover a column's cells from row 2 down to it."""
+HEADER_FILL = "1F4E78"
+HEADER_FONT = "FFFFFF"
+ERROR_FILL = "FFC7CE"
+ERROR_FONT = "9C0006"
+WARNING_FILL = "FFEB9C"
+TABLE_STYLE = "TableStyleMedium2"
+MAX_COLUMN = 16384
+PROBLEM_HIGHLIGHT = f'ISNUMBER(SEARCH(CHAR(10)&ADDRESS(ROW(),COLUMN(),4)&" ",CHAR(10)&INDEX($1:${MAX_ROW},ROW(),MATCH("{PROBLEMS}",$1:$1,0))))'
+"""A cell is red when an error line of its row's Problems cell starts with its address. The Problems cell is
+found by its header, so the highlighting follows it wherever it is (a platform's extra columns move it; a
+template made for fewer columns still finds it), and the formula has no relative reference (Excel reads
+those relative to the active cell when a conditional format is added through its object model)."""
+FREEZE = "B2"
+"""The Users sheet's first scrolling cell: the header row and the key column stay in view."""
+
+
+@dataclass(frozen=True)
+class DropDown:
+    """A list drop-down on one column's cells, row 2 down."""
+
+    column: int
+    source: str
+    """The allowed values' range on the Lists sheet (``'Lists'!$A$2:$A$4``)."""
+    strict: bool
+    """Other values are refused (status words, fixed choices); a list of several values (``Admin; Learner``) is not."""
+    title: str
+    prompt: str | None
+    error: str
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A conditional format on columns ``first_column`` to ``last_column``, row 2 down: ``formula`` (relative
+    to the area's top-left cell, without ``=``) true fills the cell."""
+
+    first_column: int
+    last_column: int
+    formula: str
+    fill: str
+    font: str
+
+
+@dataclass(frozen=True)
+class SheetDress:
+    """How one sheet is dressed: header row style, frozen panes, widths, notes, Table, formats, drop-downs, highlights."""
+
+    sheet: str
+    header_columns: int = 0
+    """Header cells (row 1, columns 1..n) styled: bold; filled when ``header_fill``."""
+    header_fill: str | None = None
+    header_font: str | None = None
+    freeze: str | None = None
+    """The first cell that scrolls (``B2``: row 1 and column A stay in view)."""
+    widths: Mapping[int, float] = field(default_factory=dict)
+    printable: bool = False
+    """Landscape, one page wide, gridlines, the header row repeated on every page."""
+    print_area: str | None = None
+    table: str | None = None
+    """The Excel Table over A1 to (``last_row``, ``last_column``) and its style."""
+    table_style: str = TABLE_STYLE
+    last_row: int = 2
+    last_column: int = 0
+    notes: Mapping[int, str] = field(default_factory=dict)
+    """Header notes by column: what the column holds and how it is checked."""
+    text_columns: tuple[int, ...] = ()
+    """Columns formatted as Text; on a sheet with a Table, every other column is General."""
+    hidden_columns: tuple[int, ...] = ()
+    drop_downs: tuple[DropDown, ...] = ()
+    highlights: tuple[Highlight, ...] = ()
+
+
+def header_help(dialect: Dialect, header: str) -> str:
+    """The note on a Users header cell."""
+    if header == PROBLEMS:
+        return "Written by Check: one line per problem in this row (cell address first). Do not type here."
+    if header == SYNC_STATUS:
+        return "Written by Sync: what happened to this row last time."
+    if header == ROW_ID:
+        return "Hidden: ties the row to the exported user. Do not edit."
+    column = find_column(dialect, header)
+    if column is None:
+        return "Custom column: passed through as text."
+    parts = [column.help] if column.help else []
+    if column.name == dialect.key:
+        parts.append(f"Key: identifies the user on {dialect.title}.")
+    if column.required == "always":
+        parts.append("Required.")
+    elif column.required == "new":
+        parts.append("Required for new users.")
+    if column.clear_word:
+        parts.append(f"Blank keeps the current value; write {column.clear_word} to clear it.")
+    return " ".join(dict.fromkeys(parts))
+
+
+def _width(dialect: Dialect, header: str) -> float:
+    if header == ROW_ID:
+        return 10
+    if header == PROBLEMS:
+        return 60  # not wrapped: the first line shows, the cell (and the cells' notes) hold them all
+    if header == SYNC_STATUS:
+        return 28
+    column = find_column(dialect, header)
+    if column is None:
+        return max(12, min(30, len(header) + 4))
+    by_type = {"email": 30, "list": 28, "status": 14, "date": 12, "id": 14, "phone": 18, "bool": 10, "choice": 18, "password": 14}
+    return max(len(header) + 4, by_type.get(column.type, 18))
+
+
+def users_dress(dialect: Dialect, headers: Sequence[str], lists: Mapping[str, Sequence[str]], last_row: int) -> SheetDress:
+    """The Users sheet's dress for this header row (layout columns included) and these Lists.
+
+    Positions come from the headers as they are: a platform's extra columns move Problems, and the
+    highlighting follows it.
+    """
+    full = list(headers)
+    drop_downs: list[DropDown] = []
+    for index, header in enumerate(full, start=1):
+        column = find_column(dialect, header) if header not in LAYOUT_HEADERS else None
+        source = list_range(lists, column.name) if column is not None else None
+        if column is None or source is None:
+            continue
+        drop_downs.append(DropDown(
+            index, source, strict=column.type in ("status", "choice") and not column.choices_from_platform, title=column.name[:32],
+            prompt=(column.help or "")[:255] or None, error=f"Pick one of the allowed values (see the {LISTS} sheet).",
+        ))
+    highlights: tuple[Highlight, ...] = ()
+    if PROBLEMS in full:
+        highlights = (Highlight(1, MAX_COLUMN, PROBLEM_HIGHLIGHT, ERROR_FILL, ERROR_FONT),)
+    return SheetDress(
+        USERS, header_columns=len(full), header_fill=HEADER_FILL, header_font=HEADER_FONT, freeze=FREEZE,
+        widths={i: _width(dialect, h) for i, h in enumerate(full, start=1)}, printable=True,
+        table=USERS, last_row=max(2, last_row), last_column=len(full),
+        notes={i: text for i, h in enumerate(full, start=1) if (text := header_help(dialect, h))},
+        text_columns=tuple(text_columns(dialect, full)),
+        hidden_columns=tuple(i for i, h in enumerate(full, start=1) if h == ROW_ID),
+        drop_downs=tuple(drop_downs), highlights=highlights,
+    )
+
+
+_SIDE_WIDTHS = {
+    SETTINGS: (26, 40, 125),
+    SYNC_LOG: (20, 6, 28, 10, 10, 38, 12, 11, 70),
+    PREVIEW: (18, 28, 12, 18, 28, 28, 50),
+}
+
+
+def side_dresses(lists: Mapping[str, Sequence[str]], settings_rows: int) -> tuple[SheetDress, ...]:
+    """The dress of Preview, Sync log, Settings (``settings_rows`` rows, printed whole) and Lists."""
+    out = []
+    for sheet, widths in _SIDE_WIDTHS.items():
+        growing = sheet != SETTINGS  # the others grow: they print their used range
+        frozen = sheet != PREVIEW
+        out.append(SheetDress(
+            sheet, header_columns=len(widths) if frozen else 0, header_fill=HEADER_FILL if frozen else None,
+            header_font=HEADER_FONT if frozen else None, freeze="A2" if frozen else None,
+            widths=dict(enumerate(widths, start=1)), printable=True,
+            print_area=None if growing else f"A1:{column_letter(len(widths))}{max(1, settings_rows)}",
+        ))
+    out.append(SheetDress(LISTS, header_columns=len(lists), freeze="A2", widths=dict.fromkeys(range(1, len(lists) + 1), 24.0)))
+    return tuple(out)
+
+
+def workbook_dress(dialect: Dialect, headers: Sequence[str], lists: Mapping[str, Sequence[str]], last_row: int) -> tuple[SheetDress, ...]:
+    """Every sheet's dress after an export (or in a template): Users first, then the side sheets."""
+    settings_rows = 1 + len(fields(Settings)) + 1  # header, one row per setting, the layout version
+    return (users_dress(dialect, headers, lists, last_row), *side_dresses(lists, settings_rows))
+
+
+_DEFAULT_FIRST_SHEET = re.compile(r"^\w+ ?1$")
+
+
+def stray_sheets(book: SheetBook) -> list[str]:
+    """Empty sheets a new workbook comes with (``Sheet1``, ``Feuil1``, ``Tabelle1``...) that an export leaves behind."""
+    layout = {*SHEET_ORDER, CHECK}
+    return [name for name in book.sheet_names() if name not in layout and _DEFAULT_FIRST_SHEET.match(name) and not book.values(name)]

@@ -37,14 +37,11 @@ from rosterbook.errors import DataError, UsageError
 from rosterbook.safesave import atomic_write, remove_leftovers
 from rosterbook.sheets import NO_VISIBLE_SHEET, NOTE_AUTHOR, Mark, Visibility, check_extent, marked_note, their_note, trim_grid
 
-TABLE_NAME = "Users"
-ERROR_FILL = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
-WARNING_FILL = PatternFill("solid", start_color="FFEB9C", end_color="FFEB9C")
+TABLE_NAME = layout.USERS
+ERROR_FILL = PatternFill("solid", start_color=layout.ERROR_FILL, end_color=layout.ERROR_FILL)
+WARNING_FILL = PatternFill("solid", start_color=layout.WARNING_FILL, end_color=layout.WARNING_FILL)
 NO_FILL = PatternFill(fill_type=None)
 AUTHOR = NOTE_AUTHOR
-HEADER_FILL = PatternFill("solid", start_color="1F4E78", end_color="1F4E78")
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-MAX_ROW = 1048576
 _MAX_TEXT = 32767  # Excel's limit for one cell
 _NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -246,6 +243,20 @@ class OpenpyxlBook:
     def progress(self, message: str) -> None:
         self._progress.append(message)
 
+    # --- the dress (``rosterbook.workbook.SheetDress``) -----------------------------------------
+
+    def dress(self, spec: layout.SheetDress) -> None:
+        """Apply a sheet's dress: Table, frozen panes, header style and notes, widths, drop-downs, highlights."""
+        apply_dress(self, spec)
+
+    def remove_sheet(self, sheet: str) -> None:
+        """Delete a sheet (an empty ``Sheet1`` a new workbook came with)."""
+        self.wb.remove(self._ws(sheet))
+
+    def arrange(self) -> None:
+        """Sheets in layout order, Users in front."""
+        order_sheets(self)
+
     def save(self) -> None:
         """Write to a temporary file beside the target, then replace it: a crash never leaves half a workbook."""
         wb = self.wb
@@ -415,70 +426,64 @@ def _load(path: Path) -> Workbook:
 # --- the Users sheet's dress -------------------------------------------------------------------
 
 
-def dress_users(
-    book: OpenpyxlBook,
-    dialect: Dialect,
-    headers: Sequence[str],
-    lists: Mapping[str, Sequence[str]],
-    last_row: int,
-) -> None:
-    """Table, frozen header, widths, header comments, drop-downs and problem highlighting on Users.
+def _rgb_fill(rgb: str) -> PatternFill:
+    return PatternFill("solid", start_color=rgb, end_color=rgb)
 
-    ``headers`` is the full header row (layout columns included); ``lists`` is what the Lists sheet holds.
-    """
-    ws = book.wb[layout.USERS]
-    full = list(headers)
-    if not ws.tables:
-        table = Table(displayName=TABLE_NAME, ref=f"A1:{column_letter(len(full))}2")
-        table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
-        ws.add_table(table)
-    book.fit_table(layout.USERS, max(2, last_row), len(full))
-    ws.freeze_panes = "B2"
-    _print_setup(ws)
-    problems_col = full.index(layout.PROBLEMS) + 1
-    data_width = problems_col - 1
-    problems_letter = column_letter(problems_col)
 
-    ws.conditional_formatting = type(ws.conditional_formatting)()
-    ws.data_validations.dataValidation = []
-    for index, header in enumerate(full, start=1):
-        letter = column_letter(index)
-        column = layout.find_column(dialect, header) if header not in layout.LAYOUT_HEADERS else None
+def apply_dress(book: OpenpyxlBook, spec: layout.SheetDress) -> None:
+    """Write a sheet's dress (``rosterbook.workbook.SheetDress``) into the openpyxl workbook."""
+    wb = book.wb
+    if spec.sheet not in wb.sheetnames:
+        return
+    ws = wb[spec.sheet]
+    if spec.table is not None:
+        if not ws.tables:
+            table = Table(displayName=spec.table, ref=f"A1:{column_letter(spec.last_column)}2")
+            table.tableStyleInfo = TableStyleInfo(name=spec.table_style, showRowStripes=True)
+            ws.add_table(table)
+        book.fit_table(spec.sheet, spec.last_row, spec.last_column)
+    if spec.freeze is not None:
+        ws.freeze_panes = spec.freeze
+    if spec.printable:
+        _print_setup(ws)
+    if spec.print_area is not None:
+        ws.print_area = spec.print_area
+    for index in range(1, spec.header_columns + 1):
         cell = ws.cell(row=1, column=index)
         # Direct header formatting as well as the Table style: LibreOffice ignores Table styles.
-        cell.font = HEADER_FONT
-        cell.fill = HEADER_FILL
-        help_text = _header_help(dialect, header, column)
-        cell.comment = Comment(help_text, AUTHOR, width=320, height=110) if help_text else None
-        ws.column_dimensions[letter].width = _width(header, column)
-        if column is None:
-            continue
-        source = layout.list_range(lists, column.name)
-        if source is None:
-            continue
-        strict = column.type in ("status", "choice") and not column.choices_from_platform
-        dv = DataValidation(type="list", formula1=source, allow_blank=True, showDropDown=False)
-        # A list column holds several values ('Admin; Learner'): the drop-down helps, the check judges.
-        dv.showErrorMessage = strict
+        cell.font = Font(bold=True, color=spec.header_font) if spec.header_font else Font(bold=True)
+        if spec.header_fill:
+            cell.fill = _rgb_fill(spec.header_fill)
+    for index, width in spec.widths.items():
+        ws.column_dimensions[column_letter(index)].width = width
+    if spec.table is not None:  # the Users sheet: its header notes are all rosterbook's
+        for index in range(1, spec.last_column + 1):
+            text = spec.notes.get(index)
+            ws.cell(row=1, column=index).comment = Comment(text, AUTHOR, width=320, height=110) if text else None
+    if spec.text_columns:
+        book.set_text_columns(spec.sheet, spec.text_columns)
+    if spec.hidden_columns:
+        book.hide_columns(spec.sheet, spec.hidden_columns)
+    if spec.drop_downs or spec.highlights or spec.table is not None:
+        ws.conditional_formatting = type(ws.conditional_formatting)()
+        ws.data_validations.dataValidation = []
+    for drop in spec.drop_downs:
+        letter = column_letter(drop.column)
+        dv = DataValidation(type="list", formula1=drop.source, allow_blank=True, showDropDown=False)
+        dv.showErrorMessage = drop.strict
         dv.errorStyle = "stop"
-        dv.errorTitle = column.name
-        dv.error = f"Pick one of the allowed values (see the {layout.LISTS} sheet)."
-        dv.promptTitle = column.name[:32]
-        dv.prompt = (column.help or "")[:255] or None
-        dv.showInputMessage = bool(column.help)
-        dv.add(f"{letter}2:{letter}{MAX_ROW}")
+        dv.errorTitle = drop.title
+        dv.error = drop.error
+        dv.promptTitle = drop.title
+        dv.prompt = drop.prompt
+        dv.showInputMessage = drop.prompt is not None
+        dv.add(f"{letter}2:{letter}{layout.MAX_ROW}")
         ws.add_data_validation(dv)
-
-    # A cell is red when an error line of its row's Problems cell starts with its address.
-    formula = f'ISNUMBER(SEARCH(CHAR(10)&ADDRESS(ROW(),COLUMN(),4)&" ",CHAR(10)&${problems_letter}2))'
-    ws.conditional_formatting.add(
-        f"A2:{column_letter(data_width)}{MAX_ROW}",
-        FormulaRule(formula=[formula], fill=ERROR_FILL, font=Font(color="9C0006")),
-    )
-    # Not wrapped: a row with several problems would need a taller row, which neither Excel nor LibreOffice
-    # sets on opening; the first line shows, the cell (and the cells' notes) hold them all.
-    ws.column_dimensions[problems_letter].width = 60
-    ws.column_dimensions[column_letter(problems_col + 1)].width = 28
+    for light in spec.highlights:
+        ws.conditional_formatting.add(
+            f"{column_letter(light.first_column)}2:{column_letter(light.last_column)}{layout.MAX_ROW}",
+            FormulaRule(formula=[light.formula], fill=_rgb_fill(light.fill), font=Font(color=light.font)),
+        )
 
 
 def _print_setup(ws: Worksheet) -> None:
@@ -489,66 +494,6 @@ def _print_setup(ws: Worksheet) -> None:
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_options.gridLines = True
     ws.print_title_rows = "1:1"
-
-
-def _header_help(dialect: Dialect, header: str, column: Any) -> str:
-    if header == layout.PROBLEMS:
-        return "Written by Check: one line per problem in this row (cell address first). Do not type here."
-    if header == layout.SYNC_STATUS:
-        return "Written by Sync: what happened to this row last time."
-    if header == layout.ROW_ID:
-        return "Hidden: ties the row to the exported user. Do not edit."
-    if column is None:
-        return "Custom column: passed through as text."
-    parts = [column.help] if column.help else []
-    if column.name == dialect.key:
-        parts.append(f"Key: identifies the user on {dialect.title}.")
-    if column.required == "always":
-        parts.append("Required.")
-    elif column.required == "new":
-        parts.append("Required for new users.")
-    if column.clear_word:
-        parts.append(f"Blank keeps the current value; write {column.clear_word} to clear it.")
-    return " ".join(dict.fromkeys(parts))
-
-
-def _width(header: str, column: Any) -> float:
-    if header == layout.ROW_ID:
-        return 10
-    if column is None:
-        return max(12, min(30, len(header) + 4))
-    by_type = {"email": 30, "list": 28, "status": 14, "date": 12, "id": 14, "phone": 18, "bool": 10, "choice": 18, "password": 14}
-    return max(len(header) + 4, by_type.get(column.type, 18))
-
-
-def dress_sheets(book: OpenpyxlBook) -> None:
-    """Widths and frozen headers for the side sheets."""
-    wb = book.wb
-    widths = {
-        layout.SETTINGS: (26, 40, 125),
-        layout.SYNC_LOG: (20, 6, 28, 10, 10, 38, 12, 11, 70),
-        layout.PREVIEW: (18, 28, 12, 18, 28, 28, 50),
-    }
-    for sheet, cols in widths.items():
-        if sheet not in wb.sheetnames:
-            continue
-        ws = wb[sheet]
-        for index, width in enumerate(cols, start=1):
-            ws.column_dimensions[column_letter(index)].width = width
-        _print_setup(ws)
-        if sheet == layout.SETTINGS:  # the others grow: they print their used range
-            ws.print_area = f"A1:{column_letter(len(cols))}{max(1, ws.max_row)}"
-        if sheet != layout.PREVIEW:
-            ws.freeze_panes = "A2"
-            for cell in ws[1]:
-                cell.font = HEADER_FONT
-                cell.fill = HEADER_FILL
-    if layout.LISTS in wb.sheetnames:
-        ws = wb[layout.LISTS]
-        for index in range(1, ws.max_column + 1):
-            ws.column_dimensions[column_letter(index)].width = 24
-            ws.cell(row=1, column=index).font = Font(bold=True)
-        ws.freeze_panes = "A2"
 
 
 def order_sheets(book: OpenpyxlBook) -> None:
@@ -578,8 +523,8 @@ def build_template(path: str | os.PathLike[str], dialect: Dialect) -> OpenpyxlBo
     layout.write_settings(book, Settings.for_dialect(dialect))
     layout.write_snapshot(book, [])
     layout.write_preview(book, {"counts": {}, "changes": []})
-    dress_users(book, dialect, layout.users_headers(dialect, headers), lists, 2)
-    dress_sheets(book)
+    for spec in layout.workbook_dress(dialect, layout.users_headers(dialect, headers), lists, 2):
+        book.dress(spec)
     order_sheets(book)
     book.wb.properties.creator = AUTHOR
     book.wb.properties.title = f"rosterbook users: {dialect.title}"

@@ -72,8 +72,9 @@ def test_scim_template_layout() -> None:
     lists = wb["Lists"]
     assert [c.value for c in lists["A"] if c.value] == ["Status", "Active", "Pending", "Archived"]
     rules = [(str(r.sqref), rule.formula[0]) for r in ws.conditional_formatting for rule in r.rules]
-    problems_letter = letters["Problems"]
-    assert any(f"${problems_letter}2" in formula and "ADDRESS(ROW(),COLUMN(),4)" in formula for _, formula in rules)
+    # Red cells: the Problems cell of the row, found by its header wherever it is, names the cell's address.
+    assert rules == [("A2:XFD1048576", 'ISNUMBER(SEARCH(CHAR(10)&ADDRESS(ROW(),COLUMN(),4)&" ",'
+                                       'CHAR(10)&INDEX($1:$1048576,ROW(),MATCH("Problems",$1:$1,0))))')]
     assert ws[f"{letters['Username']}1"].comment is not None
     settings = {r[0]: r[1] for r in wb["Settings"].iter_rows(min_row=2, values_only=True)}
     assert settings["dialect"] == "scim" and settings["platform_url"] is None

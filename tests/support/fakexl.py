@@ -3,8 +3,14 @@
 ``FakeApp``/``FakeBook``/``FakeSheet``/``FakeRange``/``FakeTable``/``FakeNote`` keep cells in a dict
 and behave as xlwings does for what the adapter calls: values read as a 2-D block (blanks None),
 ``value =`` writes a block (a string starting with ``'`` stored without it, as Excel does), formulas
-kept apart from values, notes, fills, number formats, Tables. Every call is appended to
+kept apart from values, notes, fills, fonts, number formats, column widths, Tables, and the parts
+of Excel's object model (``.api``, as pywin32 shows it on Windows) the adapter drives: data
+validation, conditional formats, the window's frozen panes, page setup. Every call is appended to
 ``app.log`` as a tuple, so tests assert what reached "Excel" and in which order.
+
+``to_openpyxl(book)`` writes what the stand-in holds into an openpyxl workbook, and
+``from_openpyxl(path)`` opens a file in it (a template or an earlier export, as Excel would show
+them), so a workbook dressed "in Excel" can be compared with the CLI's file.
 """
 
 from __future__ import annotations
@@ -59,9 +65,117 @@ class FakeNote:
         self.sheet.notes_by_cell.pop(self.cell, None)
 
 
+def _area_text(area: tuple[int, int, int, int]) -> str:
+    from rosterbook.core.problems import column_letter
+
+    r1, c1, r2, c2 = area
+    first = f"{column_letter(c1)}{r1}"
+    return first if (r1, c1) == (r2, c2) else f"{first}:{column_letter(c2)}{r2}"
+
+
+class FakeValidation:
+    """Excel's ``Range.Validation`` over one area (Windows COM names)."""
+
+    _PROPS = ("IgnoreBlank", "InCellDropdown", "ShowError", "ErrorTitle", "ErrorMessage", "InputTitle", "InputMessage", "ShowInput")
+
+    def __init__(self, sheet: FakeSheet, area: tuple[int, int, int, int]) -> None:
+        object.__setattr__(self, "sheet", sheet)
+        object.__setattr__(self, "area", area)
+
+    def Delete(self) -> None:
+        self.sheet.app.log.append(("Validation.Delete", self.sheet.name, _area_text(self.area)))
+        self.sheet.validations.pop(self.area, None)
+
+    def Add(self, **options: Any) -> None:
+        self.sheet.app.log.append(("Validation.Add", self.sheet.name, _area_text(self.area), options))
+        if self.area in self.sheet.validations:
+            raise RuntimeError("Validation.Add on cells that have one (Excel: delete it first)")
+        self.sheet.validations[self.area] = {**options, "ShowError": True, "ShowInput": True}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self._PROPS:
+            raise AttributeError(name)
+        self.sheet.validations[self.area][name] = value
+
+    def __getattr__(self, name: str) -> Any:
+        return self.sheet.validations[self.area][name]
+
+
+class _Colour:
+    def __init__(self) -> None:
+        self.Color: int | None = None
+
+
+class FakeCondition:
+    """One ``FormatCondition``: an expression, the fill (``Interior.Color``) and font colour (BGR numbers)."""
+
+    def __init__(self, area: tuple[int, int, int, int], formula: str) -> None:
+        self.area = area
+        self.formula = formula
+        self.Interior = _Colour()
+        self.Font = _Colour()
+
+
+class FakeFormatConditions:
+    """``Range.FormatConditions``: Delete removes the conditions inside the range, Add appends one."""
+
+    def __init__(self, sheet: FakeSheet, area: tuple[int, int, int, int]) -> None:
+        self.sheet = sheet
+        self.area = area
+
+    def Delete(self) -> None:
+        self.sheet.app.log.append(("FormatConditions.Delete", self.sheet.name, _area_text(self.area)))
+        r1, c1, r2, c2 = self.area
+        self.sheet.conditions = [c for c in self.sheet.conditions
+                                 if not (r1 <= c.area[0] and c1 <= c.area[1] and c.area[2] <= r2 and c.area[3] <= c2)]
+
+    def Add(self, Type: int, Formula1: str) -> FakeCondition:
+        self.sheet.app.log.append(("FormatConditions.Add", self.sheet.name, _area_text(self.area), Type, Formula1))
+        assert Type == 2  # xlExpression
+        condition = FakeCondition(self.area, Formula1)
+        self.sheet.conditions.append(condition)
+        return condition
+
+
 class _RangeApi:
     def __init__(self, rng: FakeRange) -> None:
         self.rng = rng
+
+    @property
+    def Validation(self) -> FakeValidation:
+        return FakeValidation(self.rng.sheet, self.rng.areas[0])
+
+    @property
+    def FormatConditions(self) -> FakeFormatConditions:
+        return FakeFormatConditions(self.rng.sheet, self.rng.areas[0])
+
+
+class FakeFont:
+    """``Range.font``: bold and colour, kept per cell."""
+
+    def __init__(self, rng: FakeRange) -> None:
+        self.rng = rng
+
+    def _set(self, key: str, value: Any) -> None:
+        self.rng.sheet.app.log.append((f"font.{key}", self.rng.sheet.name, self.rng.address, value))
+        for cell in self.rng.cells():
+            self.rng.sheet.fonts.setdefault(cell, {})[key] = value
+
+    @property
+    def bold(self) -> Any:
+        return self.rng.sheet.fonts.get((self.rng.row, self.rng.column), {}).get("bold")
+
+    @bold.setter
+    def bold(self, value: bool) -> None:
+        self._set("bold", value)
+
+    @property
+    def color(self) -> Any:
+        return self.rng.sheet.fonts.get((self.rng.row, self.rng.column), {}).get("color")
+
+    @color.setter
+    def color(self, value: Any) -> None:
+        self._set("color", value)
 
 
 class FakeRange:
@@ -173,6 +287,13 @@ class FakeRange:
     @column_width.setter
     def column_width(self, value: float) -> None:
         self.sheet.app.log.append(("column_width", self.sheet.name, self.address, value))
+        for _, c1, _, c2 in self.areas:
+            for column in range(c1, c2 + 1):
+                self.sheet.widths[column] = value
+
+    @property
+    def font(self) -> FakeFont:
+        return FakeFont(self)
 
     # --- formulas
     @property
@@ -229,15 +350,49 @@ class FakeTable:
     sheet: FakeSheet
     name: str
     area: tuple[int, int, int, int]
+    table_style: str = "TableStyleMedium2"
 
     def resize(self, rng: FakeRange) -> None:
         self.sheet.app.log.append(("table.resize", self.sheet.name, self.name, rng.address))
         self.area = rng.areas[0]
 
 
+class FakeTables(list[FakeTable]):
+    """``sheet.tables``: the sheet's Tables, and ``add``."""
+
+    def __init__(self, sheet: FakeSheet) -> None:
+        super().__init__()
+        self.sheet = sheet
+
+    def add(self, source: FakeRange, name: str | None = None, table_style_name: str = "TableStyleMedium2", **_: Any) -> FakeTable:
+        self.sheet.app.log.append(("tables.add", self.sheet.name, source.address, name, table_style_name))
+        table = FakeTable(self.sheet, name or f"Table{len(self) + 1}", source.areas[0], table_style_name)
+        self.append(table)
+        return table
+
+
+class _PageSetup:
+    def __init__(self, sheet: FakeSheet) -> None:
+        object.__setattr__(self, "sheet", sheet)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.sheet.page_setup[name] = value
+
+
 class _SheetApi:
     def __init__(self, sheet: FakeSheet) -> None:
         self.sheet = sheet
+
+    @property
+    def PageSetup(self) -> _PageSetup:
+        return _PageSetup(self.sheet)
+
+    def Move(self, Before: Any = None, After: Any = None) -> None:
+        self.sheet.app.log.append(("Move", self.sheet.name, "after" if After is not None else "before", (After or Before).sheet.name))
+        items = self.sheet.collection.items  # type: ignore[union-attr]
+        items.remove(self.sheet)
+        anchor = items.index((After or Before).sheet)
+        items.insert(anchor + 1 if After is not None else anchor, self.sheet)
 
     @property
     def Visible(self) -> int:
@@ -260,9 +415,17 @@ class FakeSheet:
         self.formats: dict[Cell, str] = {}
         self.format_areas: list[tuple[tuple[int, int, int, int], str]] = []
         self.notes_by_cell: dict[Cell, FakeNote] = {}
-        self.tables: list[FakeTable] = []
+        self.tables = FakeTables(self)
         self.visibility = -1
         self.api = _SheetApi(self)
+        self.fonts: dict[Cell, dict[str, Any]] = {}
+        self.widths: dict[int, float] = {}
+        self.validations: dict[tuple[int, int, int, int], dict[str, Any]] = {}
+        self.conditions: list[FakeCondition] = []
+        self.freeze: tuple[int, int] | None = None
+        """Rows and columns frozen (the window's SplitRow and SplitColumn when FreezePanes was set)."""
+        self.page_setup: dict[str, Any] = {}
+        self.collection: FakeSheets | None = None
 
     def set(self, cell: Cell, value: Any) -> None:
         self.formulas.pop(cell, None)
@@ -298,6 +461,12 @@ class FakeSheet:
 
     def activate(self) -> None:
         self.app.log.append(("activate", self.name))
+        self.app.active_sheet = self
+
+    def delete(self) -> None:
+        self.app.log.append(("sheet.delete", self.name))
+        assert self.collection is not None
+        self.collection.items.remove(self)
 
     def grid(self) -> list[list[Any]]:
         """The used range's values, as a test reads them back."""
@@ -329,6 +498,7 @@ class FakeSheets:
     def add(self, name: str, after: Any = None) -> FakeSheet:
         self.app.log.append(("sheets.add", name))
         sheet = FakeSheet(self.app, name)
+        sheet.collection = self
         self.items.append(sheet)
         return sheet
 
@@ -358,6 +528,7 @@ class FakeApp:
     screen_updating: bool = True
     calculation: str = "automatic"
     status_bar: Any = None
+    active_sheet: Any = None
 
     def __post_init__(self) -> None:
         self.api = _AppApi(self)
@@ -365,6 +536,36 @@ class FakeApp:
     def alert(self, prompt: str, title: str | None = None, buttons: str = "ok", mode: str | None = None) -> str:
         self.log.append(("alert", prompt, title, buttons, mode))
         return str(self.answers.pop(0)) if buttons != "ok" else "ok"
+
+
+class FakeWindow:
+    """A workbook window (``Windows(1)``): freezing applies to the active sheet, as in Excel."""
+
+    def __init__(self, app: FakeApp) -> None:
+        object.__setattr__(self, "app", app)
+        object.__setattr__(self, "state", {"FreezePanes": False, "ScrollRow": 1, "ScrollColumn": 1, "SplitRow": 0, "SplitColumn": 0})
+
+    def __getattr__(self, name: str) -> Any:
+        return self.state[name]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self.state:
+            raise AttributeError(name)
+        self.app.log.append((f"window.{name}", value))
+        self.state[name] = value
+        sheet = self.app.active_sheet
+        if name == "FreezePanes" and sheet is not None:
+            sheet.freeze = (self.state["SplitRow"], self.state["SplitColumn"]) if value else None
+
+
+class _BookApi:
+    def __init__(self, book: FakeBook) -> None:
+        self.book = book
+        self.window = FakeWindow(book.app)
+
+    def Windows(self, index: int) -> FakeWindow:
+        assert index == 1
+        return self.window
 
 
 class FakeBook:
@@ -376,12 +577,144 @@ class FakeBook:
         self.fullname = fullname if fullname is not None else name
         self.sheets = FakeSheets(self.app)
         self.selection: FakeRange | None = None
+        self.api = _BookApi(self)
 
     def sheet(self, name: str, rows: list[list[Any]] | None = None) -> FakeSheet:
         """Add a sheet holding ``rows`` from A1 (test set-up; not logged)."""
         sheet = FakeSheet(self.app, name)
+        sheet.collection = self.sheets
         self.sheets.items.append(sheet)
         for r, row in enumerate(rows or [], start=1):
             for c, value in enumerate(row, start=1):
                 sheet.set((r, c), value)
         return sheet
+
+
+# --- a file opened in the stand-in, and the stand-in saved as a file -------------------------------------------
+
+
+def _hex_of(colour: Any) -> str | None:
+    """``(r, g, b)`` or a COM BGR number as ``RRGGBB``."""
+    if colour is None:
+        return None
+    if isinstance(colour, tuple):
+        return "".join(f"{v:02X}" for v in colour)
+    number = int(colour)
+    return f"{number & 0xFF:02X}{(number >> 8) & 0xFF:02X}{(number >> 16) & 0xFF:02X}"
+
+
+def _bgr(hex_colour: str) -> int:
+    red, green, blue = int(hex_colour[0:2], 16), int(hex_colour[2:4], 16), int(hex_colour[4:6], 16)
+    return red + green * 256 + blue * 65536
+
+
+def from_openpyxl(path: Any, app: FakeApp | None = None, fullname: str | None = None) -> FakeBook:
+    """The .xlsx file at ``path`` as Excel shows it: values, Tables, drop-downs, conditional formats, frozen panes,
+    column widths and formats, notes (a template from New workbook, or an earlier export)."""
+    import openpyxl
+    from openpyxl.utils import column_index_from_string, range_boundaries
+
+    wb = openpyxl.load_workbook(path)
+    book = FakeBook(app, name=str(fullname or "Book1").replace("\\", "/").rsplit("/", 1)[-1], fullname=fullname or "Book1")
+
+    def area(ref: str) -> tuple[int, int, int, int]:
+        c1, r1, c2, r2 = range_boundaries(ref)
+        return (r1, c1, r2, c2)
+
+    for ws in wb.worksheets:
+        sheet = book.sheet(ws.title, [list(r) for r in ws.iter_rows(values_only=True)])
+        sheet.visibility = {"visible": -1, "hidden": 0, "veryHidden": 2}[ws.sheet_state]
+        for table in ws.tables.values():
+            sheet.tables.append(FakeTable(sheet, table.displayName, area(table.ref), table.tableStyleInfo.name if table.tableStyleInfo else ""))
+        for dv in ws.data_validations.dataValidation:
+            for ref in str(dv.sqref).split():
+                sheet.validations[area(ref)] = {"Type": 3, "Formula1": "=" + str(dv.formula1), "ShowError": bool(dv.showErrorMessage),
+                                                "ErrorTitle": dv.errorTitle, "ErrorMessage": dv.error, "InputTitle": dv.promptTitle,
+                                                "InputMessage": dv.prompt, "ShowInput": bool(dv.showInputMessage)}
+        for rng, rules in ws.conditional_formatting._cf_rules.items():
+            for rule in rules:
+                for ref in str(rng.sqref).split():
+                    condition = FakeCondition(area(ref), "=" + rule.formula[0])
+                    sheet.conditions.append(condition)
+        if ws.freeze_panes:
+            c1, r1, _, _ = range_boundaries(ws.freeze_panes)
+            sheet.freeze = (r1 - 1, c1 - 1)
+        for key, dim in ws.column_dimensions.items():
+            first, last = column_index_from_string(key), column_index_from_string(key)
+            if dim.min and dim.max:
+                first, last = dim.min, dim.max
+            for column in range(first, last + 1):
+                if dim.width:
+                    sheet.widths[column] = dim.width
+                if dim.hidden:
+                    sheet.widths[column] = 0
+                if dim.number_format and dim.number_format != "General":
+                    sheet.format_areas.append(((1, column, 1_048_576, column), dim.number_format))
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.comment is not None:
+                    sheet.notes_by_cell[(cell.row, cell.column)] = FakeNote(sheet, (cell.row, cell.column), cell.comment.text, cell.comment.author)
+    return book
+
+
+def to_openpyxl(book: FakeBook) -> Any:
+    """What the stand-in holds, as an openpyxl workbook (to compare with the CLI's file through openpyxl)."""
+    import openpyxl
+    from openpyxl.comments import Comment
+    from openpyxl.formatting.rule import FormulaRule
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+    from openpyxl.worksheet.table import Table, TableStyleInfo
+
+    from rosterbook.core.problems import column_letter
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for sheet in book.sheets:
+        ws = wb.create_sheet(sheet.name)
+        ws.sheet_state = {-1: "visible", 0: "hidden", 2: "veryHidden"}[sheet.visibility]
+        for (r, c), value in sorted(sheet.values.items()):
+            cell = ws.cell(r, c)
+            cell.value = value
+            if isinstance(value, str):
+                cell.data_type = "s"
+        formats: dict[int, str] = {}
+        for (r1, c1, r2, c2), number_format in sheet.format_areas:  # whole columns; the last one set wins
+            if r1 == 1 and r2 >= 1_048_576:
+                formats.update(dict.fromkeys(range(c1, min(c2, 200) + 1), number_format))
+        for column, number_format in formats.items():
+            if number_format != "General":
+                ws.column_dimensions[column_letter(column)].number_format = number_format
+        for column, width in sheet.widths.items():
+            dim = ws.column_dimensions[column_letter(column)]
+            if width == 0:
+                dim.hidden = True
+            else:
+                dim.width = width
+        for (r, c), font in sheet.fonts.items():
+            colour = _hex_of(font.get("color"))
+            ws.cell(r, c).font = Font(bold=font.get("bold"), color=colour)
+        for (r, c), colour in sheet.colors.items():
+            hex_colour = _hex_of(colour)
+            if hex_colour:
+                ws.cell(r, c).fill = PatternFill("solid", start_color=hex_colour, end_color=hex_colour)
+        for table in sheet.tables:
+            ref = _area_text(table.area)
+            made = Table(displayName=table.name, ref=ref)
+            made.tableStyleInfo = TableStyleInfo(name=table.table_style, showRowStripes=True)
+            ws.add_table(made)
+        for (r1, c1, r2, c2), options in sheet.validations.items():
+            dv = DataValidation(type="list", formula1=str(options["Formula1"]).removeprefix("="), allow_blank=True)
+            dv.showErrorMessage = bool(options.get("ShowError"))
+            dv.add(_area_text((r1, c1, r2, c2)))
+            ws.add_data_validation(dv)
+        for condition in sheet.conditions:
+            fill = _hex_of(condition.Interior.Color) or "FFFFFF"
+            ws.conditional_formatting.add(_area_text(condition.area), FormulaRule(formula=[condition.formula.removeprefix("=")],
+                                                                                   fill=PatternFill("solid", start_color=fill, end_color=fill)))
+        if sheet.freeze:
+            rows, columns = sheet.freeze
+            ws.freeze_panes = f"{column_letter(columns + 1)}{rows + 1}"
+        for (r, c), note in sheet.notes_by_cell.items():
+            ws.cell(r, c).comment = Comment(note.text, note.author)
+    return wb
