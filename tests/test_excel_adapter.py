@@ -12,6 +12,7 @@ from typing import Any
 import openpyxl
 import pytest
 from support.fakexl import FakeApp, FakeBook, FakeTable
+from support.ribbonui import RecordingUI
 
 from addin import ribbon, udfs
 from addin.check_column import ROW_FORMULA, structured_column
@@ -365,7 +366,7 @@ def excel_copy(path: Path, app_: FakeApp | None = None) -> tuple[FakeBook, int, 
 
 def test_add_check_column_writes_one_table_formula_and_a_calculated_column(exported: Path) -> None:
     fake, last_row, width = excel_copy(exported)
-    ui = _RecordingUI()
+    ui = RecordingUI()
     outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), ui)
     assert outcome.ok, outcome.message
     check = width + 1  # right of the hidden _row_id
@@ -393,7 +394,7 @@ def test_add_check_column_writes_one_table_formula_and_a_calculated_column(expor
 
 def test_add_check_column_without_dynamic_arrays_writes_a_legacy_array_formula(exported: Path) -> None:
     fake, last_row, _ = excel_copy(exported, FakeApp(dynamic_arrays=False))
-    outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), _RecordingUI())
+    outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), RecordingUI())
     assert outcome.ok
     assert ("formula_array", "Check", f"$A$2:$A${last_row}", outcome.result["formula"]) in fake.app.log
 
@@ -401,7 +402,7 @@ def test_add_check_column_without_dynamic_arrays_writes_a_legacy_array_formula(e
 def test_add_check_column_leaves_someone_elses_check_sheet_alone(exported: Path) -> None:
     fake, _, _ = excel_copy(exported)
     fake.sheet("Check", [["Checked by", "Date"], ["Ann", "2026-01-05"]])
-    outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), _RecordingUI())
+    outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), RecordingUI())
     assert outcome.message == "Add check column failed: this workbook already has a sheet called 'Check' that is not rosterbook's: rename it, then press the button again."
     assert fake.sheets["Check"].grid() == [["Checked by", "Date"], ["Ann", "2026-01-05"]]
 
@@ -409,7 +410,7 @@ def test_add_check_column_leaves_someone_elses_check_sheet_alone(exported: Path)
 def test_add_check_column_needs_an_exported_users_sheet() -> None:
     fake = FakeBook()
     fake.sheet("Settings", [["Setting", "Value"], ["dialect", "jostle"]])
-    ui = _RecordingUI()
+    ui = RecordingUI()
     outcome = ribbon.dispatch("checkcolumn", XlwingsBook(fake), ui)
     assert not outcome.ok
     assert outcome.message == "Add check column failed: this workbook has no Users sheet yet: press Export first."
@@ -422,7 +423,7 @@ def test_the_check_sheets_formula_says_what_check_says_and_check_ignores_the_col
     users.set((3, col["Status"]), "actve")
     users.set((5, col["Email"]), "not-an-email")
     book = XlwingsBook(fake)
-    assert ribbon.dispatch("checkcolumn", book, _RecordingUI()).ok
+    assert ribbon.dispatch("checkcolumn", book, RecordingUI()).ok
     before = app.check_workbook(book, write=False)
     # Excel evaluates Check!A2: the table formula over Users!A1:<_row_id>, read through the adapter.
     cellcheck.forget()
@@ -470,25 +471,3 @@ def test_check_preview_and_sync_ignore_a_check_column_in_the_file(exported: Path
 @pytest.mark.parametrize(("name", "written"), [("Username", "[Username]"), ("Role(s)", "[Role(s)]"), ("a#b", "[a'#b]"), ("[x]", "['[x']]"), ("it's", "[it''s]")])
 def test_structured_references_escape_what_excel_needs(name: str, written: str) -> None:
     assert structured_column(name) == written
-
-
-class _RecordingUI:
-    """The ribbon's UI: records every dialog (the Check column asks nothing)."""
-
-    def __init__(self) -> None:
-        self.alerts: list[tuple[str, bool]] = []
-
-    def alert(self, message: str, *, error: bool = False) -> None:
-        self.alerts.append((message, error))
-
-    def confirm(self, message: str) -> bool:
-        raise AssertionError(f"unexpected question: {message}")
-
-    def choose_file(self, title: str) -> str | None:
-        raise AssertionError("unexpected file dialog")
-
-    def selected_rows(self, book: Any, sheet: str) -> list[int]:
-        return []
-
-    def show_sheet(self, book: Any, sheet: str) -> None:
-        pass

@@ -168,3 +168,47 @@ def test_libreoffice_paints_the_cells_the_problems_column_names_wherever_it_is(t
     red = {(r, c) for r, row in enumerate(re.findall(r"<tr.*?</tr>", first_table, re.S), start=1)
            for c, cell in enumerate(re.findall(r"<td([^>]*)>", row), start=1) if wbk.ERROR_FILL in cell.upper()}
     assert red == {(3, 2), (5, 11)}  # B3 and K5; not D3 (a warning), not the Problems cells
+
+
+@pytest.fixture
+def appscript_keywords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """appscript's ``k`` (installed with xlwings on macOS only): keywords are names here."""
+    import sys
+    from types import SimpleNamespace
+
+    monkeypatch.setitem(sys.modules, "appscript", SimpleNamespace(k=SimpleNamespace(validate_list="validate list")))
+
+
+def test_on_macos_the_template_gives_the_clis_workbook(tmp_path: Path, home: Path, sandbox: Sandbox, appscript_keywords: None) -> None:
+    """macOS: drop-downs and the frozen header through AppleScript; the highlighting is the template's, which
+    finds Problems by its header, so the platform's own columns (more than the template's) change nothing."""
+    cli = tmp_path / "cli.xlsx"
+    app.export_workbook(cli, platform=sandbox.url)
+    ribbon.remember_platform(sandbox.url)
+    template = from_openpyxl(ROOT / "templates" / "UserTemplate.xlsx")
+    template.sheets[wbk.SETTINGS].set((_settings_row(template, "platform_url"), 2), sandbox.url)
+    before = [c.value for c in openpyxl.load_workbook(ROOT / "templates" / "UserTemplate.xlsx")["Users"][1]]
+    outcome = ribbon.dispatch("export", XlwingsBook(template, system="darwin"), RecordingUI())
+    assert outcome.ok, outcome.message
+    assert_same_workbook(saved(template, tmp_path / "excel.xlsx"), cli)
+    after = [c.value for c in openpyxl.load_workbook(cli)["Users"][1]]
+    assert after.index("Problems") != before.index("Problems")  # the platform's columns moved it
+    log = template.app.log
+    added = [e for e in log if e[0] == "validation.add_data_validation"]
+    assert added and all(e[1] == "Users" and e[3] == "validate list" and e[4].startswith("='Lists'!") for e in added)
+    assert ("validation.show_error.set", True) in log and ("validation.show_error.set", False) in log  # Status strict; Roles typeable
+    assert ("active_window.freeze_panes.set", True) in log
+    assert not any(e[0].startswith(("FormatConditions", "Validation.", "window.", "Move")) for e in log)  # no Windows COM calls
+
+
+def test_on_macos_a_blank_workbook_has_everything_but_the_highlighting(tmp_path: Path, home: Path, appscript_keywords: None) -> None:
+    blank = FakeBook(FakeApp(), name="Book1")
+    blank.sheet("Sheet1")
+    outcome = ribbon.dispatch("export", XlwingsBook(blank, system="darwin"), RecordingUI())
+    assert outcome.ok, outcome.message
+    cli = tmp_path / "cli.xlsx"
+    app.export_workbook(cli)
+    got, want = structure(saved(blank, tmp_path / "excel.xlsx")), structure(cli)
+    assert got["Users"]["conditional"] == [] and want["Users"]["conditional"] != []  # README: start from New workbook on a Mac
+    got["Users"]["conditional"] = want["Users"]["conditional"]
+    assert got == want

@@ -137,9 +137,49 @@ class FakeFormatConditions:
         return condition
 
 
+class _Property:
+    """An AppleScript property reference (appscript): ``.set(value)`` records the call and hands the value on."""
+
+    def __init__(self, log: list[tuple[Any, ...]], where: str, on_set: Any) -> None:
+        self.log, self.where, self.on_set = log, where, on_set
+
+    def set(self, value: Any) -> None:
+        self.log.append((f"{self.where}.set", value))
+        self.on_set(value)
+
+
+_MAC_VALIDATION = {"show_error": "ShowError", "error_title": "ErrorTitle", "error_message": "ErrorMessage", "input_title": "InputTitle",
+                   "input_message": "InputMessage", "show_input": "ShowInput", "ignore_blank": "IgnoreBlank", "in_cell_dropdown": "InCellDropdown"}
+
+
+class MacValidation:
+    """AppleScript's ``validation`` of a range, as xlwings uses it on macOS (``add_data_validation``, properties)."""
+
+    def __init__(self, sheet: FakeSheet, area: tuple[int, int, int, int]) -> None:
+        self.sheet, self.area = sheet, area
+
+    def delete(self) -> None:
+        self.sheet.app.log.append(("validation.delete", self.sheet.name, _area_text(self.area)))
+        self.sheet.validations.pop(self.area, None)
+
+    def add_data_validation(self, type: Any, formula1: str) -> None:
+        self.sheet.app.log.append(("validation.add_data_validation", self.sheet.name, _area_text(self.area), type, formula1))
+        self.sheet.validations[self.area] = {"Type": type, "Formula1": formula1, "ShowError": True, "ShowInput": True}
+
+    def __getattr__(self, name: str) -> _Property:
+        if name not in _MAC_VALIDATION:
+            raise AttributeError(name)
+        store = self.sheet.validations[self.area]
+        return _Property(self.sheet.app.log, f"validation.{name}", lambda value: store.__setitem__(_MAC_VALIDATION[name], value))
+
+
 class _RangeApi:
     def __init__(self, rng: FakeRange) -> None:
         self.rng = rng
+
+    @property
+    def validation(self) -> MacValidation:
+        return MacValidation(self.rng.sheet, self.rng.areas[0])
 
     @property
     def Validation(self) -> FakeValidation:
@@ -503,9 +543,30 @@ class FakeSheets:
         return sheet
 
 
+class MacWindow:
+    """AppleScript's ``active window`` of Excel: ``freeze_panes``, ``split_row``, ``split_column`` (``.set``)."""
+
+    def __init__(self, app: FakeApp) -> None:
+        self.app = app
+        self.state: dict[str, Any] = {"freeze_panes": False, "split_row": 0, "split_column": 0}
+
+    def __getattr__(self, name: str) -> _Property:
+        if name not in ("freeze_panes", "split_row", "split_column"):
+            raise AttributeError(name)
+
+        def on_set(value: Any) -> None:
+            self.state[name] = value
+            sheet = self.app.active_sheet
+            if name == "freeze_panes" and sheet is not None:
+                sheet.freeze = (self.state["split_row"], self.state["split_column"]) if value else None
+
+        return _Property(self.app.log, f"active_window.{name}", on_set)
+
+
 class _AppApi:
     def __init__(self, app: FakeApp) -> None:
         self.app = app
+        self.active_window = MacWindow(app)
 
     def GetOpenFilename(self, filter_: str, index: int, title: str) -> Any:
         self.app.log.append(("GetOpenFilename", filter_, index, title))
