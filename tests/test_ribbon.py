@@ -547,3 +547,59 @@ def test_the_first_connection_to_a_platform_without_a_token_is_asked(tmp_path: P
         again = RecordingUI()
         assert ribbon.dispatch("preview", OpenpyxlBook(path), again).ok and again.questions == []
         assert ribbon.known_platforms() == {other.url}
+
+
+# --- the sheets the ribbon shows speak Excel too ------------------------------------------------------------
+
+
+def _sheet_texts(path: Path, sheet: str) -> list[str]:
+    return [str(v) for row in openpyxl.load_workbook(path)[sheet].iter_rows(values_only=True) for v in row if isinstance(v, str)]
+
+
+def test_the_settings_and_preview_sheets_name_no_command_line_flag(tmp_path: Path, sandbox: Sandbox) -> None:
+    from support.ribbonui import assert_excel_words
+
+    path = exported(tmp_path, sandbox)
+    wb, ws, cols = columns(path)
+    settings = wb[wbk.SETTINGS]
+    for row in settings.iter_rows(min_row=2):
+        if row[0].value == "deletion_threshold_min":
+            row[1].value = "1"
+        if row[0].value == "deletion_threshold_ratio":
+            row[1].value = "0.01"
+    for row in [r for r in range(2, ws.max_row + 1) if ws.cell(r, cols["Status"]).value == "Active"][:2]:
+        ws.cell(row, cols["Status"]).value = "Archived"
+    wb.save(path)
+    assert ribbon.dispatch("preview", OpenpyxlBook(path), RecordingUI()).ok
+    preview = _sheet_texts(path, wbk.PREVIEW)
+    assert any("NOT confirmed: Sync sends nothing until the deletions are confirmed" in t for t in preview)  # the guard tripped
+    for text in [*preview, *_sheet_texts(path, wbk.SETTINGS)]:
+        assert_excel_words(text)
+
+
+def test_export_asks_before_taking_a_cut_short_csv_export(tmp_path: Path, samples: Path) -> None:
+    path = tmp_path / "jostle.xlsx"
+    full = samples / "jostle_extract.csv"
+    app.export_workbook(path, from_csv=full)
+    lines = full.read_text(encoding="utf-8").splitlines()
+    wb = openpyxl.load_workbook(path)
+    for row in wb[wbk.SETTINGS].iter_rows(min_row=2):
+        if row[0].value == "deletion_threshold_min":
+            row[1].value = "1"
+    wb.save(path)
+    users = wb[wbk.USERS].max_row - 1
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")  # the download stopped after two users
+
+    no = RecordingUI(answers=[False], file=str(short))
+    refused = ribbon.dispatch("export", OpenpyxlBook(path), no)
+    assert not refused.ok
+    [question] = [q for q in no.questions if q.endswith("?")]
+    assert question.startswith(f"The export holds 2 users, but this workbook's last export had {users}:")
+    assert question.endswith("Export anyway and take this export as the workbook's users (they really left the platform)?")
+    assert refused.message.startswith("Export failed: the export holds 2 users") and "press Export again and answer Yes" in refused.message
+    assert openpyxl.load_workbook(path)[wbk.USERS].max_row == users + 1  # nothing was written
+
+    yes = RecordingUI(answers=[True], file=str(short))
+    assert ribbon.dispatch("export", OpenpyxlBook(path), yes).ok
+    assert [c.value for c in openpyxl.load_workbook(path)[wbk.USERS]["A"] if c.value][1:] == [line.split(",")[0] for line in lines[1:3]]
