@@ -162,7 +162,7 @@ def export_workbook(
         wbk.write_problems(book, wbk.read_users(book, data.dialect), list(notes.values()))
     if path is not None and log:
         book.write_values(wbk.SYNC_LOG, 2, 1, log)
-    _dress(book, data, lists, len(rows))
+    _dress(book, data, lists, len(rows), settings)
     if had_check and callable(getattr(book, "write_formula", None)):
         add_check_column(book)  # the Check column the workbook had comes back over the new rows
     book.progress("Saving the workbook")
@@ -227,11 +227,11 @@ def _fill(book: SheetBook, data: ExportData, settings: Settings, progress: Progr
     return _Filled(lists, problems)
 
 
-def _dress(book: SheetBook, data: ExportData, lists: Mapping[str, Sequence[str]], rows: int) -> None:
+def _dress(book: SheetBook, data: ExportData, lists: Mapping[str, Sequence[str]], rows: int, settings: Settings) -> None:
     """The same dress on every adapter that can show one (a file, or the workbook open in Excel); the stray empty ``Sheet1`` goes."""
     if not isinstance(book, DressableBook):
         return
-    for spec in wbk.workbook_dress(data.dialect, wbk.users_headers(data.dialect, data.headers), lists, rows + 1):
+    for spec in wbk.workbook_dress(data.dialect, wbk.users_headers(data.dialect, data.headers), lists, rows + 1, settings):
         book.dress(spec)
     for name in wbk.stray_sheets(book):
         book.remove_sheet(name)

@@ -120,11 +120,8 @@ def write_settings(book: SheetBook, settings: Settings) -> None:
     book.ensure_sheet(SETTINGS)
     from rosterbook.core.dialects import dialect_names
 
-    options = load_dialect(settings.dialect).options
     rows: list[list[Cell]] = [list(SETTINGS_HEADERS)]
-    for f in fields(settings):
-        if f.name in _OPTION_SETTINGS and not getattr(options, f.name).available:
-            continue
+    for f in _shown_settings(settings):
         value = getattr(settings, f.name)
         if isinstance(value, bool):
             cell: Cell = "TRUE" if value else "FALSE"
@@ -136,6 +133,17 @@ def write_settings(book: SheetBook, settings: Settings) -> None:
     rows.append(["layout", LAYOUT_VERSION, _SETTING_HELP["layout"]])
     book.clear(SETTINGS, 1)
     book.write_values(SETTINGS, 1, 1, rows)
+
+
+def _shown_settings(settings: Settings) -> list[Any]:
+    """The settings the Settings sheet lists: the general ones, and the upload options the dialect offers."""
+    options = load_dialect(settings.dialect).options
+    return [f for f in fields(settings) if f.name not in _OPTION_SETTINGS or getattr(options, f.name).available]
+
+
+def settings_rows(settings: Settings) -> int:
+    """How many rows ``write_settings`` writes: the header, one per setting shown, the layout version."""
+    return 1 + len(_shown_settings(settings)) + 1
 
 
 def read_settings(book: SheetBook) -> Settings:
@@ -1220,10 +1228,10 @@ def side_dresses(lists: Mapping[str, Sequence[str]], settings_rows: int) -> tupl
     return tuple(out)
 
 
-def workbook_dress(dialect: Dialect, headers: Sequence[str], lists: Mapping[str, Sequence[str]], last_row: int) -> tuple[SheetDress, ...]:
+def workbook_dress(dialect: Dialect, headers: Sequence[str], lists: Mapping[str, Sequence[str]], last_row: int,
+                   settings: Settings) -> tuple[SheetDress, ...]:
     """Every sheet's dress after an export (or in a template): Users first, then the side sheets."""
-    settings_rows = 1 + len(fields(Settings)) + 1  # header, one row per setting, the layout version
-    return (users_dress(dialect, headers, lists, last_row), *side_dresses(lists, settings_rows))
+    return (users_dress(dialect, headers, lists, last_row), *side_dresses(lists, settings_rows(settings)))
 
 
 _DEFAULT_FIRST_SHEET = re.compile(r"^\w+ ?1$")

@@ -520,10 +520,11 @@ def build_template(path: str | os.PathLike[str], dialect: Dialect) -> OpenpyxlBo
     layout.write_users(book, dialect, headers, [], [])
     lists = layout.dialect_lists(dialect)
     layout.write_lists(book, lists)
-    layout.write_settings(book, Settings.for_dialect(dialect))
+    settings = Settings.for_dialect(dialect)
+    layout.write_settings(book, settings)
     layout.write_snapshot(book, [])
     layout.write_preview(book, {"counts": {}, "changes": []})
-    for spec in layout.workbook_dress(dialect, layout.users_headers(dialect, headers), lists, 2):
+    for spec in layout.workbook_dress(dialect, layout.users_headers(dialect, headers), lists, 2, settings):
         book.dress(spec)
     order_sheets(book)
     book.wb.properties.creator = AUTHOR
