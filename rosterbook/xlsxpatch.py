@@ -45,7 +45,7 @@ from rosterbook.errors import DataError, RosterbookError, UsageError
 from rosterbook.fastread import FastBook, normalise
 from rosterbook.ooxml import MAIN, REL, Area, Node, Root
 from rosterbook.safesave import atomic_write, remove_leftovers
-from rosterbook.sheets import NO_VISIBLE_SHEET, Mark, Visibility
+from rosterbook.sheets import NO_VISIBLE_SHEET, NOTE_AUTHOR, Mark, Visibility, marked_note, their_note
 from rosterbook.zipcopy import Deflated, Deflater, ZipCopier, ZipTooLarge
 
 DIALECT_SHEET = "_dialect"
@@ -53,10 +53,8 @@ DIALECT_SHEET = "_dialect"
 
 ERROR_COLOR = "FFC7CE"
 WARNING_COLOR = "FFEB9C"
-NOTE_AUTHOR = "rosterbook"
 TEXT_FORMAT = 49
 """The built-in ``@`` (Text) number format."""
-TABLE_STYLE = "TableStyleMedium2"
 _MAX_TEXT = 32767  # Excel's limit for one cell
 _MAX_NOTE = 30000
 _NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
@@ -260,21 +258,47 @@ class _Notes:
             self.changed = True
 
     def remove_where(self, covered: Callable[[int, int], bool]) -> None:
+        """Clear rosterbook's notes from the covered cells; the part of a note someone wrote stays (``sheets.their_note``)."""
         for cell in [c for c in self.by_cell if covered(*c)]:
-            self.remove(cell)
+            self.mark(cell, None)
 
-    def _author(self) -> int:
+    def note(self, cell: tuple[int, int]) -> tuple[str | None, str | None]:
+        """A cell's note text (every run of it) and author; (None, None) without a note."""
+        comment = self.by_cell.get(cell)
+        if comment is None:
+            return None, None
+        body = comment.find(_M + "text")
+        text = "".join(t.text or "" for t in body.iter(_M + "t")) if body is not None else ""
+        try:
+            author = self.authors[int(comment.get("authorId") or 0)].text
+        except (IndexError, ValueError):
+            author = None
+        return text, author
+
+    def mark(self, cell: tuple[int, int], mark: str | None) -> None:
+        """rosterbook's mark on a cell (None: taken off), beside the note someone wrote there (``sheets.marked_note``)."""
+        text, author = self.note(cell)
+        wanted = marked_note(text, author, mark)
+        if wanted == text:
+            return
+        if wanted is None:
+            self.remove(cell)
+        else:
+            self.set(cell, wanted, author if text is not None and their_note(text, author) is not None else NOTE_AUTHOR)
+
+    def _author(self, name: str | None = None) -> int:
+        name = name or NOTE_AUTHOR
         for index, author in enumerate(self.authors):
-            if (author.text or "") == NOTE_AUTHOR:
+            if (author.text or "") == name:
                 return index
-        etree.SubElement(self.authors, _M + "author").text = NOTE_AUTHOR
+        etree.SubElement(self.authors, _M + "author").text = name
         return len(self.authors) - 1
 
-    def set(self, cell: tuple[int, int], text: str) -> None:
+    def set(self, cell: tuple[int, int], text: str, author: str | None = None) -> None:
         self.remove(cell)
         comment = etree.SubElement(self.list, _M + "comment")
         comment.set("ref", ooxml.area_text((cell[0], cell[1], cell[0], cell[1])))
-        comment.set("authorId", str(self._author()))
+        comment.set("authorId", str(self._author(author)))
         comment.set("shapeId", "0")
         body = etree.SubElement(comment, _M + "text")
         run = etree.SubElement(body, _M + "t")
@@ -422,6 +446,9 @@ class _Sheet:
     table_fit: tuple[int, int] | None = None
     unmerged: list[Area] = field(default_factory=list)
     protect: bool = False
+    freeze: str = layout.FREEZE
+    """The Users sheet's first scrolling cell when ``protect`` re-asserts the frozen header (``workbook.users_dress``)."""
+    table_style: str = layout.TABLE_STYLE
     formula_gone: bool = False
     own_formula: dict[tuple[int, int], str] = field(default_factory=dict)
     """Cells of a shared formula whose master was overwritten: they get their own formula text."""
@@ -724,14 +751,22 @@ class PatchBook:
         last = len(grid)
         while last > 1 and all(v is None for v in grid[last - 1]):
             last -= 1
-        if users.table_fit is None:
-            users.table_fit = (max(2, last), width)
-        users.hidden.add(headers.index(layout.ROW_ID) + 1)
         dialect = self._layout_dialect()
-        if dialect is not None:
-            users.text_columns.update(layout.text_columns(dialect, [h or "" for h in headers[:width]]))
-        else:
-            users.text_columns.add(headers.index(layout.ROW_ID) + 1)
+        if dialect is None:  # the Settings or the dialect cannot be read: at least the layout's own columns
+            row_id = headers.index(layout.ROW_ID) + 1
+            if users.table_fit is None:
+                users.table_fit = (max(2, last), width)
+            users.hidden.add(row_id)
+            users.text_columns.add(row_id)
+            return
+        # The same description of the Users sheet as the export applies (workbook.users_dress): one dress.
+        dress = layout.users_dress(dialect, [h or "" for h in headers[:width]], {}, last)
+        if users.table_fit is None:
+            users.table_fit = (dress.last_row, dress.last_column)
+        users.hidden.update(dress.hidden_columns)
+        users.text_columns.update(dress.text_columns)
+        users.freeze = dress.freeze or layout.FREEZE
+        users.table_style = dress.table_style
 
     def _layout_dialect(self) -> Any:
         """The workbook's dialect as the session finds it (None when it cannot be read)."""
@@ -929,10 +964,7 @@ class _SaveJob:
             for first_row, last_column in sheet.regions:
                 notes.remove_where(_region(first_row, last_column))
             for cell, mark in sheet.marks.items():
-                if mark is None:
-                    notes.remove(cell)
-                else:
-                    notes.set(cell, mark[1])
+                notes.mark(cell, mark[1] if mark is not None else None)
         writer = _SheetWriter(self, sheet, grid, notes is not None and bool(notes.by_cell), rels)
 
         def source() -> IO[bytes]:
@@ -1035,7 +1067,7 @@ class _SaveJob:
         columns.set("count", str(len(names)))
         if doc.find(_M + "tableStyleInfo") is None:
             style = etree.Element(_M + "tableStyleInfo")
-            for key, value in (("name", TABLE_STYLE), ("showFirstColumn", "0"), ("showLastColumn", "0"),
+            for key, value in (("name", sheet.table_style), ("showFirstColumn", "0"), ("showLastColumn", "0"),
                                ("showRowStripes", "1"), ("showColumnStripes", "0")):
                 style.set(key, value)
             columns.addnext(style)
@@ -1612,9 +1644,11 @@ class _SheetWriter:
     def _freeze(self, nodes: list[Node], root: Root) -> None:
         """The header row (and first column) frozen, as the export left it, unless a frozen pane is there."""
         p = root.prefix
-        pane = f'<{p}pane xSplit="1" ySplit="1" topLeftCell="B2" activePane="bottomRight" state="frozen"/>'
+        cell = self.sheet.freeze
+        rows, columns = ooxml.parse_ref(cell)
+        pane = f'<{p}pane xSplit="{columns - 1}" ySplit="{rows - 1}" topLeftCell="{cell}" activePane="bottomRight" state="frozen"/>'
         selections = (f'<{p}selection pane="topRight"/><{p}selection pane="bottomLeft"/>'
-                      f'<{p}selection pane="bottomRight" activeCell="B2" sqref="B2"/>')
+                      f'<{p}selection pane="bottomRight" activeCell="{cell}" sqref="{cell}"/>')
         views = ooxml.find(nodes, "sheetViews")
         if views is None:
             ooxml.insert(nodes, Node("sheetViews", f'<{p}sheetViews><{p}sheetView workbookViewId="0">{pane}{selections}</{p}sheetView></{p}sheetViews>'))

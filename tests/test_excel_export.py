@@ -212,3 +212,28 @@ def test_on_macos_a_blank_workbook_has_everything_but_the_highlighting(tmp_path:
     assert got["Users"]["conditional"] == [] and want["Users"]["conditional"] != []  # README: start from New workbook on a Mac
     got["Users"]["conditional"] = want["Users"]["conditional"]
     assert got == want
+
+
+def test_a_patched_save_puts_back_the_dress_the_export_applies(tmp_path: Path, samples: Path) -> None:
+    """One description of the Users sheet: what the CLI's export writes, PatchBook re-asserts on every save of a
+    workbook another application stripped (frozen header, Text and hidden columns, the Table's style)."""
+    from rosterbook.core.dialects import load_dialect
+
+    book = tmp_path / "stripped.xlsx"
+    app.export_workbook(book, from_csv=_with_extra_column(samples / "jostle_extract.csv", tmp_path / "extra.csv"))
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Users"]
+    headers = [c.value for c in ws[1]]
+    ws.freeze_panes = None
+    for dim in list(ws.column_dimensions.values()):
+        dim.number_format, dim.hidden = "General", False
+    next(iter(ws.tables.values())).tableStyleInfo = None
+    wb.save(book)
+    app.check_workbook(book)  # a write through PatchBook
+    dress = wbk.users_dress(load_dialect("jostle"), headers, {}, ws.max_row)
+    ws = openpyxl.load_workbook(book)["Users"]
+    letter = openpyxl.utils.get_column_letter
+    assert ws.freeze_panes == dress.freeze
+    assert sorted(c for c in range(1, len(headers) + 1) if ws.column_dimensions[letter(c)].number_format == "@") == sorted(dress.text_columns)
+    assert [c for c in range(1, len(headers) + 1) if ws.column_dimensions[letter(c)].hidden] == list(dress.hidden_columns)
+    assert next(iter(ws.tables.values())).tableStyleInfo.name == dress.table_style
