@@ -15,7 +15,18 @@ from test_diff import USERS, edited, sheet_of, snapshot_of
 from rosterbook.core.codecs import canonical, split_list
 from rosterbook.core.dialects import load_dialect
 from rosterbook.core.diff import Change, FieldChange
-from rosterbook.core.plan import ACTIONS, Blocker, Conflict, Current, Plan, Settings, apply_change, deletion_threshold, holds_values, make_plan
+from rosterbook.core.plan import (
+    ACTIONS,
+    Blocker,
+    Conflict,
+    Current,
+    Plan,
+    Settings,
+    apply_change,
+    deletion_threshold,
+    holds_values,
+    make_plan,
+)
 from rosterbook.core.problems import Problem
 from rosterbook.core.table import SnapshotRow, Table, build_table
 from rosterbook.errors import UsageError
