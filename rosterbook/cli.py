@@ -37,6 +37,11 @@ def cli() -> None:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point: run the CLI, turning every error into a message and an exit code."""
+    # Text from a platform may hold what the terminal's encoding cannot (a lone surrogate): it is printed
+    # escaped (\udc80, which JSON reads back as the same character), never a crash.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     code = run(argv)
     sys.exit(code)
 

@@ -349,10 +349,12 @@ def _decode(content: bytes) -> tuple[str, bool]:
 
 
 def _clean(value: Any, replaced_bytes: bool) -> tuple[Any, bool]:
-    """``value`` with every lone surrogate replaced by U+FFFD; True when any text was not valid Unicode."""
+    """``value`` as the platform sent it, and True when any text was not valid Unicode (a lone surrogate, or bytes
+    that were not UTF-8 and became U+FFFD). Lone surrogates are kept: the snapshot stores them exactly, the sheet
+    shows them replaced and marked (``rosterbook.core.cellform``), and nothing sends them back unless the cell is edited."""
     if isinstance(value, str):
         if _SURROGATE.search(value):
-            return _SURROGATE.sub("\ufffd", value), True
+            return value, True  # kept as the platform holds it: the workbook shows it marked, the snapshot keeps it exactly
         return value, replaced_bytes and "\ufffd" in value
     if isinstance(value, dict):
         changed = False
@@ -372,7 +374,7 @@ def _clean(value: Any, replaced_bytes: bool) -> tuple[Any, bool]:
 
 
 def _json_or_none(reply: Reply) -> Any:
-    """The body as JSON when it is JSON (error answers), else None; lone surrogates replaced."""
+    """The body as JSON when it is JSON (error answers), else None."""
     if not reply.content.strip() or _NOT_JSON.match(_media(reply.content_type)):
         return None
     text, replaced = _decode(reply.content)
@@ -695,7 +697,7 @@ class ScimClient:
         return data
 
     def _mark_invalid_text(self, data: Any, replaced: bool) -> Any:
-        """Lone surrogates -> U+FFFD; remember which resources had text that was not valid Unicode."""
+        """Remember which resources had text that was not valid Unicode (their cells get a warning at export)."""
         if isinstance(data, dict) and isinstance(_ci(data, "Resources"), list):
             resources = []
             for resource in _ci(data, "Resources"):

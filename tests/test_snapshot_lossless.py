@@ -9,8 +9,11 @@ replaces the whole value and check says what will be sent. LibreOffice's re-save
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,11 +116,22 @@ def test_one_odd_user_never_stops_the_export(fresh_sandbox: Callable[..., Sandbo
         assert result.rows == 8
         rows = sheet_rows(book)
         assert rows[odd]["Last name"] == "Lone\ufffd" and "not valid Unicode" in str(rows[odd][wbk.PROBLEMS])
-        # The client takes text that is not valid Unicode as U+FFFD (it could never be sent back as it was): the snapshot
-        # holds what the client read, so the cell is no edit, and the platform keeps its own text.
+        # The snapshot keeps the platform's text exactly, lone surrogate included; the cell shows its cell form, which is
+        # no edit: nothing is sent, and the platform keeps its own text.
         [snap] = [s for s in wbk.read_snapshot(OpenpyxlBook(book)).values() if s.key == odd]
-        assert snap.values["Last name"] == "Lone\ufffd"
+        assert snap.values["Last name"] == "Lone\udc80"
         _nothing_to_send(book)
+        # Another admin changes that user's title while the sheet changes it too: a conflict whose JSON, printed by the
+        # real command (a process with its own stdout), shows the platform's text with the surrogate escaped.
+        patch_user(sandbox.url, users[odd]["id"], [{"op": "replace", "path": "title", "value": "Set on the platform"}])
+        edit(book, {(odd, "Job title"): "Set in the sheet"})
+        env = {**os.environ, "ROSTERBOOK_PLATFORM": proxy.url, "PYTHONIOENCODING": "utf-8"}
+        done = subprocess.run([str(Path(sys.executable).with_name("rosterbook")), "preview", str(book), "--json"], capture_output=True, env=env,
+                              timeout=120, check=False)
+        assert done.returncode == 1 and b"Traceback" not in done.stderr and done.stdout, done.stderr
+        [conflict] = [c for c in json.loads(done.stdout)["changes"] if c["action"] == "conflict"]
+        assert conflict["current"]["Last name"] == "Lone\udc80"
+        assert conflict["current"]["Job title"] == "Set on the platform"
 
 
 def test_a_user_in_1200_groups(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
