@@ -20,17 +20,20 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from scim2_models import Context, ResourceType, Returned, ScimProvider, UnauthorizedException
+from scim2_models import BulkOperation, Context, ResourceType, Returned, ScimProvider, UnauthorizedException
 from scim2_models import Path as ScimPath
 from scim2_server.applications.wsgi import WSGIApplication, send_response
+from scim2_server.bulk import BulkPlan
+from scim2_server.conditions import Conditions
 from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
-from scim2_server.routing import Operation
-from scim2_server.service import ScimService
+from scim2_server.routing import Operation, Target, match
+from scim2_server.service import ScimService, is_json_media_type
 from scim2_server.utils import parametrize
 
 from rosterbook.errors import UsageError
+from rosterbook.sandbox.patch import NotSimple, PatchCompiler, SimpleOperation, apply_simple
 from rosterbook.sandbox.schema import build_provider
 from rosterbook.sandbox.seed import DEFAULT_USERS, demo_organisation
 from rosterbook.sandbox.storage import SqliteStorage
@@ -161,7 +164,20 @@ class RequestRecord:
 # --- the WSGI application ---------------------------------------------------------------------
 
 LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+BULK_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 _PLAIN_LISTING_PARAMETERS = frozenset({"startIndex", "count"})
+_BULK_KEYS = frozenset({"schemas", "Operations", "failOnErrors"})
+_BULK_OPERATION_KEYS = frozenset({"method", "path", "data", "version", "bulkId"})
+
+
+class _Outcomes:
+    """What ``ScimService.bulk_response`` reads from a bulk plan: the outcomes, in the order of the request."""
+
+    def __init__(self, outcomes: list[dict[str, Any]]) -> None:
+        self._outcomes = outcomes
+
+    def outcomes(self) -> list[dict[str, Any]]:
+        return self._outcomes
 
 
 class _SandboxHandler(ScimHandler):
@@ -182,6 +198,7 @@ class _SandboxHandler(ScimHandler):
         super().__init__(service, storage)
         self.sqlite = storage
         self._markers: dict[str, tuple[str, ...]] = {}
+        self._compilers: dict[str, PatchCompiler] = {}
 
     def _slow_markers(self, resource_type: ResourceType) -> tuple[str, ...]:
         """Texts whose presence in a stored document sends it through scim2-server's response path."""
@@ -230,6 +247,149 @@ class _SandboxHandler(ScimHandler):
                 "Resources": listed,
             }
             return ScimResponse(HTTPStatus.OK, body)
+
+    # --- Bulk ------------------------------------------------------------------------------------
+
+    fast_bulk = True
+
+    def bulk(self, request: ScimRequest) -> ScimResponse:
+        """Run a bulk request; simple PATCH operations take the fast path (see rosterbook.sandbox.patch).
+
+        A request whose envelope is unusual (an unknown key, a POST, PUT or DELETE, a bulkId
+        reference, a limit exceeded, anything but plain JSON) goes whole through scim2-server's own
+        code, so bulkId references and request-level errors stay the reference ones. Otherwise each
+        operation runs in the order of the request: a simple PATCH here, any other one through
+        scim2-server's code for that operation alone (validated before anything runs, as the whole
+        request would be), and ``failOnErrors`` stops the run where scim2-server stops it.
+        """
+        if not self.fast_bulk:
+            return super().bulk(request)
+        with self.service.provider:
+            self.service.route(request, Operation.bulk)
+            envelope = self._plain_bulk(request)
+            if envelope is None:
+                return super().bulk(request)
+            operations, fail_on_errors = envelope
+            prepared: list[tuple[dict[str, Any], _SimplePatch | None, BulkPlan | None]] = []
+            for entry in operations:
+                simple = self._simple_patch(request, entry)
+                if simple is not None:
+                    prepared.append((entry, simple, None))
+                    continue
+                try:
+                    prepared.append((entry, None, self._single_plan(entry)))
+                except Exception:  # the operation breaks the request itself: the reference path says how
+                    return super().bulk(request)
+            outcomes: list[dict[str, Any]] = []
+            errors = 0
+            for entry, simple, plan in prepared:
+                if errors and fail_on_errors is not None and errors >= fail_on_errors:
+                    break
+                outcome = self._run_simple(request, simple) if simple is not None else None
+                if outcome is None:
+                    outcome = self._run_single(request, plan or self._single_plan(entry))
+                outcomes.append(outcome)
+                if int(outcome["status"]) >= 400:
+                    errors += 1
+            return self.service.bulk_response(_Outcomes(outcomes))  # type: ignore[arg-type]
+
+    def _plain_bulk(self, request: ScimRequest) -> tuple[list[dict[str, Any]], int | None] | None:
+        """The operations and failOnErrors of a bulk request made only of PATCHes, or None (the reference path serves it)."""
+        config = self.service.config.bulk
+        body = request.body
+        if config is None or not config.supported or b"bulkId:" in body:
+            return None
+        limit = self.service.bulk_max_payload_size()
+        content_type = request.header("Content-Type")
+        if (limit is not None and len(body) > limit) or (content_type and not is_json_media_type(content_type)):
+            return None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or not set(data) <= _BULK_KEYS or data.get("schemas") != [BULK_REQUEST_SCHEMA]:
+            return None
+        operations = data.get("Operations")
+        fail_on_errors = data.get("failOnErrors")
+        if not isinstance(operations, list) or not operations:
+            return None
+        if config.max_operations is not None and len(operations) > config.max_operations:
+            return None
+        if fail_on_errors is not None and (type(fail_on_errors) is not int or fail_on_errors < 1):
+            return None
+        for entry in operations:
+            if not isinstance(entry, dict) or not set(entry) <= _BULK_OPERATION_KEYS or entry.get("method") != "PATCH":
+                return None
+            if not isinstance(entry.get("path"), str) or not isinstance(entry.get("data"), dict):
+                return None
+            if not all(isinstance(entry.get(key), str) for key in ("version", "bulkId") if key in entry):
+                return None
+        return operations, fail_on_errors
+
+    def _compiler(self, resource_type: ResourceType) -> PatchCompiler:
+        name = str(resource_type.name)
+        if name not in self._compilers:
+            self._compilers[name] = PatchCompiler(self.service.get_model(resource_type))
+        return self._compilers[name]
+
+    def _simple_patch(self, request: ScimRequest, entry: dict[str, Any]) -> _SimplePatch | None:
+        """A bulk PATCH resolved for the fast path, or None when it is not simple."""
+        try:
+            target = match("PATCH", entry["path"])
+            resource_type = self.service.get_resource_type_by_endpoint(str(target.endpoint)) if target.endpoint else None
+        except Exception:  # routing errors are reported by the reference path
+            return None
+        if target.me or target.operation is not Operation.patch or target.resource_id is None or resource_type is None:
+            return None
+        operations = self._compiler(resource_type).compile(entry["data"])
+        if operations is None:
+            return None
+        return _SimplePatch(resource_type, target, operations, entry.get("version"), entry.get("bulkId"))
+
+    def _run_simple(self, request: ScimRequest, simple: _SimplePatch) -> dict[str, Any] | None:
+        """The outcome of a simple PATCH applied to the stored document, or None when this document needs the reference path."""
+        resource_id = str(simple.target.resource_id)
+        location = self.service.resource_location(request.base_url, simple.resource_type, resource_id)
+        outcome: dict[str, Any] = {"method": BulkOperation.Method.patch, "bulk_id": simple.bulk_id, "location": location}
+        conditions = Conditions(if_match=simple.version)
+        etag = self.service.etag_supported
+
+        def change(document: dict[str, Any], version: str) -> bool:
+            conditions.check(version if etag else None, "PATCH")  # 412 before the PATCH is applied, as scim2-server
+            return apply_simple(document, simple.operations)
+
+        try:
+            self.service.authorize(request, simple.target, simple.resource_type)
+            self.service.ensure_patch_supported()
+            with self.storage.operation():
+                version = self.sqlite.edit(simple.resource_type, resource_id, change)
+        except NotSimple:
+            return None
+        except Exception as exception:
+            return self.service.bulk_failure(outcome, exception)
+        outcome["status"] = HTTPStatus.OK
+        outcome["version"] = version if etag else None
+        return outcome
+
+    def _single_plan(self, entry: dict[str, Any]) -> BulkPlan:
+        """scim2-server's plan of a bulk request holding this one operation (validated as in the whole request)."""
+        return self.service.read_bulk(json.dumps({"schemas": [BULK_REQUEST_SCHEMA], "Operations": [entry]}).encode(), "application/scim+json")
+
+    def _run_single(self, request: ScimRequest, plan: BulkPlan) -> dict[str, Any]:
+        """The outcome of one operation run by scim2-server's own bulk code."""
+        result, _ = self.run_bulk_step(request, plan, plan.steps[0])
+        return result
+
+
+@dataclass(frozen=True)
+class _SimplePatch:
+    """A bulk PATCH the fast path can apply: where, what, and the operation's version and bulkId."""
+
+    resource_type: ResourceType
+    target: Target
+    operations: list[SimpleOperation]
+    version: str | None
+    bulk_id: str | None
 
 
 class _SandboxApplication(WSGIApplication):

@@ -311,6 +311,31 @@ class SqliteStorage(ScimStorage):
             self._insert(conn, str(resource_type.name), spec, [(doc, version)], rid=rid)
         return spec.model.model_validate(doc)
 
+    def edit(self, resource_type: ResourceType, resource_id: str, change: Callable[[dict[str, Any], str], bool]) -> str:
+        """Change a stored document in place, without a model; return the resource's version afterwards.
+
+        ``change(document, version)`` edits the stored JSON document and returns whether it changed
+        anything (it may raise, e.g. PreconditionFailedException). Reading, changing and writing
+        happen in one transaction, so an exception leaves nothing stored. As in :meth:`update`, a
+        change gets a new version and ``meta.lastModified``, and a taken unique value a 409.
+        """
+        spec = self._spec(resource_type)
+        with self._transaction() as conn:
+            row = conn.execute("SELECT rid, doc FROM resources WHERE rtype = ? AND id = ?", (resource_type.name, resource_id)).fetchone()
+            if row is None:
+                raise NotFoundException(detail=f"{resource_type.name} {resource_id!r} not found")
+            rid, doc = int(row[0]), json.loads(row[1])
+            meta = doc["meta"]
+            if not change(doc, str(meta.get("version"))):
+                return str(meta.get("version"))
+            version = self._next_versions(conn, 1)
+            meta.pop("location", None)
+            meta["lastModified"] = self.clock().isoformat().replace("+00:00", "Z")
+            meta["version"] = _version(version)
+            self._delete_index_rows(conn, rid)
+            self._insert(conn, str(resource_type.name), spec, [(doc, version)], rid=rid)
+        return _version(version)
+
     def delete(
         self,
         resource_type: ResourceType,
