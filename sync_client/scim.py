@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -64,6 +64,9 @@ SCIM_JSON = "application/scim+json"
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 DEFAULT_PAGE = 1000
 """Page size asked for when the server announces no maxResults (it may answer with fewer)."""
+BULK_CONCURRENCY = 4
+"""Bulk requests in flight at once at most (each within maxOperations and maxPayloadSize): a far platform's
+latency is paid once per round of requests, while a few requests at a time stay polite to its servers."""
 LISTING_SHARE = 10
 """current_versions reads every page once the ids are at least 1 in this many users: a page of
 1000 costs the platform about what 10-20 single GETs cost, and takes one round trip instead of 1000."""
@@ -985,8 +988,8 @@ class ScimClient:
         """Send the operations; one result per operation, in the same order.
 
         Uses /Bulk when announced (chunked at maxOperations and maxPayloadSize; creates first so
-        later chunks can reference them), else a bounded pool of single requests (requests on the
-        same resource stay in order).
+        later chunks can reference them; independent chunks sent a few at a time), else a bounded
+        pool of single requests (requests on the same resource stay in order).
         """
         ops = list(operations)
         if not ops:
@@ -1137,9 +1140,38 @@ class ScimClient:
     # Bulk
 
     def _apply_bulk(self, run: _Run, order: Sequence[int]) -> None:
+        """Send the chunks, up to BULK_CONCURRENCY at once: a chunk starts once the chunks it depends on are done.
+
+        A chunk depends on an earlier one that creates a user it references (``bulkId:``; new
+        managers before their reports, new users before their memberships) or that acts on a
+        resource it acts on too (requests on one group stay in order). Chunks start in order as
+        slots free up, so a failure's effect on later chunks is the same as one at a time.
+        """
         disc = self.discover()
-        for chunk in _chunks(run, order, disc.bulk_max_operations, disc.bulk_max_payload):
-            self._send_chunk(run, chunk)
+        chunks = list(_chunks(run, order, disc.bulk_max_operations, disc.bulk_max_payload))
+        after = _chunk_dependencies(run, chunks)
+        workers = min(self.max_workers, BULK_CONCURRENCY)
+        if len(chunks) == 1 or workers == 1:
+            for chunk in chunks:
+                self._send_chunk(run, chunk)
+            return
+        waiting = list(range(len(chunks)))
+        done: set[int] = set()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            running: dict[Future[None], int] = {}
+            try:
+                while waiting or running:
+                    for j in [j for j in waiting if after[j] <= done][: workers - len(running)]:
+                        waiting.remove(j)
+                        running[pool.submit(self._send_chunk, run, chunks[j])] = j
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        done.add(running.pop(future))
+                        future.result()  # ScimAuthError and bugs surface here
+            except BaseException:
+                for future in running:
+                    future.cancel()
+                raise
 
     def _send_chunk(self, run: _Run, chunk: list[int]) -> None:
         entries: list[dict[str, Any]] = []
@@ -1366,6 +1398,29 @@ def _chunks(run: _Run, order: Sequence[int], max_ops: int, max_bytes: int) -> It
         size += entry
     if chunk:
         yield chunk
+
+
+def _chunk_dependencies(run: _Run, chunks: Sequence[list[int]]) -> list[set[int]]:
+    """For each chunk, the earlier chunks it must wait for: the creators of users it references, and the chunks acting on the same resources."""
+    creator: dict[str, int] = {}
+    last_on: dict[str, int] = {}
+    needs: list[set[int]] = []
+    for j, chunk in enumerate(chunks):
+        mine: set[int] = set()
+        for i in chunk:
+            op = run.ops[i]
+            mine.update(creator[ref] for ref in op.references() if ref in creator)
+            if not op.is_create and op.path in last_on:
+                mine.add(last_on[op.path])
+        for i in chunk:
+            op = run.ops[i]
+            if op.is_create and op.bulk_id:
+                creator.setdefault(op.bulk_id, j)
+            elif not op.is_create:
+                last_on[op.path] = j
+        mine.discard(j)
+        needs.append(mine)
+    return needs
 
 
 def _match_outcomes(run: _Run, sent: list[int], outcomes: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
