@@ -282,15 +282,16 @@ class _SandboxHandler(ScimHandler):
                     return super().bulk(request)
             outcomes: list[dict[str, Any]] = []
             errors = 0
-            for entry, simple, plan in prepared:
-                if errors and fail_on_errors is not None and errors >= fail_on_errors:
-                    break
-                outcome = self._run_simple(request, simple) if simple is not None else None
-                if outcome is None:
-                    outcome = self._run_single(request, plan or self._single_plan(entry))
-                outcomes.append(outcome)
-                if int(outcome["status"]) >= 400:
-                    errors += 1
+            with self.sqlite.batch():  # one commit for the request; each operation still stands or falls alone
+                for entry, simple, plan in prepared:
+                    if errors and fail_on_errors is not None and errors >= fail_on_errors:
+                        break
+                    outcome = self._run_simple(request, simple) if simple is not None else None
+                    if outcome is None:
+                        outcome = self._run_single(request, plan or self._single_plan(entry))
+                    outcomes.append(outcome)
+                    if int(outcome["status"]) >= 400:
+                        errors += 1
             return self.service.bulk_response(_Outcomes(outcomes))  # type: ignore[arg-type]
 
     def _plain_bulk(self, request: ScimRequest) -> tuple[list[dict[str, Any]], int | None] | None:
