@@ -21,6 +21,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _link import LATENCY, all_groups, all_users, far_sandbox, machine, session, use_token
 
 from rosterbook import app
+from sync_client.scim import ScimClient
 
 TARGET = 20.0
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -76,6 +80,35 @@ def edit_workbook(book: Path, wanted: dict[str, tuple[str, str]]) -> int:
     return edited
 
 
+@dataclass
+class Timer:
+    """Time spent in ScimClient.apply during the timed command, and how many calls."""
+
+    seconds: float = 0.0
+    calls: int = 0
+
+
+@contextmanager
+def timed_apply() -> Iterator[Timer]:
+    """Add up the time rosterbook's sync spends in ScimClient.apply (sending), to tell it from the workbook's share."""
+    timer = Timer()
+    original = ScimClient.apply
+
+    def apply(self: ScimClient, operations: Any, progress: Any = None) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(self, operations, progress)
+        finally:
+            timer.seconds += time.perf_counter() - start
+            timer.calls += 1
+
+    ScimClient.apply = apply  # type: ignore[method-assign]
+    try:
+        yield timer
+    finally:
+        ScimClient.apply = original  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both syncs and print one line per figure."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -111,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                 stages.setdefault(stage, [now, now])[1] = now
 
             t = time.perf_counter()
-            result = app.sync_workbook(book, progress=progress)
+            with timed_apply() as sending:
+                result = app.sync_workbook(book, progress=progress)
             t_rb = time.perf_counter() - t
             if (result["sent"], result["confirmed"], result["failed"]) != (args.users, args.users, 0):
                 raise SystemExit(f"rosterbook sync: sent {result['sent']}, confirmed {result['confirmed']}, failed {result['failed']}")
@@ -121,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{ratio:.1f}x faster than the peer (target >= {TARGET:.0f}x: {verdict})")
             for stage, (first, last) in stages.items():
                 print(f"  stage {stage!r}: {first - t:6.1f} s .. {last - t:6.1f} s after start")
+            print(f"  sending (ScimClient.apply: {sending.calls} calls, Bulk requests and their answers) {sending.seconds:6.1f} s, "
+                  f"{t_peer / sending.seconds:.0f}x the peer; the rest (workbook read, check, preview, log, saves) {t_rb - sending.seconds:.1f} s")
 
             peer_state, rb_state = all_users(peer_link.direct), all_users(rb_link.direct)
             same_users = peer_state == rb_state

@@ -246,9 +246,10 @@ class SqliteStorage(ScimStorage):
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self.lock:
-            begin, commit, rollback = ("BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",))
+            begin, commit = "BEGIN IMMEDIATE", "COMMIT"
+            rollback: tuple[str, ...] = ("ROLLBACK",)
             if self._batched:
-                begin, commit, rollback = ("SAVEPOINT write", "RELEASE write", ("ROLLBACK TO write", "RELEASE write"))
+                begin, commit, rollback = "SAVEPOINT write", "RELEASE write", ("ROLLBACK TO write", "RELEASE write")
             self._conn.execute(begin)
             try:
                 yield self._conn
