@@ -89,8 +89,9 @@ def check_table(
             progress(start, total)
         chunk = rows[start : start + _CHUNK]
         news = [row.row_id is None for row in chunk] if has_snapshot else None
-        for found in checker.check(checker.frame(chunk), news, cross_row=True):
-            yield from found
+        found = checker.check(checker.frame(chunk), news, cross_row=True)
+        for i in sorted(found):
+            yield from found[i]
     if progress is not None:
         progress(total, total)
 
@@ -115,8 +116,9 @@ def check_cells(
     for start in range(0, total, _CHUNK * 10):
         if progress is not None:
             progress(start, total)
-        for found in checker.check(frame.part(start, start + _CHUNK * 10), None, cross_row=True):
-            problems.extend(found)
+        found = checker.check(frame.part(start, start + _CHUNK * 10), None, cross_row=True)
+        for i in sorted(found):
+            problems.extend(found[i])
     if progress is not None:
         progress(total, total)
     return CheckReport.from_problems(total, problems)
@@ -139,8 +141,8 @@ def check_matrix(
     checker = _TableChecker(dialect, sheet, positions, [to_text(h) or "" for h in headers], None)
     frame = _frame_of_cells(checker, rows, first_row)
     out: list[list[Problem]] = [[] for _ in rows]
-    for number, problems in zip(frame.numbers, checker.check(frame, None, cross_row=True), strict=True):
-        out[number - first_row] = problems
+    for i, problems in checker.check(frame, None, cross_row=True).items():
+        out[frame.numbers[i] - first_row] = problems
     return out
 
 
@@ -749,15 +751,30 @@ class _Frame:
 
 
 def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], first_row: int) -> _Frame:
-    """Raw rows (the header excluded) as a frame: blank rows dropped, columns transposed in one go."""
-    kept = [(first_row + offset, cells) for offset, cells in enumerate(rows) if not is_blank_row(cells)]
-    numbers = [number for number, _ in kept]
+    """Raw rows (the header excluded) as a frame: columns transposed in one go, blank rows dropped."""
     width = max(len(checker.headers_at), 1)
-    body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for _, cells in kept]
+    body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for cells in rows]
     columns: list[Sequence[Cell]] = list(zip(*body, strict=False)) if body else [() for _ in range(width)]
-    raws = {name: list(columns[checker.positions[name] - 1]) for name in checker.names}
-    extras = {h: list(columns[i - 1]) for h, i in checker.extra_positions.items()}
+    # A blank row starts with a blank cell: only rows whose first cell may be blank get the full look (usually none).
+    blank = {i for i in _blank_candidates(columns[0]) if is_blank_row(rows[i])} if body else set()
+    keep = [i for i in range(len(body)) if i not in blank] if blank else None
+
+    def column(position: int) -> list[Cell]:
+        cells = columns[position - 1]
+        return list(cells) if keep is None else [cells[i] for i in keep]
+
+    numbers = list(range(first_row, first_row + len(body))) if keep is None else [first_row + i for i in keep]
+    raws = {name: column(checker.positions[name]) for name in checker.names}
+    extras = {h: column(i) for h, i in checker.extra_positions.items()}
     return _Frame(numbers, raws, extras)
+
+
+def _blank_candidates(cells: Sequence[Cell]) -> list[int]:
+    """Indexes of the cells that may be blank (a superset: ``is_blank_row`` decides), at C speed for text."""
+    try:
+        return [i for i, cell in enumerate(cells) if not cell or cell.isspace()]  # type: ignore[union-attr]
+    except AttributeError:  # cells that are not text (numbers, dates from a workbook)
+        return [i for i, cell in enumerate(cells) if cell is None or cell.__class__ is not str or not cell.strip()]
 
 
 class _TableChecker:
@@ -833,8 +850,8 @@ class _TableChecker:
         extras = {h: [row.extra.get(h) for row in rows] for h in self.extra_letters} if self.extra_letters else {}
         return _Frame([row.number for row in rows], dict(zip(self.names, _columns(rows, self.names), strict=True)), extras)
 
-    def check(self, frame: _Frame, news: Sequence[bool] | None, *, cross_row: bool) -> list[list[Problem]]:
-        """The problems of each row (one list per row, sorted), checked column by column.
+    def check(self, frame: _Frame, news: Sequence[bool] | None, *, cross_row: bool) -> dict[int, list[Problem]]:
+        """The problems of the rows that have any (frame index -> sorted problems), checked column by column.
 
         Column-wise is what makes this fast: one comprehension per column finds the few cells
         worth a closer look. ``news``: whether each row is a new user (None: unknown).
@@ -879,12 +896,10 @@ class _TableChecker:
         if cross_row:
             self._duplicates(frame, texts_of, found)
             self._lookalikes(frame, texts_of, found)
-        out: list[list[Problem]] = [[] for _ in numbers]
-        for i, problems in found.items():
+        for problems in found.values():
             if len(problems) > 1:
                 problems.sort(key=sort_key)
-            out[i] = problems
-        return out
+        return found
 
     def _requires(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> None:
         """A filled column whose change needs another one filled too (Progression: position needs team)."""
