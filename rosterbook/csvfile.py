@@ -14,6 +14,7 @@ import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Literal
 
@@ -123,6 +124,9 @@ def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8") -> C
 
 
 def _parse(text: str, delimiter: str, name: str) -> tuple[list[list[str]], tuple[tuple[int, int], ...]]:
+    plain = _split_plain(text, delimiter)
+    if plain is not None:
+        return plain, ()
     try:
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)), ()
     except csv.Error as exc:
@@ -134,6 +138,33 @@ def _parse(text: str, delimiter: str, name: str) -> tuple[list[list[str]], tuple
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)), _stray_quotes(text, delimiter)
     except csv.Error as exc:  # pragma: no cover - the lenient reader only fails on absurd field sizes
         raise UsageError(f"{name}: not a readable CSV file ({exc}).") from None
+
+
+_FIELD_LIMIT = csv.field_size_limit()
+
+
+def _split_plain(text: str, delimiter: str) -> list[list[str]] | None:
+    """The records of a CSV text without quotes, split at C speed; None when the csv module must read it.
+
+    Without a '"' there is no quoting, so a record is a line and a field is what lies between
+    delimiters: exactly what ``csv.reader`` returns (an empty line is an empty record), about 3x
+    faster. Texts with a lone carriage return (a line end to the csv module), a NUL or a line
+    longer than the csv module's field limit (both refused by it) are left to it.
+    """
+    if '"' in text or "\x00" in text:
+        return None
+    if "\r" in text:
+        if text.count("\r") != text.count("\r\n"):
+            return None
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the line end of the last record
+    if lines and max(map(len, lines)) > _FIELD_LIMIT:
+        return None
+    if "" in lines:  # blank lines: an empty record each
+        return [line.split(delimiter) if line else [] for line in lines]
+    return list(map(str.split, lines, repeat(delimiter)))
 
 
 def _stray_quotes(text: str, delimiter: str) -> tuple[tuple[int, int], ...]:

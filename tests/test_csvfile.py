@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from rosterbook.csvfile import check_csv, parse_csv_text, read_csv, sniff_delimiter
+from rosterbook.csvfile import _split_plain, check_csv, parse_csv_text, read_csv, sniff_delimiter
 from rosterbook.errors import UsageError
 
 ROWS = [["Zoë", "Lefèvre", "zoe@example.com"], ["José", "García", "jose@example.com"]]
@@ -154,3 +158,21 @@ def test_a_row_with_more_cells_than_headers(tmp_path: Path) -> None:
     assert report.problems[-1].render() == (
         "p.csv!E3: this row has 5 cells but the header row has 4: a value containing ',' may have lost its quotes, shifting the cells after it."
     )
+
+
+# --- the split fast path reads what the csv module reads ------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(',;\t\r\n "xé\x00\x0b\u2028')), max_size=40), st.sampled_from([",", ";", "\t"]))
+def test_the_split_fast_path_reads_what_the_csv_module_reads(text: str, delimiter: str) -> None:
+    plain = _split_plain(text, delimiter)
+    if plain is not None:
+        assert plain == list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+    else:
+        assert '"' in text or "\x00" in text or text.count("\r") != text.count("\r\n")
+
+
+def test_a_line_beyond_the_csv_modules_field_limit_is_left_to_it() -> None:
+    assert _split_plain("a," + "x" * (csv.field_size_limit() + 1) + "\n", ",") is None
+    assert _split_plain("a,b\r\nc,d\r\n\r\n", ",") == [["a", "b"], ["c", "d"], []]

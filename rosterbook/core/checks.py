@@ -17,11 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
-from typing import cast
+from typing import TypeVar, cast
 
 from rosterbook.core.codecs import (
     Cell,
@@ -46,6 +47,8 @@ from rosterbook.core.table import HEADER_ROW, Row, Table, is_blank_row, map_head
 from rosterbook.core.textsafety import invisible_findings, skeleton, why_alike, without_invisible
 
 __all__ = ["check_cells", "check_matrix", "check_table", "check_value"]
+
+_T = TypeVar("_T")
 
 Finding = tuple[Severity, str, str, str | None]
 """What a validator reports about one cell: severity, code, message, fix."""
@@ -297,23 +300,11 @@ def _suspects(dialect: Dialect, column: Column) -> Callable[[list[str | None]], 
     return None
 
 
-_VALID_EMAILS: set[str] = set()
-"""Addresses already found valid (manager columns repeat a few addresses down 50,000 rows)."""
-
-
 def _email_suspects(texts: list[str | None]) -> list[int]:
-    valid, fast = _VALID_EMAILS, fast_valid_email
-    if len(valid) > 200_000:
-        valid.clear()
-    out = []
-    for i, t in enumerate(texts):
-        if t is None or t in valid:
-            continue
-        if fast(t):
-            valid.add(t)
-        else:
-            out.append(i)
-    return out
+    """The filled cells whose address is not certainly valid: each distinct text tested once (manager columns repeat a few)."""
+    fast = fast_valid_email
+    bad = {t for t in set(texts) if t is not None and not fast(t)}
+    return [i for i, t in enumerate(texts) if t in bad] if bad else []
 
 
 def _nothing(texts: list[str | None]) -> list[int]:
@@ -714,13 +705,19 @@ def _columns(rows: Sequence[Row], names: list[str]) -> list[list[Cell]]:
 def _texts(raws: list[Cell]) -> list[str | None]:
     """Canonical text of each cell (``to_text``), with a fast path for all-text columns (CSV files)."""
     try:
-        return [raw.strip() or None for raw in raws]  # type: ignore[union-attr]
-    except AttributeError:
+        stripped: list[str | None] = list(map(str.strip, raws))  # type: ignore[arg-type]
+    except TypeError:  # cells that are not text
         return [(raw.strip() or None) if raw.__class__ is str else (None if raw is None else to_text(raw)) for raw in raws]
+    return [text or None for text in stripped] if "" in stripped else stripped
 
 
 def _formulas(raws: list[Cell], texts: list[str | None]) -> list[int]:
     """Indexes of text cells starting with '=' (rare: one C-speed scan decides whether to look)."""
+    try:
+        if "=" not in "".join(raws):  # type: ignore[arg-type]
+            return []  # all text (a CSV file), and no '=' anywhere
+    except TypeError:
+        pass  # cells that are not text
     joined = "\x00".join([t for t in texts if t is not None])
     if not joined.startswith("=") and "\x00=" not in joined:
         return []
@@ -748,6 +745,26 @@ class _Frame:
             {k: v[start:stop] for k, v in self.raws.items()},
             {k: v[start:stop] for k, v in self.extras.items()},
         )
+
+
+def _record_once(compared: list[str], firsts: Sequence[_T], seen: dict[str, _T]) -> list[int]:
+    """Record in ``seen`` (value -> where it was first) the values that appear once and were not seen before, at
+    C speed; return the indexes of the others (repeats, values seen before) for the row-by-row look, in order."""
+    counts = Counter(compared)
+    closer = {value for value, n in counts.items() if n > 1} if len(counts) < len(compared) else set()
+    closer.update(seen.keys() & counts.keys())
+    fresh = dict(zip(compared, firsts, strict=True))
+    for value in closer:
+        del fresh[value]
+    seen.update(fresh)
+    return [i for i, value in enumerate(compared) if value in closer] if closer else []
+
+
+def _dated(raws: list[Cell]) -> list[int]:
+    """Indexes of the cells Excel made dates (rare: one C-speed pass over the cells' types decides whether to look)."""
+    if not any(issubclass(kind, _DATES) for kind in set(map(type, raws))):
+        return []
+    return [i for i, r in enumerate(raws) if isinstance(r, _DATES)]
 
 
 def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], first_row: int) -> _Frame:
@@ -882,7 +899,7 @@ class _TableChecker:
                     continue
             suspects = rule.suspects(texts) if rule.suspects is not None else [i for i, t in enumerate(texts) if t is not None]
             if rule.suspects is _nothing:  # plain text: only a cell Excel made a date needs a look
-                suspects = [i for i, r in enumerate(raws) if isinstance(r, _DATES)]
+                suspects = _dated(raws)
             skip = set(formulas)
             for i in suspects:
                 if i in skip:
@@ -956,7 +973,12 @@ class _TableChecker:
         fallback_letters = self.letters.get(self.fallback) if self.fallback is not None else None
         seen = self.seen_keys
         flagged: dict[int, str] = {}
-        for i, key_text in enumerate(keys):
+        closer: Iterable[int] = range(len(keys))
+        if key_letters is not None and None not in keys:  # every key filled: repeats found at C speed
+            compared: list[str] = list(map(str.casefold, keys)) if self.key_folds else keys  # type: ignore[arg-type,assignment]
+            closer = _record_once(compared, list(zip(numbers, repeat(key_letters), strict=False)), seen)
+        for i in closer:
+            key_text = keys[i]
             column, letters = self.key, key_letters
             if key_text is None:
                 key_text, column, letters = fallbacks[i], self.fallback or self.key, fallback_letters
@@ -977,7 +999,12 @@ class _TableChecker:
             texts = texts_of[name]
             seen_values = self.seen_unique[name]
             letters = self.letters[name]
-            for i, text in enumerate(texts):
+            closer = range(len(texts))
+            if None not in texts:
+                compared = list(map(str.casefold, texts)) if folds else texts  # type: ignore[arg-type,assignment]
+                closer = _record_once(compared, numbers, seen_values)
+            for i in closer:
+                text = texts[i]
                 if text is None:
                     continue
                 number = numbers[i]

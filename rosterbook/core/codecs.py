@@ -232,9 +232,11 @@ def unescaped_separator_looks_literal(text: str, separator: str, escape: str | N
 # a domain of ASCII labels with single inner hyphens (no IDNA "--"), a letters-only TLD that is not
 # a special-use name (RFC 6761). Possessive quantifiers: no backtracking. Anything else goes to
 # email-validator; tests prove every address taken here is one email-validator accepts.
-_DOMAIN = r"@(?:[A-Za-z0-9]++(?:-[A-Za-z0-9]++)*+\.)++(?!(?:arpa|invalid|local|localhost|onion|test)\Z)[A-Za-z]{2,63}"
-_SIMPLE_EMAIL = re.compile(r"[A-Za-z0-9_+'-]++(?:\.[A-Za-z0-9_+'-]++)*+" + _DOMAIN, re.IGNORECASE)
-_SIMPLE_EMAIL_UNICODE = re.compile(r"(?:[A-Za-z0-9_+'-]|[^\W\d_])++(?:\.(?:[A-Za-z0-9_+'-]|[^\W\d_])++)*+" + _DOMAIN, re.IGNORECASE)
+# Letters are spelled out (A-Za-z) rather than matched with re.IGNORECASE, which makes matching about 3x
+# slower; only the reserved top-level domains are compared without case.
+_DOMAIN = r"@(?:[A-Za-z0-9]++(?:-[A-Za-z0-9]++)*+\.)++(?!(?i:arpa|invalid|local|localhost|onion|test)\Z)[A-Za-z]{2,63}"
+_SIMPLE_EMAIL = re.compile(r"[A-Za-z0-9_+'-]++(?:\.[A-Za-z0-9_+'-]++)*+" + _DOMAIN)
+_SIMPLE_EMAIL_UNICODE = re.compile(r"(?:[A-Za-z0-9_+'-]|[^\W\d_])++(?:\.(?:[A-Za-z0-9_+'-]|[^\W\d_])++)*+" + _DOMAIN)
 
 
 def fast_valid_email(text: str) -> bool:
