@@ -285,6 +285,21 @@ def test_duplicate_keys_point_at_the_first_row_case_insensitively() -> None:
     ]
 
 
+def test_duplicates_across_chunks_point_at_the_first_row() -> None:
+    """Repeats within a chunk, across chunks (check_table reads 1,000 rows at a time), and of a value repeated twice."""
+    emails = [f"u{i}@example.com" for i in range(2500)]
+    emails[8] = emails[9] = "twin@example.com"  # rows 10 and 11
+    emails[1498] = emails[2398] = emails[1].upper()  # rows 1500 and 2400 repeat row 3
+    rows = [_row(email=email) for email in emails]
+    expected = [
+        "Users!C11 email: 'twin@example.com' is already the email of row 10 (C10); each user can appear only once.",
+        "Users!C1500 email: 'U1@EXAMPLE.COM' is already the email of row 3 (C3); each user can appear only once.",
+        "Users!C2400 email: 'U1@EXAMPLE.COM' is already the email of row 3 (C3); each user can appear only once.",
+    ]
+    assert _rendered(list(check_table(build_table("Users", load_dialect("progression"), PROGRESSION_HEADERS, rows)))) == expected
+    assert _rendered(list(check_cells(load_dialect("progression"), PROGRESSION_HEADERS, rows).problems)) == expected
+
+
 def test_edapp_key_falls_back_to_the_email() -> None:
     headers = ["Email", "Username", "External ID"]
     rows: list[list[Cell]] = [

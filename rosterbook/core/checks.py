@@ -17,12 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
-from operator import itemgetter
-from typing import TypeVar, cast
+from itertools import compress, repeat
+from operator import and_, is_, is_not, itemgetter, not_
+from typing import cast
 
 from rosterbook.core.codecs import (
     Cell,
@@ -47,8 +46,6 @@ from rosterbook.core.table import HEADER_ROW, Row, Table, is_blank_row, map_head
 from rosterbook.core.textsafety import invisible_findings, skeleton, why_alike, without_invisible
 
 __all__ = ["check_cells", "check_matrix", "check_table", "check_value"]
-
-_T = TypeVar("_T")
 
 Finding = tuple[Severity, str, str, str | None]
 """What a validator reports about one cell: severity, code, message, fix."""
@@ -747,19 +744,6 @@ class _Frame:
         )
 
 
-def _record_once(compared: list[str], firsts: Sequence[_T], seen: dict[str, _T]) -> list[int]:
-    """Record in ``seen`` (value -> where it was first) the values that appear once and were not seen before, at
-    C speed; return the indexes of the others (repeats, values seen before) for the row-by-row look, in order."""
-    counts = Counter(compared)
-    closer = {value for value, n in counts.items() if n > 1} if len(counts) < len(compared) else set()
-    closer.update(seen.keys() & counts.keys())
-    fresh = dict(zip(compared, firsts, strict=True))
-    for value in closer:
-        del fresh[value]
-    seen.update(fresh)
-    return [i for i, value in enumerate(compared) if value in closer] if closer else []
-
-
 def _dated(raws: list[Cell]) -> list[int]:
     """Indexes of the cells Excel made dates (rare: one C-speed pass over the cells' types decides whether to look)."""
     if not any(issubclass(kind, _DATES) for kind in set(map(type, raws))):
@@ -770,7 +754,9 @@ def _dated(raws: list[Cell]) -> list[int]:
 def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], first_row: int) -> _Frame:
     """Raw rows (the header excluded) as a frame: columns transposed in one go, blank rows dropped."""
     width = max(len(checker.headers_at), 1)
-    body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for cells in rows]
+    body = rows
+    if rows and min(map(len, rows)) < width:  # short rows (a blank line is []) are padded
+        body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for cells in rows]
     columns: list[Sequence[Cell]] = list(zip(*body, strict=False)) if body else [() for _ in range(width)]
     # A blank row starts with a blank cell: only rows whose first cell may be blank get the full look (usually none).
     blank = {i for i in _blank_candidates(columns[0]) if is_blank_row(rows[i])} if body else set()
@@ -789,8 +775,8 @@ def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], firs
 def _blank_candidates(cells: Sequence[Cell]) -> list[int]:
     """Indexes of the cells that may be blank (a superset: ``is_blank_row`` decides), at C speed for text."""
     try:
-        return [i for i, cell in enumerate(cells) if not cell or cell.isspace()]  # type: ignore[union-attr]
-    except AttributeError:  # cells that are not text (numbers, dates from a workbook)
+        return list(compress(range(len(cells)), map(not_, map(str.strip, cells))))  # type: ignore[arg-type]
+    except TypeError:  # cells that are not text (numbers, dates from a workbook)
         return [i for i, cell in enumerate(cells) if cell is None or cell.__class__ is not str or not cell.strip()]
 
 
@@ -926,7 +912,9 @@ class _TableChecker:
             texts = texts_of[name]
             for other in needs:
                 others = texts_of.get(other, blank)
-                for i in [i for i, t in enumerate(texts) if t is not None and others[i] is None]:
+                if None not in others:
+                    continue  # the other column is filled everywhere
+                for i in compress(range(len(texts)), map(and_, map(is_not, texts, repeat(None)), map(is_, others, repeat(None)))):
                     message = f"{quote(texts[i])} is only applied together with {other!r}, which is blank: fill in {other!r} too."
                     cell = f"{self.letters[name]}{numbers[i]}"
                     found.setdefault(i, []).append(Problem("error", self.sheet, cell, numbers[i], name, frame.raws[name][i], "requires-column", message))
@@ -937,7 +925,7 @@ class _TableChecker:
         blank: list[str | None] = [None] * len(numbers)
         keys = texts_of.get(self.key, blank)
         fallbacks = texts_of.get(self.fallback, blank) if self.fallback is not None else blank
-        for i in [i for i, k in enumerate(keys) if k is None and fallbacks[i] is None]:
+        for i in [i for i, k in enumerate(keys) if k is None and fallbacks[i] is None] if None in keys else ():
             problems = self._missing_key(numbers[i])
             if problems:
                 found.setdefault(i, []).extend(problems)
@@ -973,12 +961,7 @@ class _TableChecker:
         fallback_letters = self.letters.get(self.fallback) if self.fallback is not None else None
         seen = self.seen_keys
         flagged: dict[int, str] = {}
-        closer: Iterable[int] = range(len(keys))
-        if key_letters is not None and None not in keys:  # every key filled: repeats found at C speed
-            compared: list[str] = list(map(str.casefold, keys)) if self.key_folds else keys  # type: ignore[arg-type,assignment]
-            closer = _record_once(compared, list(zip(numbers, repeat(key_letters), strict=False)), seen)
-        for i in closer:
-            key_text = keys[i]
+        for i, key_text in enumerate(keys):
             column, letters = self.key, key_letters
             if key_text is None:
                 key_text, column, letters = fallbacks[i], self.fallback or self.key, fallback_letters
@@ -999,12 +982,7 @@ class _TableChecker:
             texts = texts_of[name]
             seen_values = self.seen_unique[name]
             letters = self.letters[name]
-            closer = range(len(texts))
-            if None not in texts:
-                compared = list(map(str.casefold, texts)) if folds else texts  # type: ignore[arg-type,assignment]
-                closer = _record_once(compared, numbers, seen_values)
-            for i in closer:
-                text = texts[i]
+            for i, text in enumerate(texts):
                 if text is None:
                     continue
                 number = numbers[i]
