@@ -153,11 +153,12 @@ def _split_plain(text: str, delimiter: str) -> list[list[str]] | None:
     """
     if '"' in text or "\x00" in text:
         return None
-    if "\r" in text:
-        if text.count("\r") != text.count("\r\n"):
-            return None
-        text = text.replace("\r\n", "\n")
-    lines = text.split("\n")
+    ends = text.count("\r\n")
+    if ends != text.count("\r"):
+        return None  # a lone carriage return ends a record for the csv module
+    if ends and ends != text.count("\n"):
+        text = text.replace("\r\n", "\n")  # mixed line ends
+    lines = text.split("\r\n" if ends and "\r" in text else "\n")
     if lines and lines[-1] == "":
         lines.pop()  # the line end of the last record
     if lines and max(map(len, lines)) > _FIELD_LIMIT:
@@ -333,6 +334,8 @@ def _stray_quote_problems(data: CsvData) -> list[Problem]:
 def _overflowing_rows(data: CsvData) -> list[Problem]:
     """Rows with more cells than the header: usually a value whose delimiter lost its quotes."""
     width = len(data.headers)
+    if not data.rows or max(map(len, data.rows)) <= width:
+        return []
     shown = "a tab" if data.delimiter == "\t" else repr(data.delimiter)
     out = []
     for offset, cells in enumerate(data.rows):

@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import compress, filterfalse, repeat
 from operator import and_, is_, is_not, itemgetter, not_
 from typing import cast
 
@@ -287,7 +287,7 @@ def _suspects(dialect: Dialect, column: Column) -> Callable[[list[str | None]], 
         def outside(texts: list[str | None]) -> list[int]:
             if set(texts) <= words:  # few distinct values: one C-speed pass says all are fine
                 return []
-            return [i for i, t in enumerate(texts) if t not in words]
+            return list(compress(range(len(texts)), map(not_, map(words.__contains__, texts))))
 
         return outside
     if column.type == "email":
@@ -299,9 +299,10 @@ def _suspects(dialect: Dialect, column: Column) -> Callable[[list[str | None]], 
 
 def _email_suspects(texts: list[str | None]) -> list[int]:
     """The filled cells whose address is not certainly valid: each distinct text tested once (manager columns repeat a few)."""
-    fast = fast_valid_email
-    bad = {t for t in set(texts) if t is not None and not fast(t)}
-    return [i for i, t in enumerate(texts) if t in bad] if bad else []
+    distinct = set(texts)
+    distinct.discard(None)
+    bad = set(filterfalse(fast_valid_email, distinct))  # type: ignore[arg-type]
+    return list(compress(range(len(texts)), map(bad.__contains__, texts))) if bad else []
 
 
 def _nothing(texts: list[str | None]) -> list[int]:
@@ -705,7 +706,10 @@ def _texts(raws: list[Cell]) -> list[str | None]:
         stripped: list[str | None] = list(map(str.strip, raws))  # type: ignore[arg-type]
     except TypeError:  # cells that are not text
         return [(raw.strip() or None) if raw.__class__ is str else (None if raw is None else to_text(raw)) for raw in raws]
-    return [text or None for text in stripped] if "" in stripped else stripped
+    if "" in stripped:  # blank cells are None: only those are visited
+        for i in compress(range(len(stripped)), map(not_, stripped)):
+            stripped[i] = None
+    return stripped
 
 
 def _formulas(raws: list[Cell], texts: list[str | None]) -> list[int]:
