@@ -30,6 +30,7 @@ from rosterbook.core.dialects import load_dialect
 from rosterbook.csvfile import check_csv
 
 ROWS = 50_000
+ROUNDS = 3
 MATRIX_ROWS = 10_000
 HEADERS = ["First Name", "Last Name", "email", "position", "team", "manager", "account_active"]
 FIRST = ["Amara", "Tomasz", "Zoë", "Siobhán", "Rahul", "Grace", "Lukas", "Mei", "José", "Hannah", "Kwame", "Chloé", "Arjun", "Nora"]
@@ -80,18 +81,25 @@ def make_rows(n: int, seed: int = 7) -> list[list[str]]:
 
 def best_of(runs: int, call: Callable[[], object]) -> tuple[float, object]:
     """The fastest of ``runs`` timed calls (collector off while timing), and the last result."""
-    best = float("inf")
+    best, _, result = timed(runs, call)
+    return best, result
+
+
+def timed(runs: int, call: Callable[[], object]) -> tuple[float, float, object]:
+    """The fastest wall time and the fastest CPU time of ``runs`` calls (collector off while timing), and the last result."""
+    wall = cpu = float("inf")
     result: object = None
     for _ in range(runs):
         gc.collect()
         gc.disable()
         try:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             result = call()
-            best = min(best, time.perf_counter() - start)
+            wall = min(wall, time.perf_counter() - start)
+            cpu = min(cpu, time.process_time() - start_cpu)
         finally:
             gc.enable()
-    return best, result
+    return wall, cpu, result
 
 
 def _cold(call: Callable[[], object]) -> object:
@@ -120,12 +128,21 @@ def main() -> int:
             writer = csv.writer(f, lineterminator="\r\n")
             writer.writerow(HEADERS)
             writer.writerows(rows)
-        ours, report = best_of(3, lambda: _cold(lambda: check_csv(path, "progression")))
-        theirs, their_errors = best_of(1, lambda: frictionless_errors(path))
+        import frictionless  # noqa: F401  # imported before timing, as rosterbook is: its import is not what we measure
+
+        # Rounds alternate between the two, and each keeps its best: a busy moment of a shared machine
+        # hits both alike.
+        ours = theirs = ours_cpu = theirs_cpu = float("inf")
+        for _ in range(ROUNDS):
+            wall, cpu, report = timed(1, lambda: _cold(lambda: check_csv(path, "progression")))
+            ours, ours_cpu = min(ours, wall), min(ours_cpu, cpu)
+            wall, cpu, their_errors = timed(1, lambda: frictionless_errors(path))
+            theirs, theirs_cpu = min(theirs, wall), min(theirs_cpu, cpu)
     found = len(report.problems)  # type: ignore[attr-defined]
     ratio = theirs / ours
     print(f"check {ROWS:,}-row CSV: rosterbook {ours:.3f} s ({found} problems), frictionless-py {theirs:.3f} s ({their_errors} errors)")
     print(f"check ratio: rosterbook is {ratio:.1f}x faster than frictionless-py (target >= 5x): {'met' if ratio >= 5 else 'NOT met'}")
+    print(f"  CPU time: rosterbook {ours_cpu:.3f} s, frictionless-py {theirs_cpu:.3f} s ({theirs_cpu / ours_cpu:.1f}x); best of {ROUNDS} alternating runs each")
 
     dialect = load_dialect("progression")
     matrix = [list(r) for r in make_rows(MATRIX_ROWS, seed=11)]

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from email_validator import validate_email
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from rosterbook.core import codecs
@@ -106,6 +106,12 @@ _emailish = st.builds(lambda local, labels, tld: f"{local}@{'.'.join(labels)}.{t
 def test_email_fast_path_accepts_only_what_email_validator_accepts(text: str) -> None:
     if codecs._fast_valid_email(text):
         validate_email(text, check_deliverability=False)  # raises if the fast path was too lenient
+
+
+@given(st.lists(st.one_of(_emailish, st.text(alphabet="aZ0.-_+'@é", max_size=24).map(lambda t: t + ".com")), max_size=8))
+@example(["a" * 65 + "@example.com", "a@" + "b" * 64 + ".com", "a@" + "b" * 60 + ".c" + "o" * 10, "ok@example.com"])
+def test_valid_emails_in_bulk_is_the_fast_path_on_each(texts: list[str]) -> None:
+    assert codecs.valid_emails(texts) == {text for text in texts if codecs._fast_valid_email(text)}
 
 
 @pytest.mark.parametrize("tld", ["test", "LOCAL", "localhost", "onion", "arpa", "invalid"])

@@ -19,14 +19,13 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import compress, filterfalse, repeat
+from itertools import compress, repeat
 from operator import and_, is_, is_not, itemgetter, not_
 from typing import cast
 
 from rosterbook.core.codecs import (
     Cell,
     CodecError,
-    fast_valid_email,
     is_valid_email,
     join_list,
     parse_bool,
@@ -38,6 +37,7 @@ from rosterbook.core.codecs import (
     split_list,
     suggest,
     to_text,
+    valid_emails,
 )
 from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.problems import Problem, Severity, cell_address, quote, quote_choices, sort_key
@@ -301,7 +301,7 @@ def _email_suspects(texts: list[str | None]) -> list[int]:
     """The filled cells whose address is not certainly valid: each distinct text tested once (manager columns repeat a few)."""
     distinct = set(texts)
     distinct.discard(None)
-    bad = set(filterfalse(fast_valid_email, distinct))  # type: ignore[arg-type]
+    bad = distinct.difference(valid_emails(distinct))  # type: ignore[arg-type]
     return list(compress(range(len(texts)), map(bad.__contains__, texts))) if bad else []
 
 
@@ -700,25 +700,22 @@ def _columns(rows: Sequence[Row], names: list[str]) -> list[list[Cell]]:
     return [[row.values.get(name) for row in rows] for name in names]
 
 
-def _texts(raws: list[Cell]) -> list[str | None]:
-    """Canonical text of each cell (``to_text``), with a fast path for all-text columns (CSV files)."""
+def _texts(raws: list[Cell]) -> tuple[list[str | None], bool]:
+    """Canonical text of each cell (``to_text``), and whether every cell is text (a CSV file's always are)."""
     try:
         stripped: list[str | None] = list(map(str.strip, raws))  # type: ignore[arg-type]
     except TypeError:  # cells that are not text
-        return [(raw.strip() or None) if raw.__class__ is str else (None if raw is None else to_text(raw)) for raw in raws]
+        return [(raw.strip() or None) if raw.__class__ is str else (None if raw is None else to_text(raw)) for raw in raws], False
     if "" in stripped:  # blank cells are None: only those are visited
         for i in compress(range(len(stripped)), map(not_, stripped)):
             stripped[i] = None
-    return stripped
+    return stripped, True
 
 
-def _formulas(raws: list[Cell], texts: list[str | None]) -> list[int]:
+def _formulas(raws: list[Cell], texts: list[str | None], all_text: bool = False) -> list[int]:
     """Indexes of text cells starting with '=' (rare: one C-speed scan decides whether to look)."""
-    try:
-        if "=" not in "".join(raws):  # type: ignore[arg-type]
-            return []  # all text (a CSV file), and no '=' anywhere
-    except TypeError:
-        pass  # cells that are not text
+    if all_text and "=" not in "".join(raws):  # type: ignore[arg-type]
+        return []
     joined = "\x00".join([t for t in texts if t is not None])
     if not joined.startswith("=") and "\x00=" not in joined:
         return []
@@ -870,7 +867,7 @@ class _TableChecker:
         for name in self.names:
             raws = frame.raws[name]
             _, letters, rule, known = self.plan_of[name]
-            texts = _texts(raws)
+            texts, all_text = _texts(raws)
             texts_of[name] = texts
             column = rule.column
             if column.required != "never" and not (name == self.key and self.fallback is not None) and None in texts:
@@ -878,7 +875,7 @@ class _TableChecker:
                     finding = rule.blank(news[i] if news is not None else None)
                     if finding is not None:
                         found.setdefault(i, []).append(_problem(finding, sheet, f"{letters}{numbers[i]}", numbers[i], column, None))
-            formulas = _formulas(raws, texts)
+            formulas = _formulas(raws, texts, all_text)
             if known is not None or formulas:
                 closer = [i for i, t in enumerate(texts) if t is not None] if known is not None else formulas
                 for i in closer:
@@ -889,7 +886,7 @@ class _TableChecker:
                     continue
             suspects = rule.suspects(texts) if rule.suspects is not None else [i for i, t in enumerate(texts) if t is not None]
             if rule.suspects is _nothing:  # plain text: only a cell Excel made a date needs a look
-                suspects = _dated(raws)
+                suspects = [] if all_text else _dated(raws)
             skip = set(formulas)
             for i in suspects:
                 if i in skip:
@@ -935,7 +932,7 @@ class _TableChecker:
                 found.setdefault(i, []).extend(problems)
         for header, letters in self.extra_letters.items():
             raws = frame.extras.get(header) or [None] * len(numbers)
-            for i in _formulas(raws, _texts(raws)):
+            for i in _formulas(raws, *_texts(raws)):
                 raw = raws[i]
                 if isinstance(raw, str):
                     message = f"{quote(raw.strip())} is a formula's text, not a value: it would be sent as that text. Type the value itself."

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import compress
 
 import email_validator
 from email_validator import EmailNotValidError, validate_email
@@ -232,8 +233,8 @@ def unescaped_separator_looks_literal(text: str, separator: str, escape: str | N
 # a domain of ASCII labels with single inner hyphens (no IDNA "--"), a letters-only TLD that is not
 # a special-use name (RFC 6761). Possessive quantifiers: no backtracking. Anything else goes to
 # email-validator; tests prove every address taken here is one email-validator accepts.
-# Letters are spelled out (A-Za-z) rather than matched with re.IGNORECASE, which makes matching about 3x
-# slower; only the reserved top-level domains are compared without case.
+# Letters are spelled out (A-Za-z) rather than matched with re.IGNORECASE, which makes matching about twice
+# as slow; only the reserved top-level domains are compared without case.
 _DOMAIN = r"@(?:[A-Za-z0-9]++(?:-[A-Za-z0-9]++)*+\.)++(?!(?i:arpa|invalid|local|localhost|onion|test)\Z)[A-Za-z]{2,63}"
 _SIMPLE_EMAIL = re.compile(r"[A-Za-z0-9_+'-]++(?:\.[A-Za-z0-9_+'-]++)*+" + _DOMAIN)
 _SIMPLE_EMAIL_UNICODE = re.compile(r"(?:[A-Za-z0-9_+'-]|[^\W\d_])++(?:\.(?:[A-Za-z0-9_+'-]|[^\W\d_])++)*+" + _DOMAIN)
@@ -248,6 +249,20 @@ def fast_valid_email(text: str) -> bool:
 
 
 _fast_valid_email = fast_valid_email
+
+
+def valid_emails(texts: Iterable[str]) -> set[str]:
+    """The texts ``fast_valid_email`` accepts, tested in bulk: ASCII addresses at C speed (one regex call each, no
+    Python frame), the others one by one."""
+    distinct = set(texts)
+    ascii_texts = list(filter(str.isascii, distinct))
+    valid = list(compress(ascii_texts, map(_SIMPLE_EMAIL.fullmatch, ascii_texts)))
+    if valid and max(map(len, valid)) > 64:  # at most 64 characters: within every length limit of fast_valid_email
+        valid = list(filter(_fast_valid_email, valid))
+    found = set(valid)
+    if len(ascii_texts) < len(distinct):
+        found.update(filter(_fast_valid_email, distinct.difference(ascii_texts)))
+    return found
 
 
 PRIVATE_USE_DOMAINS: tuple[str, ...] = ("internal",)
