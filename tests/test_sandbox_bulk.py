@@ -89,6 +89,13 @@ def _documents(storage: SqliteStorage) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _index_rows(storage: SqliteStorage) -> list[tuple[str, int, str, int]]:
+    with storage.lock:
+        rows = [("uniques", *row) for row in storage._conn.execute("SELECT code, key, rid FROM uniques")]
+        rows += [("lookups", *row) for row in storage._conn.execute("SELECT code, key, rid FROM lookups")]
+    return sorted(rows)
+
+
 TEXTS = st.one_of(
     st.sampled_from(["Engineer", "engineer", "", " ", "Ünïcødé 名前", "x" * 300]),
     st.text(max_size=12),
@@ -165,6 +172,7 @@ def test_fast_bulk_patch_equals_scim2_server(data: st.DataObject) -> None:
             body["failOnErrors"] = fail_on_errors
         assert _bulk(fast, body) == _bulk(reference, body)
         assert _documents(fast_storage) == _documents(reference_storage)
+        assert _index_rows(fast_storage) == _index_rows(reference_storage)  # what uniqueness and filters read
         assert fast_storage.last_version == reference_storage.last_version
 
 

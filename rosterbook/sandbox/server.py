@@ -165,9 +165,25 @@ class RequestRecord:
 
 LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 BULK_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+BULK_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 _PLAIN_LISTING_PARAMETERS = frozenset({"startIndex", "count"})
 _BULK_KEYS = frozenset({"schemas", "Operations", "failOnErrors"})
 _BULK_OPERATION_KEYS = frozenset({"method", "path", "data", "version", "bulkId"})
+
+
+def _patched_response(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body ``ScimService.bulk_response`` gives for PATCHes that all succeeded, without validating models."""
+    operations: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        entry: dict[str, Any] = {"method": "PATCH"}
+        if outcome["bulk_id"] is not None:
+            entry["bulkId"] = outcome["bulk_id"]
+        if outcome.get("version") is not None:
+            entry["version"] = outcome["version"]
+        entry["location"] = outcome["location"]
+        entry["status"] = str(int(outcome["status"]))
+        operations.append(entry)
+    return {"schemas": [BULK_RESPONSE_SCHEMA], "Operations": operations}
 
 
 class _Outcomes:
@@ -282,6 +298,7 @@ class _SandboxHandler(ScimHandler):
                     return super().bulk(request)
             outcomes: list[dict[str, Any]] = []
             errors = 0
+            all_simple = True
             with self.sqlite.batch():  # one commit for the request; each operation still stands or falls alone
                 for entry, simple, plan in prepared:
                     if errors and fail_on_errors is not None and errors >= fail_on_errors:
@@ -289,9 +306,12 @@ class _SandboxHandler(ScimHandler):
                     outcome = self._run_simple(request, simple) if simple is not None else None
                     if outcome is None:
                         outcome = self._run_single(request, plan or self._single_plan(entry))
+                        all_simple = False
                     outcomes.append(outcome)
                     if int(outcome["status"]) >= 400:
                         errors += 1
+            if all_simple and not errors:
+                return ScimResponse(HTTPStatus.OK, _patched_response(outcomes))
             return self.service.bulk_response(_Outcomes(outcomes))  # type: ignore[arg-type]
 
     def _plain_bulk(self, request: ScimRequest) -> tuple[list[dict[str, Any]], int | None] | None:

@@ -81,6 +81,11 @@ def _version(number: int) -> str:
     return f'W/"{number}"'
 
 
+def _document_text(doc: dict[str, Any]) -> str:
+    """A document as stored: compact JSON, non-ASCII text as is."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
 def _key_text(value: Any) -> str:
     """A comparable value as the text the index tables hold."""
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
@@ -355,14 +360,18 @@ class SqliteStorage(ScimStorage):
                 raise NotFoundException(detail=f"{resource_type.name} {resource_id!r} not found")
             rid, doc = int(row[0]), json.loads(row[1])
             meta = doc["meta"]
+            indexed = self._index_rows(spec, doc, rid)
             if not change(doc, str(meta.get("version"))):
                 return str(meta.get("version"))
             version = self._next_versions(conn, 1)
             meta.pop("location", None)
             meta["lastModified"] = self.clock().isoformat().replace("+00:00", "Z")
             meta["version"] = _version(version)
-            self._delete_index_rows(conn, rid)
-            self._insert(conn, str(resource_type.name), spec, [(doc, version)], rid=rid)
+            if self._index_rows(spec, doc, rid) == indexed:  # a title or a department: the index rows stay as they are
+                conn.execute("UPDATE resources SET version = ?, doc = ? WHERE rid = ?", (version, _document_text(doc), rid))
+            else:
+                self._delete_index_rows(conn, rid)
+                self._insert(conn, str(resource_type.name), spec, [(doc, version)], rid=rid)
         return _version(version)
 
     def delete(
@@ -477,20 +486,15 @@ class SqliteStorage(ScimStorage):
         uniques: list[tuple[int, str, int]] = []
         lookups: list[tuple[int, str, int]] = []
         # Row numbers are assigned here (the write lock is held) so index rows can point at them.
-        next_rid = int(conn.execute("SELECT coalesce(max(rid), 0) FROM resources").fetchone()[0])
+        next_rid = int(conn.execute("SELECT coalesce(max(rid), 0) FROM resources").fetchone()[0]) if rid is None else rid
         for doc, version in rows:
             if rid is None:
                 next_rid += 1
             row_id = next_rid if rid is None else rid
-            resources.append((row_id, rtype, str(doc["id"]), version, json.dumps(doc, ensure_ascii=False, separators=(",", ":"))))
-            for attribute in spec.unique:
-                for value in attribute.values(doc):
-                    key = self._comparable(attribute, value)
-                    if key is not None:
-                        uniques.append((attribute.code, key, row_id))
-            for attribute in spec.lookups.values():
-                keys = {self._comparable(attribute, value) for value in attribute.values(doc)}
-                lookups.extend((attribute.code, key, row_id) for key in keys if key is not None)
+            resources.append((row_id, rtype, str(doc["id"]), version, _document_text(doc)))
+            doc_uniques, doc_lookups = self._index_rows(spec, doc, row_id)
+            uniques.extend(doc_uniques)
+            lookups.extend(doc_lookups)
         try:
             if rid is None:
                 conn.executemany("INSERT INTO resources (rid, rtype, id, version, doc) VALUES (?, ?, ?, ?, ?)", resources)
@@ -502,6 +506,20 @@ class SqliteStorage(ScimStorage):
                 raise UniquenessException(detail="A unique attribute's value is already taken") from None
             raise UniquenessException(detail="The id is already taken") from None
         conn.executemany("INSERT INTO lookups (code, key, rid) VALUES (?, ?, ?)", lookups)
+
+    def _index_rows(self, spec: _TypeSpec, doc: dict[str, Any], row_id: int) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, int]]]:
+        """The uniques and lookups rows of a document."""
+        uniques: list[tuple[int, str, int]] = []
+        lookups: list[tuple[int, str, int]] = []
+        for attribute in spec.unique:
+            for value in attribute.values(doc):
+                key = self._comparable(attribute, value)
+                if key is not None:
+                    uniques.append((attribute.code, key, row_id))
+        for attribute in spec.lookups.values():
+            keys = {self._comparable(attribute, value) for value in attribute.values(doc)}
+            lookups.extend((attribute.code, key, row_id) for key in sorted(k for k in keys if k is not None))
+        return uniques, lookups
 
     def _delete_index_rows(self, conn: sqlite3.Connection, rid: int) -> None:
         conn.execute("DELETE FROM uniques WHERE rid = ?", (rid,))
