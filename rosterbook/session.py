@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rosterbook import journal
 from rosterbook import workbook as wbk
@@ -125,31 +124,20 @@ class Loaded:
 
 def workbook_dialect(book: SheetBook, settings: Settings) -> Dialect:
     """The dialect stored at export (a SCIM platform's announced columns), else the named one."""
-    if DIALECT_SHEET in book.sheet_names():
-        # Chunks are joined as stored: a chunk may start or end with a space that belongs to a JSON string.
-        text = "".join(row[0] if isinstance(row[0], str) else (to_text(row[0]) or "") for row in book.values(DIALECT_SHEET)[1:] if row)
-        if text:
-            try:
-                dialect = Dialect.model_validate_json(text)
-            except ValueError:
-                raise DataError(f"{DIALECT_SHEET}: the stored platform dialect was edited and is no longer valid. Export again.") from None
-            if dialect.name == settings.dialect:
-                return dialect
+    text = wbk.read_json_sheet(book, DIALECT_SHEET)
+    if text is not None:
+        try:
+            dialect = Dialect.model_validate_json(text)
+        except ValueError:
+            raise DataError(f"{DIALECT_SHEET}: the stored platform dialect was edited and is no longer valid. Export again.") from None
+        if dialect.name == settings.dialect:
+            return dialect
     return load_dialect(settings.dialect)
 
 
 def write_dialect(book: SheetBook, dialect: Dialect | None) -> None:
     """Store (or, for a built-in dialect, clear) the dialect a platform announced."""
-    if dialect is None:
-        if DIALECT_SHEET in book.sheet_names():
-            book.clear(DIALECT_SHEET, 1)
-        return
-    book.ensure_sheet(DIALECT_SHEET, "veryHidden")
-    text = dialect.model_dump_json()
-    # A cell holds at most 32,767 characters.
-    chunks: list[list[Any]] = [["dialect (JSON, do not edit)"]] + [[text[i : i + 30000]] for i in range(0, len(text), 30000)]
-    book.clear(DIALECT_SHEET, 1)
-    book.write_values(DIALECT_SHEET, 1, 1, chunks)
+    wbk.write_json_sheet(book, DIALECT_SHEET, "dialect (JSON, do not edit)", dialect.model_dump_json() if dialect is not None else None)
 
 
 def platform_choices(loaded: Loaded) -> dict[str, list[str]]:

@@ -805,27 +805,36 @@ def _unplace(sheet: SnapshotSheet, number: int) -> None:
 _FORMAT_HEADER = "file format of the platform's export (JSON, do not edit)"
 
 
+def write_json_sheet(book: SheetBook, sheet: str, header: str, text: str | None) -> None:
+    """Keep a JSON text in a very hidden sheet, in cells of 30,000 characters (a cell holds 32,767); None clears it."""
+    if text is None:
+        if sheet in book.sheet_names():
+            book.clear(sheet, 1)
+        return
+    book.ensure_sheet(sheet, "veryHidden")
+    chunks: list[list[Cell]] = [[header]]
+    chunks += [[text[i : i + 30000]] for i in range(0, len(text), 30000)]
+    book.clear(sheet, 1)
+    book.write_values(sheet, 1, 1, chunks)
+
+
+def read_json_sheet(book: SheetBook, sheet: str) -> str | None:
+    """The JSON text ``write_json_sheet`` kept, joined as stored (a chunk may begin or end with a space); None when there is none."""
+    if sheet not in book.sheet_names():
+        return None
+    text = "".join(row[0] for row in book.values(sheet)[1:] if row and isinstance(row[0], str))
+    return text if text.strip() else None
+
+
 def write_file_format(book: SheetBook, fmt: FileFormat | None) -> None:
     """Remember how the platform's export was written (None: forget it, e.g. a SCIM export)."""
-    if fmt is None:
-        if FILE_FORMAT in book.sheet_names():
-            book.clear(FILE_FORMAT, 1)
-        return
-    book.ensure_sheet(FILE_FORMAT, "veryHidden")
-    text = fmt.to_json()
-    chunks: list[list[Cell]] = [[_FORMAT_HEADER]]
-    chunks += [[text[i : i + 30000]] for i in range(0, len(text), 30000)]  # a cell holds 32,767 characters
-    book.clear(FILE_FORMAT, 1)
-    book.write_values(FILE_FORMAT, 1, 1, chunks)
+    write_json_sheet(book, FILE_FORMAT, _FORMAT_HEADER, fmt.to_json() if fmt is not None else None)
 
 
 def read_file_format(book: SheetBook) -> FileFormat | None:
     """How the platform's export was written; None for a workbook that saw no CSV export (made from the template)."""
-    if FILE_FORMAT not in book.sheet_names():
-        return None
-    grid = book.values(FILE_FORMAT)
-    text = "".join(row[0] for row in grid[1:] if row and isinstance(row[0], str))  # as written: a chunk may end in a space
-    if not text.strip():
+    text = read_json_sheet(book, FILE_FORMAT)
+    if text is None:
         return None
     try:
         return FileFormat.from_json(text)
