@@ -1067,7 +1067,15 @@ class ScimClient:
                 response = self._request(op.method, op.path, body=op.body, safe=False)
             except _UnknownOutcome:
                 # The POST may have created the user: look before creating again (no duplicates).
-                found = self.find_user(op.key)
+                try:
+                    found = self.find_user(op.key)
+                except ScimAuthError:
+                    raise
+                except ScimError as exc:
+                    # The row fails, but the Sync log must not read as "not created": nobody knows yet.
+                    return _result(op, "failed", http_status=exc.status,
+                                   message=f"the platform's answer was lost and looking {op.key!r} up failed ({exc}); the user may have been "
+                                           "created: run the sync again, it looks before creating.")
                 if found is not None:
                     return self._existing(op, found, "the platform's answer was lost, but the user was created")
                 continue
