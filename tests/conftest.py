@@ -1,17 +1,26 @@
-"""Shared fixtures."""
+"""Shared fixtures, the shared-sandbox guard, and what the run prints about its randomness."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+from support.shared import changed, released, shared
 
 if TYPE_CHECKING:
     from rosterbook.sandbox import Sandbox
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
+
+# CI draws the same hypothesis examples every run (each property test's seed comes from its name),
+# and keeps no example database between runs: a failure there is reproducible as printed.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+HYPOTHESIS_PROFILE = "ci" if os.environ.get("CI") else "default"
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 @pytest.fixture(scope="session")
@@ -26,11 +35,16 @@ SANDBOX_USERS = 60
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    """A running sandbox for the module: 127.0.0.1, a free port, in-memory SQLite, 60 seeded users, no token."""
+    """A running sandbox shared by the module's tests: 127.0.0.1, a free port, in-memory SQLite, 60 seeded users, no token.
+
+    Shared, so read-only: a test after which it holds anything else fails (see ``pytest_runtest_call``);
+    a test that writes uses ``fresh_sandbox``.
+    """
     from rosterbook.sandbox import start_sandbox
 
     with start_sandbox(users=SANDBOX_USERS) as running:
-        yield running
+        yield shared(running)
+        released(running)
 
 
 @pytest.fixture
@@ -51,6 +65,15 @@ def fresh_sandbox() -> Iterator[Callable[..., Sandbox]]:
         running.stop()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail a test that changed a sandbox shared by its module (later tests, in any order, rely on its data)."""
+    result = yield
+    dirty = changed(getattr(item, "funcargs", {}).values())
+    assert not dirty, f"{item.nodeid} changed a sandbox other tests share; write to a fresh_sandbox instead: {dirty}"
+    return result
+
+
 SUMMARY_PROPERTY = "rosterbook_summary"
 """A test that records ``record_property(SUMMARY_PROPERTY, line)`` gets the line printed in the terminal summary."""
 
@@ -59,8 +82,15 @@ HOSTILE_PROPERTY = "rosterbook_hostile"
 """Each hostile-platform case that passed records ``name:seconds``; the summary counts them on one line."""
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the summary lines tests recorded (the fault-injection sync's counts), with or without -s or -n."""
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print how the run was randomised and the summary lines tests recorded (fault-injection counts), with or without -s or -n."""
+    seed = config.getoption("randomly_seed", None) if config.pluginmanager.hasplugin("randomly") else None
+    order = f"random, --randomly-seed={seed} (rerun this order with --randomly-seed={seed})" if seed is not None else "as collected (-p no:randomly)"
+    derandomized = hypothesis_settings.default.derandomize
+    terminalreporter.section("randomness")
+    terminalreporter.write_line(f"test order: {order}")
+    terminalreporter.write_line(f"hypothesis: profile {HYPOTHESIS_PROFILE!r}, " + (
+        "derandomize=True (each property test's seed is fixed by its name)" if derandomized else "random seeds (CI=true fixes them)"))
     recorded = [
         (name, str(value), report)
         for reports in terminalreporter.stats.values()

@@ -20,7 +20,10 @@ TIMEOUT = 30
 
 @pytest.fixture(autouse=True)
 def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A test that fails half-way must not leave faults armed on the module's shared sandbox."""
+    """A test that fails half-way must not leave faults armed on the module's shared sandbox.
+
+    The shared sandbox is read-only (conftest.py fails a test that changes it): tests that write start their own.
+    """
     yield
     if "sandbox" in request.fixturenames:
         request.getfixturevalue("sandbox").faults.clear()
@@ -163,7 +166,8 @@ def test_duplicate_user_name_is_a_409_whatever_the_case(sandbox: Sandbox) -> Non
     assert response.json()["scimType"] == "uniqueness"
 
 
-def test_stale_if_match_is_refused_with_412(sandbox: Sandbox) -> None:
+def test_stale_if_match_is_refused_with_412(fresh_sandbox: Callable[..., Sandbox]) -> None:
+    sandbox = fresh_sandbox(users=0)
     user = requests.post(f"{sandbox.url}/Users", json=_new_user("etag.person@lumen.example"), timeout=TIMEOUT)
     url, first = user.json()["meta"]["location"], user.headers["ETag"]
     patch = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "Lead"}]}
@@ -180,8 +184,9 @@ def test_stale_if_match_is_refused_with_412(sandbox: Sandbox) -> None:
     assert requests.delete(url, headers={"If-Match": applied.headers["ETag"]}, timeout=TIMEOUT).status_code == 204
 
 
-def test_patch_add_to_locations_appends(sandbox: Sandbox) -> None:
+def test_patch_add_to_locations_appends(fresh_sandbox: Callable[..., Sandbox]) -> None:
     """RFC 7644 §3.5.2.1: add to a multi-valued attribute adds values; replace replaces them."""
+    sandbox = fresh_sandbox(users=0)
     body = _new_user("loc.person@lumen.example", **{HR_SCHEMA: {"locations": ["Paris"]}})
     url = requests.post(f"{sandbox.url}/Users", json=body, timeout=TIMEOUT).json()["meta"]["location"]
     path = f"{HR_SCHEMA}:locations"
@@ -198,7 +203,8 @@ def test_patch_add_to_locations_appends(sandbox: Sandbox) -> None:
 # --- Bulk ---------------------------------------------------------------------------------------
 
 
-def test_bulk_resolves_bulk_ids(sandbox: Sandbox) -> None:
+def test_bulk_resolves_bulk_ids(fresh_sandbox: Callable[..., Sandbox]) -> None:
+    sandbox = fresh_sandbox(users=0)
     operations = [
         {"method": "POST", "path": "/Users", "bulkId": "u1", "data": _new_user("bulk.one@lumen.example")},
         {"method": "POST", "path": "/Groups", "bulkId": "g1",
@@ -218,7 +224,8 @@ def test_bulk_resolves_bulk_ids(sandbox: Sandbox) -> None:
     assert user["title"] == "Bulk title"
 
 
-def test_bulk_fail_on_errors_stops_and_keeps_earlier_operations(sandbox: Sandbox) -> None:
+def test_bulk_fail_on_errors_stops_and_keeps_earlier_operations(fresh_sandbox: Callable[..., Sandbox]) -> None:
+    sandbox = fresh_sandbox(users=3)
     taken = _all_users(sandbox)[0]["userName"]
     operations = [
         {"method": "POST", "path": "/Users", "bulkId": "a", "data": _new_user("bulk.first@lumen.example")},
@@ -279,7 +286,8 @@ def test_ipv6_loopback(fresh_sandbox: Callable[..., Sandbox]) -> None:
 # --- the fault hook -----------------------------------------------------------------------------
 
 
-def test_faults_answer_before_the_storage(sandbox: Sandbox) -> None:
+def test_faults_answer_before_the_storage(fresh_sandbox: Callable[..., Sandbox]) -> None:
+    sandbox = fresh_sandbox(users=3)
     users_before = sandbox.storage.count("User")
     served_before = sandbox.request_count
     sandbox.faults.add(429, {"Retry-After": "2"}, method="POST", path="/Users", times=2)
@@ -301,7 +309,8 @@ def test_faults_answer_before_the_storage(sandbox: Sandbox) -> None:
     assert sandbox.faults.pending == 0
 
 
-def test_fault_after_serving_loses_the_response_not_the_change(sandbox: Sandbox) -> None:
+def test_fault_after_serving_loses_the_response_not_the_change(fresh_sandbox: Callable[..., Sandbox]) -> None:
+    sandbox = fresh_sandbox(users=0)
     sandbox.faults.add(502, body="Bad gateway", method="POST", path="/v2/Users", after_serving=True)
 
     lost = requests.post(f"{sandbox.url}/Users", json=_new_user("fault.kept@lumen.example"), timeout=TIMEOUT)

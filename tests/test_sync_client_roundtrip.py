@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterator
 
 import pytest
+from support.shared import released, shared
 from test_sync_client import FAST, State, new_user, operations, state_of, statuses
 
 from rosterbook.core.plan import Change
@@ -15,10 +16,12 @@ from sync_client.scim import ScimClient
 
 @pytest.fixture(scope="module")
 def big() -> Iterator[Sandbox]:
+    """5,000 users, shared by the module's tests, read-only."""
     sandbox = start_sandbox(users=5000, seed=11)
     try:
-        yield sandbox
+        yield shared(sandbox)
     finally:
+        released(sandbox)
         sandbox.stop()
 
 
