@@ -1,106 +1,127 @@
-"""A sync of 2,000 changes through a loopback fault proxy: connections dropped before and after the
-server applied a request, stalls, 502/503/429 answers. Sync is run again until it reports nothing
-left; then the platform holds exactly the intended state, nobody was created twice, every outcome
-the Sync log claims is true, and every edit is still in the workbook.
+"""Syncs cut at every stage by a loopback fault proxy, run again until nothing is left, audited against
+the platform's raw state (the sandbox's stored JSON, never rosterbook's own export or mapping).
 
-It runs twice, in full: against the sandbox as it is (versions and ETags), and with a second real
-proxy between the fault proxy and the sandbox that makes it a platform without versions (no
-``meta.version``, no ETag, ``etag.supported=false``), where conflicts and re-runs are decided by values.
+Cut points are placed on requests by their body (the Bulk request holding a given create, the second
+single POST of a given user...), so each one lands where it is meant to whatever the interleaving:
+creates and updates, inside Bulk requests and single ones, before the server saw them, after it
+applied them (answer dropped, or a gateway's 502), and in the middle of the answer; on the first
+attempt and on the replays; plus random faults on every method, POST included. A 401 stops one run.
 
-The summary line (changes, cut points, re-runs, duplicates, lost edits) is printed in pytest's
-terminal summary by the ``pytest_terminal_summary`` hook in conftest.py, with or without ``-s``.
+After every run the raw state is read and every Sync log entry of that run, ok and failed, is
+checked against it (tests/support/syncaudit.py); at the end the platform holds exactly the intended
+users (every attribute), nobody twice (userName, emails, externalId), and every edit is still in the
+workbook. Two self-tests run the audit on a client with a known bug injected and see it fail.
+
+The summary line is printed in pytest's terminal summary (``pytest_terminal_summary`` in conftest.py).
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from openpyxl import load_workbook
-from support.books import patch_user, platform_users, sheet_rows
 from support.faultproxy import FaultKind, FaultProxy, Rule
-from support.scimproxies import VersionlessProxy
+from support.syncaudit import (
+    Audit,
+    Intent,
+    RunRecord,
+    StateChecker,
+    archive_intent,
+    audit,
+    create_intent,
+    duplicates,
+    raw_users,
+    rename_intent,
+    update_intent,
+)
 
 from rosterbook import app
 from rosterbook import workbook as wbk
 from rosterbook.errors import RosterbookError
 from rosterbook.sandbox import Sandbox
-
-USERS = 1_500
-UPDATES, CREATES, ARCHIVES, RENAMES = 1_100, 500, 250, 150
-CHANGES = UPDATES + CREATES + ARCHIVES + RENAMES
-MAX_RUNS = 12
-BATCH = 200
-"""Changes per batch (a Bulk request, then the workbook is saved): ten in the first run."""
+from sync_client import scim
 
 Rows = dict[str, dict[str, Any]]
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+BULK, USERS_POST, USER_PATH, LOOKUP, LISTING = r"/Bulk$", r"/Users$", r"/Users/[0-9a-f]+$", r"filter=userName", r"/Users\?(?!filter)"
+STOPS = ("(401) on ", "did not answer usefully", "cannot be reached")
+"""What may stop a run early (the 401 this test injects; the platform unreachable for a whole run)."""
 
 
-def _cut_points() -> list[Rule]:
-    """Faults at chosen places of the request stream, each firing once.
+@dataclass(frozen=True)
+class Scenario:
+    users: int
+    seed: int
+    creates: int
+    updates: int
+    archives: int
+    renames: int
+    batch: int
+    max_runs: int
+    max_stopped: int
 
-    A rule counts the matching requests that reach it (those an earlier rule took are not seen), so
-    ``skip`` places it: the sixth Bulk request, the 150th single PATCH, and so on.
-    """
-    bulk = r"/Bulk$"
-    single_post, single_patch = r"/Users$", r"/Users/[0-9a-f]+$"
-    lookup, listing = r"filter=userName", r"/Users\?(?!filter)"
-    rules = [
-        # Bulk requests (a batch of 200 changes each): lost after the server applied them, never forwarded,
-        # answered by a gateway, refused for now (Retry-After), stalled.
-        Rule("drop_after", "POST", bulk, skip=0), Rule("drop_before", "POST", bulk, skip=1),
-        Rule("status", "POST", bulk, status=502, skip=2), Rule("status", "POST", bulk, status=503, retry_after="1", skip=3),
-        Rule("status", "POST", bulk, status=429, retry_after="1", skip=4), Rule("delay", "POST", bulk, delay=1.0, skip=5),
-        # Single creates and patches: the replays of the Bulk requests whose outcome was lost.
-        Rule("drop_after", "POST", single_post, skip=3), Rule("drop_before", "POST", single_post, skip=40),
-        Rule("status", "POST", single_post, status=502, skip=100), Rule("drop_after", "POST", single_post, skip=160),
-        Rule("status", "POST", single_post, status=503, retry_after="0", skip=220), Rule("drop_before", "POST", single_post, skip=60),
-        Rule("delay", "POST", single_post, delay=0.5, skip=130), Rule("status", "POST", single_post, status=429, retry_after="1", skip=190),
-        Rule("drop_after", "PATCH", single_patch, skip=5), Rule("drop_before", "PATCH", single_patch, skip=30),
-        Rule("status", "PATCH", single_patch, status=502, skip=60), Rule("drop_after", "PATCH", single_patch, skip=90),
-        Rule("status", "PATCH", single_patch, status=503, retry_after="1", skip=120),
-        Rule("status", "PATCH", single_patch, status=429, retry_after="1", skip=150), Rule("delay", "PATCH", single_patch, delay=1.0, skip=180),
-        Rule("drop_after", "PATCH", single_patch, skip=210), Rule("drop_before", "PATCH", single_patch, skip=240),
-        Rule("status", "PATCH", single_patch, status=502, skip=40), Rule("drop_after", "PATCH", single_patch, skip=75),
-        # Look-ups after an unknown outcome, and the listing of current versions before the plan.
-        Rule("status", "GET", lookup, status=503, retry_after="0", skip=2), Rule("drop_after", "GET", lookup, skip=6),
-        Rule("status", "GET", lookup, status=502, skip=50), Rule("status", "GET", lookup, status=429, retry_after="1", skip=100),
-        Rule("delay", "GET", lookup, delay=0.5, skip=150), Rule("drop_before", "GET", lookup, skip=120),
-        Rule("drop_before", "GET", listing, skip=0), Rule("status", "GET", listing, status=502, skip=1),
-        # Discovery, at the start of a later run.
-        Rule("status", "GET", r"/ServiceProviderConfig", status=503, retry_after="0", skip=1), Rule("drop_before", "GET", r"/Schemas", skip=1),
-    ]
-    return rules
+    @property
+    def changes(self) -> int:
+        return self.creates + self.updates + self.archives + self.renames
+
+
+BIG = Scenario(users=1_500, seed=5, creates=550, updates=1_050, archives=250, renames=150, batch=100, max_runs=6, max_stopped=2)
+SMALL = Scenario(users=120, seed=6, creates=30, updates=40, archives=10, renames=10, batch=30, max_runs=6, max_stopped=2)
+
+
+@dataclass
+class Edits:
+    """The edits made to the workbook: intents for the audit, rows for the sheet check, and who is in which batch."""
+
+    intents: list[Intent]
+    intended: Rows
+    renames: dict[str, str]
+    order: list[tuple[str, str]]
+    """(kind, text unique to its request body) in the order sync sends the changes: creates, updates, archives, renames."""
+
+    def batch(self, number: int, size: int) -> list[tuple[str, str]]:
+        return self.order[number * size : (number + 1) * size]
+
+
+# --- the workbook ----------------------------------------------------------------------------------
 
 
 def _users(path: Path) -> tuple[list[str], Rows]:
     """The Users sheet's data headers and rows by Username, as cell texts."""
     wb = load_workbook(path, read_only=True)
-    ws = wb[wbk.USERS]
-    grid = [list(r) for r in ws.iter_rows(values_only=True)]
+    grid = [list(r) for r in wb[wbk.USERS].iter_rows(values_only=True)]
     wb.close()
     headers = [str(h) for h in grid[0]]
     width = headers.index(wbk.PROBLEMS)
     rows: Rows = {}
     for cells in grid[1:]:
         values = {h: (None if c is None or c == "" else str(c)) for h, c in zip(headers[:width], cells[:width], strict=False)}
-        name = values.get("Username")
-        if name is not None:
-            rows[name] = values
+        if values.get("Username") is not None:
+            rows[str(values["Username"])] = values
     return headers[:width], rows
 
 
-def _edit(path: Path, rng: random.Random, platform_url: str) -> tuple[Rows, dict[str, str], dict[str, tuple[str, ...]]]:
-    """Make the 2,000 edits a user would and point the workbook at ``platform_url``.
+def _log(path: Path) -> list[dict[str, Any]]:
+    wb = load_workbook(path, read_only=True)
+    grid = [list(r) for r in wb[wbk.SYNC_LOG].iter_rows(values_only=True)] if wbk.SYNC_LOG in wb.sheetnames else []
+    wb.close()
+    if not grid:
+        return []
+    headers = [str(h) for h in grid[0]]
+    return [dict(zip(headers, r, strict=False)) for r in grid[1:] if any(c is not None for c in r)]
 
-    Returns the intended rows, old -> new names, and which user got which change.
-    """
+
+def _edit(path: Path, scenario: Scenario, original: dict[str, dict[str, Any]], platform_url: str) -> Edits:
+    """Make the edits a user would, point the workbook at ``platform_url``, and say what the platform must end up holding."""
+    rng = random.Random(scenario.seed)
+    by_name = {str(doc["userName"]): doc for doc in original.values()}
     wb = load_workbook(path)
     for setting in wb[wbk.SETTINGS].iter_rows(min_row=2):
         if setting[0].value == "platform_url":
@@ -109,178 +130,220 @@ def _edit(path: Path, rng: random.Random, platform_url: str) -> tuple[Rows, dict
     col = {str(c.value): c.column for c in ws[1] if c.value is not None}
     rows = list(range(2, ws.max_row + 1))
     active = [r for r in rows if ws.cell(r, col["Status"]).value == "Active"]
-    archived = set(rng.sample(active, ARCHIVES))
+    archived = set(rng.sample(active, scenario.archives))
     rest = [r for r in rows if r not in archived]
-    renamed = set(rng.sample(rest, RENAMES))
-    updated = set(rng.sample([r for r in rest if r not in renamed], UPDATES))
-    kinds: dict[str, tuple[str, ...]] = {}
+    renamed = set(rng.sample(rest, scenario.renames))
+    updated = set(rng.sample([r for r in rest if r not in renamed], scenario.updates))
+    intents: list[Intent] = []
     renames: dict[str, str] = {}
+    order: dict[str, list[tuple[str, str]]] = {"create": [], "update": [], "archive": [], "rename": []}
+    for r in sorted(updated):
+        title = f"Fault-tolerant role {r}"
+        ws.cell(r, col["Job title"]).value = title
+        intents.append(update_intent(by_name[str(ws.cell(r, col["Username"]).value)], title))
+        order["update"].append(("update", f'"{title}"'))
     for r in sorted(archived):
         ws.cell(r, col["Status"]).value = "Archived"
-        kinds[str(ws.cell(r, col["Username"]).value)] = ("archive",)
-    for r in sorted(updated):
-        ws.cell(r, col["Job title"]).value = f"Fault-tolerant role {r}"
-        kinds[str(ws.cell(r, col["Username"]).value)] = ("update",)
+        doc = by_name[str(ws.cell(r, col["Username"]).value)]
+        intents.append(archive_intent(doc))
+        order["archive"].append(("archive", f"/Users/{doc['id']}\""))
     for r in sorted(renamed):
         old = str(ws.cell(r, col["Username"]).value)
         new = f"renamed.{r}@lumen.example"
         ws.cell(r, col["Username"]).value = new
         renames[old] = new
-        kinds[new] = ("rename",)
+        intents.append(rename_intent(by_name[old], new))
+        order["rename"].append(("rename", f'"{new}"'))
     last = ws.max_row
-    for i in range(CREATES):
-        row = last + 1 + i
+    for i in range(scenario.creates):
         name = f"new.person{i:04d}@lumen.example"
         for header, value in (("Username", name), ("First name", "New"), ("Last name", f"Person {i:04d}"), ("Email", name),
                               ("Status", "Pending"), ("Job title", "Joiner")):
-            ws.cell(row, col[header]).value = value
-        kinds[name] = ("create",)
+            ws.cell(last + 1 + i, col[header]).value = value
+        intents.append(create_intent(name, "New", f"Person {i:04d}", "Pending", "Joiner"))
+        order["create"].append(("create", f'"{name}"'))
     wb.save(path)
     _, intended = _users(path)
     # The platform keeps managers by id: a renamed manager shows under the new name for their reports.
     for values in intended.values():
         if values.get("Manager") in renames:
             values["Manager"] = renames[values["Manager"]]
-    return intended, renames, kinds
+    return Edits(intents, intended, renames, [*order["create"], *order["update"], *order["archive"], *order["rename"]])
 
 
-def _sync_until_done(path: Path, proxy: FaultProxy, conflicts: list[int]) -> tuple[int, list[str], dict[str, Any]]:
-    """Run sync until a run has nothing left to send; returns (runs, errors of runs that stopped early, the first result)."""
-    stopped: list[str] = []
-    first: dict[str, Any] = {}
-    for run in range(1, MAX_RUNS + 1):
-        if run == 3:
-            proxy.clear()  # the faults still armed (rules that never matched) go; the random ones too
+# --- cut points ----------------------------------------------------------------------------------------
+
+
+def _attempts(name: str, method: str, path: str, body: str, *cuts: str) -> list[Rule]:
+    """Consecutive attempts at one request (the one whose body holds ``body``), each cut its own way: "drop_before", "status 502"..."""
+    rules = []
+    for n, cut in enumerate(cuts, 1):
+        kind, _, status = cut.partition(" ")
+        assert kind in ("drop_before", "drop_after", "cut_response", "status", "status_after", "delay"), kind
+        rules.append(Rule(kind, method, path, body=re.escape(body), status=int(status or 503), retry_after="0",  # type: ignore[arg-type]
+                          delay=0.5, name=f"{name} (attempt {n}: {cut})"))
+    return rules
+
+
+def _lookup(name: str, user: str, *cuts: str) -> list[Rule]:
+    """Cuts on the look-ups of ``user`` by userName (what the client does after a create's answer was lost)."""
+    encoded = user.replace("@", "%40").strip('"')
+    return [replace(rule, body=None, path=rf"filter=userName.*{re.escape(encoded)}") for rule in _attempts(name, "GET", LOOKUP, "", *cuts)]
+
+
+def _big_cut_points(edits: Edits) -> list[Rule]:
+    """Where the 2,000-change sync is cut. Batches of 100: 0-4 creates, 5 creates + updates, 6-15 updates, then archives, renames."""
+    b = [edits.batch(n, BIG.batch) for n in range(20)]
+    first = [batch[0][1] for batch in b]
+    assert [k for k, _ in b[1]] == ["create"] * 100 and {k for k, _ in b[5]} == {"create", "update"} and [k for k, _ in b[6]] == ["update"] * 100
+    # Batch 5 is lost before the server saw it: its creates and updates are replayed as single requests
+    # that reach the server for the first time, and are cut there, in one wave (their retry waits overlap).
+    c2 = [text for kind, text in b[5] if kind == "create"]
+    u2 = [text for kind, text in b[5] if kind == "update"]
+    return [
+        # Bulk requests (each change's first attempt).
+        *_attempts("Bulk of creates, applied, answer cut in the middle", "POST", BULK, first[0], "cut_response"),
+        *_attempts("Bulk of creates, applied, answer lost", "POST", BULK, first[1], "drop_after"),
+        *_attempts("Bulk of creates and updates, lost before the server saw it", "POST", BULK, first[5], "drop_before"),
+        *_attempts("Bulk of updates, applied, then a gateway's 502", "POST", BULK, first[6], "status_after 502"),
+        *_attempts("Bulk of updates, applied, answer cut in the middle", "POST", BULK, first[7], "cut_response"),
+        *_attempts("Bulk of updates, 503, then 429, then stalled", "POST", BULK, first[8], "status 503", "status 429", "delay"),
+        *_attempts("Bulk of updates, a gateway's 502 before the server", "POST", BULK, first[9], "status 502"),
+        *_attempts("Bulk of updates, the token refused (the run stops)", "POST", BULK, first[10], "status 401"),
+        # Single creates replaying batch 5: their first attempt at the server.
+        *_attempts("single create, lost before, then applied and lost", "POST", USERS_POST, c2[0], "drop_before", "drop_after"),
+        *_attempts("single create, a gateway's 502 before, then applied and cut", "POST", USERS_POST, c2[1], "status 502", "cut_response"),
+        *_attempts("single create, applied, then a gateway's 502", "POST", USERS_POST, c2[2], "status_after 502"),
+        *_lookup("its look-up, 503 then dropped", c2[2], "status 503", "drop_after"),
+        *_attempts("single create, applied, answer cut", "POST", USERS_POST, c2[3], "cut_response"),
+        *_attempts("single create, 503 then lost before", "POST", USERS_POST, c2[4], "status 503", "drop_before"),
+        *_attempts("single create lost before the server five times (fails this run)", "POST", USERS_POST, c2[5], *["drop_before"] * 5),
+        *_attempts("the same create in the next run's Bulk, lost before the server again", "POST", BULK, c2[5], "drop_before"),
+        *_attempts("single create, applied, answer lost", "POST", USERS_POST, c2[6], "drop_after"),
+        *_lookup("its look-ups all refused (outcome unknown this run)", c2[6], *["status 503"] * 5),
+        # Single updates replaying batch 5: their first attempt at the server.
+        *_attempts("single update lost before the server five times (fails this run)", "PATCH", USER_PATH, u2[0], *["drop_before"] * 5),
+        *_attempts("single update applied, every answer lost (outcome unknown this run)", "PATCH", USER_PATH, u2[1], *["drop_after"] * 5),
+        *_attempts("single update, lost before, then applied and lost", "PATCH", USER_PATH, u2[2], "drop_before", "drop_after"),
+        *_attempts("single update, applied, answer cut", "PATCH", USER_PATH, u2[3], "cut_response"),
+        *_attempts("single update, applied, then a gateway's 502", "PATCH", USER_PATH, u2[4], "status_after 502"),
+        *_attempts("single update, a gateway's 502 before the server, then 429", "PATCH", USER_PATH, u2[5], "status 502", "status 429"),
+        # Replays of Bulk requests the server had applied: a create gets 409 and a look-up, an update 412 and a read.
+        *_attempts("replayed create of an applied Bulk, lost before", "POST", USERS_POST, b[1][5][1], "drop_before"),
+        *_attempts("replayed create of an applied Bulk, answer cut", "POST", USERS_POST, b[1][6][1], "cut_response"),
+        *_attempts("replayed update of an applied Bulk, lost before, then its 412 cut", "PATCH", USER_PATH, b[6][5][1], "drop_before", "cut_response"),
+        # The listing of current versions before the plan, and discovery.
+        Rule("drop_before", "GET", LISTING, name="listing, lost before"), Rule("status", "GET", LISTING, status=502, name="listing, 502"),
+        Rule("status", "GET", r"/ServiceProviderConfig", status=503, retry_after="0", skip=1, name="discovery, 503"),
+        Rule("drop_before", "GET", r"/Schemas", skip=1, name="discovery, lost"),
+    ]
+
+
+def _small_cut_points(edits: Edits) -> list[Rule]:
+    """Where the single-request sync is cut (a platform without Bulk): every change's first attempt is a single request."""
+    creates = [text for kind, text in edits.order if kind == "create"]
+    updates = [text for kind, text in edits.order if kind == "update"]
+    return [
+        *_attempts("create lost before the server, its replay applied and lost", "POST", USERS_POST, creates[1], "drop_before", "drop_after"),
+        *_attempts("create applied, answer lost", "POST", USERS_POST, creates[2], "drop_after"),
+        *_attempts("create applied, answer cut", "POST", USERS_POST, creates[3], "cut_response"),
+        *_attempts("create, a gateway's 502 before the server, its replay applied and cut", "POST", USERS_POST, creates[4], "status 502", "cut_response"),
+        *_attempts("create applied, then a gateway's 502", "POST", USERS_POST, creates[5], "status_after 502"),
+        *_attempts("create lost before five times (fails this run)", "POST", USERS_POST, creates[6], *["drop_before"] * 5),
+        *_attempts("update lost before the server", "PATCH", USER_PATH, updates[1], "drop_before"),
+        *_attempts("update applied, answer lost", "PATCH", USER_PATH, updates[2], "drop_after"),
+        *_attempts("update applied, answer cut", "PATCH", USER_PATH, updates[3], "cut_response", "drop_before"),
+        *_attempts("update applied, then a gateway's 502", "PATCH", USER_PATH, updates[4], "status_after 502"),
+        *_attempts("update, the token refused (the run stops)", "PATCH", USER_PATH, updates[35], "status 401"),
+    ]
+
+
+# --- running ----------------------------------------------------------------------------------------
+
+
+def _sync_until_done(book: Path, scenario: Scenario, sandbox: Sandbox, proxy: FaultProxy) -> list[RunRecord]:
+    """Run sync until a run ends with every row confirmed, recording each run's end, raw state and new log entries."""
+    records: list[RunRecord] = []
+    logged = 0
+    for run in range(1, scenario.max_runs + 1):
+        stopped: str | None = None
+        sent: int | None = None
+        failed: int | None = None
         try:
-            result = app.sync_workbook(path, confirm_deletions=True, batch=BATCH, skip_rows=conflicts)
+            result = app.sync_workbook(book, confirm_deletions=True, batch=scenario.batch)
+            sent, failed = int(result["sent"]), int(result["failed"])
         except RosterbookError as exc:
-            stopped.append(str(exc))  # e.g. the platform unreachable for a whole run: nothing is lost, run again
-            continue
-        first = first or result
-        if result["sent"] == 0:
-            return run, stopped, first
-    raise AssertionError(f"sync still had work after {MAX_RUNS} runs; early stops: {stopped}")
+            stopped = str(exc)
+            assert any(s in stopped for s in STOPS), f"run {run} stopped for an unexpected reason: {stopped}"
+        log = _log(book)
+        records.append(RunRecord(run, stopped, sent, raw_users(sandbox), log[logged:]))
+        logged = len(log)
+        if failed == 0:
+            return records
+    raise AssertionError(f"sync still had work after {scenario.max_runs} runs: {[(r.stopped, r.sent) for r in records]}")
 
 
-def _log(path: Path) -> list[dict[str, Any]]:
-    wb = load_workbook(path, read_only=True)
-    grid = [list(r) for r in wb[wbk.SYNC_LOG].iter_rows(values_only=True)]
-    wb.close()
-    headers = [str(h) for h in grid[0]]
-    return [dict(zip(headers, r, strict=False)) for r in grid[1:] if any(c is not None for c in r)]
+@dataclass
+class Outcome:
+    runs: list[RunRecord]
+    audit: Audit
+    rules: list[Rule]
+    faults: Counter[str]
+    random: Counter[str]
+    """Random faults by method."""
+    duplicates: int
+    lost: int
 
 
-@pytest.mark.parametrize("versions", [True, False], ids=["versioned", "versionless"])
-def test_a_sync_of_2000_changes_survives_30_cut_points(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
-                                                       record_property: Callable[[str, object], None], versions: bool) -> None:
-    sandbox = fresh_sandbox(users=USERS, seed=5)
-    with ExitStack() as stack:
-        url = sandbox.url if versions else stack.enter_context(VersionlessProxy(sandbox.url)).url
-        _sync_through_faults(sandbox, url, tmp_path, record_property, versions)
+def _no_bulk(sandbox: Sandbox) -> None:
+    """Make the sandbox announce no Bulk support (a real platform may not have it): its server hook answers discovery."""
+    config = requests.get(f"{sandbox.url}/ServiceProviderConfig", timeout=10).json()
+    config["bulk"] = {"supported": False, "maxOperations": 0, "maxPayloadSize": 0}
+    sandbox.faults.add(200, body=config, method="GET", path="/ServiceProviderConfig", times=1_000_000)
 
 
-CONCURRENT = 20
-"""Users another admin changes on the platform after the export: that many in the field the sheet sends (conflicts,
-skipped), and as many in another field (sent: the other admin's field must survive)."""
-
-
-def _platform_edits(url: str, kinds: dict[str, tuple[str, ...]], intended: Rows, book: Path) -> list[int]:
-    """Another admin's edits, straight on the platform; the intended state follows them. Returns the conflicting rows."""
-    updated = sorted(n for n, k in kinds.items() if k == ("update",))
-    users = platform_users(url)
-    rows = {name: int(values["_row"]) for name, values in sheet_rows(book).items()}
-    for name in updated[:CONCURRENT]:
-        patch_user(url, users[name]["id"], [{"op": "replace", "path": "title", "value": f"Another admin's title for {name}"}])
-        intended[name] = {**intended[name], "Job title": f"Another admin's title for {name}"}
-    for name in updated[CONCURRENT : 2 * CONCURRENT]:
-        patch_user(url, users[name]["id"], [{"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Another admin's department"}])
-        intended[name] = {**intended[name], "Department": "Another admin's department"}
-    return sorted(rows[n] for n in updated[:CONCURRENT])
-
-
-def _conflicted(kinds: dict[str, tuple[str, ...]]) -> set[str]:
-    return set(sorted(n for n, k in kinds.items() if k == ("update",))[:CONCURRENT])
-
-
-def _sync_through_faults(sandbox: Sandbox, url: str, tmp_path: Path, record_property: Callable[[str, object], None], versions: bool) -> None:
-    book = tmp_path / "faults.xlsx"
-    app.export_workbook(book, platform=url)
-    original_headers, original = _users(book)
-    assert len(original) == USERS
-    # Besides the chosen cut points, a few random ones on single requests (a random Bulk fault would only add replays).
-    random_rates: dict[FaultKind, float] = {"drop_after": 0.005, "drop_before": 0.005}
-    with FaultProxy(url, seed=11, random_rates=random_rates, random_methods=("GET", "PATCH")) as proxy:
-        intended, renames, kinds = _edit(book, random.Random(8), proxy.url)
-        assert Counter(k[0] for k in kinds.values()) == {"update": UPDATES, "create": CREATES, "archive": ARCHIVES, "rename": RENAMES}
-        in_sheet = {name: dict(values) for name, values in intended.items()}
-        conflicts = _platform_edits(sandbox.url, kinds, intended, book)
-        rules = _cut_points()
+def run_scenario(scenario: Scenario, sandbox: Sandbox, folder: Path, cut_points: Callable[[Edits], list[Rule]],
+                 random_rates: dict[FaultKind, float], *, bulk: bool = True) -> Outcome:
+    """Export, edit, sync through the fault proxy until done; audit every run; check the end state and the workbook."""
+    book = folder / "faults.xlsx"
+    app.export_workbook(book, platform=sandbox.url)
+    original_headers, original_rows = _users(book)
+    assert len(original_rows) == scenario.users
+    original = raw_users(sandbox)
+    if not bulk:
+        _no_bulk(sandbox)
+    with FaultProxy(sandbox.url, seed=scenario.seed, random_rates=random_rates) as proxy:
+        edits = _edit(book, scenario, original, proxy.url)
+        assert Counter(i.kind for i in edits.intents) == {"create": scenario.creates, "update": scenario.updates,
+                                                          "archive": scenario.archives, "rename": scenario.renames}
+        rules = cut_points(edits)
         for rule in rules:
             proxy.add(rule)
-        runs, stopped, first = _sync_until_done(book, proxy, conflicts)
-        faults = list(proxy.faults)
-    assert sum(first["counts"][a] for a in ("create", "update", "archive", "rename")) == CHANGES - CONCURRENT
+        runs = _sync_until_done(book, scenario, sandbox, proxy)
+        faults = proxy.fault_counts()
+        randomly = Counter(f.method for f in proxy.faults if not f.rule)
 
-    cut_points = len(faults)
-    kinds_seen = Counter(f.kind if f.kind != "status" else f"status {f.status}" for f in faults)
-    assert cut_points >= 30, (kinds_seen, [(r.kind, r.method, r.path, r.skip) for r in rules if not r.fired])
-    assert {"drop_before", "drop_after", "delay", "status 502", "status 503", "status 429"} <= set(kinds_seen), kinds_seen
+    # Every Sync log entry of every run, ok and failed, against the raw state right after that run.
+    checker = StateChecker(original, edits.intents)
+    result = audit(checker, runs)
+    stopped = [r for r in runs if r.stopped is not None]
+    assert len(stopped) <= scenario.max_stopped, [r.stopped for r in stopped]
 
-    # The platform now holds exactly the intended state: export it again, directly (no proxy).
-    again = tmp_path / "again.xlsx"
-    app.export_workbook(again, platform=sandbox.url)
-    headers, platform = _users(again)
+    # The end: exactly the intended users, every attribute as stored, nobody twice, every change confirmed once.
+    final = raw_users(sandbox)
+    assert all(checker.applied(i, final) for i in edits.intents), [i.key for i in edits.intents if not checker.applied(i, final)][:5]
+    assert len(final) == scenario.users + scenario.creates
+    twice = duplicates(final)
+    assert not twice, twice.most_common(5)
+    assert set(result.confirmed) == {i.key for i in edits.intents}, sorted({i.key for i in edits.intents} - set(result.confirmed))[:5]
+
+    # No edit in the workbook was lost: the sheet still shows every intended value, and nothing is left to send.
+    headers, sheet = _users(book)
     assert headers == original_headers
-    names = [n.casefold() for n in platform]
-    duplicates = len(names) - len(set(names))
-    people = Counter((v["First name"], v["Last name"], v["Email"]) for v in platform.values())
-    duplicates += sum(n - 1 for n in people.values() if n > 1)
-    assert duplicates == 0
-    assert len(platform) == USERS + CREATES
-    assert set(platform) == set(intended)
-    created = [n for n, k in kinds.items() if k == ("create",)]
-    for name, want in intended.items():
-        got = platform[name]
-        if name in created:
-            # A new user: the cells the sheet gave, the rest is the platform's (blank here).
-            assert {h: got[h] for h in want if want[h] is not None} == {h: v for h, v in want.items() if v is not None}, name
-        else:
-            assert got == want, name
-
-    # Every outcome the Sync log claims is true, and each change has a confirmed entry.
-    log = _log(book)
-    confirmed: dict[str, set[str]] = {}
-    for entry in log:
-        assert entry["Outcome"] in ("ok", "failed"), entry
-        if entry["Outcome"] != "ok":
-            continue
-        key, action = str(entry["Key"]), str(entry["Action"])
-        confirmed.setdefault(key, set()).add(action)
-        assert key in platform, entry  # the user the entry speaks of exists under that name
-        if action == "archive":
-            assert platform[key]["Status"] == "Archived", entry
-        elif action in ("update", "create"):
-            assert platform[key] == intended[key] or key in created, entry
-        elif action == "rename":
-            assert key in renames.values(), entry
-    skipped = _conflicted(kinds)
-    for name, (kind,) in kinds.items():
-        assert kind in confirmed.get(name, set()) or name in skipped, (name, kind)
-    assert not skipped & set(confirmed)  # the conflicts were never sent
-
-    # No edit in the workbook was lost: the sheet still shows every value it was given, and nothing but the conflicts is left to send.
-    _, sheet = _users(book)
-    lost = sum(1 for name, want in in_sheet.items() if sheet.get(name) != want and not _same_but_manager(sheet.get(name), want, renames))
+    lost = sum(1 for name, want in edits.intended.items() if sheet.get(name) != want and not _same_but_manager(sheet.get(name), want, edits.renames))
     assert lost == 0
-    loaded = app.load(app.open_book(book))
-    assert sorted(app.edited_rows(loaded)) == conflicts
-
-    line = (f"fault-injection sync ({'versioned' if versions else 'platform without versions'}): {CHANGES} changes, "
-            f"{cut_points} cut points ({_kinds(kinds_seen)}), "
-            f"{runs - 1} re-runs needed, {len(stopped)} runs stopped early, duplicates {duplicates}, lost edits {lost}, "
-            f"platform edits overwritten 0 of {2 * CONCURRENT}")
-    record_property("rosterbook_summary", line)
-    print(line)
+    assert app.edited_rows(app.load(app.open_book(book))) == {}
+    return Outcome(runs, result, rules, faults, randomly, sum(twice.values()), lost)
 
 
 def _same_but_manager(row: dict[str, Any] | None, want: dict[str, Any], renames: dict[str, str]) -> bool:
@@ -292,8 +355,100 @@ def _same_but_manager(row: dict[str, Any] | None, want: dict[str, Any], renames:
     return row == want
 
 
-def _kinds(counts: Counter[str]) -> str:
-    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+def _summary(title: str, scenario: Scenario, outcome: Outcome) -> str:
+    stopped = sum(1 for r in outcome.runs if r.stopped is not None)
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(outcome.faults.items()))
+    randomly = ", ".join(f"{method} {n}" for method, n in sorted(outcome.random.items())) or "none"
+    return (f"{title}: {scenario.changes} changes, {sum(outcome.faults.values())} cuts ({kinds}), {len(outcome.rules)} placed cut points all fired, "
+            f"random cuts by method: {randomly}, "
+            f"{len(outcome.runs)} runs ({stopped} stopped early), Sync log verified against the raw state: {outcome.audit.ok} ok + "
+            f"{outcome.audit.failed} failed ({outcome.audit.failed_applied} with the answer lost but applied), "
+            f"raw duplicates {outcome.duplicates}, lost edits {outcome.lost}")
+
+
+def _all_fired(rules: list[Rule]) -> None:
+    assert all(r.fired for r in rules), [r.name for r in rules if not r.fired]
+
+
+# --- the tests ----------------------------------------------------------------------------------------
+
+
+def test_a_sync_of_2000_changes_cut_at_every_stage_ends_exactly_as_intended(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
+                                                                             record_property: Callable[[str, object], None]) -> None:
+    sandbox = fresh_sandbox(users=BIG.users, seed=BIG.seed)
+    rates: dict[FaultKind, float] = {"drop_before": 0.003, "drop_after": 0.003, "cut_response": 0.002, "status_after": 0.002}
+    outcome = run_scenario(BIG, sandbox, tmp_path, _big_cut_points, rates)
+    _all_fired(outcome.rules)
+    assert {"drop_before", "drop_after", "cut_response", "status_after 502", "status 502", "status 503", "status 429", "status 401", "delay"} <= set(outcome.faults)
+    assert sum(outcome.faults.values()) >= 50, outcome.faults
+    stops = [r.stopped for r in outcome.runs if r.stopped is not None]
+    assert any("(401) on POST /Bulk" in s for s in stops), stops
+    assert outcome.audit.failed >= 2 and outcome.audit.failed_applied >= 2  # the five-times cuts: failed honestly, and unknown-but-applied
+    line = _summary("fault-injection sync (Bulk)", BIG, outcome)
+    record_property("rosterbook_summary", line)
+    print(line)
+
+
+def test_single_requests_cut_at_every_stage_end_exactly_as_intended(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
+                                                                     record_property: Callable[[str, object], None]) -> None:
+    sandbox = fresh_sandbox(users=SMALL.users, seed=SMALL.seed)
+    rates: dict[FaultKind, float] = {"drop_before": 0.01, "drop_after": 0.01, "cut_response": 0.01, "status_after": 0.01}
+    outcome = run_scenario(SMALL, sandbox, tmp_path, _small_cut_points, rates, bulk=False)
+    _all_fired(outcome.rules)
+    assert not any(r.path == "/Bulk" for r in sandbox.request_log)
+    assert any("(401) on PATCH" in (r.stopped or "") for r in outcome.runs)
+    line = _summary("fault-injection sync (single requests)", SMALL, outcome)
+    record_property("rosterbook_summary", line)
+    print(line)
+
+
+# --- the audit catches known bugs (a client with the bug injected; the HTTP is real) ----------------------
+
+
+class _LostCreateAssumedApplied(scim.ScimClient):
+    def _create(self, op: scim.Operation) -> scim.OperationResult:
+        try:
+            response = self._request(op.method, op.path, body=op.body, safe=False)
+        except scim._UnknownOutcome:
+            return scim._result(op, "ok", message="assumed created")  # the bug: no look-up
+        return self._from_response(op, response)
+
+
+_FROM_RESPONSE = scim.ScimClient._from_response
+
+
+class _AppliedCreateLoggedFailed(scim.ScimClient):
+    def _from_response(self, op: scim.Operation, response: requests.Response) -> scim.OperationResult:
+        result = _FROM_RESPONSE(self, op, response)  # the real class's own, before the bug is injected into it
+        if op.is_create and response.status_code == 201:
+            return replace(result, status="failed", message="the platform refused the values")  # the bug
+        return result
+
+
+@pytest.fixture
+def bug(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[type[scim.ScimClient]], None]]:
+    """Inject a buggy method into the real client class for one test (the sync's requests stay real)."""
+
+    def inject(buggy: type[scim.ScimClient]) -> None:
+        for name in ("_create", "_from_response"):
+            if name in vars(buggy):
+                monkeypatch.setattr(scim.ScimClient, name, vars(buggy)[name])
+
+    yield inject
+
+
+@pytest.mark.parametrize(
+    ("buggy", "caught"),
+    [(_LostCreateAssumedApplied, r"create 'new\.person0001@lumen\.example' \(ok, .*\): logged ok, but the platform does not hold the change"),
+     (_AppliedCreateLoggedFailed, r"create 'new\.person\d+@lumen\.example' \(failed, .*\): logged failed, but the platform holds the change")],
+    ids=["lost-create-assumed-applied", "applied-create-logged-failed"],
+)
+def test_the_audit_fails_on_a_client_with_a_known_bug(buggy: type[scim.ScimClient], caught: str, bug: Callable[[type[scim.ScimClient]], None],
+                                                       fresh_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
+    bug(buggy)
+    sandbox = fresh_sandbox(users=SMALL.users, seed=SMALL.seed)
+    with pytest.raises(AssertionError, match=caught):
+        run_scenario(SMALL, sandbox, tmp_path, _small_cut_points, {}, bulk=False)
 
 
 @pytest.fixture(autouse=True)

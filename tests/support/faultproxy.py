@@ -6,8 +6,16 @@ otherwise. Faults, by rule (method / path pattern / how many times) or at random
 
 - ``drop_before``: close the client's connection without forwarding (nothing reached the server);
 - ``drop_after``: forward, let the server apply it, then close without answering (response lost);
+- ``cut_response``: forward, let the server apply it, then send only part of its answer and close
+  (the headers and half the body; of a bodiless answer, half the status line);
 - ``status``: answer 429/502/503 (with ``Retry-After``) without forwarding;
+- ``status_after``: forward, let the server apply it, then answer ``status`` instead of its answer
+  (a gateway that lost the response: 502/504);
 - ``delay``: wait, then forward (a stall); plus ``latency`` added to every request (a far platform).
+
+A rule can target one request by its body (``body``, a regex searched in the request body), so
+"the Bulk request holding this user's create" or "the second single POST of this user" is a
+place in the stream that does not depend on how concurrent requests interleave.
 
 Bounded and self-stopping: at most ``max_connections`` client connections at once, idle
 connections are closed after ``idle_timeout``, and the whole proxy stops after ``lifetime``
@@ -29,7 +37,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-FaultKind = Literal["drop_before", "drop_after", "status", "delay"]
+FaultKind = Literal["drop_before", "drop_after", "cut_response", "status", "status_after", "delay"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("drop_before", "drop_after", "cut_response", "status", "status_after", "delay")
 
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host"})
 _REASONS = {429: "Too Many Requests", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -37,10 +46,11 @@ _REASONS = {429: "Too Many Requests", 502: "Bad Gateway", 503: "Service Unavaila
 
 @dataclass
 class Rule:
-    """Inject ``kind`` into requests matching ``method`` and ``path`` (a regex searched in the path+query)."""
+    """Inject ``kind`` into requests matching ``method``, ``path`` (a regex searched in the path+query) and ``body``."""
 
     kind: FaultKind
     method: str | None = None
+    """A method, or a regex of methods (``"POST|PATCH"``); None: any."""
     path: str | None = None
     times: int | None = 1
     """How many matching requests get the fault (None: all of them)."""
@@ -49,13 +59,19 @@ class Rule:
     status: int = 503
     retry_after: str | None = "0"
     delay: float = 0.0
+    body: str | None = None
+    """A regex searched in the request body (decoded as UTF-8); None: any body."""
+    name: str = ""
+    """What this cut point stands for (shown when a test reports the rules that never fired)."""
     seen: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 
-    def matches(self, method: str, target: str) -> bool:
-        if self.method is not None and self.method.upper() != method.upper():
+    def matches(self, method: str, target: str, body: bytes = b"") -> bool:
+        if self.method is not None and re.fullmatch(self.method, method, re.IGNORECASE) is None:
             return False
-        return self.path is None or re.search(self.path, target) is not None
+        if self.path is not None and re.search(self.path, target) is None:
+            return False
+        return self.body is None or re.search(self.body, body.decode("utf-8", "replace")) is not None
 
     def take(self) -> bool:
         """Count a matching request; True when this one gets the fault."""
@@ -86,6 +102,8 @@ class Fault:
     method: str
     target: str
     status: int | None = None
+    rule: str = ""
+    """The name of the rule that fired ("" for a random fault)."""
 
 
 class FaultProxy:
@@ -99,6 +117,7 @@ class FaultProxy:
         seed: int | None = None,
         random_rates: dict[FaultKind, float] | None = None,
         random_status: int = 503,
+        random_status_after: int = 502,
         random_methods: tuple[str, ...] | None = None,
         max_connections: int = 64,
         idle_timeout: float = 30.0,
@@ -114,6 +133,7 @@ class FaultProxy:
         self.latency = latency
         self.random_rates = dict(random_rates or {})
         self.random_status = random_status
+        self.random_status_after = random_status_after
         self.random_methods = random_methods
         self._rng = random.Random(seed)
         self.rules: list[Rule] = []
@@ -188,7 +208,7 @@ class FaultProxy:
 
     def fault_counts(self) -> Counter[str]:
         with self._lock:
-            return Counter(f.kind if f.kind != "status" else f"status {f.status}" for f in self.faults)
+            return Counter(f.kind if f.status is None else f"{f.kind} {f.status}" for f in self.faults)
 
     # --- serving -----------------------------------------------------------------------------
 
@@ -221,7 +241,7 @@ class FaultProxy:
                     self.requests += 1
                     if len(self.seen) < 100_000:  # bounded memory in long benchmarks
                         self.seen.append(Seen(method, target, len(body)))
-                fault = self._decide(method, target)
+                fault = self._decide(method, target, body)
                 if self.latency:
                     time.sleep(self.latency)
                 if fault is not None and fault.kind == "delay":
@@ -241,6 +261,19 @@ class FaultProxy:
                 if fault is not None and fault.kind == "drop_after":
                     self._record(fault, method, target)
                     return
+                if fault is not None and fault.kind == "cut_response":
+                    self._record(fault, method, target)
+                    whole = _response(status, reason, out_headers, out_body, keep_alive)
+                    # Half the body arrives; of a bodiless answer (204), half its status line.
+                    sock.sendall(whole[: len(whole) - (len(out_body) + 1) // 2] if out_body else whole[:10])
+                    return
+                if fault is not None and fault.kind == "status_after":
+                    self._record(fault, method, target)
+                    payload = b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"%d","detail":"the gateway lost the answer"}' % fault.status
+                    sock.sendall(_response(fault.status, _REASONS.get(fault.status, "Error"), [("Content-Type", "application/scim+json")], payload, keep_alive))
+                    if not keep_alive:
+                        return
+                    continue
                 if fault is not None and fault.kind == "delay":
                     self._record(fault, method, target)
                 sock.sendall(_response(status, reason, out_headers, out_body, keep_alive))
@@ -257,22 +290,23 @@ class FaultProxy:
                 sock.close()
             self._slots.release()
 
-    def _decide(self, method: str, target: str) -> Rule | None:
+    def _decide(self, method: str, target: str, body: bytes) -> Rule | None:
         with self._lock:
             for rule in self.rules:
-                if rule.matches(method, target) and rule.take():
+                if rule.matches(method, target, body) and rule.take():
                     return rule
             if self.random_rates and (self.random_methods is None or method in self.random_methods):
                 draw = self._rng.random()
                 for kind, rate in sorted(self.random_rates.items()):
                     if draw < rate:
-                        return Rule(kind, status=self.random_status, times=None)
+                        return Rule(kind, status=self.random_status_after if kind == "status_after" else self.random_status, times=None)
                     draw -= rate
         return None
 
     def _record(self, rule: Rule, method: str, target: str) -> None:
         with self._lock:
-            self.faults.append(Fault(rule.kind, method, target, rule.status if rule.kind == "status" else None))
+            status = rule.status if rule.kind in ("status", "status_after") else None
+            self.faults.append(Fault(rule.kind, method, target, status, rule.name))
 
     def _forward(
         self, conn: http.client.HTTPConnection | None, method: str, target: str, headers: list[tuple[str, str]], body: bytes
