@@ -109,9 +109,10 @@ def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8") -> C
     text = text.lstrip("\ufeff")
     delimiter: str | None = None
     first_line, _, rest = text.partition("\n")
-    hint = first_line.strip().strip('"').casefold()
-    if hint.startswith("sep=") and len(hint) == 5:
-        delimiter, text = first_line.strip().strip('"')[4], rest  # Excel's "sep=;" hint line
+    # Not .strip(): in "sep=\t" the tab is the delimiter named.
+    hint = first_line.strip(" \r").strip('"')
+    if hint.casefold().startswith("sep=") and len(hint) == 5:
+        delimiter, text = hint[4], rest  # Excel's "sep=;" hint line
     if delimiter is None:
         delimiter = sniff_delimiter(text)
     newline = "\r\n" if "\r\n" in text[:65536] else "\n"

@@ -50,9 +50,11 @@ def test_semicolons_inside_a_comma_file_do_not_fool_the_sniffer() -> None:
     assert parse_csv_text(text).rows[0] == ["a@example.com", "marketing; operations;", "Admin; Learner"]
 
 
-def test_excel_sep_hint_line() -> None:
-    data = parse_csv_text("sep=;\nemail;account_active\na@example.com;Active\n")
-    assert (data.delimiter, data.headers, data.rows) == (";", ["email", "account_active"], [["a@example.com", "Active"]])
+@pytest.mark.parametrize("delimiter", [";", ",", "\t"], ids=["semicolon", "comma", "tab"])
+@pytest.mark.parametrize("hint", ["sep={}\n", "sep={}\r\n", '"sep={}"\r\n'], ids=["lf", "crlf", "quoted"])
+def test_excel_sep_hint_line(hint: str, delimiter: str) -> None:
+    data = parse_csv_text(hint.format(delimiter) + f"email{delimiter}account_active\na@example.com{delimiter}Active\n")
+    assert (data.delimiter, data.headers, data.rows) == (delimiter, ["email", "account_active"], [["a@example.com", "Active"]])
 
 
 def test_single_column_file() -> None:
