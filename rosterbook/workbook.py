@@ -167,7 +167,7 @@ def read_settings(book: SheetBook) -> Settings:
         if key == "layout":
             continue
         if key not in known:
-            raise DataError(f"{SETTINGS}!A{number}: {key!r} is not a setting; expected one of {quote_choices(known)}.")
+            raise DataError(f"{SETTINGS}!A{number}: {key!r} is not a setting; expected one of {quote_choices(SETTING_NAMES)}.")
         found[key] = _parse_setting(key, raw, where)
     settings = Settings(**found)
     load_dialect(settings.dialect)  # unknown dialect: a clear error now, not later
