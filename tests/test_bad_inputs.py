@@ -1,25 +1,31 @@
-"""The hostile and broken input corpus (tests/samples/bad/): every file gets a clear message naming
-the place, the documented exit code (1 data, 2 usage), no traceback, and nothing reaches the platform.
+"""The hostile and broken input corpus (tests/samples/bad/): every command that applies to a file (a CSV
+file: check, export --from-csv and a check of the exported workbook; a workbook: check, preview, sync)
+gives the expected messages (matched as whole tokens: "row 7" is not found in "row 70"), the documented
+exit code (1 data, 2 usage), no traceback; it writes exactly the files it should (the folder is listed
+and hashed before and after) and asks the platform only what it should (the sandbox's request log).
 
 The corpus and EXPECTED.json are written by scripts/make_bad_samples.py and committed. A SCIM
 workbook's Settings point at a placeholder URL; each run points a copy at a live sandbox seeded like
 the one the workbook was exported from (same platform ids), so a command that wrongly went ahead
-would really send, and the sandbox's request counter would show it.
+would really send, and the sandbox's request log would show it.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import io
 import json
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import Workbook, load_workbook
+from support.shared import released, shared
 
 from rosterbook.cli import run
 from rosterbook.sandbox import Sandbox, start_sandbox
@@ -39,7 +45,8 @@ CASES = [
 def platform() -> Iterator[Sandbox]:
     """The sandbox the corpus's SCIM workbooks are pointed at (never expected to be asked anything)."""
     with start_sandbox(users=SANDBOX_USERS, seed=1) as sandbox:
-        yield sandbox
+        yield shared(sandbox)
+        released(sandbox)
 
 
 def _point_at(path: Path, placeholder: str, url: str) -> None:
@@ -59,6 +66,38 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     return code, captured.out + captured.err
 
 
+def _contains(output: str, text: str) -> bool:
+    """``text`` occurs in ``output`` as whole tokens: not glued to a letter or digit at either end."""
+    before = r"(?<!\w)" if re.match(r"\w", text) else ""
+    after = r"(?!\w)" if re.search(r"\w$", text) else ""
+    return re.search(before + re.escape(text) + after, output) is not None
+
+
+@pytest.mark.parametrize(
+    ("output", "text", "found"),
+    [("2 rows have errors (rows 8, 9)", "rows 8, 9", True), ("in row 70 and row 7.", "row 7", True), ("in row 70", "row 7", False),
+     ("Users!E80 Status", "Users!E8", False), ("Users!E8 Status", "Users!E8", True), ("112 rows checked", "12 rows checked", False),
+     ("'/tmp/x/book.xlsx': cannot", "book.xlsx': cannot", True), ("rebook.xlsx': cannot", "book.xlsx': cannot", False)],
+)
+def test_expected_messages_match_whole_tokens(output: str, text: str, found: bool) -> None:
+    assert _contains(output, text) is found
+
+
+def _listing(folder: Path) -> dict[str, str]:
+    """Every file in the folder and a hash of its bytes (a file written, even with the same name, shows)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
+
+
+def _held(sandbox: Sandbox, user_name: str, path: list[str]) -> Any:
+    """An attribute of a user as the sandbox stores it (its raw JSON)."""
+    user_type = next(rt for rt in sandbox.storage.provider.resource_types if rt.name == "User")
+    users = [json.loads(doc) for doc in sandbox.storage.documents(user_type, 0, None)[1]]
+    value: Any = next(u for u in users if u["userName"] == user_name)
+    for step in path:
+        value = value[step]
+    return value
+
+
 def test_the_corpus_is_big_enough_and_every_file_has_an_expectation() -> None:
     files = sorted(p.name for p in BAD.iterdir() if p.suffix in (".csv", ".xlsx"))
     assert len(files) >= 40
@@ -67,9 +106,14 @@ def test_the_corpus_is_big_enough_and_every_file_has_an_expectation() -> None:
     assert {".csv", ".xlsx"} <= kinds
     for name, entry in EXPECTED.items():
         assert entry["why"], name
+        # Every command that applies to the file, in the order a user would run them.
+        commands = [spec["command"][0] for spec in entry["runs"]]
+        assert commands == (["check", "export"] if name.endswith(".csv") else ["check", "preview", "sync"]), name
         for spec in entry["runs"]:
             assert spec["exit_code"] in (0, 1, 2), name
-            assert spec["message"], name
+            assert spec["message"] and all(len(text) >= 8 for text in spec["message"]), name  # no bare "row 7"
+            assert spec.get("requests", "none") in ("none", "reads", "sends"), name
+            assert ("then" in spec) == (spec["command"][0] == "export" and spec["exit_code"] == 0), name
 
 
 def test_the_committed_corpus_is_what_the_script_writes() -> None:
@@ -87,37 +131,60 @@ def test_the_committed_corpus_is_what_the_script_writes() -> None:
         assert EXPECTED[name]["why"] == why and EXPECTED[name]["runs"] == runs, name
         if raw is not None and not raw.startswith(b"PK"):  # openpyxl stamps the time into a workbook it saves
             assert (BAD / name).read_bytes() == raw, name
+    assert script.expectations(BAD) == EXPECTED
 
 
 @pytest.mark.parametrize(("name", "index", "spec"), CASES)
-def test_bad_input(name: str, index: int, spec: dict[str, Any], tmp_path: Path, platform: Sandbox,
+def test_bad_input(name: str, index: int, spec: dict[str, Any], tmp_path: Path, platform: Sandbox, fresh_sandbox: Callable[..., Sandbox],
                    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     monkeypatch.setenv("ROSTERBOOK_HOME", str(home))  # an embedded sandbox, if one were started, would land here
     monkeypatch.delenv("ROSTERBOOK_TOKEN", raising=False)
+    requests = spec.get("requests", "none")
+    # A run that is expected to change the platform gets a sandbox of its own (seeded alike: same ids).
+    server = fresh_sandbox(users=SANDBOX_USERS, seed=1) if requests == "sends" else platform
     work = tmp_path / "work"
     work.mkdir()
     target = work / name
     shutil.copyfile(BAD / name, target)
     placeholder = EXPECTED[name].get("platform_url")
     if placeholder:
-        _point_at(target, placeholder, platform.url)
-    before_files = sorted(p.name for p in work.iterdir())
-    before = platform.request_count
+        _point_at(target, placeholder, server.url)
+    before_files = _listing(work)
+    before = server.request_count
 
     command, *options = spec["command"]
-    code, output = _run([command, str(target), *options], capsys)
+    book = work / "book.xlsx"
+    args = [command, str(book), "--from-csv", str(target), *options[1:]] if command == "export" else [command, str(target), *options]
+    code, output = _run(args, capsys)
 
     assert "Traceback" not in output
     assert "internal error" not in output, output
     for text in spec["message"]:
-        assert text in output, f"{name}: {text!r} not in:\n{output}"
+        assert _contains(output, text), f"{name}: {text!r} not in:\n{output}"
     assert code == spec["exit_code"], output
-    assert platform.request_count == before, f"{name}: the command sent {platform.request_count - before} requests"
+    after_files = _listing(work)
+    written = sorted(n for n in before_files.keys() | after_files.keys() if before_files.get(n) != after_files.get(n))
+    assert written == sorted(spec.get("writes", [])), f"{name}: {command} wrote {written}"
+    asked = server.request_log[-(server.request_count - before):] if server.request_count > before else []
+    if requests == "none":
+        assert asked == [], f"{name}: {command} sent {[(r.method, r.path) for r in asked]}"
+    elif requests == "reads":
+        assert asked and {r.method for r in asked} == {"GET"}, [(r.method, r.path) for r in asked]
+    else:
+        assert {r.method for r in asked} - {"GET"}, [(r.method, r.path) for r in asked]
+        for held in spec["platform_after"]:
+            assert _held(server, held["userName"], held["path"]) == held["value"], held
     assert not home.exists(), "the embedded sandbox was started"
-    if command == "sync":
-        # A CSV platform's sync writes an upload file beside the workbook: a refused one writes none.
-        assert sorted(p.name for p in work.iterdir() if not p.name.startswith(".~")) == before_files
+
+    then = spec.get("then")
+    if then is not None:
+        # The exported workbook, checked: the same cells are named on its Users sheet, and it is not written.
+        code, output = _run(["check", str(book), *then["command"][1:]], capsys)
+        for text in then["message"]:
+            assert _contains(output, text), f"{name} exported: {text!r} not in:\n{output}"
+        assert code == then["exit_code"], output
+        assert _listing(work) == after_files
 
 
 # --- generated in the test (too big to commit) -------------------------------------------------
