@@ -238,9 +238,15 @@ def test_guard_refuses_mass_archive_until_confirmed(tmp_path: Path, sandbox: San
             ws.cell(row, cols["Status"]).value = "Archived"
             archived += 1
     wb.save(book)
-    with pytest.raises(DataError, match="--confirm-deletions"):
+    requests_before, version_before = sandbox.request_count, sandbox.storage.last_version
+    with pytest.raises(DataError, match=r"would take access away from 3 users .*, more than the deletion guard's threshold of 2; nothing was sent"):
         app.sync_workbook(book)
+    # The refused attempt only read the platform's current versions: no write reached it, nothing changed there.
+    asked = sandbox.request_log[-(sandbox.request_count - requests_before):]
+    assert asked and {r.method for r in asked} == {"GET"}, [(r.method, r.path) for r in asked]
+    assert sandbox.storage.last_version == version_before
     assert app.sync_workbook(book, confirm_deletions=True)["confirmed"] == 3
+    assert sandbox.storage.last_version == version_before + 3
 
 
 def test_cancelled_confirmation_sends_nothing(tmp_path: Path, sandbox: Sandbox) -> None:
