@@ -150,7 +150,17 @@ def test_without_a_status_attribute_status_follows_active() -> None:
 def test_without_status_or_active_the_status_column_goes() -> None:
     core = {"id": CORE_USER, "attributes": [{"name": "userName"}]}
     dialect = dialect_from_schemas(SCIM, [core])
-    assert dialect.column_names == ("Username",) and dialect.status_column is None and dialect.billing == "none"
+    # externalId is a common attribute of every resource (RFC 7643 §3.1): it stays, though /Schemas never lists it.
+    assert dialect.column_names == ("Username", "External ID") and dialect.status_column is None and dialect.billing == "none"
+
+
+def test_external_id_is_a_column_although_the_user_schema_does_not_list_it() -> None:
+    """scim2-server's /Schemas, like the RFC's own User schema, lists no externalId: the column must not be dropped."""
+    core = {"id": CORE_USER, "attributes": [{"name": n, "type": "string"} for n in ("userName", "title", "active")]}
+    types = [{"name": "User", "endpoint": "/Users", "schema": CORE_USER, "schemaExtensions": []}]
+    dialect = dialect_from_schemas(SCIM, [core], types)
+    assert "External ID" in dialect.column_names
+    assert dialect.column("External ID").scim == "externalId"
 
 
 def test_resource_types_limit_the_extensions() -> None:

@@ -407,10 +407,16 @@ def _user_schema_ids(resource_types: Sequence[Mapping[str, Any]] | None) -> set[
     return set()
 
 
+COMMON_ATTRIBUTES = frozenset({"externalid"})
+"""RFC 7643 §3.1: every resource has ``externalId`` (as ``id`` and ``meta``), and /Schemas does not list it."""
+
+
 def _announced(path: ScimPath, index: Mapping[str, Mapping[str, Mapping[str, Any]]], user_schemas: set[str] | None) -> bool:
     schema = path.schema.casefold()
     if user_schemas is not None and schema not in user_schemas:
         return False
+    if path.urn is None and path.attr.casefold() in COMMON_ATTRIBUTES and path.sub is None and path.filter is None:
+        return True
     attrs = index.get(schema)
     if attrs is None:
         return False
