@@ -92,6 +92,8 @@ class Seen:
     target: str
     size: int
     """Body size in bytes."""
+    body: bytes = b""
+    """The body itself, when the proxy keeps bodies (``keep_bodies=True``)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class FaultProxy:
         random_status: int = 503,
         random_status_after: int = 502,
         random_methods: tuple[str, ...] | None = None,
+        keep_bodies: bool = False,
         max_connections: int = 64,
         idle_timeout: float = 30.0,
         lifetime: float = 600.0,
@@ -139,6 +142,7 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.faults: list[Fault] = []
         self.seen: list[Seen] = []
+        self.keep_bodies = keep_bodies
         self.forwarded = 0
         """Requests that reached the upstream server."""
         self.requests = 0
@@ -240,7 +244,7 @@ class FaultProxy:
                 with self._lock:
                     self.requests += 1
                     if len(self.seen) < 100_000:  # bounded memory in long benchmarks
-                        self.seen.append(Seen(method, target, len(body)))
+                        self.seen.append(Seen(method, target, len(body), body if self.keep_bodies else b""))
                 fault = self._decide(method, target, body)
                 if self.latency:
                     time.sleep(self.latency)
