@@ -345,6 +345,20 @@ def test_unknown_outcomes_are_resolved_before_creating_again(sb: Sandbox) -> Non
     assert count_users(sb.url, "gateway@example.org") == 1
 
 
+def test_a_lost_create_whose_look_up_fails_is_reported_as_possibly_created(sb: Sandbox) -> None:
+    """The row fails this run, but its message must not read as "not created": the platform did create it."""
+    with FaultProxy(sb.url) as proxy:
+        client = ScimClient(proxy.url, retry=FAST, use_bulk=False)
+        state = state_of(client)
+        proxy.add(Rule("drop_after", method="POST", path="/Users$"))
+        proxy.add(Rule("status", method="GET", path="filter=userName", status=503, retry_after="0", times=None))
+        results = client.apply(operations(state, [new_user("unsure@example.org", 90)]))
+    assert [r.status for r in results] == ["failed"]
+    assert "the platform's answer was lost and looking 'unsure@example.org' up failed" in results[0].message
+    assert "the user may have been created: run the sync again" in results[0].message
+    assert count_users(sb.url, "unsure@example.org") == 1
+
+
 def test_current_versions_reports_what_the_platform_holds(sb: Sandbox, client: ScimClient) -> None:
     state = state_of(client)
     a, b = sorted(state.users)[:2]
