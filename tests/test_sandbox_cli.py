@@ -44,6 +44,9 @@ def test_serves_until_interrupted_without_printing_the_token(tmp_path: Path) -> 
         if process.poll() is None:
             process.kill()
             process.wait()
+        for pipe in (process.stdout, process.stderr):  # closed here, not by the garbage collector during a later test
+            if pipe is not None:
+                pipe.close()
 
     assert authorised.status_code == 200 and authorised.json()["totalResults"] == 25
     assert anonymous.status_code == 401
