@@ -338,12 +338,36 @@ def sandbox_command(host: str, port: int, db: Path | None, users: int | None, to
         if allow_remote and token is None:
             click.echo("Warning: serving beyond this machine without a token: anyone who can reach it can change its data.", err=True)
         click.echo("Press Ctrl-C to stop.")
-        running.wait()
+        _serve_until_stopped(running)
+        click.echo("Stopped.")
     except KeyboardInterrupt:
         click.echo("Stopped.")
     finally:
         running.stop()
     return 0
+
+
+def _serve_until_stopped(running: Any) -> None:
+    """Wait until Ctrl-C (SIGINT) or SIGTERM, whatever the signal dispositions this process inherited.
+
+    A process started from one that ignores SIGINT (a service manager, some test runners) would
+    otherwise never see Ctrl-C: the handlers are set here, and restored afterwards.
+    """
+    import signal
+    import threading
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.is_set() and running.running:
+            stop.wait(0.5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @cli.command("login")

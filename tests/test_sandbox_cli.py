@@ -78,3 +78,31 @@ def test_busy_port_is_a_usage_error(fresh_sandbox: Callable[..., Sandbox], tmp_p
 def test_negative_users_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["sandbox", "--users", "-1"]) == 2
     assert "Invalid value for '--users'" in capsys.readouterr().err
+
+
+def test_stops_on_sigterm_and_when_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """A service manager sends SIGTERM; a parent that ignores SIGINT passes that on to its children: both still stop it."""
+    db = tmp_path / "term.sqlite3"
+    launcher = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                "import subprocess; sys.exit(subprocess.call([sys.executable, '-c', 'import sys; from rosterbook.cli import main; main(sys.argv[1:])', "
+                f"'sandbox', '--port', '0', '--db', {str(db)!r}, '--users', '3']))")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        outer = subprocess.Popen([sys.executable, "-c", launcher], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "ROSTERBOOK_HOME": str(tmp_path / "home")})
+        try:
+            assert outer.stdout is not None
+            line = outer.stdout.readline()
+            while line and not line.startswith("Press Ctrl-C"):
+                line = outer.stdout.readline()
+            children = subprocess.run(["pgrep", "-P", str(outer.pid)], capture_output=True, text=True, check=False).stdout.split()
+            assert len(children) == 1
+            os.kill(int(children[0]), sig)
+            out, _err = outer.communicate(timeout=60)
+        finally:
+            if outer.poll() is None:
+                outer.kill()
+                outer.wait()
+            for pipe in (outer.stdout, outer.stderr):
+                if pipe is not None:
+                    pipe.close()
+        assert outer.returncode == 0 and "Stopped." in out
