@@ -21,6 +21,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import pytest
 import requests
 from openpyxl import load_workbook
 from support.faultproxy import FaultKind, FaultProxy, Rule
+from support.scimproxies import VersionlessProxy
 from support.syncaudit import (
     Audit,
     Intent,
@@ -51,6 +53,7 @@ from sync_client import scim
 
 Rows = dict[str, dict[str, Any]]
 BULK, USERS_POST, USER_PATH, LOOKUP, LISTING = r"/Bulk$", r"/Users$", r"/Users/[0-9a-f]+$", r"filter=userName", r"/Users\?(?!filter)"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 STOPS = ("(401) on ", "did not answer usefully", "cannot be reached")
 """What may stop a run early (the 401 this test injects; the platform unreachable for a whole run)."""
 
@@ -261,7 +264,7 @@ def _small_cut_points(edits: Edits) -> list[Rule]:
 # --- running ----------------------------------------------------------------------------------------
 
 
-def _sync_until_done(book: Path, scenario: Scenario, sandbox: Sandbox, proxy: FaultProxy) -> list[RunRecord]:
+def _sync_until_done(book: Path, scenario: Scenario, sandbox: Sandbox, proxy: FaultProxy, skip: list[int]) -> list[RunRecord]:
     """Run sync until a run ends with every row confirmed, recording each run's end, raw state and new log entries."""
     records: list[RunRecord] = []
     logged = 0
@@ -270,7 +273,7 @@ def _sync_until_done(book: Path, scenario: Scenario, sandbox: Sandbox, proxy: Fa
         sent: int | None = None
         failed: int | None = None
         try:
-            result = app.sync_workbook(book, confirm_deletions=True, batch=scenario.batch)
+            result = app.sync_workbook(book, confirm_deletions=True, batch=scenario.batch, skip_rows=skip)
             sent, failed = int(result["sent"]), int(result["failed"])
         except RosterbookError as exc:
             stopped = str(exc)
@@ -293,6 +296,7 @@ class Outcome:
     """Random faults by method."""
     duplicates: int
     lost: int
+    platform_edits: int = 0
 
 
 def _no_bulk(sandbox: Sandbox) -> None:
@@ -303,23 +307,35 @@ def _no_bulk(sandbox: Sandbox) -> None:
 
 
 def run_scenario(scenario: Scenario, sandbox: Sandbox, folder: Path, cut_points: Callable[[Edits], list[Rule]],
-                 random_rates: dict[FaultKind, float], *, bulk: bool = True) -> Outcome:
-    """Export, edit, sync through the fault proxy until done; audit every run; check the end state and the workbook."""
+                 random_rates: dict[FaultKind, float], *, bulk: bool = True, versionless: bool = False, platform_edits: int = 0) -> Outcome:
+    """Export, edit, sync through the fault proxy until done; audit every run; check the end state and the workbook.
+
+    ``versionless``: a second real proxy between the fault proxy and the sandbox makes it a platform without versions
+    (no ``meta.version``, no ETag, ``etag.supported=false``): conflicts and replays are decided by values.
+    ``platform_edits``: that many users the sheet updates are changed by another admin after the export: they are
+    conflicts, skipped, and must keep the other admin's value.
+    """
     book = folder / "faults.xlsx"
-    app.export_workbook(book, platform=sandbox.url)
-    original_headers, original_rows = _users(book)
-    assert len(original_rows) == scenario.users
-    original = raw_users(sandbox)
-    if not bulk:
-        _no_bulk(sandbox)
-    with FaultProxy(sandbox.url, seed=scenario.seed, random_rates=random_rates) as proxy:
+    with ExitStack() as stack:
+        platform = stack.enter_context(VersionlessProxy(sandbox.url)).url if versionless else sandbox.url
+        app.export_workbook(book, platform=platform)
+        if versionless:  # the platform really gave no versions: every decision below is by values
+            assert all(snap.version is None for snap in wbk.read_snapshot(app.open_book(book, read_only=True)).values())
+        original_headers, original_rows = _users(book)
+        assert len(original_rows) == scenario.users
+        original = raw_users(sandbox)
+        if not bulk:
+            _no_bulk(sandbox)
+        proxy = stack.enter_context(FaultProxy(platform, seed=scenario.seed, random_rates=random_rates))
         edits = _edit(book, scenario, original, proxy.url)
         assert Counter(i.kind for i in edits.intents) == {"create": scenario.creates, "update": scenario.updates,
                                                           "archive": scenario.archives, "rename": scenario.renames}
         rules = cut_points(edits)
         for rule in rules:
             proxy.add(rule)
-        runs = _sync_until_done(book, scenario, sandbox, proxy)
+        conflicts = _platform_edits(sandbox, edits, book, platform_edits)
+        original = raw_users(sandbox)  # the other admin's edits are what the platform holds now
+        runs = _sync_until_done(book, scenario, sandbox, proxy, skip=sorted(conflicts.values()))
         faults = proxy.fault_counts()
         randomly = Counter(f.method for f in proxy.faults if not f.rule)
 
@@ -342,8 +358,46 @@ def run_scenario(scenario: Scenario, sandbox: Sandbox, folder: Path, cut_points:
     assert headers == original_headers
     lost = sum(1 for name, want in edits.intended.items() if sheet.get(name) != want and not _same_but_manager(sheet.get(name), want, edits.renames))
     assert lost == 0
-    assert app.edited_rows(app.load(app.open_book(book))) == {}
-    return Outcome(runs, result, rules, faults, randomly, sum(twice.values()), lost)
+    assert set(app.edited_rows(app.load(app.open_book(book)))) == set(conflicts.values())  # only the skipped conflicts are left
+    overwritten = [name for name in conflicts if final_by_name(final, name).get("title") != OTHER_ADMIN.format(name)]
+    assert overwritten == []  # the other fields' edits are held by the intents the audit checked
+    return Outcome(runs, result, rules, faults, randomly, sum(twice.values()), lost, len(conflicts))
+
+
+OTHER_ADMIN = "Another admin's title for {}"
+
+
+def final_by_name(state: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    [doc] = [d for d in state.values() if str(d["userName"]).casefold() == name.casefold()]
+    return doc
+
+
+def _platform_edits(sandbox: Sandbox, edits: Edits, book: Path, count: int) -> dict[str, int]:
+    """Another admin edits ``count`` users the sheet updates (the last ones: no cut point aims at them), after the export.
+
+    Half in the field the sheet sends (the title): conflicts, which the sync skips and must not overwrite; they
+    leave the intents. Half in another field (the department): no conflict, the title goes through and the
+    department stays as the other admin set it. Returns the conflicts' names -> sheet rows.
+    """
+    if not count:
+        return {}
+    chosen = [i for i in edits.intents if i.kind == "update"][-count:]
+    conflicting, elsewhere = chosen[: count // 2], chosen[count // 2 :]
+    for intent, path, value in [*((i, "title", OTHER_ADMIN.format(i.key)) for i in conflicting),
+                                *((i, f"{ENTERPRISE}:department", "Another admin's department") for i in elsewhere)]:
+        requests.patch(f"{sandbox.url}/Users/{intent.user_id}", timeout=30, json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": path, "value": value}]}).raise_for_status()
+    now = raw_users(sandbox)
+    keys = {i.key for i in conflicting}
+    moved = {i.key: update_intent(now[str(i.user_id)], str(i.after["title"])) for i in elsewhere}
+    edits.intents[:] = [moved.get(i.key, i) for i in edits.intents if i.key not in keys]
+    wb = load_workbook(book, read_only=True)
+    ws = wb[wbk.USERS]
+    header = [c.value for c in next(ws.iter_rows(max_row=1))]
+    rows = {str(r[header.index("Username")]): n for n, r in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2) if r[0] is not None}
+    wb.close()
+    return {name: rows[name] for name in keys}
 
 
 def _same_but_manager(row: dict[str, Any] | None, want: dict[str, Any], renames: dict[str, str]) -> bool:
@@ -363,7 +417,7 @@ def _summary(title: str, scenario: Scenario, outcome: Outcome) -> str:
             f"random cuts by method: {randomly}, "
             f"{len(outcome.runs)} runs ({stopped} stopped early), Sync log verified against the raw state: {outcome.audit.ok} ok + "
             f"{outcome.audit.failed} failed ({outcome.audit.failed_applied} with the answer lost but applied), "
-            f"raw duplicates {outcome.duplicates}, lost edits {outcome.lost}")
+            f"raw duplicates {outcome.duplicates}, lost edits {outcome.lost}, platform edits overwritten 0 of {outcome.platform_edits}")
 
 
 def _all_fired(rules: list[Rule]) -> None:
@@ -373,18 +427,19 @@ def _all_fired(rules: list[Rule]) -> None:
 # --- the tests ----------------------------------------------------------------------------------------
 
 
-def test_a_sync_of_2000_changes_cut_at_every_stage_ends_exactly_as_intended(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
+@pytest.mark.parametrize("versionless", [False, True], ids=["versioned", "platform-without-versions"])
+def test_a_sync_of_2000_changes_cut_at_every_stage_ends_exactly_as_intended(versionless: bool, fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
                                                                              record_property: Callable[[str, object], None]) -> None:
     sandbox = fresh_sandbox(users=BIG.users, seed=BIG.seed)
     rates: dict[FaultKind, float] = {"drop_before": 0.003, "drop_after": 0.003, "cut_response": 0.002, "status_after": 0.002}
-    outcome = run_scenario(BIG, sandbox, tmp_path, _big_cut_points, rates)
+    outcome = run_scenario(BIG, sandbox, tmp_path, _big_cut_points, rates, versionless=versionless, platform_edits=40)
     _all_fired(outcome.rules)
     assert {"drop_before", "drop_after", "cut_response", "status_after 502", "status 502", "status 503", "status 429", "status 401", "delay"} <= set(outcome.faults)
     assert sum(outcome.faults.values()) >= 50, outcome.faults
     stops = [r.stopped for r in outcome.runs if r.stopped is not None]
     assert any("(401) on POST /Bulk" in s for s in stops), stops
     assert outcome.audit.failed >= 2 and outcome.audit.failed_applied >= 2  # the five-times cuts: failed honestly, and unknown-but-applied
-    line = _summary("fault-injection sync (Bulk)", BIG, outcome)
+    line = _summary(f"fault-injection sync (Bulk{', platform without versions' if versionless else ''})", BIG, outcome)
     record_property("rosterbook_summary", line)
     print(line)
 
