@@ -321,6 +321,52 @@ def do_revert(book: SheetBook, ui: RibbonUI) -> Outcome:
     return Outcome("revert", True, text, result.to_dict())
 
 
+def do_undo(book: SheetBook, ui: RibbonUI) -> Outcome:
+    """Undo the last sync after one question: what it puts back, the fields kept (changed on the platform since), what it
+    cannot undo, and, when it would archive more users than the deletion threshold, whether that is intended."""
+    from rosterbook.undo import UndoCancelled, undo_sync
+
+    settings = _settings(book)
+    if settings is not None:
+        approve_platform(settings, ui)
+    asked: list[Plan] = []
+
+    def confirm(plan: Plan) -> bool:
+        asked.append(plan)
+        return ui.confirm(_undo_question(plan))
+
+    def save_as(suggested: str) -> str | None:
+        return ui.choose_save_path("Save the reverse upload file: this workbook has not been saved yet, so it has no folder", suggested)
+
+    try:
+        result = undo_sync(book, confirm=confirm, confirm_deletions="ask", save_as=save_as, progress=_progress(book))
+    except UndoCancelled as exc:
+        return Outcome("undo", False, _sentence(exc.render(EXCEL)), asked[-1].to_dict() if asked else None)
+    text = str(result.summary_excel)
+    if result.failed:
+        text += f" {result.failed} failed: see the Sync status column and the Sync log."
+    if result.cannot_undo:
+        text += "\n\nCannot be undone:\n" + "\n".join(f"- {note}" for note in result.cannot_undo[:6])
+    return Outcome("undo", result.ok, text, result.to_dict(), {"confirmed": len(asked)})
+
+
+def _undo_question(plan: Plan) -> str:
+    """The one confirmation of an undo."""
+    summary = plan.to_dict()
+    text = f"Undo sync {plan.undo_of}: {_plan_line(summary)}."
+    kept = sorted({c.row or 0 for c in plan.changes if c.conflicts})
+    if kept:
+        text += (f"\n\n{_sentence(rows_text(kept)) if all(kept) else 'Some users'} changed on the platform since that sync: those fields are "
+                 "kept as they are now (see the Preview sheet).")
+    if plan.cannot_undo:
+        text += "\n\nCannot be undone:\n" + "\n".join(f"- {note}" for note in plan.cannot_undo[:6])
+    guard = summary.get("guard") or {}
+    if guard.get("tripped") and not guard.get("confirmed"):
+        text += (f"\n\nThis undo would take access away from {guard.get('deactivations')} users (the users that sync created are archived), "
+                 f"more than the threshold of {guard.get('threshold')}. Is that intended?")
+    return f"{text}\n\nUndo now?"
+
+
 def do_settings(book: SheetBook, ui: RibbonUI) -> Outcome:
     """Show the Settings sheet and what it says (never a token: tokens live in the OS keyring)."""
     if wbk.SETTINGS not in book.sheet_names():
@@ -385,6 +431,7 @@ ACTIONS: dict[str, Callable[[SheetBook, RibbonUI], Outcome]] = {
     "preview": do_preview,
     "sync": do_sync,
     "revert": do_revert,
+    "undo": do_undo,
     "settings": do_settings,
     "signin": do_sign_in,
 }

@@ -17,6 +17,7 @@ BUTTONS = {
     "preview": "Preview",
     "sync": "Sync",
     "revert": "Revert selected rows",
+    "undo": "Undo last sync",
     "settings": "Settings",
     "signin": "Sign in",
     "login": "Sign in",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from rosterbook import journal
+from rosterbook import history, journal
 from rosterbook import workbook as wbk
 from rosterbook.check_column import add_check_column, has_check_column
 from rosterbook.connectors import Connector, ExportData, SaveAs, connector_for, export_connector
@@ -162,6 +162,8 @@ def export_workbook(
         wbk.write_problems(book, wbk.read_users(book, data.dialect), list(notes.values()))
     if path is not None and log:
         book.write_values(wbk.SYNC_LOG, 2, 1, log)
+    if path is not None and existing is not None:
+        history.copy(existing, book)  # what earlier syncs changed: undo still works after an export
     _dress(book, data, lists, len(rows), settings)
     if had_check and callable(getattr(book, "write_formula", None)):
         add_check_column(book)  # the Check column the workbook had comes back over the new rows
@@ -377,8 +379,8 @@ def _planned(session: Session, skip: set[int], current: Mapping[str, Current] | 
     return replace(plan, left_out=dict(leave_out))
 
 
-def _preflight(session: Session, connector: Connector) -> None:
-    """Before the first request: the workbook, its journal and (CSV platforms) the upload file can be written, or exit 2 naming the path."""
+def preflight(session: Session, connector: Connector) -> None:
+    """Before the first request (a sync, an undo): the workbook, its journal and (CSV platforms) the upload file can be written, or exit 2 naming the path."""
     path = session.path
     if path is None:
         return
@@ -464,7 +466,7 @@ def sync_workbook(
     asked = confirm_deletions == "ask"
     name = str(getattr(session.book, "name", "") or "Book1")  # what Excel calls an unsaved workbook: the upload file's suggested name
     with connector_for(session.dialect, session.settings, workbook=session.path, home=home, save_as=save_as, name=name) as connector:
-        _preflight(session, connector)
+        preflight(session, connector)
         plan = _read_plan(session, connector, skip_rows=skip_rows, confirm_deletions=confirm_deletions is True, refuse_sheet=True,
                           leave_out=leave_out)
         _refuse(b for b in plan.blockers() if not (asked and b.confirmable))

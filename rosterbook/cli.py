@@ -298,6 +298,65 @@ def revert_command(book: Path, rows: str | None, as_json: bool) -> int:
     return 0
 
 
+@cli.command("undo")
+@_BOOK
+@click.option("--sync", "sync_id", metavar="ID", help="The sync to undo: its id in the Sync log's Sync id column (or its last part). "
+              "Default: the last sync that changed something.")
+@click.option("--rows", metavar="ROWS", help="Only the users on these sheet rows, e.g. 7,9-12.")
+@click.option("--preview", "preview_only", is_flag=True, help="Only show the reverse plan (and write it to the Preview sheet); send nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--confirm-deletions", is_flag=True, help="Go ahead although the undo would archive more users than the deletion guard allows.")
+@click.option("--batch", type=click.IntRange(min=1), default=None, hidden=True, help="Rows per batch (tests and tuning).")
+@_JSON
+def undo_command(book: Path, sync_id: str | None, rows: str | None, preview_only: bool, yes: bool, confirm_deletions: bool, batch: int | None,
+                 as_json: bool) -> int:
+    """Undo a sync: put back what it changed (users it created are archived, never deleted), as an ordinary sync.
+
+    A field changed on the platform since that sync is kept as it is now (a conflict, never overwritten).
+    CSV platforms: writes the reverse upload file. Exit 1 when any row failed (or, with --preview, when the
+    undo would be refused).
+    """
+    from rosterbook.app import parse_rows
+    from rosterbook.undo import kept_lines, preview_undo, undo_sync
+
+    chosen = parse_rows(rows) if rows is not None else None
+    if preview_only:
+        with progress_bars(not as_json) as progress:
+            plan = preview_undo(book, sync_id=sync_id, rows=chosen, confirm_deletions=confirm_deletions, progress=progress)
+        if as_json:
+            emit_json(plan.to_dict())
+        else:
+            click.echo(plan.render_text())
+            click.echo(f"Written to the Preview sheet of {book}.", err=True)
+        return 1 if any(b.kind != "conflicts" for b in plan.blockers()) else 0
+
+    def confirm(plan: Any) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("undo needs a confirmation: run it in a terminal, or pass --yes. Nothing was sent.")
+        click.echo(plan.render_text(), err=True)
+        return click.confirm(f"Undo sync {plan.undo_of}: {_counts_line(plan)}?", default=False, err=True)
+
+    from rosterbook.engine import BATCH
+
+    with progress_bars(not as_json) as progress:
+        result = undo_sync(book, sync_id=sync_id, rows=chosen, confirm=confirm, confirm_deletions=confirm_deletions, progress=progress,
+                           batch=batch or BATCH)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        for row in result.rows:
+            if row.outcome in ("failed", "partial"):
+                click.echo(f"{book.name}!row {row.row} {row.key}: {row.action} {'failed' if row.outcome == 'failed' else 'partly applied'}: {row.message}")
+        for line in kept_lines(result):
+            click.echo(f"Kept: {line}")
+        for note in result.cannot_undo:
+            click.echo(f"Cannot be undone: {note}", err=True)
+        click.echo(result.summary)
+    return 0 if result.ok else 1
+
+
 @cli.command("demo")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help="Data folder of the embedded sandbox (default: ROSTERBOOK_HOME or ~/.local/share/rosterbook).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to keep the demo workbook (default: <home>/demo/demo.xlsx).")

@@ -21,8 +21,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from rosterbook import history
 from rosterbook import workbook as wbk
 from rosterbook.connectors.base import Connector, Progress, RowOutcome, SendData
+from rosterbook.core.history import SyncInfo, new_sync_id, step_between, step_of
 from rosterbook.core.plan import Change, Plan, apply_change
 from rosterbook.core.table import SnapshotRow
 from rosterbook.errors import DataError
@@ -89,12 +91,20 @@ def status_text(action: str, outcome: str, message: str = "") -> str:
 
 
 class _Recorder:
-    """What the sync has learnt and the workbook does not hold yet: written out at each flush."""
+    """What the sync has learnt and the workbook does not hold yet: written out at each flush.
 
-    def __init__(self, session: Session, ids_for_new: dict[int, str]) -> None:
+    Besides the Sync log, every row sent is a line of the sync history (``rosterbook.history``): its fields
+    before and after, so that ``rosterbook undo`` can put them back; the sync's own line goes first."""
+
+    def __init__(self, session: Session, ids_for_new: dict[int, str], info: SyncInfo, write_only: Sequence[str] = ()) -> None:
         self.session = session
         self.snapshot: dict[str, SnapshotRow] = dict(session.snapshot)
         self.ids_for_new = ids_for_new
+        self.info = info
+        self.write_only = tuple(write_only)
+        self.history: list[history.Line] = []
+        self.first_line = True
+        self.note = f"undo of sync {info.undo_of}" if info.undo_of else ""
         self.changed: dict[str, SnapshotRow] = {}
         self.removed: list[str] = []
         self.statuses: dict[int, str | None] = {}
@@ -104,15 +114,25 @@ class _Recorder:
         self.rows: list[RowResult] = []
         self.unsaved = False
 
-    def adopt(self, entries: Iterable[SnapshotRow]) -> None:
-        """Rows an earlier, interrupted sync sent without recording them: logged now, not sent again."""
+    def adopt(self, entries: Iterable[SnapshotRow], message: str = ADOPTED_MESSAGE) -> None:
+        """Rows whose values the platform already holds (an earlier, interrupted sync sent them): recorded now, not sent again.
+        With another ``message`` (an undo's rows the platform holds as they were), they are not this sync's changes: no history."""
         number_of = {r.row_id: r.number for r in self.session.table.rows if r.row_id}
         for snap in entries:
+            step = step_between(self.snapshot.get(snap.row_id), snap, self.info.sync_id, number_of.get(snap.row_id))
+            if step is not None and message == ADOPTED_MESSAGE:
+                self._line(history.step_line(step))
             self.snapshot[snap.row_id] = self.changed[snap.row_id] = snap
             if snap.row_id in number_of:
                 self.statuses[number_of[snap.row_id]] = status_text("update", "ok")
             self.entries.append(wbk.LogEntry(now(), number_of.get(snap.row_id), snap.key, "update", "ok", snap.resource_id, snap.version,
-                                             None, ADOPTED_MESSAGE))
+                                             None, message, self.info.sync_id))
+
+    def _line(self, line: history.Line) -> None:
+        if self.first_line:
+            self.history.append(history.info_line(self.info))
+            self.first_line = False
+        self.history.append(line)
 
     def add(self, outcomes: Sequence[RowOutcome]) -> None:
         for item in outcomes:
@@ -125,9 +145,12 @@ class _Recorder:
                 self.statuses[change.row] = status_text(change.action, item.outcome, item.message)
                 if item.cleared:
                     self.cleared[change.row] = item.cleared
-            message = "; ".join(m for m in (item.message, *(f"{name} set (cell cleared)" for name in item.cleared)) if m)
+            done = item.applied if item.outcome == "partial" else change if item.outcome in ("ok", "written") else None
+            if done is not None:
+                self._line(history.step_line(step_of(done, item.outcome, self.info.sync_id, resource_id=item.resource_id, write_only=self.write_only)))
+            message = "; ".join(m for m in (self.note, item.message, *(f"{name} set (cell cleared)" for name in item.cleared)) if m)
             self.entries.append(wbk.LogEntry(now(), change.row, change.key, change.action, item.outcome,
-                                             item.resource_id or change.resource_id, item.version, item.http_status, message))
+                                             item.resource_id or change.resource_id, item.version, item.http_status, message, self.info.sync_id))
             self.rows.append(RowResult(change.row, change.key, change.action, item.outcome, item.http_status, item.message))
 
     def _confirmed(self, item: RowOutcome) -> None:
@@ -147,7 +170,8 @@ class _Recorder:
         ids = {r.number: r.row_id for r in self.session.table.rows if r.row_id}
         keys = {r.row: r.key for r in self.rows if r.row is not None}
         return Flush(dict(self.changed), list(self.removed), [(n, rid, keys.get(n, "")) for n, rid in self.new_ids.items()],
-                     [(n, self.new_ids.get(n) or ids.get(n), text) for n, text in self.statuses.items()], [e.cells() for e in self.entries])
+                     [(n, self.new_ids.get(n) or ids.get(n), text) for n, text in self.statuses.items()], [e.cells() for e in self.entries],
+                     list(self.history))
 
     def flush(self, *, save: bool) -> None:
         """Write what was learnt since the last flush; save when asked."""
@@ -157,7 +181,8 @@ class _Recorder:
         wbk.write_sync_status(session.book, session.users, self.statuses)
         wbk.clear_cells(session.book, session.users, self.cleared)
         session.append_log(self.entries)
-        self.changed, self.removed, self.new_ids, self.statuses, self.entries, self.cleared = {}, [], {}, {}, [], {}
+        session.append_history(self.history)
+        self.changed, self.removed, self.new_ids, self.statuses, self.entries, self.cleared, self.history = {}, [], {}, {}, [], {}, []
         self.unsaved = not save
         if save:
             session.save()
@@ -178,22 +203,26 @@ def with_row_ids(changes: Sequence[Change], existing: Iterable[str]) -> tuple[li
 
 
 def run_sync(session: Session, connector: Connector, plan: Plan, *, progress: Progress | None = None, batch: int = BATCH,
-             checkpoints: Checkpoints | None = None) -> SyncResult:
-    """Send the plan through the connector and record every row's outcome; the workbook ends saved.
+             checkpoints: Checkpoints | None = None, sync_id: str | None = None, adopted: str = ADOPTED_MESSAGE) -> SyncResult:
+    """Send the plan through the connector and record every row's outcome under a new sync id; the workbook ends saved.
 
-    Raises ``DataError`` (after sending) when the workbook cannot be saved: the outcomes are then in the journal.
+    ``adopted``: the Sync log's message for the plan's adopted rows (another than the default: they are not this
+    sync's own changes, and its history leaves them out). Raises ``DataError`` (after sending) when the
+    workbook cannot be saved: the outcomes are then in the journal.
     """
     checkpoints = checkpoints or Checkpoints()
     changes = plan.sendable()
     prepared, ids_for_new = with_row_ids(changes, session.snapshot)
-    recorder = _Recorder(session, ids_for_new)
-    recorder.adopt(plan.adopted)
+    hidden = [c.name for c in plan.dialect.columns if c.write_only]
+    info = SyncInfo(sync_id or new_sync_id(), connector.name, session.settings.platform_url, plan.dialect.name, plan.undo_of,
+                    session.snapshot_sheet.digest)
+    recorder = _Recorder(session, ids_for_new, info, hidden)
+    recorder.adopt(plan.adopted, adopted)
     data = SendData(plan, session.table, session.snapshot, session.settings)
     journal = Journal(journal_book(session.book))
-    hidden = [c.name for c in plan.dialect.columns if c.write_only]
     step = max(1, batch)
     if connector.confirms:
-        journal.intents(prepared[:step], dialect_write_only=hidden)
+        journal.intents(prepared[:step], dialect_write_only=hidden, sync=info.sync_id, undo_of=info.undo_of)
     checkpoints.start()
     done = 0
     try:
@@ -207,7 +236,8 @@ def run_sync(session: Session, connector: Connector, plan: Plan, *, progress: Pr
             if saved is not None:
                 saved()
             if connector.confirms and done < len(prepared):
-                journal.intents(prepared[done : done + step], dialect_write_only=hidden)  # before the next batch goes
+                journal.intents(prepared[done : done + step], dialect_write_only=hidden, sync=info.sync_id,
+                                undo_of=info.undo_of)  # before the next batch goes
             if journal.broken is not None:
                 raise DataError(f"the sync stopped after {done} of {len(prepared)} rows: the sync journal {journal.path} could not be written "
                                 f"({journal.broken.strerror or journal.broken}); what was sent is recorded in the workbook. Free disk space "
@@ -222,7 +252,7 @@ def run_sync(session: Session, connector: Connector, plan: Plan, *, progress: Pr
     upload = connector.upload_file
     result = SyncResult(connector.name, dict(plan.counts), tuple(recorder.rows),
                         upload_file=str(upload) if upload is not None else None, upload_rows=connector.upload_rows,
-                        upload_guidance=connector.upload_guidance, escaped_cells=connector.escaped_cells)
+                        upload_guidance=connector.upload_guidance, escaped_cells=connector.escaped_cells, sync_id=info.sync_id)
     return replace(result, summary=connector.summary(result), summary_excel=connector.summary(result, excel=True))
 
 

@@ -10,7 +10,7 @@ each batch written and flushed to disk before the workbook is touched:
   own write, and a created user is that row's user, not "another user"); ``export --keep-edits``
   takes them as those rows' baseline.
 - ``flush``: after a batch's outcomes are known, exactly what the workbook will record (snapshot
-  entries, new rows' ids, Sync status cells, Sync log lines). If the workbook cannot be saved (a
+  entries, new rows' ids, Sync status cells, Sync log lines, the sync history's lines). If the workbook cannot be saved (a
   read-only folder, a full disk) or the process dies before it is, the next command that opens the
   workbook applies them first.
 
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rosterbook import history
 from rosterbook import workbook as wbk
 from rosterbook.core.cellform import cell_form
 from rosterbook.core.diff import Change
@@ -54,6 +55,10 @@ class Intent:
     sent: Mapping[str, str | None]
     values: Mapping[str, str | None]
     """A create's values (an existing user's are its snapshot entry's, with ``sent`` on top)."""
+    sync: str = ""
+    """The id of the sync that sent it (its history records the row once the platform is found to hold it)."""
+    undo_of: str | None = None
+    """That sync undid this one."""
 
     def entry_values(self, exported: Mapping[str, str | None] | None) -> dict[str, str | None]:
         """The snapshot values once the platform confirmed this row."""
@@ -61,12 +66,14 @@ class Intent:
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "intent", "row": self.row, "row_id": self.row_id, "key": self.key, "action": self.action,
-                "resource_id": self.resource_id, "sent": dict(self.sent), "values": dict(self.values)}
+                "resource_id": self.resource_id, "sent": dict(self.sent), "values": dict(self.values), "sync": self.sync, "undo_of": self.undo_of}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Intent:
+        undo_of = data.get("undo_of")
         return cls(data.get("row"), str(data["row_id"]), str(data["key"]), str(data["action"]), data.get("resource_id"),
-                   dict(data.get("sent") or {}), dict(data.get("values") or {}))
+                   dict(data.get("sent") or {}), dict(data.get("values") or {}), str(data.get("sync") or ""),
+                   undo_of if isinstance(undo_of, str) else None)
 
 
 @dataclass
@@ -80,16 +87,19 @@ class Flush:
     statuses: list[tuple[int, str | None, str | None]] = field(default_factory=list)
     """(sheet row, its row id if known, Sync status text)."""
     log: list[list[Any]] = field(default_factory=list)
+    history: list[list[Any]] = field(default_factory=list)
+    """Lines of the sync history (``rosterbook.history``): what each row sent changed, for undo."""
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "flush", "changed": {rid: wbk.encode_entry(snap) for rid, snap in self.changed.items()}, "removed": self.removed,
-                "new_ids": self.new_ids, "statuses": self.statuses, "log": self.log}
+                "new_ids": self.new_ids, "statuses": self.statuses, "log": self.log, "history": self.history}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Flush:
         changed = {str(rid): wbk.decode_entry(str(rid), str(text)) for rid, text in (data.get("changed") or {}).items()}
         return cls(changed, [str(r) for r in data.get("removed") or ()], [(int(n), str(r), str(k)) for n, r, k in data.get("new_ids") or ()],
-                   [(int(n), r, t) for n, r, t in data.get("statuses") or ()], [list(c) for c in data.get("log") or ()])
+                   [(int(n), r, t) for n, r, t in data.get("statuses") or ()], [list(c) for c in data.get("log") or ()],
+                   [list(c) for c in data.get("history") or ()])
 
 
 class Journal:
@@ -115,12 +125,13 @@ class Journal:
         except OSError as exc:
             self.broken = exc
 
-    def intents(self, changes: Sequence[Change], *, dialect_write_only: Iterable[str] = ()) -> None:
-        """Before sending: what each of these rows sends."""
+    def intents(self, changes: Sequence[Change], *, dialect_write_only: Iterable[str] = (), sync: str = "", undo_of: str | None = None) -> None:
+        """Before sending: what each of these rows sends (``sync``: the id of the sync sending them)."""
         hidden = set(dialect_write_only)
         # An existing user's entry is its snapshot entry plus what is sent: only a create needs its values written out.
         self.write(Intent(c.row, c.row_id or "", c.key, c.action, c.resource_id,
-                          {n: f.after for n, f in c.fields.items() if n not in hidden}, dict(c.values) if c.resource_id is None else {}).to_json()
+                          {n: f.after for n, f in c.fields.items() if n not in hidden}, dict(c.values) if c.resource_id is None else {},
+                          sync, undo_of).to_json()
                    for c in changes if c.row_id)
 
     def flush(self, record: Flush) -> None:
@@ -190,6 +201,7 @@ def replay(book: SheetBook, path: Path, dialect_key: str, key_fallback: str | No
     keys = {n: (str(row[key_index]).strip().casefold() if key_index is not None and key_index < len(row) and row[key_index] else None)
             for n, row in enumerate(grid[1:], start=2)}
     cursor = wbk.sync_log_cursor(book)
+    lines: history.HistorySheet | None = None
     settled: set[str] = set()
     for record in flushes:
         wbk.update_snapshot(book, record.changed, record.removed, sheet=sheet)
@@ -206,4 +218,6 @@ def replay(book: SheetBook, path: Path, dialect_key: str, key_fallback: str | No
         if record.log:
             book.write_values(wbk.SYNC_LOG, cursor.next_row, 1, record.log)
             cursor.next_row += len(record.log)
+        if record.history:
+            lines = history.append(book, record.history, lines)
     return [i for i in intents if i.row_id not in settled]

@@ -97,6 +97,14 @@ class SyncResult(_Result):
     """One sentence for the command line."""
     summary_excel: str = field(default="", compare=False)
     """The same in Excel's words."""
+    sync_id: str | None = None
+    """This sync's id (``20261123-101502-3f9a0c``: when it started, and a short random part), as the Sync log shows it."""
+    undo_of: str | None = None
+    """An undo: the sync it undid."""
+    kept: tuple[Mapping[str, Any], ...] = ()
+    """An undo: the fields left as the platform has them (changed there since that sync): row, key, column, and the values."""
+    cannot_undo: tuple[str, ...] = ()
+    """An undo: what it could not put back, and why."""
 
     @property
     def sent(self) -> int:
@@ -116,7 +124,8 @@ class SyncResult(_Result):
         return self.failed == 0
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (stable; ``upload_rows``, ``upload_guidance`` and ``escaped_cells`` only for CSV platforms)."""
+        """The JSON form (stable; ``upload_rows``, ``upload_guidance`` and ``escaped_cells`` only for CSV platforms; ``undo_of``,
+        ``kept`` and ``cannot_undo`` only for an undo)."""
         out: dict[str, Any] = {
             "ok": self.ok,
             "platform": self.platform,
@@ -126,7 +135,10 @@ class SyncResult(_Result):
             "failed": self.failed,
             "upload_file": self.upload_file,
             "rows": [r.to_dict() for r in self.rows],
+            "sync_id": self.sync_id,
         }
+        if self.undo_of is not None:
+            out.update(undo_of=self.undo_of, kept=[dict(k) for k in self.kept], cannot_undo=list(self.cannot_undo))
         if self.upload_rows is not None:
             out["upload_rows"] = self.upload_rows
             out["upload_guidance"] = [a.to_dict() for a in self.upload_guidance]

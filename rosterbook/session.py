@@ -22,12 +22,14 @@ from rosterbook.core.codecs import Cell, split_list, to_text
 from rosterbook.core.crosschecks import columns_of_table, cross_checks, escape_problem
 from rosterbook.core.dialects import Dialect, load_dialect
 from rosterbook.core.diff import Change, diff
+from rosterbook.core.history import SyncInfo, step_between
 from rosterbook.core.plan import Current, Plan, holds_values, make_plan, same_key
 from rosterbook.core.problems import Problem
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import Row, SnapshotRow, Table
 from rosterbook.core.upload import FileFormat
 from rosterbook.errors import DataError, UsageError
+from rosterbook.history import HistorySheet, Line, append, info_line, read_history, step_line
 from rosterbook.sheets import SheetBook
 
 Progress = Callable[[str, int, int], None]
@@ -197,6 +199,8 @@ class Session:
         self._problems: list[Problem] | None = None
         self._changes: list[Change] | None = None
         self._log: wbk.LogCursor | None = None
+        self._history: HistorySheet | None = None
+        self._history_read = False
         self.intents: list[journal.Intent] = []
         """What an interrupted sync sent that no recorded outcome settles (only the platform can tell)."""
 
@@ -292,6 +296,19 @@ class Session:
             self._log = wbk.sync_log_cursor(self.book)
         wbk.append_sync_log(self.book, entries, cursor=self._log)
 
+    def history(self) -> HistorySheet:
+        """The sync history (every sync's rows, before and after), read and checked once per command."""
+        if not self._history_read:
+            self._history = read_history(self.book)
+            self._history_read = True
+        assert self._history is not None
+        return self._history
+
+    def append_history(self, lines: Sequence[Line]) -> None:
+        """Append sync history lines (the sheet's end is read once per session)."""
+        if lines:
+            self._history = append(self.book, lines, self._history)
+
     def update_snapshot(self, changed: Mapping[str, SnapshotRow], removed: Sequence[str]) -> None:
         """Rewrite only the snapshot entries that changed."""
         wbk.update_snapshot(self.book, changed, removed, sheet=self.snapshot_sheet)
@@ -320,17 +337,37 @@ class Session:
         if not self.intents:
             return False
         rebased, new_ids = intents_confirmed(self.dialect, self.intents, current, self.table.rows, self.snapshot)
+        by_id = {i.row_id: i for i in self.intents}
         self.intents = []
         if not rebased:
             return False
         entries = [wbk.LogEntry(engine_now(), None, snap.key, "update", "ok", snap.resource_id, snap.version, None,
-                                "confirmed on the platform after an interrupted sync (re-based)") for snap in rebased.values()]
+                                "confirmed on the platform after an interrupted sync (re-based)", by_id[rid].sync or None)
+                   for rid, snap in rebased.items()]
+        self._record_rebased(rebased, by_id)
         self.update_snapshot(rebased, [])
         wbk.set_row_ids(self.book, self.users, new_ids)
         self.append_log(entries)
         self.loaded, self.grid, self.merged, self.snapshot_sheet = _read(self.book, self.settings, self.dialect, False)
         self._problems = self._changes = None
         return True
+
+
+    def _record_rebased(self, rebased: Mapping[str, SnapshotRow], intents: Mapping[str, journal.Intent]) -> None:
+        """The interrupted sync's history gets the rows the platform was found to hold (its undo puts them back too)."""
+        known = set(self.history().records)
+        lines: list[Line] = []
+        for rid, snap in rebased.items():
+            intent = intents[rid]
+            if not intent.sync:
+                continue  # sent by a rosterbook that kept no history
+            if intent.sync not in known:
+                known.add(intent.sync)
+                lines.append(info_line(SyncInfo(intent.sync, "", self.settings.platform_url, self.dialect.name, intent.undo_of)))
+            step = step_between(self.snapshot.get(rid), snap, intent.sync, intent.row, action=intent.action if intent.action != "create" else "update")
+            if step is not None:
+                lines.append(step_line(step))
+        self.append_history(lines)
 
 
 def engine_now() -> str:

@@ -54,6 +54,8 @@ SETTINGS = "Settings"
 LISTS = "Lists"
 SNAPSHOT = "_snapshot"
 FILE_FORMAT = "_file_format"
+HISTORY = "_history"
+"""Very hidden: what every sync changed, row by row (``rosterbook.history``), for undo."""
 SHEET_ORDER = (USERS, PREVIEW, SYNC_LOG, SETTINGS, LISTS, SNAPSHOT)
 
 PROBLEMS = "Problems"
@@ -71,7 +73,8 @@ SNAPSHOT_FORMAT = "rosterbook-snapshot-2"
 SNAPSHOT_CHUNK = 30000
 """Characters of an entry per cell (a cell holds 32,767; entries are ASCII-safe escaped, one unit each)."""
 SETTINGS_HEADERS = ("Setting", "Value", "What it means")
-SYNC_LOG_HEADERS = ("Time", "Row", "Key", "Action", "Outcome", "Platform id", "Version", "HTTP status", "Message")
+SYNC_LOG_HEADERS = ("Time", "Row", "Key", "Action", "Outcome", "Platform id", "Version", "HTTP status", "Message", "Sync id")
+"""The Sync log's columns; ``Sync id`` came last so that logs written before it keep their columns."""
 LAYOUT_VERSION = "rosterbook-1"
 
 # Column types whose cells are formatted as Text so Excel keeps leading zeros and typed dates.
@@ -609,14 +612,19 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{code:04x}"
 
 
+def cell_json(data: Mapping[str, Any]) -> str:
+    """JSON text any cell keeps exactly: control characters, lone surrogates and characters outside the Basic
+    Multilingual Plane are escaped (json.loads gives back the very same values)."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _ESCAPED.sub(_escape, text) if not text.isascii() else text
+
+
 def encode_entry(snap: SnapshotRow) -> str:
-    """One snapshot entry as JSON text any cell keeps exactly: control characters, lone surrogates and characters
-    outside the Basic Multilingual Plane are escaped (json.loads gives back the very same values)."""
+    """One snapshot entry as JSON text any cell keeps exactly (``cell_json``)."""
     data: dict[str, Any] = {"key": snap.key, "id": snap.resource_id, "version": snap.version, "values": dict(snap.values)}
     if snap.seen:
         data["seen"] = dict(snap.seen)
-    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return _ESCAPED.sub(_escape, text) if not text.isascii() else text
+    return cell_json(data)
 
 
 def decode_entry(row_id: str, text: str) -> SnapshotRow:
@@ -906,6 +914,13 @@ def write_preview(book: SheetBook, plan: Mapping[str, Any]) -> None:
     """Write a plan's JSON form (``Plan.to_dict()``) to the Preview sheet, replacing the last one."""
     book.ensure_sheet(PREVIEW)
     block: list[list[Cell]] = [["Preview", "(what Sync would change; nothing has been sent)"], []]
+    if plan.get("undo_of"):
+        # The reverse plan of an undo: the same sheet, saying which sync it puts back.
+        block[0] = ["Preview", f"(what undoing sync {plan['undo_of']} would change; nothing has been sent)"]
+        notes = [str(n) for n in plan.get("cannot_undo") or ()]
+        block.append(["Undo of sync", str(plan["undo_of"])])
+        block.extend([["Cannot be undone", note[:32000]] for note in notes])
+        block.append([])
     counts = plan.get("counts", {})
     block.append(["Action", "Rows"])
     for name in ("create", "update", "rename", "archive", "deactivate", "conflict", "error", "unchanged"):
@@ -1009,13 +1024,15 @@ class LogEntry:
     version: str | None = None
     http_status: int | None = None
     message: str = ""
+    sync_id: str | None = None
+    """The sync this line belongs to (``rosterbook undo --sync ID`` names it)."""
 
     def cells(self) -> list[Cell]:
         # Key, id, version and message come from the platform: in the form a cell keeps (a message scrubbed of credentials).
         message = scrub(self.message) if self.message else None
         return [self.time, str(self.row) if self.row else None, cell_form(self.key), self.action, self.outcome,
                 cell_text(self.resource_id), cell_text(self.version), str(self.http_status) if self.http_status else None,
-                cell_form(message) if message else None]
+                cell_form(message) if message else None, self.sync_id]
 
 
 @dataclass
@@ -1216,7 +1233,7 @@ def users_dress(dialect: Dialect, headers: Sequence[str], lists: Mapping[str, Se
 
 _SIDE_WIDTHS = {
     SETTINGS: (26, 40, 125),
-    SYNC_LOG: (20, 6, 28, 10, 10, 38, 12, 11, 70),
+    SYNC_LOG: (20, 6, 28, 10, 10, 38, 12, 11, 70, 24),
     PREVIEW: (18, 28, 12, 18, 28, 28, 50),
 }
 

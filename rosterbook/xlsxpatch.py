@@ -12,7 +12,7 @@ new zip next to the workbook and renames it over the workbook:
 
 Every save also re-asserts the rosterbook layout's protections, whoever saved the file last
 (LibreOffice turns very hidden sheets into hidden ones, shrinks drop-downs and drops the frozen
-pane and the Table style): ``_snapshot``, ``_dialect`` and ``_file_format`` very hidden; on ``Users``, the Table
+pane and the Table style): ``_snapshot``, ``_dialect``, ``_file_format`` and ``_history`` very hidden; on ``Users``, the Table
 fitted to the data with its style, the header frozen, drop-downs and conditional formats over whole
 columns, the Text columns formatted as Text and ``_row_id`` hidden.
 
@@ -733,7 +733,7 @@ class PatchBook:
     # --- the layout's protections -------------------------------------------------------------------------
 
     def _protect(self) -> None:
-        for name in (layout.SNAPSHOT, DIALECT_SHEET, layout.FILE_FORMAT):
+        for name in (layout.SNAPSHOT, DIALECT_SHEET, layout.FILE_FORMAT, layout.HISTORY):
             sheet = self._sheets.get(name)
             if sheet is not None and sheet.state != "veryHidden":
                 if sheet.state == "visible":

@@ -297,7 +297,7 @@ def test_ribbon_xml_matches_the_customui_structure(xlam: Path) -> None:
         assert group.tag == f"{CUI}group"
         assert all(child.tag in (f"{CUI}button", f"{CUI}menu") for child in group)
     actions = [b for b in root.iter(f"{CUI}button") if b.get("onAction") == build.CALLBACK]
-    assert [b.get("label") for b in actions] == ["Export", "Check", "Add check column", "Preview", "Sync", "Revert selected rows", "Settings", "Sign in"]
+    assert [b.get("label") for b in actions] == ["Export", "Check", "Add check column", "Preview", "Sync", "Revert selected rows", "Undo last sync", "Settings", "Sign in"]
     assert [b.get("tag") for b in actions] == list(ribbon.ACTIONS)
     assert all(b.get("getEnabled") == "RosterbookEnabled" for b in actions)
     assert {b.get("onAction") for b in root.iter(f"{CUI}button")} == {build.CALLBACK, "RosterbookNewWorkbook"}

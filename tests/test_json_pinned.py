@@ -3,7 +3,7 @@
 Each scenario runs the real CLI on real workbooks (a seeded sandbox for SCIM, the sample exports
 for the CSV platforms) and compares every ``--json`` output with the golden file in
 ``tests/golden/``. Only what differs between runs is normalised: the temporary folder, the
-sandbox's port and time stamps. Set ``ROSTERBOOK_UPDATE_GOLDEN=1`` to rewrite the files (then
+sandbox's port, time stamps and sync ids. Set ``ROSTERBOOK_UPDATE_GOLDEN=1`` to rewrite the files (then
 review the diff: a changed golden file is a changed promise).
 """
 
@@ -24,11 +24,13 @@ from rosterbook.sandbox import start_sandbox
 GOLDEN = Path(__file__).resolve().parent / "golden"
 _TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 _PORT = re.compile(r"127\.0\.0\.1:\d+")
+_SYNC_ID = re.compile(r"\b\d{8}-\d{6}-[0-9a-f]{6}\b")
 
 
 def _normalise(text: str, tmp_path: Path) -> str:
     text = text.replace(str(tmp_path), "<tmp>")
     text = _PORT.sub("127.0.0.1:<port>", text)
+    text = _SYNC_ID.sub("<sync-id>", text)  # a sync id is its start time and a random part
     return _TIME.sub("<time>", text)
 
 

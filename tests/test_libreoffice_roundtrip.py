@@ -112,4 +112,4 @@ def test_a_workbook_edited_sorted_and_saved_by_libreoffice_syncs_exactly_the_edi
         assert raw(archived)[hr]["accountStatus"] == "Archived" and raw(archived)["active"] is False
         assert raw("lo.new")["name"] == {"givenName": "Libre", "familyName": "Office"} or raw("lo.new")["name"]["givenName"] == "Libre"
         assert app.preview_workbook(book).sendable() == []
-        assert _layout(book) == restored
+        assert _layout(book) == {**restored, "states": {**restored["states"], "_history": "veryHidden"}}  # the sync's history, for undo

@@ -228,7 +228,7 @@ def test_unknown_tag_is_a_dialog(tmp_path: Path) -> None:
     openpyxl.Workbook().save(path)
     ui = RecordingUI()
     outcome = ribbon.dispatch("explode", OpenpyxlBook(path), ui)
-    assert ui.alerts == [("Unknown ribbon button 'explode'; expected one of 'export', 'check', 'checkcolumn', 'preview', 'sync', 'revert', 'settings', 'signin'.", True)]
+    assert ui.alerts == [("Unknown ribbon button 'explode'; expected one of 'export', 'check', 'checkcolumn', 'preview', 'sync', 'revert', 'undo', 'settings', 'signin'.", True)]
     assert not outcome.ok
 
 
@@ -250,7 +250,7 @@ def test_unexpected_errors_become_a_dialog_without_traceback(tmp_path: Path, mon
 
 
 def test_every_button_has_an_action() -> None:
-    assert list(ribbon.ACTIONS) == ["export", "check", "checkcolumn", "preview", "sync", "revert", "settings", "signin"]
+    assert list(ribbon.ACTIONS) == ["export", "check", "checkcolumn", "preview", "sync", "revert", "undo", "settings", "signin"]
 
 
 # --- the Excel adapter's pure parts (Excel itself is not available here) ---------------------------------

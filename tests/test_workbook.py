@@ -244,11 +244,12 @@ def test_lists_round_trip_and_ranges(tmp_path: Path) -> None:
 def test_sync_log_appends(tmp_path: Path) -> None:
     book = _book(tmp_path)
     wbk.append_sync_log(book, [wbk.LogEntry("t1", 2, "ann@example.com", "update", "ok", "id1", 'W/"2"', 200)])
-    wbk.append_sync_log(book, [wbk.LogEntry("t2", 3, "bo@example.com", "create", "failed", http_status=409, message="taken")])
+    wbk.append_sync_log(book, [wbk.LogEntry("t2", 3, "bo@example.com", "create", "failed", http_status=409, message="taken",
+                                            sync_id="20261123-101502-3f9a0c")])
     grid = book.values("Sync log")
     assert grid[0] == list(wbk.SYNC_LOG_HEADERS)
     assert [r[0] for r in grid[1:]] == ["t1", "t2"]
-    assert grid[2][4:] == ["failed", None, None, "409", "taken"]
+    assert grid[2][4:] == ["failed", None, None, "409", "taken", "20261123-101502-3f9a0c"]
 
 
 def test_preview_sheet_lists_changed_fields(tmp_path: Path) -> None:

@@ -224,9 +224,12 @@ def _outcomes(chunk: Sequence[Change], done: Sequence[tuple[Operation, Operation
         if first is None or failure is not None:
             out.append(RowOutcome(change, "failed", change.resource_id, None, http, message))
             continue
-        version = next((r.version for r in reversed(results) if r.version and r.resource_id == first.resource_id), first.version)
+        # A row that only changed memberships has no answer of its own: the groups' ids and versions are not the user's.
+        user_id = first.resource_id if own is not None else change.resource_id
+        version = next((r.version for r in reversed(results) if r.version and r.resource_id == user_id), first.version) \
+            if own is not None else change.version
         if bad is None and len(results) == len(mine):
-            out.append(RowOutcome(change, "ok", first.resource_id, version, http, message, tuple(change.secrets)))
+            out.append(RowOutcome(change, "ok", user_id, version, http, message, tuple(change.secrets)))
         elif (own is None or own.ok) and any(r.ok for r in results):
             out.append(_partial(change, mine, own, dialect, http))
         else:

@@ -241,6 +241,8 @@ class Dialect(_Model):
     columns: tuple[Column, ...]
     notes: tuple[str, ...] = ()
     """Where the seeds are silent: what we chose and why (shown by ``rosterbook dialects``)."""
+    undo_notes: tuple[str, ...] = ()
+    """What an upload file cannot put back on this platform (``rosterbook undo`` says so with every reverse plan)."""
     scim_active_from_status: bool = False
     """SCIM dialects: the core ``active`` attribute follows the status word's ``login`` flag."""
     scim_extension: str | None = None
@@ -551,6 +553,9 @@ def describe_dialect(dialect: Dialect) -> str:
     if dialect.notes:
         lines.append("notes:")
         lines.extend(f"  - {note}" for note in dialect.notes)
+    if dialect.undo_notes:
+        lines.append("what an undo's upload file cannot put back:")
+        lines.extend(f"  - {note}" for note in dialect.undo_notes)
     return "\n".join(lines)
 
 

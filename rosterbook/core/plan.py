@@ -199,6 +199,10 @@ class Plan:
     """What to choose on the platform's upload screen for that file (none when there is no file)."""
     left_out: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     """Rows among ``skip_rows`` that a blocker named (``errors``, ``conflicts``): left out instead of refusing the sync."""
+    undo_of: str | None = None
+    """The sync this plan undoes (``rosterbook.core.undo``): its changes put back what that sync changed."""
+    cannot_undo: tuple[str, ...] = ()
+    """What this undo cannot put back, and why (an invitation already e-mailed, a password...)."""
 
     @cached_property
     def escaped_cells(self) -> list[EscapedCell]:
@@ -268,11 +272,14 @@ class Plan:
             "problems": [p.to_dict() for p in self.problems],
             "upload_guidance": [a.to_dict() for a in self.guidance],
             "escaped_cells": [e.to_dict() for e in self.escaped_cells],
-        }
+        } | ({"undo_of": self.undo_of, "cannot_undo": list(self.cannot_undo)} if self.undo_of is not None else {})
 
     def render_text(self) -> str:
         """The human preview: counts, invitations, seats, the guard, then one block per change."""
         lines = [f"Plan for {self.dialect.title}: " + ", ".join(f"{n} {a}" for a, n in self.counts.items())]
+        if self.undo_of is not None:
+            lines[0] = f"Undo of sync {self.undo_of} on {self.dialect.title}: " + ", ".join(f"{n} {a}" for a, n in self.counts.items() if a != "unchanged")
+            lines.extend(f"Cannot be undone: {note}" for note in self.cannot_undo)
         if self.dialect.invitations != "none":
             if self.invitations:
                 lines.append(f"Invitation emails: {len(self.invitations)} ({', '.join(self.invitations)})")
@@ -654,7 +661,7 @@ def _change_dict(change: Change) -> dict[str, Any]:
         "current": dict(change.current) if change.current is not None else None,
         "problems": [p.to_dict() for p in change.problems],
     }
-    if change.action == "conflict":
+    if change.action == "conflict" or change.conflicts:  # an undo's update may leave some fields as the platform has them now
         out["conflicts"] = {name: {"exported": c.exported, "platform": c.platform, "sheet": c.sheet} for name, c in change.conflicts.items()}
     return out
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from rosterbook.sheets import SheetBook
 
-CLI_WORDS = re.compile(r"(?<![\w-])--[a-z]|`rosterbook|\brosterbook (?:login|check|sync|preview|export|revert|demo|sandbox|dialects)\b")
+CLI_WORDS = re.compile(r"(?<![\w-])--[a-z]|`rosterbook|\brosterbook (?:login|check|sync|preview|export|revert|undo|demo|sandbox|dialects)\b")
 """What only the command line says: a flag, or a rosterbook command to run."""
 
 
