@@ -110,15 +110,16 @@ def reverse_plan(session: Session, connector: Connector, *, sync_id: str | None,
                            exported_since=record.info.snapshot is not None and record.info.snapshot != digest, done=done,
                            only_rows=set(rows) if rows is not None else None, next_row=session.users.last_row + 1)
     reverse = core.reverse(given)
-    # The file puts each user's lists back whole (Replace), and nobody new is invited by an undo.
-    settings = replace(session.settings, list_mode="replace", invite_new_users=False)
+    # The file puts each user's lists back whole: Replace, whatever Settings say for ordinary syncs.
+    settings = replace(session.settings, list_mode="replace")
     snapshot = [replace(s, seen={}) for s in session.snapshot.values()]  # conflicts are decided above, against the sync's values
     changes = core.plan_changes(reverse, session.snapshot, session.table.rows)
     plan = make_plan(session.table, snapshot, settings, changes=changes, confirm_deletions=confirm_deletions, baseline=bool(session.snapshot),
                      file_format=session.loaded.file_format)
+    if session.settings.list_mode != "replace":
+        whole = "(not what Settings say: an undo puts each user's lists back whole)"
+        plan = replace(plan, guidance=tuple(replace(a, advice=a.advice.replace("(Settings: list_mode is replace)", whole)) for a in plan.guidance))
     notes = list(reverse.notes)
-    if plan.upload is not None and plan.upload.rows and session.settings.list_mode != "replace" and session.dialect.options.list_mode.available:
-        notes.append("Upload this file with 'Replace' for groups and roles (not 'Add', as Settings say): it puts each user's lists back whole.")
     if plan.sendable() and core.full_file(session.dialect, session.settings):
         missing = core.missing_from_sheet(reverse, session.snapshot, session.table.rows)
         if missing:
@@ -136,8 +137,8 @@ def _same_platform(session: Session, record: SyncRecord) -> None:
     if then != now or record.info.dialect != session.dialect.name:
         where = record.info.platform_url or "the embedded sandbox"
         raise DataError(f"sync {record.sync_id} went to {where} ({record.info.dialect}), but this workbook now points at "
-                        f"{session.settings.platform_url or 'the embedded sandbox'} ({session.dialect.name}); nothing was sent. Undo it from a "
-                        "workbook bound to that platform.")
+                        f"{session.settings.platform_url or 'the embedded sandbox'} ({session.dialect.name}); nothing was sent. Its users are that "
+                        f"platform's: set platform_url back to {where} ({wbk.SETTINGS} sheet), or undo it from a workbook bound to it.")
 
 
 def _current(session: Session, connector: Connector, record: SyncRecord) -> Mapping[str, Current] | None:

@@ -6,7 +6,8 @@ loopback proxy, so the client never learnt it.
 
 Also: before the first request, a workbook (or its folder) that cannot be written stops the sync with
 exit 2 and nothing sent; a final save that fails after sending keeps the outcomes in the journal beside
-the workbook, which the next command applies.
+the workbook, which the next command applies. In both cases the sync's history (what it changed, for undo)
+is kept too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from support.scimproxies import HoldingProxy
 
 from rosterbook import app, journal
 from rosterbook.sandbox import Sandbox
+from rosterbook.session import Session
+from rosterbook.undo import undo_sync
 
 USERS, EDITED, CREATED, BATCH = 120, 60, 10, 20
 """70 changes in batches of 20: the creates and 10 updates, then 20, 20 and 10 updates (a Bulk request each)."""
@@ -91,6 +94,12 @@ def test_after_a_kill_edits_of_sent_rows_sync_as_updates(killed: tuple[Sandbox, 
     assert not journal.exists(book)
     assert app.preview_workbook(book).sendable() == []
     assert all(e["Outcome"] == "ok" for e in log_entries(book))
+    # The killed sync's history holds every row the platform got from it (from its journal, or re-based), for undo.
+    killed_sync, second = Session.open(book).history().records.values()
+    assert second.sync_id == result.sync_id and len(second.steps) == EDITED + CREATED
+    sent = {step.key: step for step in killed_sync.steps}
+    assert set(created) <= set(sent) and len(sent) in (BATCH, 3 * BATCH, EDITED + CREATED)
+    assert all(sent[n].fields["Job title"][1] == f"First edit {i}" for i, n in enumerate(names) if n in sent)
 
 
 def test_after_a_kill_export_keep_edits_keeps_every_unsynced_edit(killed: tuple[Sandbox, Path, list[str], list[str]]) -> None:
@@ -160,6 +169,7 @@ def test_a_save_that_fails_after_sending_keeps_the_outcomes_for_the_next_command
     book = tmp_path / "book.xlsx"
     app.export_workbook(book, platform=sandbox.url)
     names = sorted(sheet_rows(book))[:8]
+    titles = [platform_users(sandbox.url)[n].get("title") for n in names]
     edit(book, {(n, "Job title"): f"Sent {i}" for i, n in enumerate(names)})
     size = book.stat().st_size
     # Room for the probe (the workbook's size) but not for the workbook once it holds the Sync log (EFBIG on save).
@@ -178,3 +188,6 @@ def test_a_save_that_fails_after_sending_keeps_the_outcomes_for_the_next_command
     assert sorted(e["Key"] for e in log_entries(book) if e["Outcome"] == "ok") == sorted(names)
     assert not journal.exists(book)
     assert len([r for r in sandbox.request_log if r.method != "GET"]) == writes
+    # What the journal kept includes the sync's history: it can be undone.
+    assert undo_sync(book).confirmed == len(names)
+    assert [platform_users(sandbox.url)[n].get("title") for n in names] == titles

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rosterbook.core.codecs import canonical_or_text
+from rosterbook.core.codecs import CodecError, canonical_or_text, split_list
 from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.diff import Action, Change, Conflict, FieldChange
 from rosterbook.core.history import Step, SyncRecord
@@ -121,6 +121,12 @@ class _Undoer:
             else:
                 self._put_back(step, snap, row)
         self.out.changes.sort(key=lambda c: (c.row is None, c.row or 0, c.key.casefold()))
+        if self.given.current is None and not self.given.exported_since and self.out.changes:
+            self.out.notes.append(
+                f"Nothing was exported from {self.dialect.title} since sync {self.sync_id}, so what it holds now is not known: the file puts back "
+                "every field that sync changed (a value it already holds changes nothing) and cannot keep what someone changed there since. "
+                "Upload it only if that sync's file was uploaded (otherwise there is nothing to undo); to keep changes made since, export the "
+                "platform's current users first, then undo again.")
         return self.out
 
     # --- finding the user ------------------------------------------------------------------------
@@ -249,8 +255,15 @@ class _Undoer:
                 continue
             shown = row.text(name) if name in row.values else (str(row.extra.get(name)) if row.extra.get(name) is not None else None)
             set_by_sync = step.fields[name][1] if name in step.fields else step.values.get(name)
-            if self._same(name, shown, set_by_sync) and not self._same(name, shown, value):
+            if self._shows(name, shown, set_by_sync) and not self._same(name, shown, value):
                 self.out.cells.setdefault(row.number, {})[name] = value
+
+    def _shows(self, name: str, shown: str | None, value: str | None) -> bool:
+        """A cell shows ``value``: the same value, or for a blank value a blank cell or the column's clear word (``(clear)``)."""
+        if value is None:
+            column = self.dialect.find_column(name)
+            return shown is None or (column is not None and column.clear_word is not None and shown.strip() == column.clear_word)
+        return self._same(name, shown, value)
 
     def _sheet_columns(self, row: Row) -> set[str]:
         return {*row.values, *row.extra}
@@ -311,8 +324,15 @@ class _Undoer:
                                   "an undo cannot unsend it.")
 
 
-def _canon(column: Column, text: str | None) -> str | None:
-    return canonical_or_text(text, column.type, separator=column.separator, escape=column.escape)
+def _canon(column: Column, text: str | None) -> str | frozenset[str] | None:
+    """A value as compared: canonical text; a list as the set of its items (order and repeats do not count, as in the diff)."""
+    canon = canonical_or_text(text, column.type, separator=column.separator, escape=column.escape)
+    if canon is None or column.type != "list" or column.separator is None:
+        return canon
+    try:
+        return frozenset(split_list(canon, column.separator, column.escape))
+    except CodecError:
+        return canon
 
 
 def plan_changes(reversed_: Reverse, snapshot: Mapping[str, SnapshotRow], rows: Sequence[Row]) -> list[Change]:

@@ -83,3 +83,26 @@ def patch_user(url: str, user_id: str, operations: list[dict[str, Any]]) -> None
     body = {"schemas": [PATCH_OP], "Operations": operations}
     answer = requests.patch(f"{url}/Users/{user_id}", json=body, headers=SCIM_JSON, timeout=30)
     assert answer.status_code in (200, 204), answer.text
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def platform_state(url: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Every user and group as the server holds it, by id, without ``meta`` (versions and times move with any write);
+    a group's members as a sorted list of ids.
+
+    The enterprise manager's ``displayName`` is left out too: RFC 7643 makes it read-only, the server's copy of the
+    manager's name; the sandbox keeps whatever a client sent, and rosterbook sends the manager by id only.
+    """
+    users: dict[str, dict[str, Any]] = {}
+    for user in platform_users(url).values():
+        body = {k: v for k, v in user.items() if k != "meta"}
+        manager = (body.get(ENTERPRISE) or {}).get("manager")
+        if isinstance(manager, dict):
+            body[ENTERPRISE] = {**body[ENTERPRISE], "manager": {k: v for k, v in manager.items() if k != "displayName"}}
+        users[str(user["id"])] = body
+    page = requests.get(f"{url}/Groups", params={"count": 1000}, timeout=60).json()
+    groups = {str(g["id"]): {**{k: v for k, v in g.items() if k not in ("meta", "members")},
+                             "members": sorted(m["value"] for m in g.get("members") or ())} for g in page.get("Resources", [])}
+    return users, groups
