@@ -59,8 +59,8 @@ def _scenario(book: Path) -> dict[str, list[str]]:
     cells[(grouped[0], "Groups")] = f"{rows[grouped[0]]['Groups']}; New Starters"
     cells[(grouped[1], "Groups")] = str(rows[grouped[1]]["Groups"]).split("; ")[0]  # memberships removed
     cells[(manager, "Manager")] = updated[2]
-    if pending:
-        cells[(pending[0], "Status")] = "Active"
+    assert pending
+    cells[(pending[0], "Status")] = "Active"
     new_rows = [{"Username": "undo.new.0@lumen.example", "First name": "Una", "Last name": "Dunne", "Email": "undo.new.0@lumen.example",
                  "Status": "Active", "Groups": "Mentors; New Starters", "Job title": "Joiner"},
                 {"Username": "undo.new.1@lumen.example", "First name": "Ned", "Last name": "Quill", "Email": "undo.new.1@lumen.example",
@@ -217,6 +217,11 @@ def test_rows_sync_ids_and_what_undo_refuses(fresh_sandbox: Callable[..., Sandbo
     assert f"Kept: row {rows[a]['_row']} {a} Job title: set to 'First sync' by that sync, now 'Second sync' on the platform" in out
     assert run(["undo", str(book), "--yes", "--sync", "nosuch"]) == 1
     assert "'nosuch' is not a sync of this workbook. The last syncs" in capsys.readouterr().err
+    # An undo is a sync: naming its id redoes what it undid.
+    assert platform_users(sandbox.url)[b]["title"] == rows[b]["Job title"]
+    redo = undo_sync(book, sync_id=result.sync_id)
+    assert redo.undo_of == result.sync_id and redo.confirmed == 1
+    assert platform_users(sandbox.url)[b]["title"] == "Second sync"
 
 
 def test_an_edited_history_is_refused_by_name_and_sync_still_works(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
