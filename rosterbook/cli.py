@@ -335,7 +335,10 @@ def undo_command(book: Path, sync_id: str | None, rows: str | None, preview_only
             return True
         if not sys.stdin.isatty():
             raise UsageError("undo needs a confirmation: run it in a terminal, or pass --yes. Nothing was sent.")
-        click.echo(plan.render_text(), err=True)
+        lines = plan.render_text().splitlines()
+        click.echo("\n".join(lines[:60]), err=True)
+        if len(lines) > 60:
+            click.echo(f"... {len(lines) - 60} more lines: `rosterbook undo {book.name} --preview` shows them all.", err=True)
         return click.confirm(f"Undo sync {plan.undo_of}: {_counts_line(plan)}?", default=False, err=True)
 
     from rosterbook.engine import BATCH

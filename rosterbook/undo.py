@@ -93,7 +93,8 @@ def undo_sync(
     kept = tuple({"row": c.row, "key": c.key, "column": name, "set_by_sync": k.exported, "platform": k.platform, "before": k.sheet}
                  for c in plan.changes for name, k in c.conflicts.items())
     result = replace(result, undo_of=record.sync_id, kept=kept, cannot_undo=plan.cannot_undo)
-    return replace(result, summary=_summary(result, record, excel=False), summary_excel=_summary(result, record, excel=True))
+    left = reverse.out_of_reach > 0
+    return replace(result, summary=_summary(result, record, left, excel=False), summary_excel=_summary(result, record, left, excel=True))
 
 
 def reverse_plan(session: Session, connector: Connector, *, sync_id: str | None, rows: Collection[int] | None,
@@ -176,12 +177,14 @@ def _write_cells(session: Session, reverse: core.Reverse) -> None:
         book.fit_table(wbk.USERS, last, len(users.headers))
 
 
-def _summary(result: SyncResult, record: SyncRecord, *, excel: bool) -> str:
-    """What the undo did, in the command line's or Excel's words."""
+def _summary(result: SyncResult, record: SyncRecord, left: bool, *, excel: bool) -> str:
+    """What the undo did, in the command line's or Excel's words (``left``: some of that sync cannot be undone)."""
     kept = len(result.kept)
     tail = f" {kept} field(s) changed on the platform since that sync are kept as they are now." if kept else ""
     if not result.sent and result.upload_file is None:
-        return f"Nothing left to undo of sync {record.sync_id} ({record.time}): the platform holds what it held before.{tail}"
+        if left:
+            return f"Nothing more to undo of sync {record.sync_id} ({record.time}): what is left cannot be undone by a sync (see below).{tail}"
+        return f"Nothing left to undo of sync {record.sync_id} ({record.time}): everything it changed is as it was before.{tail}"
     if result.upload_file is not None:
         return f"Undo of sync {record.sync_id} ({record.time}): {result.summary_excel if excel else result.summary}{tail}"
     again = " Press Undo last sync again for the rest." if excel else " Run undo again for the rest."

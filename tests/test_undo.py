@@ -110,7 +110,7 @@ def test_undo_puts_the_platform_back_resource_by_resource(fresh_sandbox: Callabl
     assert code == 0 and again["sent"] == 0 and again["rows"] == [] and again["undo_of"] == sync_id
     capsys.readouterr()
     assert run(["undo", str(book), "--yes"]) == 0
-    assert capsys.readouterr().out.strip().endswith("the platform holds what it held before.")
+    assert capsys.readouterr().out.strip().endswith("everything it changed is as it was before.")
     assert platform_state(sandbox.url) == (users_after, groups_after)
 
 

@@ -76,6 +76,9 @@ class Reverse:
     """Sheet rows emptied: created users whom a full user file deactivates."""
     notes: list[str] = field(default_factory=list)
     """What cannot be undone, and why."""
+    out_of_reach: int = 0
+    """Changes of that sync no undo can reach (users gone, a file that cannot clear or remove); an e-mail sent or a password set
+    are notes, not counted: nothing is left to do about them."""
 
 
 def full_file(dialect: Dialect, settings: Settings) -> bool:
@@ -176,6 +179,7 @@ class _Undoer:
             return True
         self.out.notes.append(f"{step.key}: {name} was blank before sync {self.sync_id}, and a blank in {self.dialect.title}'s upload file keeps "
                               "the current value, so the file cannot clear it: clear it on the platform itself.")
+        self.out.out_of_reach += 1
         return False
 
     def _put_back(self, step: Step, snap: SnapshotRow | None, row: Row | None) -> None:
@@ -183,6 +187,7 @@ class _Undoer:
         now, present = self._now(step, snap)
         if not present:
             self.out.notes.append(f"{step.key}: no longer on {self.dialect.title}, so what sync {self.sync_id} changed cannot be put back.")
+            self.out.out_of_reach += 1
             return
         if now is None and self._fold(step.key) in self.given.done:
             return  # an earlier undo of this sync wrote it into an upload file, and nothing was exported since
@@ -286,6 +291,7 @@ class _Undoer:
         if full_file(dialect, self.given.settings):
             now, present = self._now(step, snap)
             if not present and self.given.current is not None:
+                self.out.notes.append(f"{step.key}: no longer on {self.dialect.title}: nothing to deactivate.")
                 return
             values = dict(snap.values) if snap is not None else dict(step.values)
             self.out.changes.append(Change("deactivate", None, snap.row_id if snap else None, step.key, None, step.resource_id,
@@ -298,6 +304,7 @@ class _Undoer:
                "on the platform itself") if dialect.missing_users == "option" else "cannot archive or remove users through the upload file: " \
               "remove or deactivate them on the platform itself"
         self.out.notes.append(f"{step.key}: created by sync {self.sync_id}; {dialect.title} {how}.")
+        self.out.out_of_reach += 1
 
     def _restore(self, step: Step, snap: SnapshotRow | None, row: Row | None) -> None:
         """A user a full user file deactivated: back in the sheet and in the file (a user listed in it is kept)."""
