@@ -279,6 +279,8 @@ def sync_command(book: Path, yes: bool, skip_rows: str | None, confirm_deletions
             if row.outcome in ("failed", "partial"):
                 click.echo(f"{book.name}!row {row.row} {row.key}: {row.action} {'failed' if row.outcome == 'failed' else 'partly applied'}: {row.message}")
         click.echo(result.summary)
+        if result.rows:
+            click.echo(f"Sync id: {result.sync_id} (`rosterbook undo {book.name}` puts back what it changed).")
     return 0 if result.ok else 1
 
 

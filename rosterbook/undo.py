@@ -124,9 +124,9 @@ def reverse_plan(session: Session, connector: Connector, *, sync_id: str | None,
     if plan.sendable() and core.full_file(session.dialect, session.settings):
         missing = core.missing_from_sheet(reverse, session.snapshot, session.table.rows)
         if missing:
-            raise DataError(f"the {wbk.USERS} sheet lacks {len(missing)} exported users ({core.quoted(missing)}) whose rows were deleted and not "
-                            "synced: the full user file this undo writes would deactivate them. Put their rows back (revert) or sync first; "
-                            "nothing was written.")
+            lacks = (f"the {wbk.USERS} sheet lacks {len(missing)} exported users ({core.quoted(missing)}) whose rows were deleted and not synced: "
+                     "the full user file this undo writes would deactivate them")
+            raise DataError(lambda w: f"{lacks}. Put their rows back ({w.name('revert')}) or {w.name('sync')} first; nothing was written.")
     notes.extend(session.dialect.undo_notes)
     plan = replace(plan, undo_of=record.sync_id, cannot_undo=tuple(dict.fromkeys(notes)), adopted=tuple(reverse.settled))
     return record, plan, reverse

@@ -142,7 +142,7 @@ def test_dialects_shows_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and err.startswith("Error: unknown dialect 'nope'")
 
 
-@pytest.mark.parametrize("command", ["check", "dialects"])
+@pytest.mark.parametrize("command", ["check", "dialects", "undo"])
 def test_commands_have_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
     code, out, _ = _run(capsys, command, "--help")
     assert code == 0

@@ -14,6 +14,7 @@ import pytest
 from rosterbook import app
 from rosterbook import workbook as wbk
 from rosterbook.cli import run
+from rosterbook.errors import DataError
 from rosterbook.undo import preview_undo, undo_sync
 
 EXPECTED = Path(__file__).resolve().parent / "samples" / "expected_undo"
@@ -151,6 +152,17 @@ def test_incenteev_undo_with_deactivate_missing_is_the_full_list_back(tmp_path: 
     wb = openpyxl.load_workbook(book, read_only=True)
     assert not any("nia.hire@example.com" in str(c) for r in wb[wbk.USERS].iter_rows(values_only=True) for c in r)  # her row emptied
     wb.close()
+
+
+def test_a_full_file_undo_refuses_while_rows_are_deleted_and_not_synced(tmp_path: Path, samples: Path) -> None:
+    book, _result = _synced(tmp_path, samples / "incenteev_users.csv", {(2, "Job title"): "Directrice générale"},
+                            settings={"deactivate_missing": "TRUE"})
+    _edit(book, {}, delete=3)  # Hugo's row, deleted after the sync: the full reverse file would deactivate him unasked
+    upload = tmp_path / "team-upload.csv"
+    written = upload.read_bytes()
+    with pytest.raises(DataError, match=r"lacks 1 exported users \('hugo.bernard@example.com'\) .* Put their rows back \(rosterbook revert\)"):
+        undo_sync(book)
+    assert upload.read_bytes() == written  # nothing written
 
 
 def test_jostle_undo_carries_the_username_and_the_columns_it_puts_back(tmp_path: Path, samples: Path) -> None:
