@@ -2,7 +2,8 @@
 
 One sandbox of 50,000 users sits behind a loopback proxy adding 50 ms to every request
 (``bench/_link.py``). Each step runs in its own process, as the CLI would run it, and reports its
-wall time and that process's peak memory (max RSS, from ``wait4``):
+wall time and that process's peak memory (its own VmHWM, read by the step itself as it ends: the max RSS
+``wait4`` reports also counts the parent's pages a child holds between fork and exec):
 
 1. ``app.export_workbook`` from the platform (through the proxy);
 2. (the user's edit, not timed: 1% of rows get a new job title, department or status);
@@ -59,7 +60,11 @@ elif step == "preview":
 else:
     out = app.sync_workbook(book)
     extra = {"sent": out["sent"], "confirmed": out["confirmed"], "failed": out["failed"]}
-print(json.dumps({"seconds": time.perf_counter() - t, **extra}))
+seconds = time.perf_counter() - t
+# The step's own peak (VmHWM of this process image); wait4's ru_maxrss would also count the parent's pages.
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+peak = int(status["VmHWM"].split()[0]) / 1024 if "VmHWM" in status else None
+print(json.dumps({"seconds": seconds, "peak_mb": peak, **extra}))
 """
 
 
@@ -77,7 +82,12 @@ def run_step(step: str, book: Path, platform: str) -> tuple[float, float, float,
     if proc.returncode != 0:
         raise SystemExit(f"{step} failed ({proc.returncode}):\n{err[-3000:]}")
     data = json.loads(out.strip().splitlines()[-1])
-    return wall, data.pop("seconds"), usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, data  # ru_maxrss is KiB on Linux
+    return wall, data.pop("seconds"), _peak(data.pop("peak_mb"), usage), usage.ru_utime + usage.ru_stime, data
+
+
+def _peak(vmhwm: float | None, usage: Any) -> float:
+    """The step's own VmHWM in MB; wait4's ru_maxrss (KiB on Linux) only where /proc is missing."""
+    return vmhwm if vmhwm is not None else usage.ru_maxrss / 1024
 
 
 EDIT = r"""
@@ -87,7 +97,11 @@ sys.path.insert(0, sys.argv[1] + "/bench")
 from bench_roundtrip import edit
 t = time.perf_counter()
 expected, load, save = edit(sys.argv[2], float(sys.argv[3]))
-print(json.dumps({"seconds": time.perf_counter() - t, "load": load, "save": save, "expected": expected}))
+seconds = time.perf_counter() - t
+# The step's own peak (VmHWM of this process image); wait4's ru_maxrss would also count the parent's pages.
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+peak = int(status["VmHWM"].split()[0]) / 1024 if "VmHWM" in status else None
+print(json.dumps({"seconds": seconds, "peak_mb": peak, "load": load, "save": save, "expected": expected}))
 """
 
 
@@ -102,7 +116,7 @@ def run_edit(book: Path, share: float) -> tuple[float, float, float, float, floa
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"the edit failed:\n{(proc.stderr.read() if proc.stderr else '')[-3000:]}")
     data = json.loads(out.strip().splitlines()[-1])
-    return wall, data["load"], data["save"], usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, data["expected"]
+    return wall, data["load"], data["save"], _peak(data["peak_mb"], usage), usage.ru_utime + usage.ru_stime, data["expected"]
 
 
 def edit(book: Path | str, share: float) -> tuple[dict[str, dict[str, str]], float, float]:

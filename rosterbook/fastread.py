@@ -15,7 +15,7 @@ import datetime as dt
 import os
 import re
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,10 @@ def normalise(value: Any) -> Cell:
 class FastBook:
     """A read-only SheetBook over an .xlsx file; the write methods refuse."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, strings: dict[str, str] | None = None) -> None:
         self.path = Path(path)
+        self.strings: dict[str, str] = strings if strings is not None else {}
+        """One object per distinct text read through ``values`` (a caller may share it with what else it reads)."""
         if not self.path.exists():
             raise UsageError(f"{str(self.path)!r}: no such file.")
         try:
@@ -77,6 +79,14 @@ class FastBook:
         self._wb.close()
 
     def values(self, sheet: str) -> list[list[Cell]]:
+        # Equal texts become one object (``strings``): a 50,000-row sheet repeats its departments, statuses and
+        # managers, and the snapshot (read first) holds most of the rest.
+        return trim_grid(list(self.rows(sheet, share=True)))
+
+    def rows(self, sheet: str, *, share: bool = False) -> Iterator[list[Cell]]:
+        """The sheet's rows from row 1 one at a time, normalised as ``values`` gives them (trailing blank rows and
+        columns not trimmed, rows as long as the used range). A sheet read once and dropped (the snapshot's long
+        entries) never holds all its cells as Python objects at once. ``share``: equal texts are one object."""
         if sheet not in self._meta:
             raise KeyError(sheet)
         # calamine builds a dense grid: a stray value at XFD1048576 would abort the process.
@@ -84,11 +94,20 @@ class FastBook:
         try:
             loaded = self._wb.get_sheet_by_name(sheet)
             self._merged[sheet] = [(r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in loaded.merged_cell_ranges or ()]
-            data = loaded.to_python(skip_empty_area=False)
+            start = loaded.start
+            # iter_rows yields blank rows down to the used range, then its rows from its first column on.
+            rows = loaded.iter_rows() if start is not None else iter(())
         except Exception as exc:  # calamine's XmlError and friends on a damaged sheet
             raise self._unreadable(exc, sheet) from None
+        lead: list[Cell] = [None] * start[1] if start is not None else []
+        memo = self.strings.setdefault if share else None
         # Most cells are text: only the others go through normalise (a million calls cost seconds).
-        return trim_grid([[v if v.__class__ is str and v else normalise(v) for v in row] for row in data])
+        for row in rows:
+            if memo is not None:
+                cells = [memo(v, v) if v.__class__ is str and v else normalise(v) for v in row]
+            else:
+                cells = [v if v.__class__ is str and v else normalise(v) for v in row]
+            yield lead + cells if lead else cells
 
     def _unreadable(self, exc: Exception, sheet: str | None = None) -> UsageError:
         where = f" (sheet {sheet!r})" if sheet is not None else ""

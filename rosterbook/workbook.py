@@ -45,7 +45,7 @@ from rosterbook.core.settings import DELETION_THRESHOLD_MIN, DELETION_THRESHOLD_
 from rosterbook.core.table import HEADER_ROW, SnapshotRow, Table, build_table
 from rosterbook.core.upload import FileFormat
 from rosterbook.errors import DataError
-from rosterbook.sheets import Mark, SheetBook
+from rosterbook.sheets import Mark, SheetBook, trim_grid
 
 USERS = "Users"
 PREVIEW = "Preview"
@@ -627,8 +627,12 @@ def encode_entry(snap: SnapshotRow) -> str:
     return cell_json(data)
 
 
-def decode_entry(row_id: str, text: str) -> SnapshotRow:
-    """The entry ``encode_entry`` wrote; ValueError when it is not one."""
+def decode_entry(row_id: str, text: str, strings: dict[str, str] | None = None) -> SnapshotRow:
+    """The entry ``encode_entry`` wrote; ValueError when it is not one.
+
+    ``strings``: a memo shared by every entry read (and the cells read with them): each column name and each
+    repeated value is then one object, not one per entry (json.loads makes new ones for every text it reads).
+    """
     data = json.loads(text)
     texts = (str, type(None))
     if not isinstance(data, dict) or not isinstance(data.get("key"), str) or not isinstance(data.get("id"), texts) \
@@ -639,7 +643,12 @@ def decode_entry(row_id: str, text: str) -> SnapshotRow:
         if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, texts) for k, v in mapping.items()):
             raise ValueError("values must be a JSON object of texts")
     assert isinstance(values, dict) and isinstance(seen, dict)
-    return SnapshotRow(row_id, data["key"], data["id"], data["version"], values, seen)
+    key = data["key"]
+    if strings is not None:
+        share = strings.setdefault
+        values = {share(k, k): v if v is None else share(v, v) for k, v in values.items()}
+        key = share(key, key)
+    return SnapshotRow(row_id, key, data["id"], data["version"], values, seen)
 
 
 def _row_check(row_id: str, text: str) -> str:
@@ -669,17 +678,20 @@ def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSh
     """
     if SNAPSHOT not in book.sheet_names():
         return SnapshotSheet()
-    grid = book.values(SNAPSHOT)
-    if not grid:
+    rows = iter(_rows_of(book, SNAPSHOT))
+    first = next(rows, [])
+    if _blank(first) and all(_blank(cells) for cells in rows):
         return SnapshotSheet()
-    if tuple(to_text(c) for c in grid[0][: len(SNAPSHOT_HEADERS)]) == SNAPSHOT_HEADERS:
-        return _read_legacy_snapshot(grid)
-    head = [to_text(c) for c in grid[0][:5]] + [None] * 5
+    if tuple(to_text(c) for c in first[: len(SNAPSHOT_HEADERS)]) == SNAPSHOT_HEADERS:
+        return _read_legacy_snapshot(trim_grid([list(first), *(list(cells) for cells in rows)]))
+    head = [to_text(c) for c in first[:5]] + [None] * 5
     if tuple(head[:2]) != SNAPSHOT_HEAD[:2] or head[3] != SNAPSHOT_FORMAT:
         raise SnapshotDamaged(f"{SNAPSHOT}!A1: the snapshot sheet's header was changed, so it cannot be trusted; nothing was sent. " + _REMEDY, [1])
-    sheet = SnapshotSheet(last=max(len(grid), 1))
+    sheet = SnapshotSheet()
     damaged: list[int] = []
-    for number, cells in enumerate(grid[1:], start=2):
+    strings = getattr(book, "strings", None)  # the reader's memo: the Users sheet, read next, repeats these values
+    strings = strings if isinstance(strings, dict) else {}
+    for number, cells in enumerate(rows, start=2):
         rid = cells[0] if cells and isinstance(cells[0], str) else to_text(cells[0]) if cells else None
         check = to_text(cells[1]) if len(cells) > 1 else None
         chunks: list[str] = []
@@ -688,12 +700,15 @@ def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSh
                 break
             chunks.append(cell if isinstance(cell, str) else str(cell))
         if rid is None and check is None and not chunks:
+            if not _blank(cells):
+                sheet.last = number
             continue
+        sheet.last = number
         text = "".join(chunks)
         try:
             if rid is None or check != _row_check(rid, text) or rid in sheet.rows:
                 raise ValueError(rid)
-            snap = decode_entry(rid, text)
+            snap = decode_entry(rid, text, strings)
         except ValueError:
             damaged.append(number)
             continue
@@ -713,6 +728,17 @@ def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSh
                               f"It can no longer tell your edits from what was exported, so nothing was sent. {_REMEDY}", damaged)
     sheet.damaged, sheet.problem = tuple(damaged), problem
     return sheet
+
+
+def _rows_of(book: SheetBook, sheet: str) -> Iterable[Sequence[Cell]]:
+    """A sheet's rows, one at a time where the adapter can (``FastBook.rows``): the snapshot's entries are parsed as
+    they are read, so its cells (long JSON texts) and the parsed entries are never all held at once."""
+    rows = getattr(book, "rows", None)
+    return rows(sheet) if rows is not None else book.values(sheet)
+
+
+def _blank(cells: Sequence[Cell]) -> bool:
+    return all(c is None or c == "" for c in cells)
 
 
 _REMEDY = ("Export again: `rosterbook export BOOK --keep-edits` refreshes the snapshot from the platform and keeps the sheet's "
