@@ -81,9 +81,9 @@ class FastBook:
     def values(self, sheet: str) -> list[list[Cell]]:
         # Equal texts become one object (``strings``): a 50,000-row sheet repeats its departments, statuses and
         # managers, and the snapshot (read first) holds most of the rest.
-        return trim_grid(list(self.rows(sheet, share=True)))
+        return trim_grid(list(self.iter_values(sheet, share=True)))
 
-    def rows(self, sheet: str, *, share: bool = False) -> Iterator[list[Cell]]:
+    def iter_values(self, sheet: str, *, share: bool = False) -> Iterator[list[Cell]]:
         """The sheet's rows from row 1 one at a time, normalised as ``values`` gives them (trailing blank rows and
         columns not trimmed, rows as long as the used range). A sheet read once and dropped (the snapshot's long
         entries) never holds all its cells as Python objects at once. ``share``: equal texts are one object."""

@@ -731,10 +731,10 @@ def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSh
 
 
 def _rows_of(book: SheetBook, sheet: str) -> Iterable[Sequence[Cell]]:
-    """A sheet's rows, one at a time where the adapter can (``FastBook.rows``): the snapshot's entries are parsed as
-    they are read, so its cells (long JSON texts) and the parsed entries are never all held at once."""
-    rows = getattr(book, "rows", None)
-    return rows(sheet) if rows is not None else book.values(sheet)
+    """A sheet's rows, one at a time where the adapter can (``FastBook.iter_values``): the snapshot's entries are parsed
+    as they are read, so its cells (long JSON texts) and the parsed entries are never all held at once."""
+    stream = getattr(book, "iter_values", None)
+    return stream(sheet) if stream is not None else book.values(sheet)
 
 
 def _blank(cells: Sequence[Cell]) -> bool:

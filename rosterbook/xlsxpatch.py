@@ -501,6 +501,8 @@ class PatchBook:
         _check_path(self.path)
         remove_leftovers(self.path)
         self.last_saved_parts: frozenset[str] = frozenset()
+        self.strings: dict[str, str] = {}
+        """One object per distinct text read (``FastBook.strings``), kept across saves."""
         self._messages: list[str] = []
         self._sheets: dict[str, _Sheet] = {}
         self._open({})
@@ -509,7 +511,7 @@ class PatchBook:
         self._reader: FastBook | None = None
         try:
             if not previous:
-                self._reader = FastBook(self.path)  # a file calamine cannot read is refused at once
+                self._reader = FastBook(self.path, strings=self.strings)  # a file calamine cannot read is refused at once
             self._pkg = _Package(self.path)
         except UsageError:
             raise
@@ -531,7 +533,7 @@ class PatchBook:
     def _fast(self) -> FastBook:
         """The calamine reader, opened when a sheet not read yet is needed (after a save, the new file)."""
         if self._reader is None:
-            self._reader = FastBook(self.path)
+            self._reader = FastBook(self.path, strings=self.strings)
         return self._reader
 
     def sheet_names(self) -> list[str]:

@@ -16,7 +16,9 @@ from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow
 from rosterbook.errors import DataError, UsageError
 from rosterbook.fastread import FastBook, read_values
+from rosterbook.sheets import trim_grid
 from rosterbook.xlsx import OpenpyxlBook, build_template
+from rosterbook.xlsxpatch import PatchBook
 
 PROGRESSION = load_dialect("progression")
 HEADERS = [c.name for c in PROGRESSION.columns]
@@ -289,6 +291,51 @@ def test_fastread_gives_openpyxl_values(tmp_path: Path) -> None:
         assert fast.values(sheet) == slow.values(sheet)
     assert fast.visibility("Hidden") == "hidden"
     assert fast.has_formulas("Users") is False
+
+
+def test_fastread_streams_the_rows_it_gives_and_shares_equal_texts(tmp_path: Path) -> None:
+    path = tmp_path / "offset.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Data"
+    ws["C3"], ws["D4"], ws["E5"], ws["C6"] = "Core", "Core", 2, "Core"  # calamine's used range starts at C3
+    wb.create_sheet("Empty")
+    wb.save(path)
+    fast, slow = FastBook(path), OpenpyxlBook(path)
+    for sheet in ("Data", "Empty"):
+        assert fast.values(sheet) == slow.values(sheet)
+        assert trim_grid(list(fast.iter_values(sheet))) == slow.values(sheet)
+    grid = fast.values("Data")
+    assert grid[2][2] is grid[3][3] is grid[5][2] is fast.strings["Core"]  # one object per distinct text
+
+
+@pytest.mark.parametrize("damage", ["none", "moved", "stray", "edited"])
+def test_the_snapshot_streamed_is_the_snapshot_read_whole(tmp_path: Path, damage: str) -> None:
+    book = _book(tmp_path)
+    ws = book.wb["_snapshot"]
+    if damage == "moved":  # row 2 moved below the last entry: a blank row in the middle
+        ws.move_range("A2:E2", rows=ws.max_row)
+    elif damage == "stray":  # a value right of the entries, below the last one
+        ws["G9"] = "stray"
+    elif damage == "edited":
+        ws["C3"] = str(ws["C3"].value).replace("Bo", "Bob")
+    book.save()
+    streamed = wbk.read_snapshot_sheet(FastBook(book.path), lenient=True)
+    whole = wbk.read_snapshot_sheet(PatchBook(book.path), lenient=True)  # PatchBook reads the sheet whole
+    assert streamed == whole
+    assert (streamed.problem is None) == (damage in ("none", "stray"))
+    assert streamed.last == {"none": 4, "moved": 6, "stray": 9, "edited": 4}[damage]
+
+
+def test_snapshot_entries_share_column_names_and_values_with_the_users_cells(tmp_path: Path) -> None:
+    fast = FastBook(_book(tmp_path).path)
+    snapshot = wbk.read_snapshot_sheet(fast).rows
+    users = fast.values("Users")
+    ann, bo = snapshot["r1"].values, snapshot["r2"].values
+    assert all(a is b for a, b in zip(ann, bo, strict=True))  # column names: one object each, not one per entry
+    assert ann["team"] is bo["team"] is users[1][4] is users[2][4]  # "Core": one object in both entries and both cells
+    assert snapshot["r1"].key is ann["email"] is users[1][2]
 
 
 def test_fastread_is_read_only_and_refuses_non_workbooks(tmp_path: Path) -> None:
