@@ -7,6 +7,8 @@ import sys
 import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rosterbook.core import textsafety
 from rosterbook.core.checks import check_cells, check_matrix, check_value
@@ -105,3 +107,16 @@ def test_fit_for_cells_replaces_what_a_cell_cannot_hold_and_cuts_what_is_too_lon
     # Text the connector already replaced (U+FFFD) is reported when the platform's text was invalid; otherwise left alone.
     assert fit_for_cells({"Name": "a\ufffd"}, invalid_unicode=True)[1][0][:2] == ("Name", "invalid-unicode")
     assert fit_for_cells({"Name": "a\ufffd"}) == ({"Name": "a\ufffd"}, [])
+
+
+_SCRIPT_TEXT = st.text(alphabet=st.sampled_from([*"aZ @.-", "\u00e9", "\u00df", "\u00a0", "\u00ad", "\x85", "\t", "\x07", "\u200b", "\u200c",
+                                                 "\u034f", "\u3164", "\ufe0f", "\U000e0101", "\u0416", "\u4e2d", "\u0645"]), max_size=6)
+
+
+@given(st.lists(st.one_of(st.none(), _SCRIPT_TEXT), max_size=6), st.booleans())
+def test_the_column_wide_shortcuts_find_what_each_text_holds(texts: list[str | None], key: bool) -> None:
+    """``invisible_findings`` rules columns out at C speed (ASCII, Latin-1, printable names): never one with a finding."""
+    expected = [(i, t) for i, t in enumerate(texts) if t and textsafety.invisible_characters(t, key=key)]
+    assert [(i, texts[i]) for i, _, _ in invisible_findings(texts, key=key)] == expected
+    if expected:
+        assert textsafety.column_has_invisible(texts, key=key)

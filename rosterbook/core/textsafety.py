@@ -103,12 +103,21 @@ _PRINTABLE_INVISIBLE = "\u034f\u115f\u1160\u3164\uffa0\u17b4\u17b5\u2800"
 def column_has_invisible(texts: Sequence[str | None], *, key: bool) -> bool:
     """Whether any text of a column may hold an invisible character: C-speed passes over the joined column."""
     joined = "".join(filter(None, texts))
-    if joined.isascii():
-        if joined.isprintable():
-            return False
-    elif joined.isprintable() and not key:
-        return any(ch in joined for ch in _PRINTABLE_INVISIBLE)  # names in any script: no regex over the column
+    if joined.isprintable():
+        if joined.isascii() or _latin1(joined):
+            return False  # the invisible characters below U+0100 (controls, the soft hyphen) are not printable
+        if not key:
+            return any(ch in joined for ch in _PRINTABLE_INVISIBLE)  # names in any script: no regex over the column
     return (_IN_KEY if key else _IN_TEXT).search(joined) is not None
+
+
+def _latin1(text: str) -> bool:
+    """Whether every character is below U+0100 (José, Zoë, Siobhán): one C-speed copy, no per-character call."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def invisible_findings(texts: Sequence[str | None], *, key: bool) -> list[tuple[int, str, str]]:
