@@ -114,6 +114,7 @@ class ExportResult:
     """Every user and group on the platform (raw SCIM JSON), and how many users there are."""
 
     users: list[dict[str, Any]]
+    """Empty when the pages of users were handed to ``export_users``'s ``on_users`` as they came."""
     groups: list[dict[str, Any]]
     total: int
 
@@ -799,22 +800,30 @@ class ScimClient:
         The first page tells the total; the next pages are then fetched concurrently (a few at a
         time). ``progress(done, total)`` counts users, then groups. With ``on_users`` the groups are
         read first and ``on_users(page, groups)`` gets each page of users (in order, no user
-        twice) as it arrives, so the caller can work on it while later pages are on the way.
+        twice) as it arrives, so the caller can work on it while later pages are on the way; the
+        result then holds no users (only their number): the caller has them.
         """
         counter = _Counter(progress)
         if on_users is not None:
-            # A plain listing (no attributes=): servers answer it fastest, and groups are few.
+            # A plain listing (no attributes=): servers answer it fastest, and groups are few. The pages go to
+            # on_users and are not kept here (50,000 users' JSON would double an export's memory): their ids are.
             groups = self._list_all("/Groups", counter, {})
-            users = self._list_all("/Users", counter, {}, on_page=lambda page: on_users(page, groups))
-        else:
-            users = self._list_all("/Users", counter, {})
-            groups = self._list_all("/Groups", counter, {})
-        self._unknown_members(users, groups)
+            ids: set[str] = set()
+
+            def hand_over(page: list[dict[str, Any]]) -> None:
+                ids.update(str(u.get("id")) for u in page)
+                on_users(page, groups)
+
+            self._list_all("/Users", counter, {}, on_page=hand_over)
+            self._unknown_members(ids, groups)
+            return ExportResult([], groups, len(ids))
+        users = self._list_all("/Users", counter, {})
+        groups = self._list_all("/Groups", counter, {})
+        self._unknown_members({str(u.get("id")) for u in users}, groups)
         return ExportResult(users, groups, len(users))
 
-    def _unknown_members(self, users: list[dict[str, Any]], groups: list[dict[str, Any]]) -> None:
+    def _unknown_members(self, ids: set[str], groups: list[dict[str, Any]]) -> None:
         """Warn about groups listing members that are not users on the platform (their membership is ignored)."""
-        ids = {str(u.get("id")) for u in users}
         group_ids = {str(g.get("id")) for g in groups}
         unknown: dict[str, int] = {}
         for group in groups:
@@ -863,7 +872,8 @@ class ScimClient:
     def _list_all(
         self, path: str, counter: _Counter, extra: Mapping[str, str], *, on_page: Callable[[list[dict[str, Any]]], None] | None = None
     ) -> list[dict[str, Any]]:
-        """Every resource of a listing, each once, in index order, pages read a few at a time.
+        """Every resource of a listing, each once, in index order, pages read a few at a time (with ``on_page``: each
+        page handed to it instead, and nothing returned).
 
         Bounded whatever the server says: a page that repeats users already listed (a server
         ignoring startIndex) or a startIndex answered with another one stops the listing with a
@@ -896,10 +906,11 @@ class ScimClient:
                     f"GET {where}?startIndex={start} listed only {kind} already listed on earlier pages ({len(got)} of them): the platform "
                     f"repeats pages or ignores startIndex, so the listing would never end. Stopped after {len(seen):,} {kind}."
                 )
-            result.extend(fresh)
             counter.add(len(got))
             if on_page is not None:
-                on_page(fresh)
+                on_page(fresh)  # handed over, not kept
+            else:
+                result.extend(fresh)
 
         def fetch(start: int) -> list[dict[str, Any]]:
             got, _, echoed = self._page(path, {**extra, "startIndex": start, "count": size})

@@ -20,10 +20,12 @@ from rosterbook.core.scim_map import (
     change_to_operations,
     changes_to_operations,
     dialect_from_schemas,
+    late_name,
     memberships,
     parse_path,
     resolve_refs,
     resource_to_values,
+    with_late_names,
 )
 
 HR = "urn:rosterbook:params:scim:schemas:extension:hr:2.0:User"
@@ -104,6 +106,16 @@ def test_resource_to_values_fallbacks() -> None:
     assert values["Status"] == "Archived"  # no accountStatus: follows active
     assert values["Manager"] is None  # a manager id nobody has: blank (keeps it)
     assert values["Groups"] is None
+
+
+@pytest.mark.parametrize("manager", ["u-bob", "gone", "u-padded"])
+def test_a_manager_named_late_is_named_as_if_known_at_once(manager: str) -> None:
+    # An export maps each page as it arrives: a manager on a later page gets a stand-in, named once every user is known.
+    user = {**ANN, ENTERPRISE_USER: {"manager": {"value": manager}}}
+    names = {"u-bob": "bob@example.org", "u-padded": "  pad@example.org "}
+    later = values_of(user, names={manager: late_name(manager)})  # not listed yet
+    assert later["Manager"] == late_name(manager)
+    assert with_late_names(later, SCIM, names) == values_of(user, names=names)  # "gone": blank, as a dangling id is
 
 
 def test_memberships_reads_group_members() -> None:

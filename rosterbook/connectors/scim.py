@@ -24,9 +24,11 @@ from rosterbook.core.scim_map import (
     changes_to_operations,
     confirmed_memberships,
     dialect_from_schemas,
+    late_name,
     memberships,
     resolve_refs,
     resource_to_values,
+    with_late_names,
 )
 from rosterbook.core.table import SnapshotRow, distinct_items, snapshot_values
 from rosterbook.core.textsafety import cell_notes
@@ -275,40 +277,53 @@ class _UserMapper:
         self.snapshots: list[Exported] = []
         self.names_by_id: dict[str, str] = {}
         self.groups_of: dict[str, list[str]] = {}
-        self.late: list[tuple[int, dict[str, Any]]] = []
+        self.late: list[tuple[int, dict[str, str | None], tuple[str, str, str | None]]] = []
+        """Users whose manager was not listed yet: (row index, values with a stand-in for the manager's name, (userName,
+        id, version)), placed once every user is known. Not their JSON: 50,000 users' resources are hundreds of MB."""
         self.indexed = False
 
-    def map(self, user: dict[str, Any], names: Mapping[str, str], index: int) -> tuple[list[str | None], Exported]:
-        dialect = self.dialect
-        values = resource_to_values(user, dialect, user_names_by_id=names, groups_of_user=self.groups_of)
+    def values(self, user: dict[str, Any], names: Mapping[str, str]) -> dict[str, str | None]:
+        """One user's cell texts (write-only columns blank)."""
+        values = resource_to_values(user, self.dialect, user_names_by_id=names, groups_of_user=self.groups_of)
         for name in self.write_only:
             values[name] = None
+        return values
+
+    def place(self, index: int, values: dict[str, str | None], user: tuple[str, str, str | None]) -> tuple[list[str | None], Exported]:
+        """The row and the snapshot entry of one user's values (``user``: its userName, id and version)."""
+        dialect = self.dialect
+        user_name, rid, version = user
         # The snapshot keeps the platform's text exactly; the sheet shows what a cell holds (its cell form, never sent untouched).
-        fitted = cell_notes(values, invalid_unicode=str(user.get("id")) in self.invalid_text)
+        fitted = cell_notes(values, invalid_unicode=rid in self.invalid_text)
         if fitted:
             self.notes[index] = fitted
-        meta = user.get("meta") or {}
-        snap = (values.get(dialect.key) or str(user.get("userName") or ""), str(user.get("id")), meta.get("version"), snapshot_values(dialect, values))
+        snap = (values.get(dialect.key) or user_name, rid, version, snapshot_values(dialect, values))
         return [values.get(h) for h in self.headers], snap
 
     def page(self, page: list[dict[str, Any]], groups: list[dict[str, Any]]) -> None:
-        # Mapped while later pages are still on the way; a manager on a later page is looked up again at the end.
+        # Mapped while later pages are still on the way; a manager on a later page is named at the end.
         if not self.indexed:
             self.groups_of.update(memberships(groups))
             self.indexed = True
         for user in page:
             self.names_by_id[str(user.get("id"))] = str(user.get("userName"))
         for user in page:
-            names = _Misses(self.names_by_id)
-            row, snap = self.map(user, names, len(self.rows))
+            names = _Later(self.names_by_id)
+            values = self.values(user, names)
+            facts = (str(user.get("userName") or ""), str(user.get("id")), (user.get("meta") or {}).get("version"))
             if names.missed:
-                self.late.append((len(self.rows), user))
+                self.late.append((len(self.rows), values, facts))
+                self.rows.append([])
+                self.snapshots.append((facts[0], facts[1], facts[2], {}))  # placed by finish()
+                continue
+            row, snap = self.place(len(self.rows), values, facts)
             self.rows.append(row)
             self.snapshots.append(snap)
 
     def finish(self) -> tuple[list[list[str | None]], list[Exported]]:
-        for index, user in self.late:
-            self.rows[index], self.snapshots[index] = self.map(user, self.names_by_id, index)
+        for index, values, facts in self.late:
+            self.rows[index], self.snapshots[index] = self.place(index, with_late_names(values, self.dialect, self.names_by_id), facts)
+        self.late = []
         return self.rows, self.snapshots
 
     def problems(self) -> list[Problem]:
@@ -317,19 +332,20 @@ class _UserMapper:
                 for index, fitted in sorted(self.notes.items()) for name, code, message in fitted if name in self.headers]
 
 
-class _Misses(Mapping[str, str]):
-    """A read-only view of a growing mapping that remembers whether a key was looked up and not found."""
+class _Later(Mapping[str, str]):
+    """A read-only view of a growing mapping of names: a name not listed yet is a stand-in (``scim_map.late_name``) that
+    ``with_late_names`` replaces once every user is known; ``missed`` says whether one was given."""
 
     def __init__(self, data: Mapping[str, str]) -> None:
         self.data = data
         self.missed = False
 
     def __getitem__(self, key: str) -> str:
-        try:
-            return self.data[key]
-        except KeyError:
+        name = self.data.get(key)
+        if name is None:
             self.missed = True
-            raise
+            return late_name(key)
+        return name
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.data)

@@ -362,6 +362,27 @@ def resource_to_values(
     return values
 
 
+_LATE = "\x00late user "
+
+
+def late_name(user_id: str) -> str:
+    """A stand-in for the userName of a user not listed yet, for a mapping of names to give ``resource_to_values``
+    (an export maps each page of users as it arrives; a manager may be on a later one): ``with_late_names`` names them."""
+    return f"{_LATE}{user_id}\x00"
+
+
+def with_late_names(values: Mapping[str, str | None], dialect: Dialect, user_names_by_id: Mapping[str, str]) -> dict[str, str | None]:
+    """``values`` from ``resource_to_values`` with each ``late_name`` stand-in replaced by what that function gives for
+    the manager's id with every user known (blank when no user has it)."""
+    out = dict(values)
+    for step in _plan(dialect).steps:
+        text = out.get(step.name)
+        if step.manager and text is not None and text.startswith(_LATE) and text.endswith("\x00"):
+            raw = user_names_by_id.get(text[len(_LATE) : -1])
+            out[step.name] = (raw.strip() or None) if type(raw) is str else _text_of(raw, step.column)
+    return out
+
+
 def _active_word(active: Any, plan: _Plan) -> str | None:
     """The status word ``active`` means: the first login word, or the archive word (None if not a bool)."""
     if not isinstance(active, bool):
