@@ -237,10 +237,10 @@ def do_preview(book: SheetBook, ui: RibbonUI) -> Outcome:
     return Outcome("preview", True, f"Preview: {_plan_line(plan)}. See the {wbk.PREVIEW} sheet.", plan)
 
 
-def do_sync(book: SheetBook, ui: RibbonUI) -> Outcome:
-    """Send only what changed, after one question: the plan, the rows left out (errors, conflicts) and the deletion guard."""
-    from rosterbook import app
-
+def _one_question(book: SheetBook, ui: RibbonUI, question: Callable[[Plan], str],
+                  upload_file: str) -> tuple[list[Plan], Callable[[Plan], bool], Callable[[str], str | None]]:
+    """What a sending button hands the engine: the platform approved first (a first connection asks), then ``confirm``
+    (the one question, its plans kept in ``asked``) and ``save_as`` (where ``upload_file`` goes when the book has no folder)."""
     settings = _settings(book)
     if settings is not None:
         approve_platform(settings, ui)
@@ -248,11 +248,19 @@ def do_sync(book: SheetBook, ui: RibbonUI) -> Outcome:
 
     def confirm(plan: Plan) -> bool:
         asked.append(plan)
-        return ui.confirm(_question(plan))
+        return ui.confirm(question(plan))
 
     def save_as(suggested: str) -> str | None:
-        return ui.choose_save_path("Save the upload file: this workbook has not been saved yet, so it has no folder", suggested)
+        return ui.choose_save_path(f"Save {upload_file}: this workbook has not been saved yet, so it has no folder", suggested)
 
+    return asked, confirm, save_as
+
+
+def do_sync(book: SheetBook, ui: RibbonUI) -> Outcome:
+    """Send only what changed, after one question: the plan, the rows left out (errors, conflicts) and the deletion guard."""
+    from rosterbook import app
+
+    asked, confirm, save_as = _one_question(book, ui, _question, "the upload file")
     try:
         result = app.sync_workbook(book, confirm=confirm, confirm_deletions="ask", leave_out=True, save_as=save_as, progress=_progress(book))
     except Cancelled as exc:
@@ -326,18 +334,7 @@ def do_undo(book: SheetBook, ui: RibbonUI) -> Outcome:
     cannot undo, and, when it would archive more users than the deletion threshold, whether that is intended."""
     from rosterbook.undo import UndoCancelled, undo_sync
 
-    settings = _settings(book)
-    if settings is not None:
-        approve_platform(settings, ui)
-    asked: list[Plan] = []
-
-    def confirm(plan: Plan) -> bool:
-        asked.append(plan)
-        return ui.confirm(_undo_question(plan))
-
-    def save_as(suggested: str) -> str | None:
-        return ui.choose_save_path("Save the reverse upload file: this workbook has not been saved yet, so it has no folder", suggested)
-
+    asked, confirm, save_as = _one_question(book, ui, _undo_question, "the reverse upload file")
     try:
         result = undo_sync(book, confirm=confirm, confirm_deletions="ask", save_as=save_as, progress=_progress(book))
     except UndoCancelled as exc:

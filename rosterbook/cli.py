@@ -9,20 +9,30 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from rosterbook import __version__
 from rosterbook.errors import RosterbookError, UsageError
 
+if TYPE_CHECKING:
+    from rosterbook.results import RowResult
+
 
 def emit_json(data: Any) -> None:
     """Print the library's result as JSON, exactly as returned (keys sorted for stable output)."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str))
+
+
+def _echo_failed_rows(book: Path, rows: Iterable[RowResult]) -> None:
+    """One line per row that failed or went through only in part, addressed to its sheet row."""
+    for row in rows:
+        if row.outcome in ("failed", "partial"):
+            click.echo(f"{book.name}!row {row.row} {row.key}: {row.action} {'failed' if row.outcome == 'failed' else 'partly applied'}: {row.message}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -275,9 +285,7 @@ def sync_command(book: Path, yes: bool, skip_rows: str | None, confirm_deletions
     if as_json:
         emit_json(result.to_dict())
     else:
-        for row in result.rows:
-            if row.outcome in ("failed", "partial"):
-                click.echo(f"{book.name}!row {row.row} {row.key}: {row.action} {'failed' if row.outcome == 'failed' else 'partly applied'}: {row.message}")
+        _echo_failed_rows(book, result.rows)
         click.echo(result.summary)
         if result.rows:
             click.echo(f"Sync id: {result.sync_id} (`rosterbook undo {book.name}` puts back what it changed).")
@@ -351,9 +359,7 @@ def undo_command(book: Path, sync_id: str | None, rows: str | None, preview_only
     if as_json:
         emit_json(result.to_dict())
     else:
-        for row in result.rows:
-            if row.outcome in ("failed", "partial"):
-                click.echo(f"{book.name}!row {row.row} {row.key}: {row.action} {'failed' if row.outcome == 'failed' else 'partly applied'}: {row.message}")
+        _echo_failed_rows(book, result.rows)
         for line in kept_lines(result):
             click.echo(f"Kept: {line}")
         for note in result.cannot_undo:

@@ -155,12 +155,7 @@ def read_history(book: SheetBook) -> HistorySheet:
 def _parse_line(cells: Sequence[Cell]) -> tuple[str, str, str] | None:
     """(sync id, check, entry text) of a line; None for a blank row."""
     sync_id = to_text(cells[0]) if cells else None
-    check = to_text(cells[1]) if len(cells) > 1 else None
-    chunks: list[str] = []
-    for cell in cells[2:]:
-        if cell is None or cell == "":
-            break
-        chunks.append(cell if isinstance(cell, str) else str(cell))
+    check, chunks = wbk.line_chunks(cells)
     if sync_id is None and check is None and not chunks:
         return None
     return sync_id or "", check or "", "".join(chunks)

@@ -669,6 +669,16 @@ def read_snapshot(book: SheetBook) -> dict[str, SnapshotRow]:
     return read_snapshot_sheet(book).rows
 
 
+def line_chunks(cells: Sequence[Cell]) -> tuple[str | None, list[str]]:
+    """A snapshot or history line's check (column B) and the pieces of its JSON text (C, D, ... up to the first blank)."""
+    check = to_text(cells[1]) if len(cells) > 1 else None
+    chunks: list[str] = []
+    for cell in cells[2:]:
+        if cell is None or cell == "":
+            break
+        chunks.append(cell if isinstance(cell, str) else str(cell))
+    return check, chunks
+
 def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSheet:
     """The very hidden snapshot with its row positions; empty for a workbook never exported.
 
@@ -693,12 +703,7 @@ def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSh
     strings = strings if isinstance(strings, dict) else {}
     for number, cells in enumerate(rows, start=2):
         rid = cells[0] if cells and isinstance(cells[0], str) else to_text(cells[0]) if cells else None
-        check = to_text(cells[1]) if len(cells) > 1 else None
-        chunks: list[str] = []
-        for cell in cells[2:]:
-            if cell is None or cell == "":
-                break
-            chunks.append(cell if isinstance(cell, str) else str(cell))
+        check, chunks = line_chunks(cells)
         if rid is None and check is None and not chunks:
             if not _blank(cells):
                 sheet.last = number

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import shutil
 import subprocess
 import sys
 import warnings
@@ -14,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support.libreoffice import soffice as libreoffice_soffice
 
 with warnings.catch_warnings():
     # oletools 0.60.2 calls pyparsing's deprecated enablePackrat() at import; pytest runs with -W error.
@@ -315,17 +314,8 @@ def test_build_script_writes_the_file(tmp_path: Path) -> None:
 # --- LibreOffice ------------------------------------------------------------------------------------------
 
 
-def _soffice() -> str:
-    found = shutil.which("soffice") or shutil.which("libreoffice")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("LibreOffice (soffice) is missing on CI: .ci/run installs libreoffice-calc-nogui")
-        pytest.skip("LibreOffice (soffice) is not installed; apt-get install -y libreoffice-calc-nogui")
-    return found
-
-
 def test_libreoffice_opens_the_addin_and_keeps_its_vba(xlam: Path, sources: dict[str, str], tmp_path: Path) -> None:
-    soffice = _soffice()
+    soffice = libreoffice_soffice()
     out = tmp_path / "out"
     # LibreOffice's type detection does not know the add-in content type: name the import filter.
     command = [

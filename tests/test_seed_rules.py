@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import openpyxl
 import pytest
+from support.books import edit_rows
 
 from rosterbook import app
 from rosterbook.cli import run
@@ -24,25 +24,6 @@ def _export(tmp_path: Path, sample: Path) -> Path:
     app.export_workbook(book, from_csv=sample)
     return book
 
-
-def _edit(book: Path, edits: dict[tuple[int, str], Any], *, new: dict[str, Any] | None = None, delete: int | None = None,
-          settings: dict[str, str] | None = None) -> None:
-    wb = openpyxl.load_workbook(book)
-    ws = wb["Users"]
-    cols = {str(c.value): c.column for c in ws[1] if c.value}
-    for (row, header), value in edits.items():
-        ws.cell(row, cols[header]).value = value
-    if new:
-        last = max(r for r in range(1, ws.max_row + 1) if any(ws.cell(r, c).value for c in cols.values())) + 1
-        for header, value in new.items():
-            ws.cell(last, cols[header]).value = value
-    if delete is not None:
-        ws.delete_rows(delete)
-    for name, value in (settings or {}).items():
-        sheet = wb["Settings"]
-        row = next(r for r in range(1, sheet.max_row + 1) if sheet.cell(r, 1).value == name)
-        sheet.cell(row, 2).value = value
-    wb.save(book)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -61,7 +42,7 @@ def _problems(book: Path) -> list[tuple[str, str, str, str | None]]:
 
 def test_edapp_upload_keeps_custom_fields_and_password_though_the_changed_row_leaves_them_blank(tmp_path: Path, samples: Path) -> None:
     book = _export(tmp_path, samples / "edapp_export.csv")
-    _edit(book, {(7, "First Name"): "William"})  # Liam: no groups, no Job Title, no Department
+    edit_rows(book, {(7, "First Name"): "William"})  # Liam: no groups, no Job Title, no Department
     upload = read_csv(app.sync_workbook(book).upload_file)
     assert upload.headers == ["Email", "Username", "First Name", "Last Name", "User groups", "Roles", "Password", "External ID", "Job Title", "Department"]
     assert upload.rows == [["liam.walsh@example.org", "lwalsh", "William", "Walsh", "", "Learner; Prizing User", "", "000440", "", ""]]
@@ -72,7 +53,7 @@ def test_edapp_upload_keeps_custom_fields_and_password_though_the_changed_row_le
 
 def test_progression_export_spelling_order_and_delimiter_come_back(tmp_path: Path, samples: Path) -> None:
     book = _export(tmp_path, samples / "progression_export_reordered.csv")
-    _edit(book, {(2, "Last Name"): "Okafor-Eze"})
+    edit_rows(book, {(2, "Last Name"): "Okafor-Eze"})
     data = Path(app.sync_workbook(book).upload_file).read_bytes()
     assert data.startswith("\ufeffemail;first_name;last_name;account_active;team;position;manager\r\n".encode())
 
@@ -80,7 +61,7 @@ def test_progression_export_spelling_order_and_delimiter_come_back(tmp_path: Pat
 def test_a_workbook_from_the_template_writes_the_dialects_canonical_header(tmp_path: Path) -> None:
     book = tmp_path / "team.xlsx"
     shutil.copy(TEMPLATES / "UserTemplate-edapp.xlsx", book)
-    _edit(book, {(2, "Email"): "nia.hire@example.org", (2, "First Name"): "Nia"})
+    edit_rows(book, {(2, "Email"): "nia.hire@example.org", (2, "First Name"): "Nia"})
     data = Path(app.sync_workbook(book).upload_file).read_bytes()
     assert data == b"Email,Username,First Name,Last Name,User groups,Roles,Password,External ID\r\nnia.hire@example.org,,Nia,,,Learner; Prizing User,,\r\n"
 
@@ -112,7 +93,7 @@ def test_two_dialects_fitting_equally_are_named_in_the_refusal(tmp_path: Path) -
 def test_jostle_rows_changing_different_columns_each_carry_their_exported_value(tmp_path: Path, samples: Path) -> None:
     # Once: 'kwame,,,,,,they/them' - blanks in the other row's column, trusting Jostle to read blank as "keep".
     book = _export(tmp_path, samples / "jostle_extract.csv")
-    _edit(book, {(2, "Job Title"): "CEO", (3, "Work Phone"): "+1 416 555 0999"})
+    edit_rows(book, {(2, "Job Title"): "CEO", (3, "Work Phone"): "+1 416 555 0999"})
     upload = read_csv(app.sync_workbook(book).upload_file)
     assert upload.headers == ["Username", "Job Title", "Work Phone"]
     assert upload.rows == [["sarah.lee", "CEO", "+1 416 555 0100"], ["david.cohen", "VP Operations", "+1 416 555 0999"]]
@@ -124,7 +105,7 @@ def test_jostle_rows_changing_different_columns_each_carry_their_exported_value(
 def test_incenteev_preview_and_sync_say_simulation_mode_and_whether_to_tick_deactivate(tmp_path: Path, samples: Path,
                                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     book = _export(tmp_path, samples / "incenteev_users.csv")
-    _edit(book, {(3, "Job title"): "Head of Sales North"})
+    edit_rows(book, {(3, "Job title"): "Head of Sales North"})
     code, out, _err = _cli(capsys, "preview", str(book), "--json")
     guidance = json.loads(out)["upload_guidance"]
     assert [g["choice"] for g in guidance] == ["Simulation mode", "Deactivate users not present in the file"]
@@ -140,7 +121,7 @@ def test_incenteev_preview_and_sync_say_simulation_mode_and_whether_to_tick_deac
 
 def test_edapp_sync_restates_the_invitation_toggle_and_add_or_replace(tmp_path: Path, samples: Path, capsys: pytest.CaptureFixture[str]) -> None:
     book = _export(tmp_path, samples / "edapp_export.csv")
-    _edit(book, {(3, "Roles"): "Learner; Prizing User; Reviewer"}, new={"Email": "nia.hire@example.org"},
+    edit_rows(book, {(3, "Roles"): "Learner; Prizing User; Reviewer"}, new={"Email": "nia.hire@example.org"},
           settings={"invite_new_users": "TRUE", "list_mode": "add"})
     code, out, _err = _cli(capsys, "sync", str(book), "--yes", "--json")
     assert code == 0
@@ -181,7 +162,7 @@ def test_dialects_command_lists_the_upload_time_choices(capsys: pytest.CaptureFi
 def test_jostle_unescaped_pipe_splitting_a_known_location_is_an_error_escaping_only_it(tmp_path: Path, samples: Path) -> None:
     book = _export(tmp_path, samples / "jostle_extract.csv")
     assert _problems(book) == []  # the clean export's real multi-value cells ('Toronto | Remote') are never flagged
-    _edit(book, {(2, "Location"): "Remote|Main|HQ"})
+    edit_rows(book, {(2, "Location"): "Remote|Main|HQ"})
     assert _problems(book) == [("F2", "splits-known-value", "error", "Remote|Main\\|HQ")]
     with pytest.raises(app.DataError, match="row 2"):
         app.sync_workbook(book)
@@ -192,7 +173,7 @@ def test_jostle_unescaped_pipe_splitting_a_known_location_is_an_error_escaping_o
 
 def test_edapp_group_spelled_in_another_case_is_an_error_with_the_exact_name(tmp_path: Path, samples: Path) -> None:
     book = _export(tmp_path, samples / "edapp_export.csv")
-    _edit(book, {(3, "User groups"): "Operations;  safety   committee"})
+    edit_rows(book, {(3, "User groups"): "Operations;  safety   committee"})
     assert _problems(book) == [("E3", "inexact-value", "error", "operations; safety committee")]
     assert app.preview_workbook(book).counts["error"] == 1
 
@@ -202,7 +183,7 @@ def test_edapp_group_spelled_in_another_case_is_an_error_with_the_exact_name(tmp
 
 def test_a_cleared_blank_keeps_cell_is_a_warning_saying_it_will_not_be_cleared(tmp_path: Path, samples: Path) -> None:
     book = _export(tmp_path, samples / "progression_export.csv")
-    _edit(book, {(3, "manager"): None, (3, "position"): None})  # 000: blank manager/position "any existing values will remain"
+    edit_rows(book, {(3, "manager"): None, (3, "position"): None})  # 000: blank manager/position "any existing values will remain"
     found = app.check_workbook(book, write=False).problems
     assert [(p.cell, p.code, p.severity) for p in found] == [("D3", "blank-keeps", "warning"), ("F3", "blank-keeps", "warning")]
     assert found[1].message == ("blank keeps the current value on Progression: 'amara.okafor@example.com' will not be cleared - "
@@ -213,7 +194,7 @@ def test_a_cleared_blank_keeps_cell_is_a_warning_saying_it_will_not_be_cleared(t
 def test_a_deleted_row_that_changes_nothing_is_listed_in_the_preview_with_why(tmp_path: Path, samples: Path,
                                                                              capsys: pytest.CaptureFixture[str]) -> None:
     book = _export(tmp_path, samples / "edapp_export.csv")
-    _edit(book, {}, delete=5)  # marco: 002 "it WILL NOT remove their learner profile"
+    edit_rows(book, {}, delete=5)  # marco: 002 "it WILL NOT remove their learner profile"
     code, out, _err = _cli(capsys, "preview", str(book))
     assert code == 0
     assert ("unchanged not in the sheet marco.bianchi@example.org\n  note: deleted from the sheet, but EdApp (SafetyCulture Training) keeps users "
@@ -227,7 +208,7 @@ def test_a_deleted_row_that_changes_nothing_is_listed_in_the_preview_with_why(tm
 
 def test_a_pending_user_made_active_is_counted_as_an_invitation(tmp_path: Path, samples: Path, capsys: pytest.CaptureFixture[str]) -> None:
     book = _export(tmp_path, samples / "progression_export.csv")
-    _edit(book, {(6, "account_active"): "Active"})  # Rahul, Pending: "not yet been sent an invite"
+    edit_rows(book, {(6, "account_active"): "Active"})  # Rahul, Pending: "not yet been sent an invite"
     code, out, _err = _cli(capsys, "preview", str(book), "--json")
     plan = json.loads(out)
     assert code == 0
@@ -240,7 +221,7 @@ def test_a_pending_user_made_active_is_counted_as_an_invitation(tmp_path: Path, 
 
 def test_a_password_is_written_once_cleared_from_the_workbook_and_never_in_the_snapshot(tmp_path: Path, samples: Path) -> None:
     book = _export(tmp_path, samples / "edapp_export.csv")
-    _edit(book, {(3, "Password"): "Tr0ub4dor&3"})
+    edit_rows(book, {(3, "Password"): "Tr0ub4dor&3"})
     first = app.sync_workbook(book)
     assert "Tr0ub4dor&3" in Path(first.upload_file).read_text(encoding="utf-8")
     wb = openpyxl.load_workbook(book)
@@ -255,7 +236,7 @@ def test_a_password_is_written_once_cleared_from_the_workbook_and_never_in_the_s
 
 def test_a_cell_the_upload_file_escapes_is_warned_previewed_and_reported(tmp_path: Path, samples: Path, capsys: pytest.CaptureFixture[str]) -> None:
     book = _export(tmp_path, samples / "incenteev_users.csv")
-    _edit(book, {(3, "Job title"): "-Head of Ops"})
+    edit_rows(book, {(3, "Job title"): "-Head of Ops"})
     assert _problems(book) == [("G3", "csv-escaped", "warning", "Head of Ops")]
     code, out, _err = _cli(capsys, "preview", str(book), "--json")
     assert code == 0
@@ -271,7 +252,7 @@ def test_a_cell_the_upload_file_escapes_is_warned_previewed_and_reported(tmp_pat
 
 def test_a_manager_must_be_a_user_not_oneself_and_not_in_a_circle(tmp_path: Path, samples: Path) -> None:
     book = _export(tmp_path, samples / "progression_export.csv")
-    _edit(book, {(3, "manager"): "nobody@example.com", (4, "manager"): "zoe.lefevre@example.com", (2, "manager"): "ben.carter@example.com",
+    edit_rows(book, {(3, "manager"): "nobody@example.com", (4, "manager"): "zoe.lefevre@example.com", (2, "manager"): "ben.carter@example.com",
                  (14, "manager"): "kwame.mensah@example.com", (5, "manager"): "nia.hire@example.com"},
           new={"First Name": "Nia", "Last Name": "Hire", "email": "nia.hire@example.com", "account_active": "Pending"})
     found = {(p.cell, p.code) for p in app.check_workbook(book, write=False).problems if p.severity == "error"}
@@ -290,7 +271,7 @@ def test_a_staging_tenant_with_test_local_and_internal_addresses_checks_clean_wi
                    "(.test, .local, .internal): valid, but such addresses cannot receive mail on the internet, so invitations "
                    "and emails to them will not arrive (fine for a test tenant). (warning)\n")
     book = _export(tmp_path, samples / "progression_export_staging.csv")
-    _edit(book, {}, new={"First Name": "Nia", "Last Name": "Hire", "email": "nia@acme.test", "account_active": "Active"})
+    edit_rows(book, {}, new={"First Name": "Nia", "Last Name": "Hire", "email": "nia@acme.test", "account_active": "Active"})
     assert [p.code for p in app.check_workbook(book, write=False).problems] == ["special-use-domain"]
     assert app.preview_workbook(book).invitations == ("nia@acme.test",)
 
@@ -303,9 +284,9 @@ def test_nothing_changed_writes_no_upload_file_and_says_so(tmp_path: Path, sampl
     code, out, _err = _cli(capsys, "sync", str(book), "--yes")
     assert (code, out) == (0, "Nothing to upload: no user changes, so no upload file was written.\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["team.xlsx"]
-    _edit(book, {(2, "Last Name"): "Okafor-Eze"})
+    edit_rows(book, {(2, "Last Name"): "Okafor-Eze"})
     app.sync_workbook(book)
-    _edit(book, {(2, "Last Name"): "Okafor"})
+    edit_rows(book, {(2, "Last Name"): "Okafor"})
     code, out, _err = _cli(capsys, "sync", str(book), "--yes", "--json")
     result = json.loads(out)
     assert (result["upload_file"], result["upload_rows"], result["upload_guidance"]) == (None, 0, [])
@@ -331,6 +312,6 @@ def test_platform_text_starting_with_equals_is_not_a_typed_formula_but_its_escap
                       'Bo,"=HYPERLINK(""http://x"",""y"")",bo@example.com,,Core,,Active\r\n', encoding="utf-8")
     book = _export(tmp_path, export)
     assert _problems(book) == [("B2", "csv-escaped", "warning", 'HYPERLINK("http://x","y")')]
-    _edit(book, {(2, "team"): "Platform"})
+    edit_rows(book, {(2, "team"): "Platform"})
     plan = app.preview_workbook(book)
     assert [(e.column, e.value) for e in plan.escaped_cells] == [("Last Name", '\'=HYPERLINK("http://x","y")')]

@@ -15,6 +15,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from support.books import edit_rows
 
 from rosterbook import app
 from rosterbook.workbook import FILE_FORMAT
@@ -22,31 +23,11 @@ from rosterbook.workbook import FILE_FORMAT
 EXPECTED = Path(__file__).resolve().parent / "samples" / "expected_uploads"
 
 
-def _edit(book: Path, edits: dict[tuple[int, str], Any], *, new: dict[str, Any] | None = None, delete: int | None = None,
-          settings: dict[str, str] | None = None) -> None:
-    """Edit the Users sheet as a user would in Excel: cells, a new row at the bottom, a deleted row; Settings values."""
-    wb = openpyxl.load_workbook(book)
-    ws = wb["Users"]
-    cols = {str(c.value): c.column for c in ws[1] if c.value}
-    for (row, header), value in edits.items():
-        ws.cell(row, cols[header]).value = value
-    if new:
-        last = max(r for r in range(1, ws.max_row + 1) if any(ws.cell(r, c).value for c in cols.values())) + 1
-        for header, value in new.items():
-            ws.cell(last, cols[header]).value = value
-    if delete is not None:
-        ws.delete_rows(delete)
-    for name, value in (settings or {}).items():
-        sheet = wb["Settings"]
-        row = next(r for r in range(1, sheet.max_row + 1) if sheet.cell(r, 1).value == name)
-        sheet.cell(row, 2).value = value
-    wb.save(book)
-
 
 def _round_trip(tmp_path: Path, export: Path, edits: dict[tuple[int, str], Any], **kwargs: Any) -> tuple[Path, Any, Any]:
     book = tmp_path / "team.xlsx"
     app.export_workbook(book, from_csv=export)
-    _edit(book, edits, **kwargs)
+    edit_rows(book, edits, **kwargs)
     report = app.check_workbook(book)
     assert report.ok, report.render_text()
     plan = app.preview_workbook(book)
@@ -164,7 +145,7 @@ def test_the_export_format_survives_a_workbook_saved_by_libreoffice(tmp_path: Pa
     edited = tmp_path / "edited" / "team.xlsx"
     edited.parent.mkdir()
     app.export_workbook(edited, from_csv=samples / "progression_export_reordered.csv")
-    _edit(edited, {(4, "team"): "Platform", (5, "account_active"): "Active"},
+    edit_rows(edited, {(4, "team"): "Platform", (5, "account_active"): "Active"},
           new={"First Name": "Nia", "Last Name": "Hire", "email": "nia.hire@example.com", "account_active": "Active",
                "team": "Data", "position": "Data Analyst", "manager": "mei.tanaka@example.com"},
           delete=7)

@@ -13,17 +13,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from socketserver import ThreadingMixIn
-from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
-from scim2_models import ScimProvider, ServiceProviderConfig
 from scim2_server.applications.wsgi import WSGIApplication
-from scim2_server.memory import InMemoryStorage
-from scim2_server.service import ScimService
-from scim2_server.utils import load_default_resource_types, load_default_schemas
+from support.plainscim import plain_scim2_server
 
 from rosterbook.core.dialects import load_dialect
 from rosterbook.core.plan import Change, FieldChange
@@ -96,33 +91,16 @@ class _Body:
         return out
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Threaded(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
 @pytest.fixture
 def slow_bulk_server() -> Iterator[tuple[str, _Recorder]]:
     """A plain scim2-server announcing 10 operations per Bulk request, 50 ms per Bulk request."""
-    config = ServiceProviderConfig.model_validate({
+    config = {
         "patch": {"supported": True}, "bulk": {"supported": True, "maxOperations": 10, "maxPayloadSize": 1_048_576},
         "filter": {"supported": True, "maxResults": 50}, "etag": {"supported": True}, "sort": {"supported": False},
         "changePassword": {"supported": False},
-    })  # fmt: skip
-    provider = ScimProvider.from_discovery(load_default_schemas().values(), load_default_resource_types().values(), config=config)
-    recorder = _Recorder(WSGIApplication(InMemoryStorage(), provider, ScimService(provider, secret="test")))
-    server = make_server("127.0.0.1", 0, recorder, server_class=_Threaded, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v2", recorder
-    finally:
-        server.shutdown()
-        server.server_close()
+    }  # fmt: skip
+    with plain_scim2_server(config, _Recorder) as (url, recorder):
+        yield url, recorder
 
 
 def _new_user(key: str, row: int, **values: str) -> Change:

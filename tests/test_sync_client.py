@@ -6,22 +6,15 @@ server-side hook or from the loopback fault proxy in tests/support.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import requests
-from scim2_models import ScimProvider, ServiceProviderConfig
-from scim2_server.applications.wsgi import WSGIApplication
-from scim2_server.memory import InMemoryStorage
-from scim2_server.service import ScimService
-from scim2_server.utils import load_default_resource_types, load_default_schemas
 from support.faultproxy import FaultProxy, Rule
+from support.plainscim import plain_scim2_server
 
 from rosterbook.core.dialects import Dialect, load_dialect
 from rosterbook.core.plan import Change, FieldChange
@@ -220,33 +213,16 @@ def test_duplicates_invalid_and_deleted_rows(sb: Sandbox, use_bulk: bool) -> Non
 # --- Bulk limits ---------------------------------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Threaded(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
 @pytest.fixture
 def small_bulk_server() -> Iterator[str]:
     """A plain scim2-server announcing small Bulk limits (10 operations, 6,000 bytes)."""
-    config = ServiceProviderConfig.model_validate({
+    config = {
         "patch": {"supported": True}, "bulk": {"supported": True, "maxOperations": 10, "maxPayloadSize": 6000},
         "filter": {"supported": True, "maxResults": 50}, "etag": {"supported": True}, "sort": {"supported": False},
         "changePassword": {"supported": False},
-    })
-    provider = ScimProvider.from_discovery(load_default_schemas().values(), load_default_resource_types().values(), config=config)
-    app = WSGIApplication(InMemoryStorage(), provider, ScimService(provider, secret="test"))
-    server = make_server("127.0.0.1", 0, app, server_class=_Threaded, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v2"
-    finally:
-        server.shutdown()
-        server.server_close()
+    }
+    with plain_scim2_server(config) as (url, _app):
+        yield url
 
 
 def test_bulk_is_chunked_at_the_announced_limits(small_bulk_server: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from keyring.backends import fail
 from support.memkeyring import MemoryKeyring
+from support.memkeyring import memory_keyring as in_memory
 
 from rosterbook.cli import cli, run
 from rosterbook.errors import UsageError
@@ -26,13 +27,8 @@ URL = "https://hr.example.com/scim/v2"
 @pytest.fixture
 def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
     monkeypatch.delenv(ENV_VAR, raising=False)
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
+    with in_memory() as backend:
         yield backend
-    finally:
-        keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keyring
 import openpyxl
 import pytest
-from keyring.backend import KeyringBackend
 from support.hostile import HostileServer
+from support.memkeyring import memory_keyring
 from support.ribbonui import RecordingUI
 
 from addin import ribbon
@@ -30,25 +29,6 @@ from rosterbook.sandbox import Sandbox
 from rosterbook.xlsx import OpenpyxlBook
 from sync_client.auth import store_token
 from sync_client.errors import TokenNotBound
-
-
-class MemoryKeyring(KeyringBackend):
-    """A real keyring backend that keeps secrets in memory (the test machine has no OS keyring)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
 
 
 @dataclass
@@ -149,9 +129,7 @@ def test_the_named_platform_gets_the_token_and_nothing_else_does(setup: Setup, c
 
 
 def test_a_keyring_token_goes_only_to_its_own_url(setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(MemoryKeyring())
-    try:
+    with memory_keyring():
         monkeypatch.delenv("ROSTERBOOK_TOKEN")
         store_token(setup.platform.url + "/", setup.token)  # rosterbook login URL
         code, text = _cli(setup, capsys, "preview", str(setup.book))  # the workbook names the other server
@@ -160,8 +138,6 @@ def test_a_keyring_token_goes_only_to_its_own_url(setup: Setup, capsys: pytest.C
         exported = setup.book.with_name("own.xlsx")
         code, text = _cli(setup, capsys, "export", str(exported), "--platform", setup.platform.url.replace("http://", "HTTP://") + "/")
         assert code == 0, text  # the stored token reached its own platform (URL compared normalised)
-    finally:
-        keyring.set_keyring(previous)
 
 
 def test_the_embedded_sandbox_needs_no_token(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from support.books import edit_rows
 
 from rosterbook import app
 from rosterbook import workbook as wbk
@@ -20,31 +21,11 @@ from rosterbook.undo import preview_undo, undo_sync
 EXPECTED = Path(__file__).resolve().parent / "samples" / "expected_undo"
 
 
-def _edit(book: Path, edits: dict[tuple[int, str], Any], *, new: dict[str, Any] | None = None, delete: int | None = None,
-          settings: dict[str, str] | None = None) -> None:
-    """Edit the Users sheet as a user would in Excel: cells, a new row at the bottom, a deleted row; Settings values."""
-    wb = openpyxl.load_workbook(book)
-    ws = wb[wbk.USERS]
-    cols = {str(c.value): c.column for c in ws[1] if c.value}
-    for (row, header), value in edits.items():
-        ws.cell(row, cols[header]).value = value
-    if new:
-        last = max(r for r in range(1, ws.max_row + 1) if any(ws.cell(r, c).value for c in cols.values())) + 1
-        for header, value in new.items():
-            ws.cell(last, cols[header]).value = value
-    if delete is not None:
-        ws.delete_rows(delete)
-    for name, value in (settings or {}).items():
-        sheet = wb[wbk.SETTINGS]
-        row = next(r for r in range(1, sheet.max_row + 1) if sheet.cell(r, 1).value == name)
-        sheet.cell(row, 2).value = value
-    wb.save(book)
-
 
 def _synced(tmp_path: Path, export: Path, edits: dict[tuple[int, str], Any], **kwargs: Any) -> tuple[Path, Any]:
     book = tmp_path / "team.xlsx"
     app.export_workbook(book, from_csv=export)
-    _edit(book, edits, **kwargs)
+    edit_rows(book, edits, **kwargs)
     result = app.sync_workbook(book)
     assert result.ok and result.upload_file is not None
     return book, result
@@ -157,7 +138,7 @@ def test_incenteev_undo_with_deactivate_missing_is_the_full_list_back(tmp_path: 
 def test_a_full_file_undo_refuses_while_rows_are_deleted_and_not_synced(tmp_path: Path, samples: Path) -> None:
     book, _result = _synced(tmp_path, samples / "incenteev_users.csv", {(2, "Job title"): "Directrice générale"},
                             settings={"deactivate_missing": "TRUE"})
-    _edit(book, {}, delete=3)  # Hugo's row, deleted after the sync: the full reverse file would deactivate him unasked
+    edit_rows(book, {}, delete=3)  # Hugo's row, deleted after the sync: the full reverse file would deactivate him unasked
     upload = tmp_path / "team-upload.csv"
     written = upload.read_bytes()
     with pytest.raises(DataError, match=r"lacks 1 exported users \('hugo.bernard@example.com'\) .* Put their rows back \(rosterbook revert\)"):

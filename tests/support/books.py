@@ -50,6 +50,28 @@ def edit(path: Path, cells: Mapping[tuple[str, str], Any], *, settings: Mapping[
     wb.save(path)
 
 
+def edit_rows(path: Path, edits: Mapping[tuple[int, str], Any], *, new: Mapping[str, Any] | None = None, delete: int | None = None,
+              settings: Mapping[str, str] | None = None) -> None:
+    """Edit the Users sheet as a user would in Excel, by row number: ``{(row, column): value}``, a new row at the bottom,
+    a deleted row; Settings values."""
+    wb = load_workbook(path)
+    ws = wb[wbk.USERS]
+    cols = {str(c.value): c.column for c in ws[1] if c.value}
+    for (row, header), value in edits.items():
+        ws.cell(row, cols[header]).value = value
+    if new:
+        last = max(r for r in range(1, ws.max_row + 1) if any(ws.cell(r, c).value for c in cols.values())) + 1
+        for header, value in new.items():
+            ws.cell(last, cols[header]).value = value
+    if delete is not None:
+        ws.delete_rows(delete)
+    for name, value in (settings or {}).items():
+        sheet = wb[wbk.SETTINGS]
+        row = next(r for r in range(1, sheet.max_row + 1) if sheet.cell(r, 1).value == name)
+        sheet.cell(row, 2).value = value
+    wb.save(path)
+
+
 def log_entries(path: Path) -> list[dict[str, Any]]:
     """The Sync log's entries as dicts by header."""
     wb = load_workbook(path, read_only=True)
