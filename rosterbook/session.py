@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rosterbook import journal
 from rosterbook import workbook as wbk
-from rosterbook.core.cellform import any_not_shown, shown_exactly
+from rosterbook.core.cellform import shown_exactly
 from rosterbook.core.checks import check_table
 from rosterbook.core.codecs import Cell, split_list, to_text
 from rosterbook.core.crosschecks import columns_of_table, cross_checks, escape_problem
@@ -152,8 +152,8 @@ def platform_choices(loaded: Loaded) -> dict[str, list[str]]:
             out[column.name] = loaded.lists[column.name]
         elif column.escape is not None and column.separator is not None:
             known: set[str] = set(loaded.lists.get(column.name) or ())
-            for snap in loaded.snapshot.values():
-                text = snap.values.get(column.name)
+            name = column.name
+            for text in {snap.values.get(name) for snap in loaded.snapshot.values()}:  # each distinct text split once
                 if text:
                     known.update(split_list(text, column.separator, column.escape))
             if known:
@@ -164,6 +164,9 @@ def platform_choices(loaded: Loaded) -> dict[str, list[str]]:
 def _read(book: SheetBook, settings: Settings, chosen: Dialect, lenient: bool) -> tuple[Loaded, list[list[Cell]], list[tuple[int, int, int, int]],
                                                                                    wbk.SnapshotSheet]:
     """Snapshot, Users sheet and Lists as the core needs them."""
+    prefetch = getattr(book, "prefetch", None)  # the file readers parse the Users sheet on another core meanwhile
+    if prefetch is not None and wbk.USERS in book.sheet_names():
+        prefetch(wbk.USERS)
     snapshot_sheet = wbk.read_snapshot_sheet(book, lenient=lenient)
     snapshot = snapshot_sheet.rows
     exported = wbk.SNAPSHOT in book.sheet_names()
@@ -421,12 +424,19 @@ def _unshown_values(loaded: Loaded, problems: list[Problem]) -> list[Problem]:
     check applies to the form; edited, the cell replaces the whole value. Either way a note says so."""
     if not loaded.snapshot:
         return problems
+    distinct: set[str | None] = set()
+    for entry in loaded.snapshot.values():
+        distinct.update(entry.values.values())
+    distinct.discard(None)
+    unshown = {text for text in distinct if text is not None and not shown_exactly(text)}  # each distinct value tested once
+    if not unshown:
+        return problems
     table = loaded.table
     notes: list[Problem] = []
     untouched: set[str] = set()
     for row in table.rows:
         snap = loaded.snapshot.get(row.row_id) if row.row_id else None
-        if snap is None or not any_not_shown(snap.values.values()):
+        if snap is None or unshown.isdisjoint(snap.values.values()):
             continue
         for name, value in snap.values.items():
             if value is None or name not in table.positions or shown_exactly(value):

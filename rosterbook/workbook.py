@@ -639,16 +639,26 @@ def decode_entry(row_id: str, text: str, strings: dict[str, str] | None = None) 
             or not isinstance(data.get("version"), texts):
         raise ValueError("not a snapshot entry")
     values, seen = data.get("values"), data.get("seen", {})
-    for mapping in (values, seen):
-        if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, texts) for k, v in mapping.items()):
-            raise ValueError("values must be a JSON object of texts")
-    assert isinstance(values, dict) and isinstance(seen, dict)
+    if not isinstance(values, dict) or not isinstance(seen, dict):
+        raise ValueError("values must be a JSON object of texts")
     key = data["key"]
-    if strings is not None:
-        share = strings.setdefault
-        values = {share(k, k): v if v is None else share(v, v) for k, v in values.items()}
-        key = share(key, key)
-    return SnapshotRow(row_id, key, data["id"], data["version"], values, seen)
+    share = strings.setdefault if strings is not None else _same
+    shared: dict[str, str | None] = {}
+    # json.loads makes exact str objects: one pass checks every value is text (or null) and shares it
+    for name, value in values.items():
+        if value is None:
+            shared[share(name, name)] = None
+        elif value.__class__ is str:
+            shared[share(name, name)] = share(value, value)
+        else:
+            raise ValueError("values must be a JSON object of texts")
+    if seen and not all(v is None or v.__class__ is str for v in seen.values()):
+        raise ValueError("values must be a JSON object of texts")
+    return SnapshotRow(row_id, share(key, key), data["id"], data["version"], shared, seen)
+
+
+def _same(text: str, default: str) -> str:
+    return text
 
 
 def _row_check(row_id: str, text: str) -> str:

@@ -603,6 +603,12 @@ class PatchBook:
             _put(grid, row, column, text)
         sheet.formulas = found
 
+    def prefetch(self, sheet: str) -> None:
+        """Start parsing ``sheet`` on another core while other sheets are read (``FastBook.prefetch``)."""
+        target = self._sheets.get(sheet)
+        if target is not None and target.grid is None and target.part is not None and target.worksheet:
+            self._fast.prefetch(sheet)
+
     def values(self, sheet: str) -> list[list[Cell]]:
         target = self._sheet(sheet)
         grid = self._grid(target)

@@ -251,6 +251,20 @@ def test_platform_groups_in_a_list() -> None:
     )
 
 
+
+def test_a_repeated_value_is_flagged_in_every_cell_that_holds_it() -> None:
+    """Findings are worked out once per distinct text (a 50,000-row sheet repeats its groups): each cell still gets its own
+    problem, at its own address, and a cell spelled differently its own finding."""
+    headers = ["Email", "User groups", "Roles"]
+    rows = [["a@example.com", "marketing; Operations", "Learner"], ["b@example.com", "marketing", "Lerner"],
+            ["c@example.com", "marketing; Operations", "Lerner"], ["d@example.com", "marketing;  Operations", "Learner"]]
+    table = build_table("Users", load_dialect("edapp"), headers, rows)
+    problems = list(check_table(table, platform_choices={"User groups": {"marketing", "operations"}}))
+    found = sorted((p.cell, p.code, p.fix) for p in problems)
+    assert found == [("B2", "inexact-value", "marketing; operations"), ("B4", "inexact-value", "marketing; operations"),
+                     ("B5", "inexact-value", "marketing; operations"), ("C3", "not-allowed", "Learner"), ("C4", "not-allowed", "Learner")]
+
+
 @pytest.mark.parametrize(
     ("cell", "found"),
     [

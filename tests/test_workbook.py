@@ -453,3 +453,72 @@ def test_big_new_sheets_written_into_the_file_read_back_the_same(tmp_path: Path)
                [[(c.value, c.data_type, c.number_format) for c in r] for r in b.iter_rows()]
     assert FastBook(fast.path).values("Users") == FastBook(slow.path).values("Users")
     assert openpyxl.load_workbook(fast.path)["Users"].tables["Users"].ref == openpyxl.load_workbook(slow.path)["Users"].tables["Users"].ref
+
+
+def test_a_prefetched_sheet_reads_as_the_sheet_read_in_turn(tmp_path: Path) -> None:
+    """FastBook.prefetch parses a sheet on another thread (with a reader of its own): the values, merged cells and shared
+    texts are the ones a plain read gives, and the PatchBook over the file prefetches through it."""
+    path = tmp_path / "merged.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Users"
+    for n in range(1, 400):
+        ws.append([f"user{n}", "Sales" if n % 2 else "Ops", n, dt.datetime(2024, 1, 1 + n % 28)])
+    ws.merge_cells("F2:G3")
+    wb.create_sheet("Other")["A1"] = "Sales"
+    wb.save(path)
+    plain = FastBook(path)
+    fast = FastBook(path)
+    fast.prefetch("Users")
+    fast.prefetch("Users")  # a second call is a no-op
+    fast.prefetch("No such sheet")  # nothing to parse: a read of it still says KeyError
+    assert fast.values("Other") == [["Sales"]]
+    assert fast.values("Users") == plain.values("Users")
+    assert fast.merged_ranges("Users") == plain.merged_ranges("Users") == [(2, 6, 3, 7)]
+    assert fast.values("Users")[0][1] is fast.strings["Sales"]
+    with pytest.raises(KeyError):
+        fast.values("No such sheet")
+    fast.close()
+    patched = PatchBook(path)
+    patched.prefetch("Users")
+    assert patched.values("Users") == plain.values("Users")
+
+
+def test_a_prefetched_sheet_that_cannot_be_read_fails_as_a_plain_read_does(tmp_path: Path) -> None:
+    """An error met on the prefetching thread (a sheet too large to read, a damaged sheet) is raised by the read that
+    wanted the sheet, with the message a plain read gives."""
+    far = tmp_path / "far.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Users"
+    ws["A1"], ws["XFD1048576"] = "Username", "x"
+    wb.save(far)
+    messages = []
+    for prefetch in (False, True):
+        book = FastBook(far)
+        if prefetch:
+            book.prefetch("Users")
+        with pytest.raises(UsageError) as caught:
+            book.values("Users")
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] and "too large to read" in messages[0]
+    damaged = tmp_path / "damaged.xlsx"
+    import zipfile
+
+    with zipfile.ZipFile(far) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"XFD1048576", b"B1")[: len(data) // 2]  # cut half-way through the XML
+            target.writestr(item, data)
+    messages = []
+    for prefetch in (False, True):
+        book = FastBook(damaged)
+        if prefetch:
+            book.prefetch("Users")
+        with pytest.raises(UsageError) as caught:
+            book.values("Users")
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] and "cannot be read as an .xlsx workbook (sheet 'Users')" in messages[0]

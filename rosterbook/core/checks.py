@@ -878,8 +878,15 @@ class _TableChecker:
             formulas = _formulas(raws, texts, all_text)
             if known is not None or formulas:
                 closer = [i for i, t in enumerate(texts) if t is not None] if known is not None else formulas
+                seen_findings: dict[str, list[Finding]] = {}  # a text cell's findings depend on its text only
                 for i in closer:
-                    results = rule.findings(raws[i], texts[i], known)  # type: ignore[arg-type]
+                    raw = raws[i]
+                    if isinstance(raw, str):
+                        results = seen_findings.get(raw)
+                        if results is None:
+                            results = seen_findings[raw] = rule.findings(raw, texts[i], known)  # type: ignore[arg-type]
+                    else:
+                        results = rule.findings(raw, texts[i], known)  # type: ignore[arg-type]
                     if results:
                         found.setdefault(i, []).extend(_problem(f, sheet, f"{letters}{numbers[i]}", numbers[i], column, raws[i]) for f in results)
                 if known is not None:
@@ -888,10 +895,18 @@ class _TableChecker:
             if rule.suspects is _nothing:  # plain text: only a cell Excel made a date needs a look
                 suspects = [] if all_text else _dated(raws)
             skip = set(formulas)
+            seen_checks: dict[str, list[Finding] | None] = {}  # repeated texts (departments, groups) are validated once
             for i in suspects:
                 if i in skip:
                     continue
-                checked = rule.validate(raws[i], texts[i])  # type: ignore[arg-type]
+                raw = raws[i]
+                if isinstance(raw, str):
+                    if raw in seen_checks:
+                        checked = seen_checks[raw]
+                    else:
+                        checked = seen_checks[raw] = rule.validate(raw, texts[i])  # type: ignore[arg-type]
+                else:
+                    checked = rule.validate(raw, texts[i])  # type: ignore[arg-type]
                 if checked:
                     found.setdefault(i, []).extend(_problem(f, sheet, f"{letters}{numbers[i]}", numbers[i], column, raws[i]) for f in checked)
         self._requires(frame, texts_of, found)
