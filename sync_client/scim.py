@@ -70,6 +70,14 @@ latency is paid once per round of requests, while a few requests at a time stay 
 LISTING_SHARE = 10
 """current_versions reads every page once the ids are at least 1 in this many users: a page of
 1000 costs the platform about what 10-20 single GETs cost, and takes one round trip instead of 1000."""
+FILTER_CHUNK = 50
+"""Users read by one ``id eq "a" or id eq "b" ...`` filter (at most the announced filter.maxResults): about 2.5 KB of
+URL with UUID ids, and one round trip instead of 50 GETs."""
+FILTER_URL_TEXT = 4000
+"""Most characters of filter text in one request (long ids make smaller chunks): URLs stay well under the 8 KB
+many servers and proxies accept."""
+FILTER_CONCURRENCY = 4
+"""Filter requests in flight at once at most (each costs the platform about what its ids' GETs would)."""
 MAX_REDIRECTS = 5
 """Same-origin redirects followed for one read."""
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -107,6 +115,10 @@ class Discovery:
     @property
     def etag(self) -> bool:
         return bool(self.config.etag and self.config.etag.supported)
+
+    @property
+    def filter(self) -> bool:
+        return bool(self.config.filter and self.config.filter.supported)
 
 
 @dataclass(frozen=True)
@@ -477,6 +489,8 @@ class ScimClient:
         """What the platform got wrong but could be worked around (missing /Schemas, users listed twice...)."""
         self.invalid_text: set[str] = set()
         """Ids of resources whose text was not valid Unicode (shown with U+FFFD)."""
+        self._id_filter_failed = False
+        """An ``id eq`` filter failed: current_versions reads by GET from then on."""
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -977,16 +991,111 @@ class ScimClient:
         """The platform's current version and resource for each user id (absent ids are left out).
 
         ``total`` is how many users the platform is thought to hold: when the ids are a large share
-        of it, every page is read instead of one GET per user (far fewer round trips).
+        of it, every page is read. Otherwise, on a platform announcing filtering, the users are read
+        in chunks through ``filter=id eq "a" or id eq "b" ...`` (a few requests at a time). Whatever
+        is read that way, an id it did not yield (absent, not listed, the filter refused) is read by
+        one GET, as on a platform that does not filter; a 404 there means absent. A listed resource
+        counts only if its id was asked for, with its body's ``meta.version``; on a platform announcing
+        ETags, one without ``meta.version`` is read by GET (the ETag header may be its version), so
+        what a row is sent with (If-Match) is what the GET path gives.
         """
         unique = list(dict.fromkeys(ids))
+        found: dict[str, CurrentResource] = {}
         if total is not None and len(unique) > 1 and len(unique) * LISTING_SHARE >= total:
             wanted = set(unique)
-            listed = self._list_all("/Users", _Counter(None), {})
-            return {str(u.get("id")): CurrentResource(body_version(u), u) for u in listed if str(u.get("id")) in wanted}
-        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
-            found = list(pool.map(lambda rid: (rid, self.get(f"/Users/{rid}")), unique))
-        return {rid: current for rid, current in found if current is not None}
+            rest = []  # listed without a version only a GET can give
+            for resource in self._list_all("/Users", _Counter(None), {}):
+                rid = str(resource.get("id"))
+                if rid in wanted:
+                    current = self._listed_current(resource)
+                    if current is None:
+                        rest.append(rid)
+                    else:
+                        found[rid] = current
+        else:
+            refused = self._read_by_filter(unique, found)
+            rest = [rid for rid in unique if rid not in found]
+            if refused is not None and rest:
+                # The filter was refused the token: one GET says whether reading users is refused too (with today's
+                # message) before the others are sent; a platform forbidding only searches is read by GETs.
+                first = self.get(f"/Users/{rest[0]}")
+                if first is not None:
+                    found[rest[0]] = first
+                rest = rest[1:]
+        if rest:
+            with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+                for rid, current in pool.map(lambda rid: (rid, self.get(f"/Users/{rid}")), rest):
+                    if current is not None:
+                        found[rid] = current
+        return {rid: found[rid] for rid in unique if rid in found}
+
+    def _listed_current(self, resource: dict[str, Any]) -> CurrentResource | None:
+        """A listed user as its GET would give it, or None when only a GET can say its version (ETags announced, no meta.version)."""
+        version = body_version(resource)
+        if version is None and self.discover().etag:
+            return None
+        return CurrentResource(version, resource)
+
+    def _read_by_filter(self, ids: Sequence[str], found: dict[str, CurrentResource]) -> ScimAuthError | None:
+        """Read what an ``id eq`` filter yields of ``ids`` into ``found`` (nothing when the platform does not filter,
+        or its filter failed before); the auth error when the platform refused the filter the token."""
+        chunks = self._id_chunks(ids)
+        if not chunks:
+            return None
+        try:
+            # The first chunk alone: a platform that cannot filter on id says so once, not once per chunk in flight.
+            found.update(self._filtered(chunks[0]))
+            if len(chunks) > 1 and not self._id_filter_failed:
+                with ThreadPoolExecutor(max_workers=min(self.max_workers, FILTER_CONCURRENCY)) as pool:
+                    for got in pool.map(self._filtered, chunks[1:]):
+                        found.update(got)
+        except ScimAuthError as exc:
+            self._id_filter_failed = True
+            return exc
+        return None
+
+    def _id_chunks(self, ids: Sequence[str]) -> list[list[str]]:
+        """The ids in chunks for ``id eq`` filters (none when the platform does not announce filtering, or its filter
+        failed in this client); a chunk of one is left to GET."""
+        disc = self.discover()
+        if len(ids) < 2 or not disc.filter or self._id_filter_failed:
+            return []
+        most = min(FILTER_CHUNK, disc.max_results or FILTER_CHUNK)
+        chunks: list[list[str]] = []
+        chunk: list[str] = []
+        size = 0
+        for rid in ids:
+            term = len(_quote(rid)) + 10  # 'id eq ' and ' or '
+            if chunk and (len(chunk) >= most or size + term > FILTER_URL_TEXT):
+                chunks.append(chunk)
+                chunk, size = [], 0
+            chunk.append(rid)
+            size += term
+        chunks.append(chunk)
+        return [c for c in chunks if len(c) > 1]
+
+    def _filtered(self, chunk: list[str]) -> dict[str, CurrentResource]:
+        """What one ``id eq ... or ...`` filter yields of ``chunk``: only resources asked for (a platform ignoring the
+        filter lists others). Any failure but the token's or the deadline's leaves the chunk to GETs, and the
+        filter unused for the rest of this client's life."""
+        if self._id_filter_failed:
+            return {}
+        expression = " or ".join(f"id eq {_quote(rid)}" for rid in chunk)
+        try:
+            listed, _, _ = self._page("/Users", {"filter": expression, "count": len(chunk)})
+        except (ScimAuthError, ScimTimeout):
+            raise
+        except ScimError:
+            self._id_filter_failed = True  # 400/501 (no filtering on id), a broken answer...: GETs say what they say
+            return {}
+        wanted = set(chunk)
+        got: dict[str, CurrentResource] = {}
+        for resource in listed:
+            rid = str(resource["id"])
+            current = self._listed_current(resource) if rid in wanted and rid not in got else None
+            if current is not None:
+                got[rid] = current
+        return got
 
     def find_user(self, user_name: str) -> dict[str, Any] | None:
         """The user with this userName (case-insensitive, as SCIM says), or None."""

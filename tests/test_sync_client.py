@@ -351,7 +351,7 @@ def test_current_versions_of_many_users_reads_pages_with_the_same_answer(sb: San
     keys = sorted(state.users)
     ids = [state.users[k][0] for k in keys]
     someone_else_patches(sb.url, ids[0], "title", "Paged")
-    one_by_one = client.current_versions([*ids, "no-such-id"])
+    one_by_one = {rid: current for rid in ids if (current := client.get(f"/Users/{rid}")) is not None}
     before = client.requests_sent
     paged = client.current_versions([*ids, "no-such-id"], total=len(ids))
     # A page per 1000 users instead of a GET per user, and the same versions and resources.
@@ -359,7 +359,11 @@ def test_current_versions_of_many_users_reads_pages_with_the_same_answer(sb: San
     assert {rid: c.version for rid, c in paged.items()} == {rid: c.version for rid, c in one_by_one.items()}
     assert paged[ids[0]].resource["title"] == "Paged"
     assert {rid: c.resource["userName"] for rid, c in paged.items()} == {rid: c.resource["userName"] for rid, c in one_by_one.items()}
-    # A few users out of many are still read one by one.
+    # A few users out of many are read by an id filter (the sandbox announces filtering), one by itself by GET.
     before = client.requests_sent
     assert set(client.current_versions(ids[:2], total=len(ids))) == set(ids[:2])
-    assert client.requests_sent - before == 2
+    assert client.requests_sent - before == 1
+    assert [(r.path, r.query.startswith("filter=")) for r in sb.request_log[-1:]] == [("/Users", True)]
+    before = client.requests_sent
+    assert set(client.current_versions(ids[:1], total=len(ids))) == set(ids[:1])
+    assert [r.path for r in sb.request_log[-1:]] == [f"/Users/{ids[0]}"] and client.requests_sent - before == 1

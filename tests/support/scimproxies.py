@@ -10,6 +10,9 @@
   (``W/"<length>-<hash>"``), unrelated to the resource's version; ``/ServiceProviderConfig``
   announces ``etag.supported=false`` unless ``announce_etag=True``.
 
+- ``HeaderVersionProxy``: a platform announcing ETags that gives versions only as ``ETag`` headers: ``meta.version``
+  is removed from the JSON it returns (of every resource, or of the users in ``only``); the headers stay.
+
 Each is a threaded HTTP/1.1 server on 127.0.0.1 (port 0) forwarding to ``upstream`` with
 ``http.client``; use it as a context manager. Proxies chain: ``FaultProxy(VersionlessProxy(...).url)``.
 """
@@ -185,6 +188,24 @@ class ExpressProxy(RewritingProxy):
         digest = base64.b64encode(hashlib.sha1(body).digest()).decode()[:27]
         headers.append(("ETag", f'W/"{len(body):x}-{digest}"'))
         return headers, body
+
+
+class HeaderVersionProxy(RewritingProxy):
+    """A SCIM platform announcing ETags whose bodies carry no ``meta.version`` (of the resources with an id in ``only``, or of all)."""
+
+    def __init__(self, upstream: str, *, only: set[str] | None = None) -> None:
+        super().__init__(upstream)
+        self.only = only
+
+    def response(self, method: str, path: str, status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[list[tuple[str, str]], bytes]:
+        data = _json(body)
+        if path.split("?", maxsplit=1)[0].endswith("/ServiceProviderConfig") or not isinstance(data, dict):
+            return headers, body
+        for resource in data.get("Resources") if isinstance(data.get("Resources"), list) else [data]:
+            meta = resource.get("meta") if isinstance(resource, dict) else None
+            if isinstance(meta, dict) and (self.only is None or resource.get("id") in self.only):
+                meta.pop("version", None)
+        return headers, json.dumps(data, ensure_ascii=False).encode()
 
 
 class ReplacingProxy(RewritingProxy):
