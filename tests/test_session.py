@@ -81,10 +81,11 @@ def test_cli_sync_reads_diffs_and_saves_once(tmp_path: Path, platform: Sandbox, 
     assert "Synced 3 rows: 3 confirmed, 0 failed." in capsys.readouterr().out
     assert (counts.opens, counts.diffs, counts.saves) == (1, 1, 1)
     reads = _reads(platform, before)
-    # Discovery once, then the three users' current state: nothing read twice.
+    # Discovery once, then the three users' current state in one id filter (the sandbox announces filtering): nothing read twice.
     assert len(reads) == len(set(reads)), reads
-    assert sorted(r for r in reads if r.startswith("GET /Users/")) == sorted(set(r for r in reads if r.startswith("GET /Users/")))
-    assert len([r for r in reads if r.startswith("GET /Users/")]) == 3
+    filters = [r.query for r in platform.request_log[before:] if r.method == "GET" and r.path == "/Users"]
+    assert len(filters) == 1 and filters[0].startswith("filter=id+eq+") and filters[0].count("+or+id+eq+") == 2, filters
+    assert [r for r in reads if r.startswith("GET /Users/")] == []
     assert len(_writes(platform, before)) >= 1
 
 
