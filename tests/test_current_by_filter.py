@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
@@ -18,7 +20,7 @@ import pytest
 import requests
 from support.faultproxy import FaultProxy, Rule
 from support.plainscim import plain_scim2_server
-from support.scimproxies import HeaderVersionProxy, VersionlessProxy
+from support.scimproxies import HeaderVersionProxy, HoldingProxy, VersionlessProxy
 
 from rosterbook.sandbox import Sandbox
 from sync_client.errors import ScimAuthError
@@ -216,3 +218,30 @@ def test_a_plain_scim2_server_gives_what_gets_give(plain_server: Callable[..., t
         assert len(gets) == 3 + extra_gets
     else:
         assert 3 < len(gets) < 3 + 20
+
+
+
+def test_discovery_asks_its_three_endpoints_at_once_and_fails_in_their_order(fresh_sandbox: Callable[..., Sandbox]) -> None:
+    """ServiceProviderConfig, /Schemas and /ResourceTypes go out together (one round trip of a far platform, not three):
+    with the ServiceProviderConfig's answer held back, the platform still receives the other two. An error is the one
+    the first failing endpoint gives, in that order, as when they were asked one after the other."""
+    platform = fresh_sandbox(users=3)
+    with HoldingProxy(platform.url, "GET", r"/ServiceProviderConfig$", nth=1) as proxy, ScimClient(proxy.url, retry=FAST) as client:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            discovering = pool.submit(client.discover)
+            assert proxy.held.wait(10)
+            deadline = time.monotonic() + 10
+            asked = set()
+            while asked != {"/Schemas", "/ResourceTypes"} and time.monotonic() < deadline:
+                asked = {r.path for r in platform.request_log} & {"/Schemas", "/ResourceTypes"}
+                time.sleep(0.01)
+            proxy.release()
+            disc = discovering.result(timeout=10)
+        assert asked == {"/Schemas", "/ResourceTypes"}  # asked while the first answer was still on its way
+        assert disc.filter and any(t.get("name") == "User" for t in disc.resource_types)
+    for failing, expected in ((r"/Schemas$", "Schemas"), (r"/(ServiceProviderConfig|ResourceTypes)$", "ServiceProviderConfig")):
+        with FaultProxy(platform.url) as fault, ScimClient(fault.url, retry=FAST) as client:
+            fault.add(Rule("status", method="GET", path=failing, status=401, retry_after=None, times=None))
+            with pytest.raises(ScimAuthError) as caught:
+                client.discover()
+            assert expected in str(caught.value)

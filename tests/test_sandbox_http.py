@@ -154,6 +154,42 @@ def test_fast_listing_equals_scim2_server_listing(fresh_sandbox: Callable[..., S
     assert any(m.get("$ref", "").startswith("http://") for g in groups for m in g["members"])
 
 
+
+def test_a_filter_naming_ids_is_served_as_scim2_server_serves_it(fresh_sandbox: Callable[..., Sandbox]) -> None:
+    """``id eq "a" or id eq "b" ...`` (how a client reads the users it changes) takes the fast path: the same JSON as
+    scim2-server's own search, for unknown and repeated ids, pages of the matches, groups with references; any other
+    filter goes through scim2-server."""
+    running = fresh_sandbox(users=30)
+    created = requests.post(f"{running.url}/Users", json=_new_user("pw.user", password="Secret-123"), timeout=TIMEOUT).json()
+    group = {"schemas": [GROUP_SCHEMA], "displayName": "With refs", "members": [{"value": created["id"], "$ref": f"Users/{created['id']}"}]}
+    group_id = requests.post(f"{running.url}/Groups", json=group, timeout=TIMEOUT).json()["id"]
+    users = _get(running, "/Users", count=100).json()["Resources"]
+    ids = [u["id"] for u in users[::3]] + [created["id"], "no-such-id", users[0]["id"]]
+    some = " or ".join(f'id eq "{i}"' for i in ids)
+    handler = running._application.handler
+    served: list[int] = []
+    named = handler.sqlite.documents_named
+    handler.sqlite.documents_named = lambda *args: served.append(1) or named(*args)  # counts the fast path's reads
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("/Users", {"filter": some}), ("/Users", {"filter": some, "count": 4}), ("/Users", {"filter": some, "startIndex": 3, "count": 5}),
+        ("/Users", {"filter": some, "count": 0}), ("/Users", {"filter": f'id eq "{ids[1]}"'}), ("/Users", {"filter": 'id eq "no-such-id"'}),
+        ("/Users", {"filter": f'id eq "{ids[1].upper()}"'}), ("/Groups", {"filter": f'id eq "{group_id}"'}),
+        ("/Users", {"filter": f'id eq "{ids[1]}" or userName eq "pw.user"'}), ("/Users", {"filter": f'id eq "{ids[1]}" and active eq true'}),
+    ]
+    for endpoint, query in cases:
+        handler.fast_listing = True
+        fast = _get(running, endpoint, **query)
+        handler.fast_listing = False
+        slow = _get(running, endpoint, **query)
+        assert fast.status_code == slow.status_code == 200, (endpoint, query)
+        assert fast.json() == slow.json(), (endpoint, query)
+    assert len(served) == 8  # the eight id-only filters; the two mixed ones went through scim2-server
+    handler.fast_listing = True
+    found = _get(running, "/Users", filter=some).json()
+    assert found["totalResults"] == len(set(ids)) - 1  # each known id once, the unknown one left out
+    assert all("password" not in u for u in found["Resources"])
+
+
 # --- writes: uniqueness, ETags, PATCH -----------------------------------------------------------
 
 

@@ -309,6 +309,41 @@ class SqliteStorage(ScimStorage):
         found = [r for r in candidates if scim_filter is None or scim_filter.match(r)]
         return _page(search_request, position, found)
 
+    def named_ids(self, resource_type: ResourceType, scim_filter: ScimFilter[Any]) -> list[str] | None:
+        """The ids an ``id eq "a" or id eq "b" ...`` filter names (sorted, once each); None for any other filter."""
+        if not self._ids_only(resource_type, scim_filter, scim_filter.ast):
+            return None
+        named: set[str] = set()
+        stack = [scim_filter.ast]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, LogicalExpr):
+                stack.extend(node.terms)
+            elif isinstance(node, Comparison):
+                named.add(str(node.value))
+        return sorted(named)
+
+    def documents_named(self, resource_type: ResourceType, ids: list[str], start: int, count: int | None) -> tuple[int, list[str]]:
+        """The stored JSON of the resources among ``ids`` (in id order): how many there are, and one page of them (0-based
+        ``start``), as scim2-server pages the matches of a filter."""
+        with self.lock:
+            found = [row[0] for rid in ids
+                     if (row := self._conn.execute("SELECT doc FROM resources WHERE rtype = ? AND id = ?", (resource_type.name, rid)).fetchone())]
+        return len(found), found[start:] if count is None else found[start : start + count]
+
+    def _ids_only(self, resource_type: ResourceType, scim_filter: ScimFilter[Any], node: Any) -> bool:
+        """Whether the filter is ``id eq "..."`` terms joined by ``or`` (what a client reading users it knows sends): the
+        resources its ids name, read by primary key, are then exactly its matches (ids are case-exact), with no evaluation."""
+        if isinstance(node, LogicalExpr):
+            return node.op == LogicalOperator.or_ and all(self._ids_only(resource_type, scim_filter, term) for term in node.terms)
+        if not isinstance(node, Comparison) or node.op != CompareOperator.eq or not isinstance(node.value, str):
+            return False
+        try:
+            binding = scim_filter.resolve_comparison(node.attr_path, strict=False)
+        except Exception:
+            return False
+        return binding is not None and binding.field_name == "id" and binding.sub_field_name is None and bool(binding.case_exact)
+
     def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
         """Store a new resource with a fresh id and version."""
         spec = self._spec(resource_type)
