@@ -204,8 +204,9 @@ class _SandboxHandler(ScimHandler):
     stored documents are already the canonical JSON of their resources, so a plain page is sent
     as stored plus ``meta.location``. A document holding anything the response would change
     (an attribute never returned by default, such as password, or a ``$ref`` to rewrite as a URL)
-    goes through scim2-server's own path. Filters, sorting, cursors and attribute selection
-    always do. tests/test_sandbox_http.py checks both paths give the same JSON.
+    goes through scim2-server's own path. A filter naming ids only (``id eq "a" or id eq "b"``, how a client
+    reads the users it changes) is served the same way from the documents of those ids; other filters, sorting,
+    cursors and attribute selection go through scim2-server. tests/test_sandbox_http.py checks both paths give the same JSON.
     """
 
     fast_listing = True
