@@ -495,14 +495,7 @@ def test_a_prefetched_sheet_that_cannot_be_read_fails_as_a_plain_read_does(tmp_p
     ws.title = "Users"
     ws["A1"], ws["XFD1048576"] = "Username", "x"
     wb.save(far)
-    messages = []
-    for prefetch in (False, True):
-        book = FastBook(far)
-        if prefetch:
-            book.prefetch("Users")
-        with pytest.raises(UsageError) as caught:
-            book.values("Users")
-        messages.append(str(caught.value))
+    messages = _read_errors(far)
     assert messages[0] == messages[1] and "too large to read" in messages[0]
     damaged = tmp_path / "damaged.xlsx"
     import zipfile
@@ -513,12 +506,18 @@ def test_a_prefetched_sheet_that_cannot_be_read_fails_as_a_plain_read_does(tmp_p
             if item.filename == "xl/worksheets/sheet1.xml":
                 data = data.replace(b"XFD1048576", b"B1")[: len(data) // 2]  # cut half-way through the XML
             target.writestr(item, data)
+    messages = _read_errors(damaged)
+    assert messages[0] == messages[1] and "cannot be read as an .xlsx workbook (sheet 'Users')" in messages[0]
+
+
+def _read_errors(path: Path) -> list[str]:
+    """The error of reading the Users sheet in turn, then of reading it prefetched."""
     messages = []
     for prefetch in (False, True):
-        book = FastBook(damaged)
+        book = FastBook(path)
         if prefetch:
             book.prefetch("Users")
         with pytest.raises(UsageError) as caught:
             book.values("Users")
         messages.append(str(caught.value))
-    assert messages[0] == messages[1] and "cannot be read as an .xlsx workbook (sheet 'Users')" in messages[0]
+    return messages
