@@ -15,24 +15,13 @@ from pathlib import Path
 
 from lxml import etree
 
-from rosterbook.ooxml import WORKSHEET_ORDER, column_index, parse_area, parse_ref
+from rosterbook.ooxml import WORKSHEET_ORDER, column_index, parse_area, parse_ref, resolve
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 M = f"{{{MAIN}}}"
 _RANK = {name: i for i, name in enumerate(WORKSHEET_ORDER)}
 _PARSER = etree.XMLParser(huge_tree=True, resolve_entities=False)
-
-
-def _resolve(base: str, target: str) -> str:
-    if target.startswith("/"):
-        return posixpath.normpath(target.lstrip("/"))
-    return posixpath.normpath(posixpath.join(posixpath.dirname(base), target))
-
-
-def _rels_of(part: str) -> str:
-    folder, name = posixpath.split(part)
-    return posixpath.join(folder, "_rels", name + ".rels")
 
 
 def package_problems(path: str | Path) -> list[str]:
@@ -75,7 +64,7 @@ def package_problems(path: str | Path) -> list[str]:
                     out.append(f"{name}: relationship id {rid} twice")
                 if node.get("TargetMode") == "External":
                     continue
-                target = _resolve(source if posixpath.basename(name) != ".rels" else "", node.get("Target") or "")
+                target = resolve(source if posixpath.basename(name) != ".rels" else "", node.get("Target") or "")
                 entries[rid] = (node.get("Type") or "", target)
                 if not has(target):
                     out.append(f"{name}: {rid} points to a missing part {target}")
