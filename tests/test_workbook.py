@@ -8,6 +8,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rosterbook import workbook as wbk
 from rosterbook.core.dialects import load_dialect
@@ -521,3 +523,46 @@ def _read_errors(path: Path) -> list[str]:
             book.values("Users")
         messages.append(str(caught.value))
     return messages
+
+
+_ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)  # lone surrogates and controls too
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    key=_ANY_TEXT,
+    resource_id=st.none() | _ANY_TEXT,
+    version=st.none() | _ANY_TEXT,
+    values=st.dictionaries(_ANY_TEXT, st.none() | _ANY_TEXT, max_size=5),
+    seen=st.dictionaries(_ANY_TEXT, st.none() | _ANY_TEXT, max_size=2),
+)
+def test_a_snapshot_entry_reads_back_exactly_whatever_its_text(key: str, resource_id: str | None, version: str | None,
+                                                               values: dict[str, str | None], seen: dict[str, str | None]) -> None:
+    """The entry text (orjson reads it; json what orjson refuses, such as a lone surrogate's escape) gives back the very
+    entry written, and with a memo each value is the memo's one object."""
+    snap = SnapshotRow("r1", key, resource_id, version, values, seen)
+    text = wbk.encode_entry(snap)
+    assert json.loads(text) == json.loads(json.dumps(json.loads(text)))  # plain JSON any reader takes
+    assert wbk.decode_entry("r1", text) == snap
+    memo: dict[str, str] = {}
+    shared = wbk.decode_entry("r1", text, memo)
+    assert shared == snap
+    assert all(v is None or memo[v] is v for v in shared.values.values())
+
+
+@pytest.mark.parametrize("text", [
+    '{"key":"a","id":null,"version":null,"values":{"Name":NaN}}',
+    '{"key":"a","id":null,"version":null,"values":{"Name":1}}',
+    '{"key":"a","id":null,"version":null,"values":{"Name":["x"]}}',
+    '{"key":"a","id":null,"version":null,"values":{"Name":"x"},"seen":{"Name":true}}',
+    '{"key":"a","id":7,"version":null,"values":{}}',
+    '{"key":null,"id":null,"version":null,"values":{}}',
+    '{"key":"a","id":null,"version":null,"values":[]}',
+    '["key"]',
+    '{"key":"a","id":null,"version":null,"values":{}',
+    '{"key":"a","id":null,"version":null,"values":{"Name":"\\ud800"}} trailing',
+])
+def test_a_snapshot_entry_that_is_not_one_is_refused(text: str) -> None:
+    """What is not an entry of texts (a number, NaN, a list, a cut or padded text) raises ValueError, read by either parser."""
+    with pytest.raises(ValueError):
+        wbk.decode_entry("r1", text)
