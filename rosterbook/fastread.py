@@ -11,6 +11,7 @@ text in openpyxl (``FastBook.has_formulas`` tells whether a sheet has any).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -72,11 +73,14 @@ class FastBook:
             raise self._unreadable(exc) from None
         self._merged: dict[str, list[tuple[int, int, int, int]]] = {}
         self._prefetched: dict[str, tuple[threading.Thread, list[Any]]] = {}
+        self._formulas: dict[str, bool] = {}
+        """``has_formulas`` answers already found (by a prefetch thread, or an earlier call)."""
 
-    def prefetch(self, sheet: str) -> None:
+    def prefetch(self, sheet: str, *, formulas: Sequence[str] = ()) -> None:
         """Start parsing ``sheet`` on a thread of its own, while the caller reads other sheets: calamine parses in Rust
         without holding Python's lock, so a second core does it (the 50,000-row Users sheet, ~0.6 s). Its reader is a
-        second one over the same file: two threads never share one."""
+        second one over the same file: two threads never share one. Then the same thread finds whether each of
+        ``formulas`` holds a formula (``has_formulas``, which a writing step asks: inflating lets go of the lock too)."""
         if sheet not in self._meta or sheet in self._prefetched:
             return
         out: list[Any] = []
@@ -91,6 +95,11 @@ class FastBook:
                     reader.close()
             except BaseException as exc:  # handed to the reading thread, which raises what it would have raised
                 out.append(exc)
+                return
+            for name in formulas:
+                if name in self._meta and name not in self._formulas:
+                    with contextlib.suppress(Exception):  # a damaged member: has_formulas scans again and says so
+                        self._formulas[name] = self._scan_formulas(name)
 
         thread = threading.Thread(target=parse, name=f"prefetch {sheet}", daemon=True)
         self._prefetched[sheet] = (thread, out)
@@ -181,6 +190,10 @@ class FastBook:
             self.values(sheet)
         return self._merged[sheet]
 
+    def merged_known(self, sheet: str) -> list[tuple[int, int, int, int]] | None:
+        """The merged ranges of a sheet already parsed (``values`` or ``iter_values``), without parsing it; else None."""
+        return self._merged.get(sheet)
+
     def _extent(self, sheet: str) -> tuple[int, int]:
         """(last row, last column) of the sheet's used range: its <dimension> tag, else a scan of its cells."""
         found_xml = self._sheet_xml(sheet)
@@ -207,6 +220,12 @@ class FastBook:
 
     def has_formulas(self, sheet: str) -> bool:
         """True when the sheet's XML holds a formula (whose cached value this reader returns)."""
+        known = self._formulas.get(sheet)
+        if known is None:
+            known = self._formulas[sheet] = self._scan_formulas(sheet)
+        return known
+
+    def _scan_formulas(self, sheet: str) -> bool:
         found_xml = self._sheet_xml(sheet)
         if found_xml is None:
             return False

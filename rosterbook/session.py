@@ -166,7 +166,7 @@ def _read(book: SheetBook, settings: Settings, chosen: Dialect, lenient: bool) -
     """Snapshot, Users sheet and Lists as the core needs them."""
     prefetch = getattr(book, "prefetch", None)  # the file readers parse the Users sheet on another core meanwhile
     if prefetch is not None and wbk.USERS in book.sheet_names():
-        prefetch(wbk.USERS)
+        prefetch(wbk.USERS, formulas=(wbk.SNAPSHOT,))  # a sync writes into the snapshot it streams: are there formulas?
     snapshot_sheet = wbk.read_snapshot_sheet(book, lenient=lenient)
     snapshot = snapshot_sheet.rows
     exported = wbk.SNAPSHOT in book.sheet_names()

@@ -29,7 +29,7 @@ import os
 import re
 import zipfile
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -431,6 +431,8 @@ class _Sheet:
     state: Visibility
     saved_state: Visibility
     grid: list[list[Cell]] | None = None
+    sparse: bool = False
+    """``grid`` holds only the cells written since the sheet was streamed (``PatchBook.iter_values``), not the sheet."""
     formulas: dict[tuple[int, int], str] = field(default_factory=dict)
     """Formula cells: their text as openpyxl gives it (``=...``); calamine gives their cached result."""
     shared: dict[str, tuple[tuple[int, int], str]] = field(default_factory=dict)
@@ -521,7 +523,7 @@ class PatchBook:
         for name, part, state, worksheet in self._pkg.sheets:
             sheet = _Sheet(name, part, state, state, worksheet=worksheet)
             old = previous.get(name)
-            if old is not None and old.grid is not None:
+            if old is not None and old.grid is not None and not old.sparse:
                 sheet.grid, sheet.formulas, sheet.merged = old.grid, old.formulas, old.merged
                 sheet.shared, sheet.shared_of = old.shared, old.shared_of
             sheets[name] = sheet
@@ -552,7 +554,7 @@ class PatchBook:
         return sheet
 
     def _grid(self, sheet: _Sheet) -> list[list[Cell]]:
-        if sheet.grid is not None:
+        if sheet.grid is not None and not sheet.sparse:
             return sheet.grid
         if sheet.part is None or not sheet.worksheet or sheet.name not in self._fast.sheet_names():
             sheet.grid = []
@@ -565,8 +567,24 @@ class PatchBook:
             except (ValueError, etree.LxmlError, zipfile.BadZipFile, KeyError, OSError) as exc:  # a damaged sheet
                 raise UsageError(f"{str(self.path)!r}: cannot be read as an .xlsx workbook (sheet {sheet.name!r}) "
                                  f"({type(exc).__name__}: {exc}).") from None
+        if sheet.sparse:  # the cells written since the sheet was streamed go over what the file holds
+            written = sheet.grid or []
+            for r, c in sorted(sheet.dirty):
+                _put(grid, r, c, written[r - 1][c - 1] if r <= len(written) and c <= len(written[r - 1]) else None)
+            sheet.sparse, sheet.tidy = False, False
         sheet.grid = grid
         return grid
+
+    def _sparse(self, sheet: _Sheet) -> bool:
+        """Whether writes may go to a sheet streamed, not read whole: its merged cells are known and it holds no
+        formula (whose cells a write must take apart). The grid then collects only what is written."""
+        if sheet.grid is not None:
+            return sheet.sparse
+        merged = self._fast.merged_known(sheet.name)
+        if merged is None or sheet.part is None or not sheet.worksheet or self._fast.has_formulas(sheet.name):
+            return False
+        sheet.grid, sheet.sparse, sheet.merged, sheet.followers = [], True, list(merged), None
+        return True
 
     def _read_formulas(self, sheet: _Sheet, grid: list[list[Cell]]) -> None:
         """Formula cells as openpyxl gives them: ``=`` and the formula's text (shared ones translated to their cell)."""
@@ -603,11 +621,22 @@ class PatchBook:
             _put(grid, row, column, text)
         sheet.formulas = found
 
-    def prefetch(self, sheet: str) -> None:
-        """Start parsing ``sheet`` on another core while other sheets are read (``FastBook.prefetch``)."""
+    def prefetch(self, sheet: str, *, formulas: Sequence[str] = ()) -> None:
+        """Start parsing ``sheet`` on another core while other sheets are read (``FastBook.prefetch``); that core then
+        finds whether ``sheet`` and ``formulas`` hold formulas, which reading it whole and writing a streamed sheet ask."""
         target = self._sheets.get(sheet)
         if target is not None and target.grid is None and target.part is not None and target.worksheet:
-            self._fast.prefetch(sheet)
+            self._fast.prefetch(sheet, formulas=(sheet, *formulas))
+
+    def iter_values(self, sheet: str) -> Iterator[list[Cell]]:
+        """The sheet's rows one at a time, as ``FastBook.iter_values`` streams them, when it was not read whole: a sheet
+        read once (the snapshot's 50,000 long entries) is then never held, and a write into it keeps only what it
+        writes (``_sparse``). A formula cell gives its cached value here; ``values`` gives its text."""
+        target = self._sheet(sheet)
+        if target.grid is not None or target.part is None or not target.worksheet or sheet not in self._fast.sheet_names():
+            yield from self.values(sheet)
+            return
+        yield from self._fast.iter_values(sheet)
 
     def values(self, sheet: str) -> list[list[Cell]]:
         target = self._sheet(sheet)
@@ -642,7 +671,8 @@ class PatchBook:
 
     def write_values(self, sheet: str, row: int, column: int, values: Sequence[Sequence[Cell]]) -> None:
         target = self._writable(sheet)
-        grid = self._grid(target)
+        sparse = self._sparse(target)
+        grid = target.grid if sparse and target.grid is not None else self._grid(target)
         covered = target.merged_followers() if target.merged else None
         for r, line in enumerate(values, start=row):
             for c, value in enumerate(line, start=column):
@@ -653,7 +683,7 @@ class PatchBook:
                 key = (r, c)
                 old = grid[r - 1][c - 1] if r <= len(grid) and c <= len(grid[r - 1]) else None
                 formula = key in target.formulas
-                if not formula and _same(old, normalise(value)):
+                if not formula and not sparse and _same(old, normalise(value)):
                     continue
                 if value is not None and covered is not None and key in covered:
                     raise DataError(f"{sheet}!{ooxml.area_text((r, c, r, c))} is inside merged cells, so nothing can be written there: "
@@ -958,7 +988,8 @@ class _SaveJob:
         assert sheet.part is not None
         part = sheet.part
         rels = [] if new else self.pkg.rels(part)
-        grid = self.book._grid(sheet)
+        # A sheet written while streamed: the writer needs only the cells written (every other one is copied).
+        grid = sheet.grid if sheet.sparse and sheet.grid is not None else self.book._grid(sheet)
         table = next((r for r in rels if r.type == ooxml.REL_TABLE and not r.external and self.pkg.has(r.target)), None)
         if table is not None and sheet.table_fit is not None:
             self._table(sheet, self.pkg.member(table.target), grid)

@@ -360,3 +360,87 @@ def test_every_save_makes_the_layouts_hidden_sheets_very_hidden_again(tmp_path: 
                                                                        (wbk.FILE_FORMAT, "veryHidden")]
     assert wb.active is not None and wb.active.sheet_state == "visible"
     assert support_problems(path) == []
+
+
+def _streamed_edits(book: PatchBook, sheet: str) -> None:
+    """What a sync does to the snapshot it streamed: rows rewritten (one with fewer cells than before), one cleared,
+    one appended past the end, and the header cell of the digest."""
+    book.write_values(sheet, 2, 1, [["Ann", "009", None]])  # the same name again, a new code, a cell cleared
+    book.write_values(sheet, 3, 1, [[None, None, None]])
+    book.write_values(sheet, 9, 1, [["Cy", "010", "New"]])
+    book.write_values(sheet, 1, 5, [["digest"]])
+
+
+@pytest.mark.parametrize("prefetched", [False, True])
+def test_a_streamed_sheet_takes_writes_without_being_read_whole(tmp_path: Path, prefetched: bool) -> None:
+    """PatchBook.iter_values streams a sheet; writes into it then keep only what they write (the snapshot's 50,000
+    entries are never held), and the file, the values read back before and after the save, and what openpyxl and
+    calamine see are those of the same writes into the sheet read whole."""
+    streamed, whole = _plain(tmp_path / "streamed.xlsx"), tmp_path / "whole.xlsx"
+    shutil.copy(streamed, whole)
+    reference = PatchBook(whole)
+    reference.values("Data")
+    _streamed_edits(reference, "Data")
+    book = PatchBook(streamed)
+    if prefetched:
+        book.prefetch("Other", formulas=("Data",))
+    rows = list(book.iter_values("Data"))
+    assert [r[:3] for r in rows[:3]] == [["Name", "Code", "Team"], ["Ann", "007", "Core"], ["Bo", "008", "Data"]]
+    _streamed_edits(book, "Data")
+    assert book._sheets["Data"].sparse  # the sheet was never read whole
+    assert len(book._sheets["Data"].grid or []) <= 9
+    book.save()
+    reference.save()
+    assert _dump(streamed) == _dump(whole)
+    assert support_problems(streamed) == []
+    assert PatchBook(streamed).values("Data") == PatchBook(whole).values("Data")
+    # Reading it whole after streamed writes, before the save, gives the file with the writes on top.
+    again, read_whole = PatchBook(streamed), PatchBook(whole)
+    list(again.iter_values("Data"))
+    read_whole.values("Data")
+    for target in (again, read_whole):
+        target.write_values("Data", 4, 2, [["written"]])
+        target.write_values("Data", 2, 1, [[None]])
+    assert again._sheets["Data"].sparse
+    assert again.values("Data") == read_whole.values("Data")
+    assert again.values("Data")[3][1] == "written" and again.values("Data")[1][0] is None
+    assert not again._sheets["Data"].sparse
+
+
+def test_a_streamed_sheet_with_formulas_or_merged_cells_is_written_as_a_sheet_read_whole(tmp_path: Path) -> None:
+    """A formula in a streamed sheet: writes read the sheet whole first (a formula's cells must be taken apart), so
+    the file is the one the usual path writes; a write into merged cells is refused as it is there."""
+    path = _plain(tmp_path / "formulas.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["Data"]["E2"] = "=B2&B3"
+    wb.save(path)
+    whole = tmp_path / "whole.xlsx"
+    shutil.copy(path, whole)
+    book = PatchBook(path)
+    list(book.iter_values("Data"))
+    book.write_values("Data", 2, 5, [["text now"]])
+    assert not book._sheets["Data"].sparse and book._sheets["Data"].grid is not None
+    book.save()
+    reference = PatchBook(whole)
+    reference.write_values("Data", 2, 5, [["text now"]])
+    reference.save()
+    assert _dump(path) == _dump(whole)
+    merged = PatchBook(_plain(tmp_path / "merged.xlsx"))
+    list(merged.iter_values("Data"))
+    with pytest.raises(DataError, match="inside merged cells"):
+        merged.write_values("Data", 7, 2, [["x"]])
+
+
+def test_a_prefetch_finds_formulas_of_the_sheets_it_is_given(tmp_path: Path) -> None:
+    """The prefetching thread answers has_formulas for the sheets named (a writing step asks it next), with the answer
+    a scan in turn gives."""
+    path = _plain(tmp_path / "formulas.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["Other"]["B2"] = "=1+1"
+    wb.save(path)
+    book = FastBook(path)
+    book.prefetch("Data", formulas=("Data", "Other", "No such sheet"))
+    book.values("Data")  # joins the thread
+    assert book._formulas == {"Data": False, "Other": True}
+    plain = FastBook(path)
+    assert (plain.has_formulas("Data"), plain.has_formulas("Other")) == (False, True)
