@@ -72,7 +72,11 @@ class FastBook:
         except Exception as exc:  # a damaged file: whatever the parser raised, it is unreadable
             raise self._unreadable(exc) from None
         self._merged: dict[str, list[tuple[int, int, int, int]]] = {}
-        self._prefetched: dict[str, tuple[threading.Thread, list[Any]]] = {}
+        self._prefetched: dict[str, tuple[threading.Event, list[Any]]] = {}
+        """Sheets a prefetch thread parses: set once parsed, and the sheet or the error met."""
+        self._threads: list[threading.Thread] = []
+        self._scans: dict[str, threading.Event] = {}
+        """Sheets whose formula scan a prefetch thread does: set once done."""
         self._formulas: dict[str, bool] = {}
         """``has_formulas`` answers already found (by a prefetch thread, or an earlier call)."""
 
@@ -84,6 +88,9 @@ class FastBook:
         if sheet not in self._meta or sheet in self._prefetched:
             return
         out: list[Any] = []
+        parsed = threading.Event()
+        scans = {name: threading.Event() for name in formulas if name in self._meta and name not in self._formulas and name not in self._scans}
+        self._scans.update(scans)
 
         def parse() -> None:
             try:
@@ -95,14 +102,18 @@ class FastBook:
                     reader.close()
             except BaseException as exc:  # handed to the reading thread, which raises what it would have raised
                 out.append(exc)
-                return
-            for name in formulas:
-                if name in self._meta and name not in self._formulas:
+            finally:
+                parsed.set()  # the reader goes on with the sheet while this thread scans
+            for name, done in scans.items():
+                try:
                     with contextlib.suppress(Exception):  # a damaged member: has_formulas scans again and says so
                         self._formulas[name] = self._scan_formulas(name)
+                finally:
+                    done.set()
 
         thread = threading.Thread(target=parse, name=f"prefetch {sheet}", daemon=True)
-        self._prefetched[sheet] = (thread, out)
+        self._prefetched[sheet] = (parsed, out)
+        self._threads.append(thread)
         thread.start()
 
     def _loaded(self, sheet: str) -> Any:
@@ -111,8 +122,8 @@ class FastBook:
         if started is None:
             check_extent(sheet, *self._extent(sheet))
             return self._wb.get_sheet_by_name(sheet)
-        thread, out = started
-        thread.join()
+        parsed, out = started
+        parsed.wait()
         if out and isinstance(out[0], BaseException):
             raise out[0]
         return out[0]
@@ -122,8 +133,9 @@ class FastBook:
 
     def close(self) -> None:
         """Release the file (Windows cannot replace a file that is open)."""
-        for thread, _ in self._prefetched.values():
+        for thread in self._threads:  # their readers hold the file too
             thread.join()
+        self._threads.clear()
         self._prefetched.clear()
         self._wb.close()
 
@@ -220,6 +232,9 @@ class FastBook:
 
     def has_formulas(self, sheet: str) -> bool:
         """True when the sheet's XML holds a formula (whose cached value this reader returns)."""
+        scanning = self._scans.get(sheet)
+        if scanning is not None:
+            scanning.wait()
         known = self._formulas.get(sheet)
         if known is None:
             known = self._formulas[sheet] = self._scan_formulas(sheet)

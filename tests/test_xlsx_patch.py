@@ -440,7 +440,11 @@ def test_a_prefetch_finds_formulas_of_the_sheets_it_is_given(tmp_path: Path) -> 
     wb.save(path)
     book = FastBook(path)
     book.prefetch("Data", formulas=("Data", "Other", "No such sheet"))
-    book.values("Data")  # joins the thread
+    book.values("Data")  # waits for the parse only: the thread scans on
+    assert (book.has_formulas("Data"), book.has_formulas("Other")) == (False, True)  # waits for its scan
+    threads = list(book._threads)
+    book.close()  # waits for the thread: its reader holds the file too
+    assert threads and not any(thread.is_alive() for thread in threads)
     assert book._formulas == {"Data": False, "Other": True}
     plain = FastBook(path)
     assert (plain.has_formulas("Data"), plain.has_formulas("Other")) == (False, True)
