@@ -21,7 +21,7 @@ from rosterbook.connectors import Connector, ExportData, SaveAs, connector_for, 
 from rosterbook.core.cellform import cell_form
 from rosterbook.core.codecs import Cell, to_text
 from rosterbook.core.dialects import Dialect, load_dialect
-from rosterbook.core.diff import Change
+from rosterbook.core.diff import Change, paused_gc
 from rosterbook.core.plan import SHEET_BLOCKERS, Blocker, Current, Plan, deletion_threshold, holds_values, rows_text
 from rosterbook.core.problems import Problem
 from rosterbook.core.report import CheckReport
@@ -92,6 +92,7 @@ def edited_rows(loaded: Loaded, changes: Sequence[Change] | None = None) -> dict
 # --- check ------------------------------------------------------------------------------------
 
 
+@paused_gc()  # a command on a big workbook builds a million objects and no cycles worth a collection
 def check_workbook(target: Book, *, dialect: str | None = None, write: bool = True, progress: Progress | None = None) -> CheckReport:
     """Check the Users sheet; unless ``write`` is False, write the Problems column and mark cells, then save."""
     session = Session.open(target, read_only=not write, dialect=dialect, progress=progress)
@@ -105,6 +106,7 @@ def check_workbook(target: Book, *, dialect: str | None = None, write: bool = Tr
 # --- export -----------------------------------------------------------------------------------
 
 
+@paused_gc()
 def export_workbook(
     target: Book,
     *,
@@ -418,6 +420,7 @@ def _refuse(blockers: Iterable[Blocker]) -> None:
         raise DataError(blocker.phrase)
 
 
+@paused_gc()
 def preview_workbook(
     target: Book,
     *,
@@ -436,6 +439,7 @@ def preview_workbook(
     return plan
 
 
+@paused_gc()
 def sync_workbook(
     target: Book,
     *,
@@ -484,6 +488,7 @@ def sync_workbook(
 # --- revert ---------------------------------------------------------------------------------------
 
 
+@paused_gc()
 def revert_rows(target: Book, rows: Sequence[int] | None = None) -> RevertResult:
     """Put rows back to their exported values (all edited rows when ``rows`` is None).
 

@@ -21,7 +21,7 @@ from rosterbook.core.checks import check_table
 from rosterbook.core.codecs import Cell, split_list, to_text
 from rosterbook.core.crosschecks import columns_of_table, cross_checks, escape_problem
 from rosterbook.core.dialects import Dialect, load_dialect
-from rosterbook.core.diff import Change, diff
+from rosterbook.core.diff import Change, diff, paused_gc
 from rosterbook.core.history import SyncInfo, step_between
 from rosterbook.core.plan import Current, Plan, holds_values, make_plan, same_key
 from rosterbook.core.problems import Problem
@@ -223,7 +223,8 @@ class Session:
             raise UsageError(f"this workbook is for the {settings.dialect!r} dialect (Settings!B2), not {dialect!r}.")
         chosen = workbook_dialect(book, settings)
         intents = journal.replay(book, path, chosen.key, chosen.key_fallback) if replaying and path is not None else []
-        loaded, grid, merged, snapshot_sheet = _read(book, settings, chosen, lenient)
+        with paused_gc():  # a million cells and 50,000 entries read: no cycles among them to collect
+            loaded, grid, merged, snapshot_sheet = _read(book, settings, chosen, lenient)
         session = cls(book, loaded, grid, merged, snapshot_sheet, progress)
         session.intents = intents
         return session
@@ -263,7 +264,8 @@ class Session:
     def problems(self) -> list[Problem]:
         """Every problem of the Users sheet: the checks plus its structure (computed once)."""
         if self._problems is None:
-            self._problems = problems_of(self.loaded, self.progress)
+            with paused_gc():
+                self._problems = problems_of(self.loaded, self.progress)
         return self._problems
 
     def changes(self) -> list[Change]:

@@ -26,7 +26,7 @@ from rosterbook.app import preflight
 from rosterbook.connectors import Connector, SaveAs, connector_for
 from rosterbook.core import undo as core
 from rosterbook.core.cellform import cell_form
-from rosterbook.core.diff import Change, FieldChange
+from rosterbook.core.diff import Change, FieldChange, paused_gc
 from rosterbook.core.history import SyncRecord
 from rosterbook.core.plan import Current, Plan, make_plan
 from rosterbook.engine import BATCH, Checkpoints, run_sync
@@ -41,6 +41,7 @@ class UndoCancelled(Cancelled):
     """The user answered no to the undo's confirmation: nothing was sent."""
 
 
+@paused_gc()
 def preview_undo(target: Book, *, sync_id: str | None = None, rows: Collection[int] | None = None, confirm_deletions: bool = False,
                  progress: Progress | None = None, home: str | os.PathLike[str] | None = None) -> Plan:
     """The reverse plan of a sync (``undo_of`` names it), written to the Preview sheet; nothing is sent."""
@@ -52,6 +53,7 @@ def preview_undo(target: Book, *, sync_id: str | None = None, rows: Collection[i
     return plan
 
 
+@paused_gc()
 def undo_sync(
     target: Book,
     *,

@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 
 from rosterbook import app, session
+from rosterbook import workbook as wbk
 from rosterbook.cli import run
 from rosterbook.core.settings import Settings
 from rosterbook.errors import DataError
@@ -210,3 +211,45 @@ def test_the_stored_dialect_keeps_spaces_at_its_chunk_edges(tmp_path: Path) -> N
     book.save()
     again = session.workbook_dialect(OpenpyxlBook(tmp_path / "d.xlsx"), Settings(dialect="scim"))
     assert again.columns[0].help == help_text
+
+
+def test_commands_pause_the_garbage_collector_and_leave_it_as_they_found_it(tmp_path: Path, platform: Sandbox,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command on a big workbook builds a million small objects and no cycles: the collector is paused for the whole
+    command, reading, checking, asking the platform and saving (it cost 0.6 s of a 4 s preview on 50,000 users), and
+    is as it was afterwards."""
+    import gc
+
+    import rosterbook.xlsxpatch
+
+    book = _export_and_edit(tmp_path, platform)
+    seen: list[tuple[str, bool]] = []
+
+    def watch(owner: Any, name: str) -> None:
+        original = getattr(owner, name)
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            seen.append((name, gc.isenabled()))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, watched)
+
+    watch(session, "_read")
+    watch(app, "_read_plan")
+    watch(rosterbook.xlsxpatch.PatchBook, "save")
+    watch(wbk, "write_users")
+    commands = {"check": lambda: app.check_workbook(book), "preview": lambda: app.preview_workbook(book),
+                "sync": lambda: app.sync_workbook(book), "revert": lambda: app.revert_rows(book, [2]),
+                "export": lambda: app.export_workbook(tmp_path / "again.xlsx", platform=platform.url)}
+    for name, command in commands.items():
+        seen.clear()
+        assert gc.isenabled()
+        command()
+        assert gc.isenabled(), name
+        assert seen and all(not enabled for _, enabled in seen), (name, seen)
+    gc.disable()
+    try:
+        app.check_workbook(book)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

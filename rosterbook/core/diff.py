@@ -488,11 +488,13 @@ _by_row = attrgetter("row")
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small acyclic objects.
+    """Pause the cyclic garbage collector while building many small acyclic objects (also a decorator).
 
     A 50,000-row diff allocates over 100,000 small objects and creates no reference cycles, so
     the collector has nothing to find; left running, it would rescan the whole heap (the sheet,
-    the snapshot) again and again, which costs about a third of the time.
+    the snapshot) again and again, which costs about a third of the time. A whole command on a
+    50,000-user workbook (a million cells read) paid 0.6 s of collections in a 4 s preview. Where
+    it was paused already (a command calling another), this changes nothing.
     """
     if not gc.isenabled():
         yield
