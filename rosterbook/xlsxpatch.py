@@ -30,7 +30,6 @@ import re
 import zipfile
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -46,7 +45,7 @@ from rosterbook.fastread import FastBook, normalise
 from rosterbook.ooxml import MAIN, REL, Area, Node, Root
 from rosterbook.safesave import atomic_write, remove_leftovers
 from rosterbook.sheets import NO_VISIBLE_SHEET, NOTE_AUTHOR, Mark, Visibility, marked_note, their_note
-from rosterbook.zipcopy import Deflated, Deflater, ZipCopier, ZipTooLarge
+from rosterbook.zipcopy import Deflated, ParallelDeflater, ZipCopier, ZipTooLarge
 
 DIALECT_SHEET = "_dialect"
 """Very hidden, like ``_snapshot``: ``rosterbook.session.DIALECT_SHEET`` (a test checks they agree)."""
@@ -1252,15 +1251,13 @@ _WHITESPACE = frozenset(b" \t\r\n")
 
 
 class _Sink:
-    """Collects a sheet's new XML in pieces and deflates it a megabyte at a time, on a second thread
-    (zlib lets go of the GIL: the next rows are read while the last ones are compressed)."""
+    """Collects a sheet's new XML in pieces and deflates it a megabyte at a time on other threads (zlib lets go of
+    the GIL: the next rows are read while the last ones are compressed, two pieces at once: ``ParallelDeflater``)."""
 
     def __init__(self) -> None:
-        self.deflater = Deflater(_SHEET_LEVEL)
+        self.deflater = ParallelDeflater(_SHEET_LEVEL)
         self.pieces: list[bytes] = []
         self.size = 0
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
 
     def write(self, data: bytes) -> None:
         if data:
@@ -1274,23 +1271,14 @@ class _Sink:
             return
         data = b"".join(self.pieces)
         self.pieces, self.size = [], 0
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rosterbook-deflate")
-        if self._pending is not None:
-            self._pending.result()  # one megabyte in flight at most
-        self._pending = self._pool.submit(self.deflater.write, data)
+        self.deflater.write(data)
 
     def finish(self) -> Deflated:
         self.flush()
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
         return self.deflater.finish()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        self.deflater.close()
 
 
 class _Discard:
