@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rosterbook import journal
 from rosterbook import workbook as wbk
-from rosterbook.core.cellform import shown_exactly
+from rosterbook.core.cellform import any_not_shown, shown_exactly
 from rosterbook.core.checks import check_table
 from rosterbook.core.codecs import Cell, split_list, to_text
 from rosterbook.core.crosschecks import columns_of_table, cross_checks, escape_problem
@@ -426,10 +426,10 @@ def _unshown_values(loaded: Loaded, problems: list[Problem]) -> list[Problem]:
     check applies to the form; edited, the cell replaces the whole value. Either way a note says so."""
     if not loaded.snapshot:
         return problems
-    distinct: set[str | None] = set()
-    for entry in loaded.snapshot.values():
-        distinct.update(entry.values.values())
+    distinct: set[str | None] = set().union(*(entry.values.values() for entry in loaded.snapshot.values()))
     distinct.discard(None)
+    if not any_not_shown(distinct):
+        return problems
     unshown = {text for text in distinct if text is not None and not shown_exactly(text)}  # each distinct value tested once
     if not unshown:
         return problems
