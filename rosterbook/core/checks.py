@@ -17,10 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import and_, is_, is_not, itemgetter, not_
+from operator import and_, is_, is_not, itemgetter, ne, not_
 from typing import cast
 
 from rosterbook.core.codecs import (
@@ -43,7 +44,7 @@ from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.problems import Problem, Severity, cell_address, quote, quote_choices, sort_key
 from rosterbook.core.report import CheckReport
 from rosterbook.core.table import HEADER_ROW, Row, Table, is_blank_row, map_headers
-from rosterbook.core.textsafety import invisible_findings, skeleton, why_alike, without_invisible
+from rosterbook.core.textsafety import invisible_findings, skeleton, skeletons, why_alike, without_invisible
 
 __all__ = ["check_cells", "check_matrix", "check_table", "check_value"]
 
@@ -824,12 +825,21 @@ class _TableChecker:
             for c in dialect.columns
             if c.unique and c.name != key and c.name in positions
         ]
-        self.seen_keys: dict[str, tuple[int, str | None]] = {}
-        """Folded key -> (row number, column letters) of the first row that had it."""
+        self.seen_keys: dict[str, int] = {}
+        """Folded key -> row number of the first row that had it (its column: see ``fallback_rows``)."""
+        self.fallback_rows: set[int] = set()
+        """Numbers of the rows whose key was taken from the fallback column."""
         self.seen_unique: dict[str, dict[str, int]] = {name: {} for name, _ in self.unique}
         """Unique column -> folded value -> row number of the first row that had it."""
         self.seen_skeletons: dict[str, tuple[int, str, str | None]] = {}
-        """Key as a person sees it (``textsafety.skeleton``) -> (row number, column letters, key) of the first row that had it."""
+        """Key as a person sees it (``textsafety.skeleton``) -> (row number, column letters, key) of the first row that had it.
+
+        With case-insensitive keys, rows of a chunk with non-ASCII keys whose plain ASCII key nothing else resembles are
+        left out: ``seen_keys`` and ``slow_chunks`` stand for them (``_recorded_plain``)."""
+        self.slow_starts: list[int] = []
+        self.slow_chunks: list[tuple[list[int], list[str]]] = []
+        """(row numbers, keys) of the keyed rows of each chunk the lookalike check looked at row by row; ``slow_starts``
+        holds the first row number of each, for a bisection."""
 
     @classmethod
     def of(cls, table: Table, platform_choices: Mapping[str, Collection[str]] | None) -> _TableChecker:
@@ -913,8 +923,8 @@ class _TableChecker:
         self._keys_and_extras(frame, texts_of, found)
         self._invisible(frame, texts_of, found)
         if cross_row:
-            self._duplicates(frame, texts_of, found)
-            self._lookalikes(frame, texts_of, found)
+            keyed = self._duplicates(frame, texts_of, found)
+            self._lookalikes(frame, texts_of, found, keyed)
         for problems in found.values():
             if len(problems) > 1:
                 problems.sort(key=sort_key)
@@ -967,47 +977,74 @@ class _TableChecker:
         message = f"a value is required: {self.key!r}{via} identifies the user on {dialect.title}."
         return [Problem("error", self.sheet, f"{self.letters[where]}{number}", number, where, None, "missing-key", message)]
 
-    def _duplicates(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> None:
-        """Duplicate keys and unique values: each repeat points at the row that had it first."""
+    def _keyed(self, frame: _Frame, texts_of: dict[str, list[str | None]]) -> _Keyed:
+        """The rows with a key, or else a fallback, in a column of the sheet (every row, usually)."""
         numbers = frame.numbers
-        blank: list[str | None] = [None] * len(numbers)
-        keys = texts_of.get(self.key, blank)
-        fallbacks = texts_of.get(self.fallback, blank) if self.fallback is not None else blank
+        keys = texts_of.get(self.key)
         key_letters = self.letters.get(self.key)
+        if keys is not None and key_letters is not None and None not in keys:
+            return _Keyed(None, cast(list[str], keys), numbers, frozenset())
+        blank: list[str | None] = [None] * len(numbers)
+        keys = keys or blank
+        fallbacks = texts_of.get(self.fallback, blank) if self.fallback is not None else blank
         fallback_letters = self.letters.get(self.fallback) if self.fallback is not None else None
-        seen = self.seen_keys
+        rows: list[int] = []
+        texts: list[str] = []
+        nums: list[int] = []
+        via: set[int] = set()
+        for i, text in enumerate(keys):
+            if text is None:
+                text = fallbacks[i]
+                if text is None or fallback_letters is None:
+                    continue
+                via.add(len(rows))
+            elif key_letters is None:
+                continue
+            rows.append(i)
+            texts.append(text)
+            nums.append(numbers[i])
+        return _Keyed(rows, texts, nums, frozenset(via))
+
+    def _letters_of(self, number: int) -> str | None:
+        """The column letters of the key a recorded row was identified by."""
+        return self.letters.get(self.fallback) if number in self.fallback_rows and self.fallback is not None else self.letters.get(self.key)
+
+    def _duplicates(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> _Keyed:
+        """Duplicate keys and unique values: each repeat points at the row that had it first.
+
+        One C-speed pass records every row's folded key in order (``dict.setdefault``, as a loop would); only the
+        repeats get a look. Returns the keyed rows, their folded keys and repeats, for the lookalike check."""
+        keyed = self._keyed(frame, texts_of)
+        texts, nums = keyed.texts, keyed.numbers
+        if keyed.via:
+            self.fallback_rows.update(nums[j] for j in keyed.via)
+        keyed.folded = list(map(str.casefold, texts)) if self.key_folds else texts
+        keyed.repeats = _repeats(self.seen_keys, keyed.folded, nums)
         flagged: dict[int, str] = {}
-        for i, key_text in enumerate(keys):
-            column, letters = self.key, key_letters
-            if key_text is None:
-                key_text, column, letters = fallbacks[i], self.fallback or self.key, fallback_letters
-                if key_text is None:
-                    continue
-            if letters is None:
-                continue
-            number = numbers[i]
-            first = seen.setdefault(key_text.casefold() if self.key_folds else key_text, (number, letters))
-            if first[0] == number:
-                continue
-            cell = f"{letters}{number}"
+        for j, first in keyed.repeats:
+            i = j if keyed.rows is None else keyed.rows[j]
+            column = self.fallback if j in keyed.via and self.fallback is not None else self.key
+            number = nums[j]
             via = f" (the {self.key}, taken from {column})" if column != self.key else ""
-            message = f"{quote(key_text)}{via} is already the {self.key} of row {first[0]} ({first[1]}{first[0]}); each user can appear only once."
-            found.setdefault(i, []).append(Problem("error", self.sheet, cell, numbers[i], column, frame.raws[column][i], "duplicate-key", message))
+            message = (f"{quote(texts[j])}{via} is already the {self.key} of row {first} ({self._letters_of(first)}{first}); "
+                       "each user can appear only once.")
+            cell = f"{self.letters[column]}{number}"
+            found.setdefault(i, []).append(Problem("error", self.sheet, cell, number, column, frame.raws[column][i], "duplicate-key", message))
             flagged[i] = column
+        numbers = frame.numbers
         for name, folds in self.unique:
-            texts = texts_of[name]
-            seen_values = self.seen_unique[name]
+            values = texts_of[name]
+            index = list(compress(range(len(values)), map(is_not, values, repeat(None)))) if None in values else None
+            present = cast(list[str], values) if index is None else [cast(str, values[i]) for i in index]
+            at = numbers if index is None else [numbers[i] for i in index]
             letters = self.letters[name]
-            for i, text in enumerate(texts):
-                if text is None:
+            for j, earlier in _repeats(self.seen_unique[name], list(map(str.casefold, present)) if folds else present, at):
+                i = j if index is None else index[j]
+                if flagged.get(i) == name:
                     continue
-                number = numbers[i]
-                earlier = seen_values.setdefault(text.casefold() if folds else text, number)
-                if earlier == number or flagged.get(i) == name:
-                    continue
-                message = f"{quote(text)} is already the {name} of row {earlier} ({letters}{earlier}); {name} must be unique."
-                cell = f"{letters}{numbers[i]}"
-                found.setdefault(i, []).append(Problem("error", self.sheet, cell, numbers[i], name, frame.raws[name][i], "duplicate-value", message))
+                message = f"{quote(present[j])} is already the {name} of row {earlier} ({letters}{earlier}); {name} must be unique."
+                found.setdefault(i, []).append(Problem("error", self.sheet, f"{letters}{at[j]}", at[j], name, frame.raws[name][i], "duplicate-value", message))
+        return keyed
 
     # Lookalike and invisible characters: separate cheap steps (a C-speed pass per column finds the rare cells).
 
@@ -1028,7 +1065,7 @@ class _TableChecker:
                 problem = _invisible_problem(self.sheet, f"{letters}{numbers[i]}", numbers[i], name, frame.raws[name][i], texts[i] or "", chars, cleaned, key)
                 found.setdefault(i, []).append(problem)
 
-    def _lookalikes(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> None:
+    def _lookalikes(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]], keyed: _Keyed) -> None:
         """Keys equal once letter case, NFC normalisation and invisible characters are set aside (exact repeats are duplicate-key)."""
         numbers = frame.numbers
         keys = texts_of.get(self.key)
@@ -1046,6 +1083,9 @@ class _TableChecker:
                 if len(set(skeletons)) == len(skeletons) and seen.keys().isdisjoint(skeletons):
                     seen.update(zip(skeletons, zip(numbers, repeat(self.letters[self.key]), present, strict=False), strict=True))
                     return
+        if folds and self.vectorised:
+            self._lookalikes_folded(frame, found, keyed)
+            return
         blank: list[str | None] = [None] * len(numbers)
         keys = keys or blank
         fallbacks = texts_of.get(self.fallback, blank) if self.fallback is not None else blank
@@ -1064,17 +1104,116 @@ class _TableChecker:
             first: tuple[int, str, str | None] | None = seen.get(shape)
             if first is None and folds:
                 earlier = self.seen_keys.get(shape)  # an ASCII key of an earlier chunk (not recorded here: see above)
-                if earlier is not None and earlier[0] < first_here:
-                    first = (earlier[0], earlier[1] or letters, None)
+                if earlier is not None and earlier < first_here:
+                    first = (earlier, self._letters_of(earlier) or letters, None)
             if first is None:
                 seen[shape] = (number, letters, key_text)
                 continue
-            first_row, first_letters, other = first
-            same = key_text.casefold() == (other or shape).casefold() if folds else key_text == other
-            if first_row == number or same:
-                continue  # the first of its kind, or the same key (duplicate-key says so)
-            shown = f"{quote(other)}, the {self.key} of row" if other is not None else f"the {self.key} of row"
-            why = why_alike(key_text, other if other is not None else unicodedata.normalize("NFC", without_invisible(key_text, key=True)))
-            message = (f"{quote(key_text)} looks the same as {shown} {first_row} ({first_letters}{first_row}): they differ only in {why}. "
-                       "The platform may refuse it or create a second account; each user can appear only once.")
-            found.setdefault(i, []).append(Problem("error", self.sheet, f"{letters}{number}", number, column, frame.raws[column][i], "lookalike-key", message))
+            self._lookalike(frame, found, i, column, number, key_text, shape, first)
+
+    vectorised = True
+    """Whether case-insensitive keys take ``_lookalikes_folded`` (the row-by-row loop above is its reference)."""
+
+    def _lookalikes_folded(self, frame: _Frame, found: dict[int, list[Problem]], keyed: _Keyed) -> None:
+        """``_lookalikes`` for case-insensitive keys, looking only at the rows that can matter.
+
+        A plain ASCII key's skeleton is its folded key. Such a row that is the first with its folded key (not a repeat)
+        and whose skeleton no other key of this chunk has, nor an earlier looked-at row, is simply the first of its kind:
+        it is not even recorded, ``seen_keys`` and ``slow_chunks`` answer for it later (``_recorded_plain``). Every other
+        row (non-ASCII keys, repeats, plain keys that other keys resemble) takes the row-by-row logic, in row order.
+        """
+        texts, nums = keyed.texts, keyed.numbers
+        if not texts:
+            return
+        seen = self.seen_skeletons
+        seen_keys = self.seen_keys
+        first_here = frame.numbers[0]
+        self.slow_starts.append(nums[0])
+        self.slow_chunks.append((nums, texts))
+        count = len(texts)
+        if "".join(texts).isprintable():
+            plain: Iterator[bool] = map(str.isascii, texts)
+        else:
+            plain = map(and_, map(str.isascii, texts), map(str.isprintable, texts))
+        odd = list(compress(range(count), map(not_, plain)))
+        shape_of = dict(zip(odd, skeletons([texts[j] for j in odd]), strict=True))
+        hot = set(shape_of.values())
+        hot.update(filter(seen.__contains__, keyed.folded))
+        closer = set(odd)
+        closer.update(j for j, _ in keyed.repeats)
+        for shape in hot:  # the first plain key with a skeleton another key has
+            number = seen_keys.get(shape)
+            if number is not None and number >= first_here:
+                j = bisect_left(nums, number)
+                if j < count and nums[j] == number:
+                    closer.add(j)
+        for j in sorted(closer):
+            key_text, number = texts[j], nums[j]
+            i = j if keyed.rows is None else keyed.rows[j]
+            column = self.fallback if j in keyed.via and self.fallback is not None else self.key
+            letters = self.letters[column]
+            shape = shape_of[j] if j in shape_of else keyed.folded[j]
+            first = seen.get(shape) or self._recorded_plain(shape, number)
+            if first is None:
+                earlier = seen_keys.get(shape)  # a key of a chunk of plain ASCII keys (never recorded)
+                if earlier is not None and earlier < first_here:
+                    first = (earlier, self._letters_of(earlier) or letters, None)
+            if first is None:
+                seen[shape] = (number, letters, key_text)
+                continue
+            self._lookalike(frame, found, i, column, number, key_text, shape, first)
+
+    def _recorded_plain(self, shape: str, number: int) -> tuple[int, str, str | None] | None:
+        """What the row-by-row check would have recorded for ``shape`` before row ``number``, when ``seen_skeletons``
+        does not hold it: the first row with that folded key, if its key is plain ASCII (its skeleton is its folded key)
+        in a chunk looked at row by row (an all-ASCII chunk records nothing)."""
+        first = self.seen_keys.get(shape)
+        if first is None or first >= number:
+            return None
+        chunk = bisect_right(self.slow_starts, first) - 1
+        if chunk < 0:
+            return None
+        nums, texts = self.slow_chunks[chunk]
+        j = bisect_left(nums, first)
+        if j == len(nums) or nums[j] != first:
+            return None
+        text = texts[j]
+        if not (text.isascii() and text.isprintable()):
+            return None
+        return (first, self._letters_of(first) or "", text)
+
+    def _lookalike(self, frame: _Frame, found: dict[int, list[Problem]], i: int, column: str, number: int, key_text: str, shape: str,
+                   first: tuple[int, str, str | None]) -> None:
+        """The lookalike-key error of row ``i`` against the first row with its skeleton, unless it is that row or the same key."""
+        first_row, first_letters, other = first
+        same = key_text.casefold() == (other or shape).casefold() if self.key_folds else key_text == other
+        if first_row == number or same:
+            return  # the first of its kind, or the same key (duplicate-key says so)
+        shown = f"{quote(other)}, the {self.key} of row" if other is not None else f"the {self.key} of row"
+        why = why_alike(key_text, other if other is not None else unicodedata.normalize("NFC", without_invisible(key_text, key=True)))
+        message = (f"{quote(key_text)} looks the same as {shown} {first_row} ({first_letters}{first_row}): they differ only in {why}. "
+                   "The platform may refuse it or create a second account; each user can appear only once.")
+        found.setdefault(i, []).append(Problem("error", self.sheet, f"{self.letters[column]}{number}", number, column, frame.raws[column][i], "lookalike-key", message))
+
+
+@dataclass(slots=True)
+class _Keyed:
+    """The rows of a chunk that have a key (or a fallback), as the cross-row checks read them."""
+
+    rows: list[int] | None
+    """Frame index of each (None: every row, by the key column)."""
+    texts: list[str]
+    numbers: list[int]
+    via: frozenset[int]
+    """Positions whose key was taken from the fallback column."""
+    folded: list[str] = field(default_factory=list)
+    """Each key as duplicate-key compares it (case folded for case-insensitive keys)."""
+    repeats: list[tuple[int, int]] = field(default_factory=list)
+    """(position, first row) of the keys an earlier row already had."""
+
+
+def _repeats(seen: dict[str, int], texts: list[str], numbers: list[int]) -> list[tuple[int, int]]:
+    """Record each text's first row in ``seen`` (in order, as a loop of ``setdefault`` would) and return
+    (position, first row) of those an earlier row already had."""
+    firsts = list(map(seen.setdefault, texts, numbers))
+    return [(j, firsts[j]) for j in compress(range(len(firsts)), map(ne, firsts, numbers))]

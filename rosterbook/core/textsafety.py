@@ -143,6 +143,21 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", cleaned).casefold())
 
 
+_IN_KEY_BUT_NUL = re.compile(f"[{_FORMAT}{_FILLERS}{_CONTROLS.replace(chr(0), chr(1), 1)}\t\n\r{_SELECTORS}]")
+"""``_IN_KEY`` without NUL, the separator of ``skeletons``."""
+
+
+def skeletons(texts: Sequence[str]) -> list[str]:
+    """``skeleton`` of each text: one normalisation of them all when none holds an invisible character (or a NUL)."""
+    joined = "\x00".join(texts)
+    if texts and joined.count("\x00") == len(texts) - 1 and _IN_KEY_BUT_NUL.search(joined) is None:
+        # NUL is a starter nothing composes with, and its own case fold: each text normalises and folds on its own.
+        out = unicodedata.normalize("NFC", unicodedata.normalize("NFC", joined).casefold()).split("\x00")
+        if len(out) == len(texts):
+            return out
+    return list(map(skeleton, texts))
+
+
 def why_alike(first: str, second: str) -> str:
     """Which differences a lookalike key hides (for the message)."""
     reasons = []
