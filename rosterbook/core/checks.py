@@ -18,6 +18,7 @@ import datetime as dt
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
@@ -921,9 +922,10 @@ class _TableChecker:
                     found.setdefault(i, []).extend(_problem(f, sheet, f"{letters}{numbers[i]}", numbers[i], column, raws[i]) for f in checked)
         self._requires(frame, texts_of, found)
         self._keys_and_extras(frame, texts_of, found)
-        self._invisible(frame, texts_of, found)
+        clean = self._invisible(frame, texts_of, found)
         if cross_row:
             keyed = self._duplicates(frame, texts_of, found)
+            keyed.printable = self.key in clean and (self.fallback is None or self.fallback in clean or self.fallback not in texts_of)
             self._lookalikes(frame, texts_of, found, keyed)
         for problems in found.values():
             if len(problems) > 1:
@@ -1018,7 +1020,16 @@ class _TableChecker:
         texts, nums = keyed.texts, keyed.numbers
         if keyed.via:
             self.fallback_rows.update(nums[j] for j in keyed.via)
-        keyed.folded = list(map(str.casefold, texts)) if self.key_folds else texts
+        keyed.joined = "".join(texts)
+        keyed.odd = [] if keyed.joined.isascii() else list(compress(range(len(texts)), map(not_, map(str.isascii, texts))))
+        if not self.key_folds:
+            keyed.folded = texts
+        elif _no_ascii_capitals(keyed.joined):  # an ASCII key is its own case fold (no new string to hash)
+            keyed.folded = list(texts)
+            for j in keyed.odd:
+                keyed.folded[j] = texts[j].casefold()
+        else:
+            keyed.folded = list(map(str.casefold, texts))
         keyed.repeats = _repeats(self.seen_keys, keyed.folded, nums)
         flagged: dict[int, str] = {}
         for j, first in keyed.repeats:
@@ -1048,22 +1059,28 @@ class _TableChecker:
 
     # Lookalike and invisible characters: separate cheap steps (a C-speed pass per column finds the rare cells).
 
-    def _invisible(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> None:
+    def _invisible(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> set[str]:
         """Invisible characters: an error in a key (the platform would store another key), a warning in free text.
 
         Typed columns (status, choice, email, bool, date, phone) are left to their own check, which refuses such text.
+        Returns the key columns without any (their ASCII texts are printable: the lookalike check needs not ask).
         """
         numbers = frame.numbers
         keys = {self.key, self.fallback}
+        clean: set[str] = set()
         for name, letters, rule, _ in self.plan:
             column = rule.column
             key = name in keys
             if column.write_only or not (key or column.type in _FREE_TEXT):
                 continue
             texts = texts_of[name]
-            for i, chars, cleaned in invisible_findings(texts, key=key):
+            findings = invisible_findings(texts, key=key)
+            if key and not findings:
+                clean.add(name)
+            for i, chars, cleaned in findings:
                 problem = _invisible_problem(self.sheet, f"{letters}{numbers[i]}", numbers[i], name, frame.raws[name][i], texts[i] or "", chars, cleaned, key)
                 found.setdefault(i, []).append(problem)
+        return clean
 
     def _lookalikes(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]], keyed: _Keyed) -> None:
         """Keys equal once letter case, NFC normalisation and invisible characters are set aside (exact repeats are duplicate-key)."""
@@ -1073,8 +1090,7 @@ class _TableChecker:
         folds = self.key_folds
         if keys is not None and None not in keys and self.key in self.letters:
             present = cast(list[str], keys)
-            joined = "".join(present)
-            if joined.isascii() and joined.isprintable():
+            if not keyed.odd and (keyed.printable or keyed.joined.isprintable()):
                 # The usual chunk: plain ASCII keys, whose skeleton is their lower case. Case-insensitive keys: that is
                 # what duplicate-key compares (and seen_keys remembers), so nothing here can look alike.
                 if folds:
@@ -1131,21 +1147,34 @@ class _TableChecker:
         self.slow_starts.append(nums[0])
         self.slow_chunks.append((nums, texts))
         count = len(texts)
-        if "".join(texts).isprintable():
-            plain: Iterator[bool] = map(str.isascii, texts)
+        odd = keyed.odd
+        if not (keyed.printable or keyed.joined.isprintable()):  # control characters in ASCII keys: those are not plain either
+            odd = list(compress(range(count), map(not_, map(and_, map(str.isascii, texts), map(str.isprintable, texts)))))
+        odd_shapes = skeletons([texts[j] for j in odd])
+        shape_of = dict(zip(odd, odd_shapes, strict=True))
+        hot = set(odd_shapes)
+        if len(seen) < count:  # plain keys that a looked-at row resembles: through the smaller of the two
+            hot.update(shape for shape, number in zip(seen, map(seen_keys.get, seen), strict=True) if number is not None and number >= first_here)
         else:
-            plain = map(and_, map(str.isascii, texts), map(str.isprintable, texts))
-        odd = list(compress(range(count), map(not_, plain)))
-        shape_of = dict(zip(odd, skeletons([texts[j] for j in odd]), strict=True))
-        hot = set(shape_of.values())
-        hot.update(filter(seen.__contains__, keyed.folded))
+            hot.update(filter(seen.__contains__, keyed.folded))
+        repeats = {j for j, _ in keyed.repeats}
         closer = set(odd)
-        closer.update(j for j, _ in keyed.repeats)
+        closer.update(repeats)
+        if odd:
+            # Usually a non-ASCII key is the first with its skeleton, which is its folded key ('zoë'): recorded, nothing
+            # else (no earlier row, nor another here, has that skeleton: no row before it with that folded key either).
+            counts = Counter(odd_shapes) if len(set(odd_shapes)) < len(odd_shapes) else None
+            quiet = [j for j, shape in zip(odd, odd_shapes, strict=True)
+                     if shape == keyed.folded[j] and j not in repeats and shape not in seen and (counts is None or counts[shape] == 1)]
+            for j in quiet:
+                column = self.fallback if j in keyed.via and self.fallback is not None else self.key
+                seen[shape_of[j]] = (nums[j], self.letters[column], texts[j])
+            closer.difference_update(quiet)
         for shape in hot:  # the first plain key with a skeleton another key has
             number = seen_keys.get(shape)
             if number is not None and number >= first_here:
                 j = bisect_left(nums, number)
-                if j < count and nums[j] == number:
+                if j < count and nums[j] == number and j not in shape_of:
                     closer.add(j)
         for j in sorted(closer):
             key_text, number = texts[j], nums[j]
@@ -1208,8 +1237,20 @@ class _Keyed:
     """Positions whose key was taken from the fallback column."""
     folded: list[str] = field(default_factory=list)
     """Each key as duplicate-key compares it (case folded for case-insensitive keys)."""
+    joined: str = ""
+    """The keys, joined (one C-speed scan answers for all)."""
+    odd: list[int] = field(default_factory=list)
+    """Positions of the keys that are not ASCII."""
+    printable: bool = False
+    """Whether every key is known to be printable (no invisible character was found in the key columns)."""
     repeats: list[tuple[int, int]] = field(default_factory=list)
     """(position, first row) of the keys an earlier row already had."""
+
+
+def _no_ascii_capitals(text: str) -> bool:
+    """Whether ``text`` holds no letter A-Z: lower-casing its UTF-8 bytes changes only those (faster than a regex)."""
+    data = text.encode("utf-8", "surrogatepass")
+    return data.lower() == data
 
 
 def _repeats(seen: dict[str, int], texts: list[str], numbers: list[int]) -> list[tuple[int, int]]:
