@@ -28,6 +28,7 @@ from typing import cast
 from rosterbook.core.codecs import (
     Cell,
     CodecError,
+    doubtful_emails,
     is_valid_email,
     join_list,
     parse_bool,
@@ -39,7 +40,6 @@ from rosterbook.core.codecs import (
     split_list,
     suggest,
     to_text,
-    valid_emails,
 )
 from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.problems import Problem, Severity, cell_address, quote, quote_choices, sort_key
@@ -303,7 +303,7 @@ def _email_suspects(texts: list[str | None]) -> list[int]:
     """The filled cells whose address is not certainly valid: each distinct text tested once (manager columns repeat a few)."""
     distinct = set(texts)
     distinct.discard(None)
-    bad = distinct.difference(valid_emails(distinct))  # type: ignore[arg-type]
+    bad = doubtful_emails(distinct)  # type: ignore[arg-type]
     return list(compress(range(len(texts)), map(bad.__contains__, texts))) if bad else []
 
 
