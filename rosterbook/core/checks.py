@@ -21,7 +21,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import and_, is_, is_not, itemgetter, ne, not_
 from typing import cast
 
@@ -760,14 +760,23 @@ def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], firs
     body = rows
     if rows and min(map(len, rows)) < width:  # short rows (a blank line is []) are padded
         body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for cells in rows]
-    columns: list[Sequence[Cell]] = list(zip(*body, strict=False)) if body else [() for _ in range(width)]
+    columns: list[Sequence[Cell]]
+    if body and max(map(len, body)) == width:
+        # Every row as wide as the header (a well-formed file): one flat list, each column a strided slice of it,
+        # several times faster than zip(*rows), which steps 50,000 iterators once per column.
+        flat = list(chain.from_iterable(body))
+        columns = [flat[i::width] for i in range(width)]
+    else:
+        columns = list(zip(*body, strict=False)) if body else [() for _ in range(width)]
     # A blank row starts with a blank cell: only rows whose first cell may be blank get the full look (usually none).
     blank = {i for i in _blank_candidates(columns[0]) if is_blank_row(rows[i])} if body else set()
     keep = [i for i in range(len(body)) if i not in blank] if blank else None
 
     def column(position: int) -> list[Cell]:
         cells = columns[position - 1]
-        return list(cells) if keep is None else [cells[i] for i in keep]
+        if keep is None:
+            return cells if isinstance(cells, list) else list(cells)  # a slice is a list of its own already
+        return [cells[i] for i in keep]
 
     numbers = list(range(first_row, first_row + len(body))) if keep is None else [first_row + i for i in keep]
     raws = {name: column(checker.positions[name]) for name in checker.names}
