@@ -18,12 +18,11 @@ from itertools import repeat
 from pathlib import Path
 from typing import Literal
 
-from rosterbook.core.checks import check_cells
-from rosterbook.core.crosschecks import columns_of_rows, cross_checks
+from rosterbook.core.checks import check_cells_and_columns
+from rosterbook.core.crosschecks import cross_checks
 from rosterbook.core.dialects import Dialect, dialect_names, load_dialect, recognise
 from rosterbook.core.problems import Problem, cell_address, quote
 from rosterbook.core.report import CheckReport
-from rosterbook.core.table import map_headers
 from rosterbook.errors import UsageError
 
 __all__ = ["CsvData", "check_csv", "cut_short_problem", "decode_csv", "dialect_and_reason", "dialect_of", "read_csv"]
@@ -295,10 +294,9 @@ def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callabl
     chosen, reason = dialect_and_reason(data, dialect)
     if reason is not None and note is not None:
         note(f"{data.name}: {reason}.")
-    report = check_cells(chosen, data.headers, data.rows, sheet=data.name, progress=progress)
+    report, columns = check_cells_and_columns(chosen, data.headers, data.rows, sheet=data.name, progress=progress)
     problems = list(report.problems)
-    positions, _, _ = map_headers(data.headers, chosen, data.name)
-    problems.extend(cross_checks(columns_of_rows(chosen, data.name, data.headers, data.rows, positions)))
+    problems.extend(cross_checks(columns))
     problems.extend(_overflowing_rows(data))
     problems.extend(_stray_quote_problems(data))
     if data.cut_short:

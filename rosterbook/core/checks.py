@@ -41,13 +41,14 @@ from rosterbook.core.codecs import (
     suggest,
     to_text,
 )
+from rosterbook.core.crosschecks import Columns, columns_of_rows
 from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.problems import Problem, Severity, cell_address, quote, quote_choices, sort_key
 from rosterbook.core.report import CheckReport
 from rosterbook.core.table import HEADER_ROW, Row, Table, is_blank_row, map_headers
 from rosterbook.core.textsafety import invisible_findings, skeleton, skeletons, why_alike, without_invisible
 
-__all__ = ["check_cells", "check_matrix", "check_table", "check_value"]
+__all__ = ["check_cells", "check_cells_and_columns", "check_matrix", "check_table", "check_value"]
 
 Finding = tuple[Severity, str, str, str | None]
 """What a validator reports about one cell: severity, code, message, fix."""
@@ -110,19 +111,55 @@ def check_cells(
 ) -> CheckReport:
     """``check_table(build_table(...))`` for rows of raw cells without a snapshot, as a report,
     without building a Row per row (checking a 50,000-row CSV file spends most of its time there)."""
+    return _check_cells(dialect, headers, rows, sheet, first_row, platform_choices, progress, None)
+
+
+def check_cells_and_columns(
+    dialect: Dialect,
+    headers: Sequence[Cell],
+    rows: Sequence[Sequence[Cell]],
+    *,
+    sheet: str = "Users",
+    first_row: int = HEADER_ROW + 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[CheckReport, Columns]:
+    """``check_cells``, and the same rows as ``columns_of_rows`` gives them to ``cross_checks``, holding the columns,
+    texts and folded keys the cell checks computed (so the cross checks do not compute them again)."""
+    positions, _, _ = map_headers(headers, dialect, sheet)
+    columns = columns_of_rows(dialect, sheet, headers, rows, positions, first_row)
+    return _check_cells(dialect, headers, rows, sheet, first_row, None, progress, columns), columns
+
+
+def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Sequence[Cell]], sheet: str, first_row: int,
+                 platform_choices: Mapping[str, Collection[str]] | None, progress: Callable[[int, int], None] | None,
+                 columns: Columns | None) -> CheckReport:
     positions, _, header_problems = map_headers(headers, dialect, sheet)
     checker = _TableChecker(dialect, sheet, positions, [to_text(h) or "" for h in headers], platform_choices)
     frame = _frame_of_cells(checker, rows, first_row)
     problems = [*header_problems, *checker.missing_new_columns(False, [])]
     total = len(frame)
-    for start in range(0, total, _CHUNK * 10):
+    texts = {name: _texts(frame.raws[name]) for name in checker.names}  # whole columns: the cross checks read them too
+    folded: list[list[str]] | None = [] if columns is not None and checker.key_folds else None
+    step = _CHUNK * 10
+    for start in range(0, total, step):
         if progress is not None:
             progress(start, total)
-        found = checker.check(frame.part(start, start + _CHUNK * 10), None, cross_row=True)
+        part = {name: (column[start : start + step], all_text) for name, (column, all_text) in texts.items()}
+        found = checker.check(frame.part(start, start + step), None, cross_row=True, given=part)
+        if folded is not None:
+            keyed = checker.last_keyed
+            folded = folded if keyed is not None and keyed.rows is None else None
+            if folded is not None and keyed is not None:
+                folded.append(keyed.folded)
         for i in sorted(found):
             problems.extend(found[i])
     if progress is not None:
         progress(total, total)
+    if columns is not None and total == len(rows):  # no blank row left out: the frame's columns are the file's
+        for name, (column_texts, all_text) in texts.items():
+            if all_text:
+                keys: list[str | None] | None = list(chain.from_iterable(folded)) if name == checker.key and folded is not None else None
+                columns.remember(name, frame.raws[name], column_texts, keys)
     return CheckReport.from_problems(total, problems)
 
 
@@ -846,6 +883,8 @@ class _TableChecker:
 
         With case-insensitive keys, rows of a chunk with non-ASCII keys whose plain ASCII key nothing else resembles are
         left out: ``seen_keys`` and ``slow_chunks`` stand for them (``_recorded_plain``)."""
+        self.last_keyed: _Keyed | None = None
+        """The keyed rows of the chunk checked last (their folded keys serve the cross checks)."""
         self.slow_starts: list[int] = []
         self.slow_chunks: list[tuple[list[int], list[str]]] = []
         """(row numbers, keys) of the keyed rows of each chunk the lookalike check looked at row by row; ``slow_starts``
@@ -874,11 +913,13 @@ class _TableChecker:
         extras = {h: [row.extra.get(h) for row in rows] for h in self.extra_letters} if self.extra_letters else {}
         return _Frame([row.number for row in rows], dict(zip(self.names, _columns(rows, self.names), strict=True)), extras)
 
-    def check(self, frame: _Frame, news: Sequence[bool] | None, *, cross_row: bool) -> dict[int, list[Problem]]:
+    def check(self, frame: _Frame, news: Sequence[bool] | None, *, cross_row: bool,
+              given: Mapping[str, tuple[list[str | None], bool]] | None = None) -> dict[int, list[Problem]]:
         """The problems of the rows that have any (frame index -> sorted problems), checked column by column.
 
         Column-wise is what makes this fast: one comprehension per column finds the few cells
-        worth a closer look. ``news``: whether each row is a new user (None: unknown).
+        worth a closer look. ``news``: whether each row is a new user (None: unknown). ``given``: each
+        column's ``_texts``, when the caller has them already.
         """
         found: dict[int, list[Problem]] = {}
         sheet = self.sheet
@@ -887,7 +928,7 @@ class _TableChecker:
         for name in self.names:
             raws = frame.raws[name]
             _, letters, rule, known = self.plan_of[name]
-            texts, all_text = _texts(raws)
+            texts, all_text = given[name] if given is not None else _texts(raws)
             texts_of[name] = texts
             column = rule.column
             if column.required != "never" and not (name == self.key and self.fallback is not None) and None in texts:
@@ -932,8 +973,9 @@ class _TableChecker:
         self._requires(frame, texts_of, found)
         self._keys_and_extras(frame, texts_of, found)
         clean = self._invisible(frame, texts_of, found)
+        self.last_keyed = None
         if cross_row:
-            keyed = self._duplicates(frame, texts_of, found)
+            keyed = self.last_keyed = self._duplicates(frame, texts_of, found)
             keyed.printable = self.key in clean and (self.fallback is None or self.fallback in clean or self.fallback not in texts_of)
             self._lookalikes(frame, texts_of, found, keyed)
         for problems in found.values():

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
-from operator import itemgetter
+from itertools import chain, compress
+from operator import itemgetter, not_
 
 from rosterbook.core.codecs import Cell, looks_like_formula, neutralise_csv_cell, special_use_domain, special_use_names, to_text
 from rosterbook.core.dialects import Column, Dialect
@@ -57,6 +57,11 @@ class _LazyColumns(Mapping[str, Sequence[Cell]]):
     def __contains__(self, name: object) -> bool:
         return name in self._known
 
+    def remember(self, name: str, cells: list[Cell]) -> None:
+        """Take a column gathered elsewhere (the cell checks' own), instead of gathering it again."""
+        if name in self._known:
+            self._done[name] = cells
+
 
 @dataclass(frozen=True)
 class Columns:
@@ -77,12 +82,32 @@ class Columns:
     row_values: Sequence[Mapping[str, Cell]] | None = None
     """Each row's raw cells by column, when the cells come from a table (a whole row compares with its snapshot at C speed)."""
     _text_cache: dict[str, list[str | None]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _fold_cache: dict[str, list[str | None]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def texts(self, name: str) -> list[str | None]:
         """A column's cell texts (None for blank), computed once (two passes read the email columns)."""
         if name not in self._text_cache:
             self._text_cache[name] = _texts(self.cells.get(name, ()))
         return self._text_cache[name]
+
+    def known_texts(self, name: str) -> list[str | None] | None:
+        """A column's cell texts if they were computed already (else None)."""
+        return self._text_cache.get(name)
+
+    def folded(self, name: str) -> list[str | None]:
+        """A column's cell texts case folded (None for blank), computed once."""
+        if name not in self._fold_cache:
+            self._fold_cache[name] = [t.casefold() if t is not None else None for t in self.texts(name)]
+        return self._fold_cache[name]
+
+    def remember(self, name: str, cells: list[Cell], texts: list[str | None], folded: list[str | None] | None = None) -> None:
+        """Take a column, its texts (``texts``' values) and optionally its folded texts (``folded``'s) computed by the
+        cell checks, instead of computing them again."""
+        if name in self.cells and isinstance(self.cells, _LazyColumns):
+            self.cells.remember(name, cells)
+            self._text_cache[name] = texts
+            if folded is not None:
+                self._fold_cache[name] = folded
 
     def address(self, name: str, index: int) -> str:
         return cell_address(self.positions[name], self.numbers[index])
@@ -149,9 +174,13 @@ def columns_of_rows(dialect: Dialect, sheet: str, headers: Sequence[Cell], rows:
 def _texts(raws: Sequence[Cell]) -> list[str | None]:
     """Canonical text of each cell, with a fast path for all-text columns (CSV files)."""
     try:
-        return [raw.strip() or None for raw in raws]  # type: ignore[union-attr]
-    except AttributeError:
+        stripped: list[str | None] = list(map(str.strip, raws))  # type: ignore[arg-type]
+    except TypeError:
         return [(raw.strip() or None) if isinstance(raw, str) else to_text(raw) for raw in raws]
+    if "" in stripped:  # blank cells are None: only those are visited
+        for i in compress(range(len(stripped)), map(not_, stripped)):
+            stripped[i] = None
+    return stripped
 
 
 def cross_checks(columns: Columns, snapshot: Mapping[str, SnapshotRow] | None = None) -> Iterator[Problem]:
@@ -221,15 +250,13 @@ def references(columns: Columns, snapshot: Mapping[str, SnapshotRow] | None) -> 
 def _references(columns: Columns, column: Column, target: str, snapshot: Mapping[str, SnapshotRow] | None) -> Iterator[Problem]:
     dialect = columns.dialect
     folds = dialect.key_case_insensitive or dialect.column(target).type == "email"
-    keys = columns.texts(target)
     values = columns.texts(column.name)
-    fkeys = [k.casefold() if k is not None and folds else k for k in keys]
-    fvalues = [v.casefold() if v is not None and folds else v for v in values]
+    fkeys = columns.folded(target) if folds else columns.texts(target)
     if snapshot is None:
-        named = set(fvalues)
-        named.discard(None)
+        named = {v.casefold() if folds else v for v in set(values) if v is not None}  # a few distinct managers: fold those
         if named.isdisjoint(fkeys):
             return  # a file naming none of its own users: nobody is their own or on a circle (unknown is the export's to say)
+    fvalues = columns.folded(column.name) if folds else values
     exported: dict[str, str | None] = {}  # user -> exported value (folded), by the target column's folded value
     if snapshot is not None:
         for entry in snapshot.values():
@@ -319,12 +346,31 @@ def _may_be_special_use(emails: Sequence[str], columns: Columns) -> bool:
     """Whether an address may end in a special-use name: False for a production tenant, at C speed (the addresses
     joined, as UTF-8 bytes lower-cased: only their ASCII letters change, as ``special_use_domain``'s case fold
     changes them; two scans with a literal first byte)."""
+    if all(_all_ordinary(_joined_texts(columns.texts(name))) for name in emails):
+        return False
     text = "\x00".join(filter(None, chain.from_iterable(columns.texts(name) for name in emails))) + "\x00"
     if not text.isascii() and any(ch in text for ch in _FOLDS_TO_ASCII):
         return True  # a letter that folds into ASCII: let the per-address test decide
     joined = text.encode("utf-8", "surrogatepass").lower()
     names = "|".join(map(re.escape, special_use_names())).encode()
     return re.search(rb"\.(?:" + names + rb")\.?\x00", joined) is not None or re.search(rb"@(?:" + names + rb")\.?\x00", joined) is not None
+
+
+def _joined_texts(texts: list[str | None]) -> str:
+    """The texts of a column, each followed by a NUL (blanks left out)."""
+    return "\x00".join(texts if None not in texts else filter(None, texts)) + "\x00"  # type: ignore[arg-type]
+
+
+def _all_ordinary(text: str) -> bool:
+    """Whether each address of ``text`` (each followed by a NUL) ends in a top-level name of a sample of them that is not
+    a special-use one: an address ending '.com' has no special-use domain. A few C-speed counts for a whole column."""
+    count = text.count("\x00")
+    ends = {address.rpartition(".")[2] for address in text[:4096].split("\x00")[:-1][:16]}
+    last_parts = {name.rpartition(".")[2] for name in special_use_names()}
+    # A label without '.', '@' or NUL, whose fold is no special-use name's last label, ends only ordinary domains.
+    ordinary = [f".{label}\x00" for label in ends
+                if label and not {".", "@", "\x00"} & set(label + label.casefold()) and label.casefold() not in last_parts]
+    return sum(map(text.count, ordinary)) == count
 
 
 def special_use_emails(columns: Columns) -> Iterator[Problem]:
@@ -371,21 +417,36 @@ def csv_escapes(columns: Columns) -> Iterator[Problem]:
     Text typed starting with ``=`` is the formula check's error; plain numbers and phone numbers are never escaped.
     """
     dialect = columns.dialect
-    everything = columns.joined()
-    if everything is not None and _ESCAPED_START.search(everything) is None:
+    # Columns whose texts are at hand (the cell checks'): one C-speed min() each rules most out.
+    plain = {name for name in columns.cells if _start_past_at(columns.known_texts(name))}
+    if len(plain) == len(columns.cells):
         return
+    if not plain:
+        everything = columns.joined()
+        if everything is not None and _ESCAPED_START.search(everything) is None:
+            return
     secret = {c.name for c in dialect.columns if c.write_only}
-    for name, cells in columns.cells.items():
+    for name in columns.cells:
+        if name in plain:
+            continue
         column_text = columns.joined([name])
         if column_text is not None and _ESCAPED_START.search(column_text) is None:
             continue  # almost every column has no such cell
-        for i, raw in enumerate(cells):
+        for i, raw in enumerate(columns.cells[name]):
             text = raw.strip() if isinstance(raw, str) else ""
             if not text or not looks_like_formula(text) or text.startswith("="):
                 continue
             problem = escape_problem(dialect, columns.sheet, columns.address(name, i), columns.numbers[i], name, text, write_only=name in secret)
             if problem is not None:
                 yield problem
+
+
+def _start_past_at(texts: list[str | None] | None) -> bool:
+    """Whether every text starts with a character after '@' (letters, mostly): none starts with '+', '-' or '@'."""
+    if texts is None:
+        return False
+    least = min(filter(None, texts), default=None)
+    return least is None or least[0] > "@"
 
 
 def escape_problem(dialect: Dialect, sheet: str, cell: str, row: int, column: str, text: str, *, write_only: bool = False) -> Problem | None:
