@@ -153,12 +153,15 @@ def _split_plain(text: str, delimiter: str) -> list[list[str]] | None:
     """
     if '"' in text or "\x00" in text:
         return None
-    ends = text.count("\r\n")
-    if ends != text.count("\r"):
-        return None  # a lone carriage return ends a record for the csv module
-    if ends and ends != text.count("\n"):
-        text = text.replace("\r\n", "\n")  # mixed line ends
-    lines = text.split("\r\n" if ends and "\r" in text else "\n")
+    carriage = text.count("\r")
+    if carriage:
+        lines = text.split("\r\n")
+        if len(lines) - 1 != carriage:
+            return None  # a lone carriage return ends a record for the csv module
+        if carriage != text.count("\n"):
+            lines = text.replace("\r\n", "\n").split("\n")  # mixed line ends
+    else:
+        lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the line end of the last record
     if lines and max(map(len, lines)) > _FIELD_LIMIT:

@@ -932,7 +932,7 @@ class _TableChecker:
             texts_of[name] = texts
             column = rule.column
             if column.required != "never" and not (name == self.key and self.fallback is not None) and None in texts:
-                for i in [i for i, t in enumerate(texts) if t is None]:
+                for i in list(compress(range(len(texts)), map(is_, texts, repeat(None)))):
                     finding = rule.blank(news[i] if news is not None else None)
                     if finding is not None:
                         found.setdefault(i, []).append(_problem(finding, sheet, f"{letters}{numbers[i]}", numbers[i], column, None))

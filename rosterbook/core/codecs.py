@@ -270,7 +270,7 @@ def doubtful_emails(texts: Iterable[str]) -> set[str]:
     Addresses share few domains: those of a sample that the fast path takes are matched as literals,
     about twice as fast as the domain rules; other domains are left over and tested one by one.
     """
-    items = list(set(texts))
+    items = list(texts if isinstance(texts, (set, frozenset)) else set(texts))
     joined = "\x00" + "\x00".join(items) + "\x00"
     if joined.count("\x00") != len(items) + 1:  # a text holding a NUL: the joined text cannot be split back
         return {t for t in items if not _fast_valid_email(t)}
