@@ -13,7 +13,7 @@ import codecs
 import csv
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import Literal
@@ -23,6 +23,7 @@ from rosterbook.core.crosschecks import cross_checks
 from rosterbook.core.dialects import Dialect, dialect_names, load_dialect, recognise
 from rosterbook.core.problems import Problem, cell_address, quote
 from rosterbook.core.report import CheckReport
+from rosterbook.core.textsafety import plain_cells
 from rosterbook.errors import UsageError
 
 __all__ = ["CsvData", "check_csv", "cut_short_problem", "decode_csv", "dialect_and_reason", "dialect_of", "read_csv"]
@@ -51,6 +52,9 @@ class CsvData:
     """(sheet row, 1-based column) of cells with text after a closing quote, read leniently (``"x"y`` as ``xy``)."""
     cut_short: bool = False
     """The file ends inside its last row (fewer cells than the header and no line end): an interrupted download or copy."""
+    source: str | None = field(default=None, repr=False, compare=False)
+    """The text the records were split from when no cell is quoted (each cell is the text between delimiters), else
+    None: one scan of it can answer for every cell (``textsafety.plain_cells``)."""
 
 
 def read_csv(path: str | Path) -> CsvData:
@@ -115,27 +119,28 @@ def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8") -> C
     if delimiter is None:
         delimiter = sniff_delimiter(text)
     newline = "\r\n" if "\r\n" in text[:65536] else "\n"
-    records, stray = _parse(text, delimiter, name)
+    records, stray, plain = _parse(text, delimiter, name)
     if not records or not any(cell.strip() for cell in records[0]):
         raise UsageError(f"{name}: the first line should be the header row, but it is blank.")
     headers = [h.strip() for h in records[0]]
     cut_short = len(records) > 1 and 0 < len(records[-1]) < len(headers) and not text.endswith(("\n", "\r"))
-    return CsvData(headers, records[1:], encoding, delimiter, name, newline, stray, cut_short)
+    return CsvData(headers, records[1:], encoding, delimiter, name, newline, stray, cut_short, text if plain else None)
 
 
-def _parse(text: str, delimiter: str, name: str) -> tuple[list[list[str]], tuple[tuple[int, int], ...]]:
+def _parse(text: str, delimiter: str, name: str) -> tuple[list[list[str]], tuple[tuple[int, int], ...], bool]:
+    """The records, the stray quotes read leniently, and whether the records are the text split at delimiters and line ends."""
     plain = _split_plain(text, delimiter)
     if plain is not None:
-        return plain, ()
+        return plain, (), True
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)), ()
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)), (), False
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
             line = _unclosed_quote_line(text, delimiter)
             raise UsageError(f"{name}: a quoted cell starting on line {line} is never closed (a '\"' is missing).") from None
     # Stray quotes inside cells ("6" screen") are common in hand-edited files: read them leniently.
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)), _stray_quotes(text, delimiter)
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)), _stray_quotes(text, delimiter), False
     except csv.Error as exc:  # pragma: no cover - the lenient reader only fails on absurd field sizes
         raise UsageError(f"{name}: not a readable CSV file ({exc}).") from None
 
@@ -297,7 +302,8 @@ def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callabl
     chosen, reason = dialect_and_reason(data, dialect)
     if reason is not None and note is not None:
         note(f"{data.name}: {reason}.")
-    report, columns = check_cells_and_columns(chosen, data.headers, data.rows, sheet=data.name, progress=progress)
+    plain = data.source is not None and plain_cells(data.source, data.delimiter)
+    report, columns = check_cells_and_columns(chosen, data.headers, data.rows, sheet=data.name, progress=progress, plain=plain)
     problems = list(report.problems)
     problems.extend(cross_checks(columns))
     problems.extend(_overflowing_rows(data))

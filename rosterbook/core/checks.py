@@ -111,7 +111,7 @@ def check_cells(
 ) -> CheckReport:
     """``check_table(build_table(...))`` for rows of raw cells without a snapshot, as a report,
     without building a Row per row (checking a 50,000-row CSV file spends most of its time there)."""
-    return _check_cells(dialect, headers, rows, sheet, first_row, platform_choices, progress, None)
+    return _check_cells(dialect, headers, rows, sheet, first_row, platform_choices, progress, None, False)
 
 
 def check_cells_and_columns(
@@ -122,30 +122,35 @@ def check_cells_and_columns(
     sheet: str = "Users",
     first_row: int = HEADER_ROW + 1,
     progress: Callable[[int, int], None] | None = None,
+    plain: bool = False,
 ) -> tuple[CheckReport, Columns]:
     """``check_cells``, and the same rows as ``columns_of_rows`` gives them to ``cross_checks``, holding the columns,
-    texts and folded keys the cell checks computed (so the cross checks do not compute them again)."""
+    texts and folded keys the cell checks computed (so the cross checks do not compute them again).
+
+    ``plain``: the caller knows that every cell is plain text (``textsafety.plain_cells``): no cell is stripped, nor
+    looked at for invisible characters, formula text or what an upload escapes.
+    """
     positions, _, _ = map_headers(headers, dialect, sheet)
-    columns = columns_of_rows(dialect, sheet, headers, rows, positions, first_row)
-    return _check_cells(dialect, headers, rows, sheet, first_row, None, progress, columns), columns
+    columns = columns_of_rows(dialect, sheet, headers, rows, positions, first_row, plain=plain)
+    return _check_cells(dialect, headers, rows, sheet, first_row, None, progress, columns, plain), columns
 
 
 def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Sequence[Cell]], sheet: str, first_row: int,
                  platform_choices: Mapping[str, Collection[str]] | None, progress: Callable[[int, int], None] | None,
-                 columns: Columns | None) -> CheckReport:
+                 columns: Columns | None, plain: bool) -> CheckReport:
     positions, _, header_problems = map_headers(headers, dialect, sheet)
     checker = _TableChecker(dialect, sheet, positions, [to_text(h) or "" for h in headers], platform_choices)
-    frame = _frame_of_cells(checker, rows, first_row)
+    frame = _frame_of_cells(checker, rows, first_row, plain)
     problems = [*header_problems, *checker.missing_new_columns(False, [])]
     total = len(frame)
-    texts = {name: _texts(frame.raws[name]) for name in checker.names}  # whole columns: the cross checks read them too
+    texts = {name: (_plain_texts if plain else _texts)(frame.raws[name]) for name in checker.names}  # the cross checks read them too
     folded: list[list[str]] | None = [] if columns is not None and checker.key_folds else None
     step = _CHUNK * 10
     for start in range(0, total, step):
         if progress is not None:
             progress(start, total)
         part = {name: (column[start : start + step], all_text) for name, (column, all_text) in texts.items()}
-        found = checker.check(frame.part(start, start + step), None, cross_row=True, given=part)
+        found = checker.check(frame.part(start, start + step), None, cross_row=True, given=part, plain=plain)
         if folded is not None:
             keyed = checker.last_keyed
             folded = folded if keyed is not None and keyed.rows is None else None
@@ -751,6 +756,17 @@ def _texts(raws: list[Cell]) -> tuple[list[str | None], bool]:
     return stripped, True
 
 
+def _plain_texts(raws: list[Cell]) -> tuple[list[str | None], bool]:
+    """``_texts`` of cells known to be plain text (nothing to strip): blank cells are the empty ones."""
+    if None in raws:  # a short row's missing cells
+        return _texts(raws)
+    texts: list[str | None] = list(raws)  # type: ignore[arg-type]
+    if "" in texts:
+        for i in compress(range(len(texts)), map(not_, texts)):
+            texts[i] = None
+    return texts, True
+
+
 def _formulas(raws: list[Cell], texts: list[str | None], all_text: bool = False) -> list[int]:
     """Indexes of text cells starting with '=' (rare: one C-speed scan decides whether to look)."""
     if all_text and "=" not in "".join(raws):  # type: ignore[arg-type]
@@ -791,8 +807,9 @@ def _dated(raws: list[Cell]) -> list[int]:
     return [i for i, r in enumerate(raws) if isinstance(r, _DATES)]
 
 
-def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], first_row: int) -> _Frame:
-    """Raw rows (the header excluded) as a frame: columns transposed in one go, blank rows dropped."""
+def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], first_row: int, plain: bool = False) -> _Frame:
+    """Raw rows (the header excluded) as a frame: columns transposed in one go, blank rows dropped (``plain``: a blank
+    cell is empty, never spaces)."""
     width = max(len(checker.headers_at), 1)
     body = rows
     if rows and min(map(len, rows)) < width:  # short rows (a blank line is []) are padded
@@ -806,7 +823,9 @@ def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], firs
     else:
         columns = list(zip(*body, strict=False)) if body else [() for _ in range(width)]
     # A blank row starts with a blank cell: only rows whose first cell may be blank get the full look (usually none).
-    blank = {i for i in _blank_candidates(columns[0]) if is_blank_row(rows[i])} if body else set()
+    first = columns[0] if body else ()
+    candidates = list(compress(range(len(first)), map(not_, first))) if plain else _blank_candidates(first)
+    blank = {i for i in candidates if is_blank_row(rows[i])}
     keep = [i for i in range(len(body)) if i not in blank] if blank else None
 
     def column(position: int) -> list[Cell]:
@@ -914,12 +933,13 @@ class _TableChecker:
         return _Frame([row.number for row in rows], dict(zip(self.names, _columns(rows, self.names), strict=True)), extras)
 
     def check(self, frame: _Frame, news: Sequence[bool] | None, *, cross_row: bool,
-              given: Mapping[str, tuple[list[str | None], bool]] | None = None) -> dict[int, list[Problem]]:
+              given: Mapping[str, tuple[list[str | None], bool]] | None = None, plain: bool = False) -> dict[int, list[Problem]]:
         """The problems of the rows that have any (frame index -> sorted problems), checked column by column.
 
         Column-wise is what makes this fast: one comprehension per column finds the few cells
         worth a closer look. ``news``: whether each row is a new user (None: unknown). ``given``: each
-        column's ``_texts``, when the caller has them already.
+        column's ``_texts``, when the caller has them already. ``plain``: every cell is plain text (no invisible
+        character, no formula text: ``check_cells_and_columns``).
         """
         found: dict[int, list[Problem]] = {}
         sheet = self.sheet
@@ -936,7 +956,7 @@ class _TableChecker:
                     finding = rule.blank(news[i] if news is not None else None)
                     if finding is not None:
                         found.setdefault(i, []).append(_problem(finding, sheet, f"{letters}{numbers[i]}", numbers[i], column, None))
-            formulas = _formulas(raws, texts, all_text)
+            formulas = [] if plain else _formulas(raws, texts, all_text)
             if known is not None or formulas:
                 closer = [i for i, t in enumerate(texts) if t is not None] if known is not None else formulas
                 seen_findings: dict[str, list[Finding]] = {}  # a text cell's findings depend on its text only
@@ -971,8 +991,8 @@ class _TableChecker:
                 if checked:
                     found.setdefault(i, []).extend(_problem(f, sheet, f"{letters}{numbers[i]}", numbers[i], column, raws[i]) for f in checked)
         self._requires(frame, texts_of, found)
-        self._keys_and_extras(frame, texts_of, found)
-        clean = self._invisible(frame, texts_of, found)
+        self._keys_and_extras(frame, texts_of, found, plain)
+        clean = {self.key, self.fallback or self.key} if plain else self._invisible(frame, texts_of, found)
         self.last_keyed = None
         if cross_row:
             keyed = self.last_keyed = self._duplicates(frame, texts_of, found)
@@ -998,7 +1018,7 @@ class _TableChecker:
                     cell = f"{self.letters[name]}{numbers[i]}"
                     found.setdefault(i, []).append(Problem("error", self.sheet, cell, numbers[i], name, frame.raws[name][i], "requires-column", message))
 
-    def _keys_and_extras(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]]) -> None:
+    def _keys_and_extras(self, frame: _Frame, texts_of: dict[str, list[str | None]], found: dict[int, list[Problem]], plain: bool = False) -> None:
         """Rows with neither key nor fallback; formulas in custom-field cells."""
         numbers = frame.numbers
         blank: list[str | None] = [None] * len(numbers)
@@ -1008,7 +1028,7 @@ class _TableChecker:
             problems = self._missing_key(numbers[i])
             if problems:
                 found.setdefault(i, []).extend(problems)
-        for header, letters in self.extra_letters.items():
+        for header, letters in {} if plain else self.extra_letters.items():
             raws = frame.extras.get(header) or [None] * len(numbers)
             for i in _formulas(raws, *_texts(raws)):
                 raw = raws[i]

@@ -81,6 +81,8 @@ class Columns:
     """The raw rows, when the cells come from a file: one C-speed scan of them all can rule a pass out."""
     row_values: Sequence[Mapping[str, Cell]] | None = None
     """Each row's raw cells by column, when the cells come from a table (a whole row compares with its snapshot at C speed)."""
+    plain: bool = False
+    """Every cell is plain text (``textsafety.plain_cells``): none starts with a character an upload file escapes."""
     _text_cache: dict[str, list[str | None]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _fold_cache: dict[str, list[str | None]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -152,8 +154,9 @@ def columns_of_table(table: Table) -> Columns:
 
 
 def columns_of_rows(dialect: Dialect, sheet: str, headers: Sequence[Cell], rows: Sequence[Sequence[Cell]],
-                    positions: Mapping[str, int], first_row: int = 2) -> Columns:
-    """Raw rows of a file as columns (``positions`` from ``map_headers``; custom fields added), blank rows included."""
+                    positions: Mapping[str, int], first_row: int = 2, *, plain: bool = False) -> Columns:
+    """Raw rows of a file as columns (``positions`` from ``map_headers``; custom fields added), blank rows included
+    (``plain``: as ``Columns.plain``)."""
     wanted = dict(positions)
     for index, raw in enumerate(headers, start=1):
         header = to_text(raw)
@@ -168,7 +171,7 @@ def columns_of_rows(dialect: Dialect, sheet: str, headers: Sequence[Cell], rows:
         except IndexError:  # short rows (a blank line is an empty one)
             return [r[i] if i < len(r) else None for r in rows]
 
-    return Columns(dialect, sheet, wanted, range(first_row, first_row + len(rows)), _LazyColumns(list(wanted), gather), rows=rows)
+    return Columns(dialect, sheet, wanted, range(first_row, first_row + len(rows)), _LazyColumns(list(wanted), gather), rows=rows, plain=plain)
 
 
 def _texts(raws: Sequence[Cell]) -> list[str | None]:
@@ -417,6 +420,8 @@ def csv_escapes(columns: Columns) -> Iterator[Problem]:
     Text typed starting with ``=`` is the formula check's error; plain numbers and phone numbers are never escaped.
     """
     dialect = columns.dialect
+    if columns.plain:
+        return
     # Columns whose texts are at hand (the cell checks'): one C-speed min() each rules most out.
     plain = {name for name in columns.cells if _start_past_at(columns.known_texts(name))}
     if len(plain) == len(columns.cells):

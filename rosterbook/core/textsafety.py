@@ -158,6 +158,45 @@ def skeletons(texts: Sequence[str]) -> list[str]:
     return list(map(skeleton, texts))
 
 
+# --- a file's text, scanned once for all of its cells ----------------------------------------------
+
+
+def _classes(delimiter: str) -> bytes:
+    """A ``bytes.translate`` table of Latin-1 characters: 0 separates cells (the delimiter, CR, LF); 4 is invisible
+    (in a key); 1 must not touch a separator (whitespace, and '=', '+', '-', '@' at a cell's start); 2 is the rest."""
+    table = bytearray(b"\x02" * 256)
+    for code in range(256):
+        char = chr(code)
+        if char in (delimiter, "\r", "\n"):
+            table[code] = 0
+        elif _IN_KEY.match(char):
+            table[code] = 4
+        elif char.isspace() or char in "=+-@":
+            table[code] = 1
+    return bytes(table)
+
+
+_CLASSES = {delimiter: _classes(delimiter) for delimiter in (",", ";", "\t")}
+
+
+def plain_cells(text: str, delimiter: str) -> bool:
+    """Whether every cell of ``text``, a file whose cells are exactly the text between delimiters and line ends (no
+    quoting), is plain: no whitespace around it, no invisible character, not starting with '=', '+', '-' or '@'.
+
+    Then no cell needs stripping, nor a look for invisible characters, formula text or what a CSV upload escapes.
+    One C-speed pass answers for all cells of a Latin-1 text (each character one byte; False for any other): each
+    character mapped to a class, then searched for an invisible one and for a class-1 character next to a separator.
+    A cell ending in '=', '+', '-' or '@' also answers False: fine, the checks then look at each cell as usual.
+    """
+    try:
+        data = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    classes = data.translate(_CLASSES.get(delimiter) or _classes(delimiter))
+    return (b"\x04" not in classes and not classes.startswith(b"\x01") and not classes.endswith(b"\x01")
+            and b"\x00\x01" not in classes and b"\x01\x00" not in classes)
+
+
 def why_alike(first: str, second: str) -> str:
     """Which differences a lookalike key hides (for the message)."""
     reasons = []
