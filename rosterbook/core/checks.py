@@ -335,7 +335,7 @@ def _suspects(dialect: Dialect, column: Column) -> Callable[[list[str | None]], 
 
         return outside
     if column.type == "email":
-        return _email_suspects
+        return _distinct_email_suspects if column.unique or column.name == dialect.key else _email_suspects
     if column.type == "text" and not column.choices:
         return _nothing
     return None
@@ -346,6 +346,12 @@ def _email_suspects(texts: list[str | None]) -> list[int]:
     distinct = set(texts)
     distinct.discard(None)
     bad = doubtful_emails(distinct)  # type: ignore[arg-type]
+    return list(compress(range(len(texts)), map(bad.__contains__, texts))) if bad else []
+
+
+def _distinct_email_suspects(texts: list[str | None]) -> list[int]:
+    """``_email_suspects`` for a column of (mostly) distinct addresses (a key, a unique column): no set first."""
+    bad = doubtful_emails(texts if None not in texts else filter(None, texts))  # type: ignore[arg-type]
     return list(compress(range(len(texts)), map(bad.__contains__, texts))) if bad else []
 
 
@@ -812,10 +818,11 @@ def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], firs
     cell is empty, never spaces)."""
     width = max(len(checker.headers_at), 1)
     body = rows
-    if rows and min(map(len, rows)) < width:  # short rows (a blank line is []) are padded
+    even = set(map(len, rows)) == {width}
+    if rows and not even and min(map(len, rows)) < width:  # short rows (a blank line is []) are padded
         body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for cells in rows]
     columns: list[Sequence[Cell]]
-    if body and max(map(len, body)) == width:
+    if even or (body and max(map(len, body)) == width):
         # Every row as wide as the header (a well-formed file): one flat list, each column a strided slice of it,
         # several times faster than zip(*rows), which steps 50,000 iterators once per column.
         flat = list(chain.from_iterable(body))
@@ -1013,7 +1020,8 @@ class _TableChecker:
                 others = texts_of.get(other, blank)
                 if None not in others:
                     continue  # the other column is filled everywhere
-                for i in compress(range(len(texts)), map(and_, map(is_not, texts, repeat(None)), map(is_, others, repeat(None)))):
+                gaps = list(compress(range(len(others)), map(is_, others, repeat(None))))
+                for i in compress(gaps, map(is_not, map(texts.__getitem__, gaps), repeat(None))):
                     message = f"{quote(texts[i])} is only applied together with {other!r}, which is blank: fill in {other!r} too."
                     cell = f"{self.letters[name]}{numbers[i]}"
                     found.setdefault(i, []).append(Problem("error", self.sheet, cell, numbers[i], name, frame.raws[name][i], "requires-column", message))

@@ -263,14 +263,15 @@ _DOMAIN_SAMPLE = 32
 
 
 def doubtful_emails(texts: Iterable[str]) -> set[str]:
-    """The texts ``fast_valid_email`` refuses (``is_valid_email`` must decide), tested in bulk.
+    """The texts ``fast_valid_email`` refuses (``is_valid_email`` must decide), tested in bulk (each one as often as
+    it comes: pass distinct texts where they repeat).
 
     The texts are joined with NULs and one regular-expression substitution removes every address the fast
     path takes, so no Python call is made per address: what is left is the few to look at one by one.
     Addresses share few domains: those of a sample that the fast path takes are matched as literals,
     about twice as fast as the domain rules; other domains are left over and tested one by one.
     """
-    items = list(texts if isinstance(texts, (set, frozenset)) else set(texts))
+    items = list(texts)
     joined = "\x00" + "\x00".join(items) + "\x00"
     if joined.count("\x00") != len(items) + 1:  # a text holding a NUL: the joined text cannot be split back
         return {t for t in items if not _fast_valid_email(t)}
