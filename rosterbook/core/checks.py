@@ -28,7 +28,6 @@ from typing import cast
 from rosterbook.core.codecs import (
     Cell,
     CodecError,
-    doubtful_emails,
     is_valid_email,
     join_list,
     parse_bool,
@@ -37,8 +36,10 @@ from rosterbook.core.codecs import (
     parse_id,
     parse_phone,
     parse_status,
+    special_use_domain,
     split_list,
     suggest,
+    survey_emails,
     to_text,
 )
 from rosterbook.core.crosschecks import Columns, columns_of_rows
@@ -161,6 +162,9 @@ def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Seque
     if progress is not None:
         progress(total, total)
     if columns is not None and total == len(rows):  # no blank row left out: the frame's columns are the file's
+        for name, addresses in checker.unsettled.items():
+            if len(addresses) <= _CHUNK and not any(special_use_domain(a) for a in addresses if "@" in a):
+                columns.ordinary_emails.add(name)
         for name, (column_texts, all_text) in texts.items():
             if all_text:
                 keys: list[str | None] | None = list(chain.from_iterable(folded)) if name == checker.key and folded is not None else None
@@ -247,6 +251,8 @@ class _Rule:
     """``; expected one of ...`` for required-value messages, or empty."""
     dialect_title: str
     suspects: Callable[[list[str | None]], list[int]] | None = None
+    emails: Callable[[list[str | None], set[str]], list[int]] | None = None
+    """For an email column, ``suspects`` that also notes the addresses whose domain may be special-use."""
     """Indexes of the texts that may fail ``validate`` (a cheap column-wide pre-filter); None: every filled cell."""
 
     def blank(self, is_new: bool | None) -> Finding | None:
@@ -313,6 +319,9 @@ def _compile(dialect: Dialect, column: Column) -> _Rule:
     if column.pattern is not None:
         checks.append(_pattern_validator(column.pattern))
     validate = checks[0] if len(checks) == 1 else _chain(checks)
+    if column.type == "email" and len(checks) == 1:
+        emails = _distinct_email_suspects if column.unique or column.name == dialect.key else _email_suspects
+        return _Rule(column, validate, allowed, dialect.title, None, emails)
     return _Rule(column, validate, allowed, dialect.title, _suspects(dialect, column) if len(checks) == 1 else None)
 
 
@@ -334,24 +343,25 @@ def _suspects(dialect: Dialect, column: Column) -> Callable[[list[str | None]], 
             return list(compress(range(len(texts)), map(not_, map(words.__contains__, texts))))
 
         return outside
-    if column.type == "email":
-        return _distinct_email_suspects if column.unique or column.name == dialect.key else _email_suspects
     if column.type == "text" and not column.choices:
         return _nothing
     return None
 
 
-def _email_suspects(texts: list[str | None]) -> list[int]:
-    """The filled cells whose address is not certainly valid: each distinct text tested once (manager columns repeat a few)."""
+def _email_suspects(texts: list[str | None], unsettled: set[str]) -> list[int]:
+    """The filled cells whose address is not certainly valid: each distinct text tested once (manager columns repeat a few).
+    Notes in ``unsettled`` the addresses whose domain may be special-use (``survey_emails``)."""
     distinct = set(texts)
     distinct.discard(None)
-    bad = doubtful_emails(distinct)  # type: ignore[arg-type]
+    bad, maybe_special = survey_emails(distinct)  # type: ignore[arg-type]
+    unsettled.update(maybe_special)
     return list(compress(range(len(texts)), map(bad.__contains__, texts))) if bad else []
 
 
-def _distinct_email_suspects(texts: list[str | None]) -> list[int]:
+def _distinct_email_suspects(texts: list[str | None], unsettled: set[str]) -> list[int]:
     """``_email_suspects`` for a column of (mostly) distinct addresses (a key, a unique column): no set first."""
-    bad = doubtful_emails(texts if None not in texts else filter(None, texts))  # type: ignore[arg-type]
+    bad, maybe_special = survey_emails(texts if None not in texts else filter(None, texts))  # type: ignore[arg-type]
+    unsettled.update(maybe_special)
     return list(compress(range(len(texts)), map(bad.__contains__, texts))) if bad else []
 
 
@@ -923,6 +933,8 @@ class _TableChecker:
 
         With case-insensitive keys, rows of a chunk with non-ASCII keys whose plain ASCII key nothing else resembles are
         left out: ``seen_keys`` and ``slow_chunks`` stand for them (``_recorded_plain``)."""
+        self.unsettled: dict[str, set[str]] = {}
+        """Email column -> the addresses whose domain may be special-use (the others are ordinary: ``survey_emails``)."""
         self.last_keyed: _Keyed | None = None
         """The keyed rows of the chunk checked last (their folded keys serve the cross checks)."""
         self.slow_starts: list[int] = []
@@ -993,7 +1005,10 @@ class _TableChecker:
                         found.setdefault(i, []).extend(_problem(f, sheet, f"{letters}{numbers[i]}", numbers[i], column, raws[i]) for f in results)
                 if known is not None:
                     continue
-            suspects = rule.suspects(texts) if rule.suspects is not None else [i for i, t in enumerate(texts) if t is not None]
+            if rule.emails is not None:
+                suspects = rule.emails(texts, self.unsettled.setdefault(name, set()))
+            else:
+                suspects = rule.suspects(texts) if rule.suspects is not None else [i for i, t in enumerate(texts) if t is not None]
             if rule.suspects is _nothing:  # plain text: only a cell Excel made a date needs a look
                 suspects = [] if all_text else _dated(raws)
             skip = set(formulas)

@@ -264,32 +264,41 @@ _DOMAIN_SAMPLE = 32
 
 def doubtful_emails(texts: Iterable[str]) -> set[str]:
     """The texts ``fast_valid_email`` refuses (``is_valid_email`` must decide), tested in bulk (each one as often as
-    it comes: pass distinct texts where they repeat).
+    it comes: pass distinct texts where they repeat)."""
+    return survey_emails(texts)[0]
+
+
+def survey_emails(texts: Iterable[str]) -> tuple[set[str], set[str]]:
+    """``doubtful_emails``, and the texts whose domain the test did not see to be an ordinary one: a superset of those
+    with a special-use domain (``special_use_domain`` decides for these few).
 
     The texts are joined with NULs and one regular-expression substitution removes every address the fast
     path takes, so no Python call is made per address: what is left is the few to look at one by one.
-    Addresses share few domains: those of a sample that the fast path takes are matched as literals,
-    about twice as fast as the domain rules; other domains are left over and tested one by one.
+    Addresses share few domains: those of a sample that the fast path takes (and that are not special-use)
+    are matched as literals, about twice as fast as the domain rules; other domains are left over.
     """
     items = list(texts)
     joined = "\x00" + "\x00".join(items) + "\x00"
     if joined.count("\x00") != len(items) + 1:  # a text holding a NUL: the joined text cannot be split back
-        return {t for t in items if not _fast_valid_email(t)}
+        return {t for t in items if not _fast_valid_email(t)}, set(items)
     domains = sorted({t.rpartition("@")[2] for t in items[:: max(1, len(items) // _DOMAIN_SAMPLE)]})
-    known = "|".join(re.escape(d) for d in domains if _SIMPLE_EMAIL.fullmatch("a@" + d))
+    known = "|".join(re.escape(d) for d in domains if _SIMPLE_EMAIL.fullmatch("a@" + d) and special_use_domain("a@" + d) is None)
     if known:
         rest = re.sub(f"\x00{_LOCAL}@(?:{known})(?=\x00)", "", joined)
         if not rest.isascii():  # letters beyond ASCII (José's address), at the same domains
             rest = re.sub(f"\x00{_LOCAL_UNICODE}@(?:{known})(?=\x00)", "", rest)
     else:
         rest = joined
+    unsettled = set(rest.split("\x00"))
+    unsettled.discard("")
     rest = _BULK_EMAIL.sub("", rest)
     out = {t for t in rest.split("\x00") if t and not _fast_valid_email(t)}
     if items and max(map(len, items)) > 64:  # at most 64 characters: within every length limit of fast_valid_email
         out.update(t for t in items if len(t) > 64 and not _fast_valid_email(t))
     if "" in items:
         out.add("")
-    return out
+        unsettled.add("")
+    return out, unsettled
 
 
 PRIVATE_USE_DOMAINS: tuple[str, ...] = ("internal",)

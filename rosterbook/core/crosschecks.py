@@ -83,6 +83,8 @@ class Columns:
     """Each row's raw cells by column, when the cells come from a table (a whole row compares with its snapshot at C speed)."""
     plain: bool = False
     """Every cell is plain text (``textsafety.plain_cells``): none starts with a character an upload file escapes."""
+    ordinary_emails: set[str] = field(default_factory=set, repr=False, compare=False)
+    """Email columns the cell checks found to hold no special-use domain."""
     _text_cache: dict[str, list[str | None]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _fold_cache: dict[str, list[str | None]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -378,7 +380,7 @@ def _all_ordinary(text: str) -> bool:
 
 def special_use_emails(columns: Columns) -> Iterator[Problem]:
     """One warning per file for addresses on special-use domains, at the first one."""
-    emails = [c.name for c in columns.dialect.columns if c.type == "email" and c.name in columns.cells]
+    emails = [c.name for c in columns.dialect.columns if c.type == "email" and c.name in columns.cells and c.name not in columns.ordinary_emails]
     if not emails:
         return
     if not _may_be_special_use(emails, columns):
@@ -387,7 +389,7 @@ def special_use_emails(columns: Columns) -> Iterator[Problem]:
     count = 0
     domains: dict[str, None] = {}
     for column in columns.dialect.columns:
-        if column.type != "email" or column.name not in columns.cells:
+        if column.name not in emails:
             continue
         for i, text in enumerate(columns.texts(column.name)):
             if text is None or "@" not in text:
