@@ -78,7 +78,7 @@ def read_csv(path: str | Path) -> CsvData:
 
 def decode_csv(data: bytes, name: str = "<csv>") -> tuple[str, str]:
     """The text of a CSV file's bytes and the encoding it was in (BOMs honoured, UTF-8, then Windows-1252)."""
-    if not data.strip():
+    if not data[:4096].strip() and not data.strip():  # the start decides, without copying a whole file that is not blank
         raise UsageError(f"{name}: the file is empty.")
     if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
         from rosterbook.formats import foreign_message, spreadsheet_kind
@@ -111,11 +111,12 @@ def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8") -> C
     """Split CSV text into a header row and data rows, finding the delimiter."""
     text = text.lstrip("\ufeff")
     delimiter: str | None = None
-    first_line, _, rest = text.partition("\n")
+    end = text.find("\n")
+    first_line = text if end == -1 else text[:end]
     # Not .strip(): in "sep=\t" the tab is the delimiter named.
     hint = first_line.strip(" \r").strip('"')
     if hint.casefold().startswith("sep=") and len(hint) == 5:
-        delimiter, text = hint[4], rest  # Excel's "sep=;" hint line
+        delimiter, text = hint[4], "" if end == -1 else text[end + 1 :]  # Excel's "sep=;" hint line
     if delimiter is None:
         delimiter = sniff_delimiter(text)
     newline = "\r\n" if "\r\n" in text[:65536] else "\n"
