@@ -150,8 +150,11 @@ def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Seque
     for start in range(0, total, step):
         if progress is not None:
             progress(start, total)
-        part = {name: (column[start : start + step], all_text) for name, (column, all_text) in texts.items()}
-        found = checker.check(frame.part(start, start + step), None, cross_row=True, given=part, plain=plain)
+        chunk = frame.part(start, start + step)
+        # A plain column is its own texts: one slice serves as both.
+        part = {name: (chunk.raws[name] if column is frame.raws[name] else column[start : start + step], all_text)
+                for name, (column, all_text) in texts.items()}
+        found = checker.check(chunk, None, cross_row=True, given=part, plain=plain)
         if folded is not None:
             keyed = checker.last_keyed
             folded = folded if keyed is not None and keyed.rows is None else None
