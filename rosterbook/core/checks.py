@@ -152,7 +152,7 @@ def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Seque
             progress(start, total)
         chunk = frame.part(start, start + step)
         # A plain column is its own texts: one slice serves as both.
-        part = {name: (chunk.raws[name] if column is frame.raws[name] else column[start : start + step], all_text)
+        part = {name: (cast(list[str | None], chunk.raws[name]) if column is frame.raws[name] else column[start : start + step], all_text)
                 for name, (column, all_text) in texts.items()}
         found = checker.check(chunk, None, cross_row=True, given=part, plain=plain)
         if folded is not None:

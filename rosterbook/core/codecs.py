@@ -277,7 +277,7 @@ def survey_emails(texts: Iterable[str]) -> tuple[set[str], set[str]]:
     Addresses share few domains: those of a sample that the fast path takes (and that are not special-use)
     are matched as literals, about twice as fast as the domain rules; other domains are left over.
     """
-    items = list(texts)
+    items = texts if isinstance(texts, list) else list(texts)
     joined = "\x00" + "\x00".join(items) + "\x00"
     if joined.count("\x00") != len(items) + 1:  # a text holding a NUL: the joined text cannot be split back
         return {t for t in items if not _fast_valid_email(t)}, set(items)

@@ -84,7 +84,8 @@ def sort_key(problem: Problem) -> tuple[int, int, str, str]:
 
 
 def _column_part(cell: str) -> str:
-    return "".join(ch for ch in cell if ch.isalpha())
+    letters = cell.rstrip("0123456789")  # an address: letters, then the row number
+    return letters if not letters or letters.isalpha() else "".join(ch for ch in cell if ch.isalpha())
 
 
 def sorted_problems(problems: Iterable[Problem]) -> list[Problem]:
