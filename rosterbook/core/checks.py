@@ -129,7 +129,7 @@ def check_cells_and_columns(
     texts and folded keys the cell checks computed (so the cross checks do not compute them again).
 
     ``plain``: the caller knows that every cell is plain text (``textsafety.plain_cells``): no cell is stripped, nor
-    looked at for invisible characters, formula text or what an upload escapes.
+    looked at for invisible characters, formula text or what an upload escapes (and the columns hold None for blank cells).
     """
     positions, _, _ = map_headers(headers, dialect, sheet)
     columns = columns_of_rows(dialect, sheet, headers, rows, positions, first_row, plain=plain)
@@ -254,9 +254,9 @@ class _Rule:
     """``; expected one of ...`` for required-value messages, or empty."""
     dialect_title: str
     suspects: Callable[[list[str | None]], list[int]] | None = None
-    emails: Callable[[list[str | None], set[str]], list[int]] | None = None
-    """For an email column, ``suspects`` that also notes the addresses whose domain may be special-use."""
     """Indexes of the texts that may fail ``validate`` (a cheap column-wide pre-filter); None: every filled cell."""
+    emails: Callable[[list[str | None], set[str]], list[int]] | None = None
+    """For an email column, ``suspects`` instead: it also notes the addresses whose domain may be special-use."""
 
     def blank(self, is_new: bool | None) -> Finding | None:
         """The finding for a blank cell: required always, or for new users (unknown -> warning)."""
