@@ -248,7 +248,7 @@ class FastBook:
         try:
             with archive, archive.open(target) as stream:
                 tail = b""
-                while chunk := stream.read(1 << 20):
+                while chunk := stream.read(1 << 16):
                     if b"<f>" in tail + chunk or b"<f " in tail + chunk:
                         return True
                     tail = chunk[-4:]

@@ -161,12 +161,14 @@ def platform_choices(loaded: Loaded) -> dict[str, list[str]]:
     return out
 
 
-def _read(book: SheetBook, settings: Settings, chosen: Dialect, lenient: bool) -> tuple[Loaded, list[list[Cell]], list[tuple[int, int, int, int]],
+def _read(book: SheetBook, settings: Settings, chosen: Dialect, lenient: bool, writes: bool = True) -> tuple[Loaded, list[list[Cell]], list[tuple[int, int, int, int]],
                                                                                    wbk.SnapshotSheet]:
     """Snapshot, Users sheet and Lists as the core needs them."""
     prefetch = getattr(book, "prefetch", None)  # the file readers parse the Users sheet on another core meanwhile
     if prefetch is not None and wbk.USERS in book.sheet_names():
-        prefetch(wbk.USERS, formulas=(wbk.SNAPSHOT,))  # a sync writes into the snapshot it streams: are there formulas?
+        # A sync writes into the snapshot it streams: are there formulas? (Not asked when nothing is written: a thread
+        # inflating the snapshot meanwhile costs a 50,000-user check --no-write 40 MB of peak memory.)
+        prefetch(wbk.USERS, formulas=(wbk.SNAPSHOT,) if writes else ())
     snapshot_sheet = wbk.read_snapshot_sheet(book, lenient=lenient)
     snapshot = snapshot_sheet.rows
     exported = wbk.SNAPSHOT in book.sheet_names()
@@ -224,7 +226,7 @@ class Session:
         chosen = workbook_dialect(book, settings)
         intents = journal.replay(book, path, chosen.key, chosen.key_fallback) if replaying and path is not None else []
         with paused_gc():  # a million cells and 50,000 entries read: no cycles among them to collect
-            loaded, grid, merged, snapshot_sheet = _read(book, settings, chosen, lenient)
+            loaded, grid, merged, snapshot_sheet = _read(book, settings, chosen, lenient, writes=not read_only)
         session = cls(book, loaded, grid, merged, snapshot_sheet, progress)
         session.intents = intents
         return session

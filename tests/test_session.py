@@ -253,3 +253,17 @@ def test_commands_pause_the_garbage_collector_and_leave_it_as_they_found_it(tmp_
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_only_a_writing_command_has_the_snapshot_scanned_for_formulas_meanwhile(tmp_path: Path, platform: Sandbox) -> None:
+    """The prefetch thread scans the snapshot for formulas where the command may write into it (a sync streams it and
+    writes its changed entries); a read-only check does not ask (inflating it meanwhile cost 40 MB of peak memory)."""
+    from rosterbook.fastread import FastBook
+    from rosterbook.xlsxpatch import PatchBook
+
+    book = _export_and_edit(tmp_path, platform)
+    reading = session.Session.open(book, read_only=True)
+    assert isinstance(reading.book, FastBook) and wbk.SNAPSHOT not in reading.book._scans
+    writing = session.Session.open(book)
+    assert isinstance(writing.book, PatchBook) and wbk.SNAPSHOT in writing.book._fast._scans
+    assert writing.book._fast.has_formulas(wbk.SNAPSHOT) is False
