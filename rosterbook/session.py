@@ -432,7 +432,7 @@ def _unshown_values(loaded: Loaded, problems: list[Problem]) -> list[Problem]:
     distinct.discard(None)
     if not any_not_shown(distinct):
         return problems
-    unshown = {text for text in distinct if text is not None and not shown_exactly(text)}  # each distinct value tested once
+    unshown = {text for text in distinct if text is not None and not shown_exactly(text)}  # the few odd ones, each once
     if not unshown:
         return problems
     table = loaded.table

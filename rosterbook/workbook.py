@@ -401,12 +401,12 @@ def _structure_problems(
 def _resolve_row_ids(
     raw_ids: Sequence[str | None], snapshot: Mapping[str, SnapshotRow] | None, row_id_col: int | None, first_row: int = HEADER_ROW + 1
 ) -> tuple[list[str | None], list[Problem]]:
-    seen: dict[str, int] = {}
-    out: list[str | None] = []
-    problems: list[Problem] = []
     distinct = set(raw_ids)
     if snapshot is not None and len(distinct) == len(raw_ids) and distinct <= snapshot.keys():
         return list(raw_ids), []  # the usual sheet: every id once, each in the snapshot (one C-speed test)
+    seen: dict[str, int] = {}
+    out: list[str | None] = []
+    problems: list[Problem] = []
     for offset, rid in enumerate(raw_ids):
         number = first_row + offset
         if rid is None:
