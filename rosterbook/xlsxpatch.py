@@ -25,10 +25,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import operator
 import os
 import re
 import zipfile
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1318,6 +1319,8 @@ class _SheetWriter:
         self.region_start = min((r for r, _ in sheet.regions), default=None)
         self.all_rows = bool(sheet.restyle)
         self.width = sheet.table_fit[1] if sheet.table_fit is not None else None
+        self.row_tags: re.Pattern[bytes] = re.compile(rb'<row\s(?:[^>]*?\s)?r="(\d+)"')
+        """A row's start tag and its number (with the sheet's namespace prefix once known)."""
 
     # --- the whole part ---
 
@@ -1422,11 +1425,21 @@ class _SheetWriter:
         row_open = b"<" + p + b"row"
         row_close = b"</" + p + b"row>"
         data_close = b"</" + p + b"sheetData"
+        self.row_tags = re.compile(b"<" + re.escape(p) + rb'row\s(?:[^>]*?\s)?r="(\d+)"')
         copy_from = pos
         last = 0
         # Where the sheet data ends in this buffer (-1: later); looked up once per buffer, not once per row.
         j = buf.find(data_close, pos)
+        skip = self._skippable(buf, pos, j, last)
         while True:
+            if skip is not None:
+                # Rows nobody touches are passed over a buffer at a time, not one by one (50,000 rows: 0.6 s of Python).
+                starts, numbers, end = skip
+                at = bisect_left(starts, pos)
+                upto = bisect_left(numbers, self._next_touched(), at)
+                if upto > at:
+                    last = numbers[upto - 1]
+                    pos = starts[upto] if upto < len(starts) else end
             i = buf.find(row_open, pos)
             incomplete = False
             if j != -1 and (i == -1 or j < i):
@@ -1487,6 +1500,30 @@ class _SheetWriter:
                 buf = buf[cut:] + chunk
                 pos = copy_from = 0
                 j = buf.find(data_close)
+                skip = self._skippable(buf, pos, j, last)
+
+    def _next_touched(self) -> float:
+        """The first row number from which rows are rebuilt or added (inf: none left)."""
+        pending = self.pending[self.next_new] if self.next_new < len(self.pending) else math.inf
+        return pending if self.region_start is None else min(pending, self.region_start)
+
+    def _skippable(self, buf: bytes, pos: int, j: int, last: int) -> tuple[list[int], list[int], int] | None:
+        """The complete rows of ``buf`` from ``pos``: where each starts, its number, and where the last one ends; None
+        when they cannot be passed over by number (a row without its ``r``, rows out of order: then row by row)."""
+        if self.all_rows:
+            return None
+        row_close = b"</" + self.p + b"row>"
+        end = buf.rfind(row_close, pos, j if j != -1 else len(buf))
+        if end == -1:
+            return None
+        end += len(row_close)
+        found = list(self.row_tags.finditer(buf, pos, end))
+        if len(found) != buf.count(b"<" + self.p + b"row", pos, end):
+            return None
+        numbers = [int(m.group(1)) for m in found]
+        if not numbers or numbers[0] <= last or not all(map(operator.lt, numbers, numbers[1:])):
+            return None
+        return [m.start() for m in found], numbers, end
 
     def _new_rows_until(self, sink: _Sink | _Discard, number: int | None) -> None:
         """Rows that do not exist in the file yet, before row ``number`` (all the rest when None)."""

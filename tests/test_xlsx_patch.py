@@ -5,6 +5,7 @@ the Users Table, drop-downs and conditional formats."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import zipfile
@@ -448,3 +449,100 @@ def test_a_prefetch_finds_formulas_of_the_sheets_it_is_given(tmp_path: Path) -> 
     assert book._formulas == {"Data": False, "Other": True}
     plain = FastBook(path)
     assert (plain.has_formulas("Data"), plain.has_formulas("Other")) == (False, True)
+
+
+def _big_sheet(path: Path, rows: int) -> Path:
+    """A workbook whose one sheet spans several of the writer's 1 MB buffers: rows 2.. with gaps every 7th row."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data"
+    ws.append(["Name", "Note", "Code"])
+    for n in range(2, rows + 2):
+        if n % 7:
+            ws.cell(n, 1, f"user {n}")
+            ws.cell(n, 2, f"{n} " + "x" * 400)
+            ws.cell(n, 3, f"{n:06d}")
+    wb.save(path)
+    return path
+
+
+def _rewrite_sheet_xml(path: Path, edit: Any) -> None:
+    """Replace the Data sheet's XML by ``edit(xml)`` (every other part copied as it is)."""
+    part = _sheet_part(zipfile.ZipFile(path), "Data")
+    assert part is not None
+    with zipfile.ZipFile(path) as old:
+        members = {info.filename: old.read(info) for info in old.infolist()}
+    members[part] = edit(members[part])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as new:
+        for name, data in members.items():
+            new.writestr(name, data)
+
+
+def _row_tags(path: Path, *, before: bool = False) -> dict[int, int]:
+    """Row number -> how many row elements the Data sheet's XML has with it (a row without its r counts as the one
+    after the row before it)."""
+    archive = zipfile.ZipFile(path if not before else path.with_suffix(".orig.xlsx"))
+    xml = archive.read(_sheet_part(archive, "Data") or "")
+    counts: dict[int, int] = {}
+    last = 0
+    for tag in re.finditer(rb"<row\b[^>]*>", xml):
+        found = re.search(rb'\sr="(\d+)"', tag.group())
+        last = int(found.group(1)) if found else last + 1
+        counts[last] = counts.get(last, 0) + 1
+    return counts
+
+
+def _wide_edits(book: PatchBook) -> dict[tuple[int, int], str]:
+    """Writes spread over the sheet: rows that exist, rows in its gaps, and rows after its end."""
+    written: dict[tuple[int, int], str] = {}
+    for row in (2, 3, 700, 1400, 1401, 2100, 4444, 6001, 6003, 7500):
+        book.write_values("Data", row, 2, [[f"written {row}"]])
+        written[(row, 2)] = f"written {row}"
+    return written
+
+
+@pytest.mark.parametrize("variant", ["as written", "r not first", "some rows without r", "rows out of order"])
+def test_rows_passed_over_a_buffer_at_a_time_are_the_rows_read_one_by_one(tmp_path: Path, variant: str) -> None:
+    """The writer passes over untouched rows a buffer at a time where every row has its number and the numbers rise;
+    otherwise it goes row by row. Either way the file holds every write where it belongs and every other cell as it
+    was, as openpyxl and calamine read it, and matches a sheet read whole and written row by row."""
+    path = _big_sheet(tmp_path / "big.xlsx", 7000)
+
+    def edit(xml: bytes) -> bytes:
+        if variant == "r not first":
+            return re.sub(rb'<row r="(\d+)"', rb'<row spans="1:3" r="\1"', xml)
+        if variant == "some rows without r":  # a row's number is then the one after the row before it
+            return re.sub(rb'<row r="(\d*[05])"', b"<row", xml)
+        if variant == "rows out of order":  # rows 4443 and 4444 (written) swapped: not allowed, but read as written
+            first = re.search(rb'<row r="4443".*?</row>', xml)
+            second = re.search(rb'<row r="4444".*?</row>', xml)
+            assert first is not None and second is not None and first.end() == second.start()
+            return xml[: first.start()] + second.group() + first.group() + xml[second.end() :]
+        return xml
+
+    _rewrite_sheet_xml(path, edit)
+    shutil.copy(path, path.with_suffix(".orig.xlsx"))
+    assert os.path.getsize(path) > 0 and zipfile.ZipFile(path).getinfo(_sheet_part(zipfile.ZipFile(path), "Data") or "").file_size > 3 << 20
+    before = FastBook(path).values("Data")
+    whole = tmp_path / "whole.xlsx"
+    shutil.copy(path, whole)
+    book = PatchBook(path)
+    list(book.iter_values("Data"))  # streamed: the sparse writes go through the row scan
+    written = _wide_edits(book)
+    book.save()
+    reference = PatchBook(whole)
+    reference.values("Data")
+    _wide_edits(reference)
+    reference.save()
+    after = FastBook(path).values("Data")
+    assert after == FastBook(whole).values("Data")
+    # Each row once: a written row passed over as it was and then added again would read as written, twice over.
+    new_rows = {r for r, _ in written if r > len(before) or all(v is None for v in before[r - 1])}
+    assert _row_tags(path) == _row_tags(whole) == {**_row_tags(tmp_path / "big.xlsx", before=True), **dict.fromkeys(new_rows, 1)}
+    for r, cells in enumerate(after, start=1):
+        for c, value in enumerate(cells, start=1):
+            old = before[r - 1][c - 1] if r <= len(before) and c <= len(before[r - 1]) else None
+            assert value == written.get((r, c), old), (r, c)
+    ws = openpyxl.load_workbook(path)["Data"]
+    assert {cell: ws.cell(*cell).value for cell in written} == written
+    assert ws.cell(699, 3).value == before[698][2] and ws.max_row == 7500
