@@ -10,7 +10,7 @@ and ``save()`` persists them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +118,8 @@ class Loaded:
     """The snapshot as the workbook's sheet holds it (``snapshot`` may have adopted entries on top)."""
     file_format: FileFormat | None = None
     """How the platform's export was written (CSV platforms): the upload file is written the same way."""
+    texts: Collection[str | None] | None = None
+    """Texts among which every value of ``stored`` is (``SnapshotSheet.texts``); None when not known."""
 
     @property
     def table(self) -> Table:
@@ -185,7 +187,7 @@ def _read(book: SheetBook, settings: Settings, chosen: Dialect, lenient: bool, w
             "(they carry hidden row ids), so they cannot be compared with what was exported. Export again into a new workbook."
         )
     loaded = Loaded(book, settings, chosen, dict(snapshot), users, wbk.read_lists(book), exported, stored=dict(snapshot),
-                    file_format=wbk.read_file_format(book))
+                    file_format=wbk.read_file_format(book), texts=snapshot_sheet.texts)
     return loaded, grid, merged, snapshot_sheet
 
 
@@ -428,6 +430,11 @@ def _unshown_values(loaded: Loaded, problems: list[Problem]) -> list[Problem]:
     check applies to the form; edited, the cell replaces the whole value. Either way a note says so."""
     if not loaded.snapshot:
         return problems
+    if loaded.texts is not None:
+        # The usual workbook: no text read holds an odd character (one search), nor any entry adopted since.
+        adopted = [entry for rid, entry in loaded.snapshot.items() if loaded.stored.get(rid) is not entry]
+        if not any_not_shown(loaded.texts) and not any_not_shown([v for entry in adopted for v in entry.values.values()]):
+            return problems
     distinct: set[str | None] = set().union(*(entry.values.values() for entry in loaded.snapshot.values()))
     distinct.discard(None)
     if not any_not_shown(distinct):

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -610,6 +610,9 @@ class SnapshotSheet:
     """Sheet rows whose entry does not match its check (read leniently; their entries are left out)."""
     problem: str | None = None
     """What is wrong with the sheet, when read leniently."""
+    texts: Collection[str | None] | None = None
+    """Texts among which every value of ``rows`` is, as read (the reader's memo, which holds other texts too: a quick
+    look over them rules out odd values); None when not known."""
 
     @property
     def digest(self) -> str:
@@ -761,7 +764,7 @@ def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSh
     if problem is not None and not lenient:
         raise SnapshotDamaged(f"{SNAPSHOT}: the export snapshot was edited, truncated or re-ordered outside rosterbook: {problem}. "
                               f"It can no longer tell your edits from what was exported, so nothing was sent. {_REMEDY}", damaged)
-    sheet.damaged, sheet.problem = tuple(damaged), problem
+    sheet.damaged, sheet.problem, sheet.texts = tuple(damaged), problem, strings
     return sheet
 
 
@@ -834,6 +837,7 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
         return
     if sheet is None:
         sheet = read_snapshot_sheet(book)
+    sheet.texts = None  # entries not read from the sheet join it
     if SNAPSHOT not in book.sheet_names() or sheet.legacy:
         rows = {rid: snap for rid, snap in sheet.rows.items() if rid not in gone or rid in changed}
         rows.update(changed)
