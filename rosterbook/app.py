@@ -346,17 +346,20 @@ LEAVABLE: frozenset[str] = frozenset(("errors", "conflicts"))
 def _read_plan(session: Session, connector: Connector, *, skip_rows: Collection[int], confirm_deletions: bool, refuse_sheet: bool,
                leave_out: bool = False) -> Plan:
     """The plan against the platform's current state; with ``refuse_sheet``, what the sheet alone refuses is
-    refused before anything, even a read, goes to the platform. With ``leave_out``, rows with errors (and
-    then conflicts) join the skipped rows, as long as something is left to send."""
+    refused before anything, even a read, goes to the platform (without, the platform is read while the sheet is
+    checked). With ``leave_out``, rows with errors (and then conflicts) join the skipped rows, as long as something
+    is left to send."""
     skip = set(skip_rows)
     left: dict[str, tuple[int, ...]] | None = {} if leave_out else None
-    plan = _planned(session, skip, None, confirm_deletions, left)
     if refuse_sheet:
+        plan = _planned(session, skip, None, confirm_deletions, left)
         _refuse([b for b in plan.blockers() if b.kind in SHEET_BLOCKERS])
-    current = connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(), session.progress,
-                                keys=session.intent_keys())
+        current = connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(), session.progress,
+                                    keys=session.intent_keys())
+    else:
+        current = session.current_while_checking(connector)
     if current is None:
-        return plan
+        return _planned(session, skip, None, confirm_deletions, left)
     if session.resolve_intents(current):
         # Rows an interrupted sync sent are re-based on what the platform holds: diff again, and read any row that now changes.
         current = {**current, **(connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(),

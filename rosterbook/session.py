@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rosterbook import journal
 from rosterbook import workbook as wbk
@@ -31,6 +33,9 @@ from rosterbook.core.upload import FileFormat
 from rosterbook.errors import DataError, UsageError
 from rosterbook.history import HistorySheet, Line, append, info_line, read_history, step_line
 from rosterbook.sheets import SheetBook
+
+if TYPE_CHECKING:
+    from rosterbook.connectors.base import Connector
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: what the CLI draws as a bar and the ribbon as a status line."""
@@ -287,6 +292,33 @@ class Session:
         return make_plan(self.table, list(self.snapshot.values()), self.settings, problems=self.problems(), current=current,
                          confirm_deletions=confirm_deletions, skip_rows=skip_rows, changes=self.changes(), baseline=bool(self.snapshot),
                          file_format=self.loaded.file_format)
+
+    def current_while_checking(self, connector: Connector) -> Mapping[str, Current] | None:
+        """The platform's current state (``connector.current``), read on a thread while this one checks the sheet
+        (``problems``, kept): for a command that refuses nothing before the read (a preview), the link's waits pass
+        while the checks run (0.7 s of a 50,000-user preview over 50 ms). A sync checks first: a sheet with errors
+        sends nothing, not even a read.
+
+        The connector gets ready here first (``connect``: its modules, the token, a sign-in refused): only the read
+        goes to the other thread. Its progress is reported here once it is done: only this thread speaks to the
+        front end (Excel's status bar belongs to the thread Excel called)."""
+        connector.connect()
+        said: list[tuple[str, int, int]] = []
+        progress = self.progress
+        changes, present, keys = self.changes(), self.present_row_ids(), self.intent_keys()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rosterbook-read") as pool:
+            reading = pool.submit(connector.current, self.dialect, changes, self.snapshot, present,
+                                  (lambda stage, done, total: said.append((stage, done, total))) if progress is not None else None, keys=keys)
+            try:
+                self.problems()
+            except BaseException:
+                reading.cancel()
+                raise
+            current = reading.result()
+        if progress is not None:
+            for stage, done, total in said:
+                progress(stage, done, total)
+        return current
 
     # --- writing -----------------------------------------------------------------------------
 

@@ -113,6 +113,11 @@ class Connector(Protocol):
         """Every user the platform has, mapped to the dialect's columns."""
         ...
 
+    def connect(self) -> None:
+        """Get ready to ask the platform, on the calling thread, sending nothing: the client's modules loaded, the
+        token found (refused here when it is bound to another platform), the embedded sandbox started."""
+        ...
+
     def current(self, dialect: Dialect, changes: Sequence[Change], snapshot: Mapping[str, SnapshotRow], present: set[str],
                 progress: Progress | None, keys: Sequence[str] = ()) -> Mapping[str, Current] | None:
         """The platform's current state of the users ``changes`` touch (and of exported users whose row

@@ -93,6 +93,9 @@ class CsvConnector:
 
     # --- sync ----------------------------------------------------------------------------------
 
+    def connect(self) -> None:
+        """Nothing to get ready: no platform is asked."""
+
     def current(self, dialect: Dialect, changes: Sequence[Change], snapshot: Mapping[str, SnapshotRow], present: set[str],
                 progress: Progress | None, keys: Sequence[str] = ()) -> Mapping[str, Current] | None:
         """Nothing to read: a CSV platform is only known through its export."""

@@ -117,6 +117,10 @@ class ScimConnector:
 
     # --- current state -------------------------------------------------------------------------
 
+    def connect(self) -> None:
+        """The client made (its modules loaded, the token found or refused, the embedded sandbox started); no request."""
+        self.client  # noqa: B018  # the property makes it
+
     def current(self, dialect: Dialect, changes: Sequence[Change], snapshot: Mapping[str, SnapshotRow], present: set[str],
                 progress: Progress | None, keys: Sequence[str] = ()) -> Mapping[str, Current] | None:
         """The platform's state of every user the changes touch (and of the users named by ``keys``), by platform id
