@@ -10,8 +10,8 @@ and ``save()`` persists them.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -306,15 +306,25 @@ class Session:
         said: list[tuple[str, int, int]] = []
         progress = self.progress
         changes, present, keys = self.changes(), self.present_row_ids(), self.intent_keys()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rosterbook-read") as pool:
-            reading = pool.submit(connector.current, self.dialect, changes, self.snapshot, present,
-                                  (lambda stage, done, total: said.append((stage, done, total))) if progress is not None else None, keys=keys)
+        answer: list[Mapping[str, Current] | None] = []
+        failed: list[BaseException] = []
+
+        def read() -> None:
             try:
-                self.problems()
-            except BaseException:
-                reading.cancel()
-                raise
-            current = reading.result()
+                answer.append(connector.current(self.dialect, changes, self.snapshot, present,
+                                                (lambda stage, done, total: said.append((stage, done, total))) if progress is not None else None,
+                                                keys=keys))
+            except BaseException as exc:  # raised on this thread below
+                failed.append(exc)
+
+        # A daemon thread: a check that fails (or Ctrl-C) leaves at once instead of waiting for the link.
+        reading = threading.Thread(target=read, name="rosterbook-read", daemon=True)
+        reading.start()
+        self.problems()
+        reading.join()
+        if failed:
+            raise failed[0]
+        current = answer[0]
         if progress is not None:
             for stage, done, total in said:
                 progress(stage, done, total)
