@@ -296,7 +296,7 @@ class Session:
     def current_while_checking(self, connector: Connector) -> Mapping[str, Current] | None:
         """The platform's current state (``connector.current``), read on a thread while this one checks the sheet
         (``problems``, kept): for a command that refuses nothing before the read (a preview), the link's waits pass
-        while the checks run (0.7 s of a 50,000-user preview over 50 ms). A sync checks first: a sheet with errors
+        while the checks run (about 0.5 s of a 50,000-user preview over 50 ms). A sync checks first: a sheet with errors
         sends nothing, not even a read.
 
         The connector gets ready here first (``connect``: its modules, the token, a sign-in refused): only the read

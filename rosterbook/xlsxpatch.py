@@ -1319,8 +1319,6 @@ class _SheetWriter:
         self.region_start = min((r for r, _ in sheet.regions), default=None)
         self.all_rows = bool(sheet.restyle)
         self.width = sheet.table_fit[1] if sheet.table_fit is not None else None
-        self.row_tags: re.Pattern[bytes] = re.compile(rb'<row\s(?:[^>]*?\s)?r="(\d+)"')
-        """A row's start tag and its number (with the sheet's namespace prefix once known)."""
 
     # --- the whole part ---
 
@@ -1425,12 +1423,12 @@ class _SheetWriter:
         row_open = b"<" + p + b"row"
         row_close = b"</" + p + b"row>"
         data_close = b"</" + p + b"sheetData"
-        self.row_tags = re.compile(b"<" + re.escape(p) + rb'row\s(?:[^>]*?\s)?r="(\d+)"')
+        numbered = re.compile(b"<" + re.escape(p) + rb'row\s(?:[^>]*?\s)?r="(\d+)"')  # a row's start tag and its number
         copy_from = pos
         last = 0
         # Where the sheet data ends in this buffer (-1: later); looked up once per buffer, not once per row.
         j = buf.find(data_close, pos)
-        skip = self._skippable(buf, pos, j, last)
+        skip = self._skippable(buf, pos, j, last, numbered)
         while True:
             if skip is not None:
                 # Rows nobody touches are passed over a buffer at a time, not one by one (50,000 rows: 0.6 s of Python).
@@ -1500,14 +1498,14 @@ class _SheetWriter:
                 buf = buf[cut:] + chunk
                 pos = copy_from = 0
                 j = buf.find(data_close)
-                skip = self._skippable(buf, pos, j, last)
+                skip = self._skippable(buf, pos, j, last, numbered)
 
     def _next_touched(self) -> float:
         """The first row number from which rows are rebuilt or added (inf: none left)."""
         pending = self.pending[self.next_new] if self.next_new < len(self.pending) else math.inf
         return pending if self.region_start is None else min(pending, self.region_start)
 
-    def _skippable(self, buf: bytes, pos: int, j: int, last: int) -> tuple[list[int], list[int], int] | None:
+    def _skippable(self, buf: bytes, pos: int, j: int, last: int, numbered: re.Pattern[bytes]) -> tuple[list[int], list[int], int] | None:
         """The complete rows of ``buf`` from ``pos``: where each starts, its number, and where the last one ends; None
         when they cannot be passed over by number (a row without its ``r``, rows out of order: then row by row)."""
         if self.all_rows:
@@ -1517,7 +1515,7 @@ class _SheetWriter:
         if end == -1:
             return None
         end += len(row_close)
-        found = list(self.row_tags.finditer(buf, pos, end))
+        found = list(numbered.finditer(buf, pos, end))
         if len(found) != buf.count(b"<" + self.p + b"row", pos, end):
             return None
         numbers = [int(m.group(1)) for m in found]

@@ -3,8 +3,8 @@
 Nothing is refused before a preview's read, so its waits on the link pass while the checks run. What
 must not change: the plan is made against what the platform holds (a platform edit is a conflict), the
 front end hears every stage on its own thread and in order (Excel's status bar belongs to the thread
-Excel called), a token bound to another platform is refused before any request, and a sync still
-refuses a sheet with errors before anything, even a read, is sent.
+Excel called), a failed read is the error shown, and a sync still refuses a sheet with errors before
+anything, even a read, is sent. (A token bound to another platform: ``test_token_binding``.)
 """
 
 from __future__ import annotations
