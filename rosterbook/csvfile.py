@@ -12,11 +12,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import Literal
+from typing import Literal, overload
 
 from rosterbook.core.checks import check_cells_and_columns
 from rosterbook.core.crosschecks import cross_checks
@@ -26,7 +26,7 @@ from rosterbook.core.report import CheckReport
 from rosterbook.core.textsafety import plain_cells
 from rosterbook.errors import UsageError
 
-__all__ = ["CsvData", "check_csv", "cut_short_problem", "decode_csv", "dialect_and_reason", "dialect_of", "read_csv"]
+__all__ = ["CsvData", "SplitLines", "check_csv", "cut_short_problem", "decode_csv", "dialect_and_reason", "dialect_of", "read_csv"]
 
 _DELIMITERS = (",", ";", "\t")
 _SNIFF_RECORDS = 50
@@ -38,8 +38,9 @@ class CsvData:
 
     headers: list[str]
     """The first record, a BOM or ``sep=`` hint line removed."""
-    rows: list[list[str]]
-    """Every later record; a blank line is an empty list, so row numbers match what Excel shows."""
+    rows: Sequence[list[str]]
+    """Every later record; a blank line is an empty list, so row numbers match what Excel shows (a ``SplitLines``
+    when read with ``lazy``)."""
     encoding: str
     """``utf-8-sig`` (BOM), ``utf-8``, ``cp1252``, ``latin-1`` or ``utf-16``."""
     delimiter: str
@@ -57,8 +58,11 @@ class CsvData:
     None: one scan of it can answer for every cell (``textsafety.plain_cells``)."""
 
 
-def read_csv(path: str | Path) -> CsvData:
-    """Read a CSV export whatever its encoding, delimiter and line ends; UsageError when it is not one."""
+def read_csv(path: str | Path, *, lazy: bool = False) -> CsvData:
+    """Read a CSV export whatever its encoding, delimiter and line ends; UsageError when it is not one.
+
+    ``lazy``: a file without quotes keeps its records as lines, split when read (``SplitLines``).
+    """
     file = Path(path)
     try:
         data = file.read_bytes()
@@ -73,7 +77,7 @@ def read_csv(path: str | Path) -> CsvData:
     except OSError as exc:
         raise UsageError(f"{file}: cannot be read ({exc.strerror or exc}).") from None
     text, encoding = decode_csv(data, file.name)
-    return parse_csv_text(text, file.name, encoding)
+    return parse_csv_text(text, file.name, encoding, lazy=lazy)
 
 
 def decode_csv(data: bytes, name: str = "<csv>") -> tuple[str, str]:
@@ -107,8 +111,8 @@ def _decode(data: bytes, encoding: str, name: str) -> str:
         raise UsageError(f"{name}: starts like {encoding} text but byte {offset} is not valid {encoding}.") from None
 
 
-def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8") -> CsvData:
-    """Split CSV text into a header row and data rows, finding the delimiter."""
+def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8", *, lazy: bool = False) -> CsvData:
+    """Split CSV text into a header row and data rows, finding the delimiter (``lazy``: see ``read_csv``)."""
     text = text.lstrip("\ufeff")
     delimiter: str | None = None
     end = text.find("\n")
@@ -120,17 +124,18 @@ def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8") -> C
     if delimiter is None:
         delimiter = sniff_delimiter(text)
     newline = "\r\n" if "\r\n" in text[:65536] else "\n"
-    records, stray, plain = _parse(text, delimiter, name)
+    records, stray, plain = _parse(text, delimiter, name, lazy)
     if not records or not any(cell.strip() for cell in records[0]):
         raise UsageError(f"{name}: the first line should be the header row, but it is blank.")
     headers = [h.strip() for h in records[0]]
     cut_short = len(records) > 1 and 0 < len(records[-1]) < len(headers) and not text.endswith(("\n", "\r"))
-    return CsvData(headers, records[1:], encoding, delimiter, name, newline, stray, cut_short, text if plain else None)
+    body = records.tail() if isinstance(records, SplitLines) else records[1:]
+    return CsvData(headers, body, encoding, delimiter, name, newline, stray, cut_short, text if plain else None)
 
 
-def _parse(text: str, delimiter: str, name: str) -> tuple[list[list[str]], tuple[tuple[int, int], ...], bool]:
+def _parse(text: str, delimiter: str, name: str, lazy: bool = False) -> tuple[Sequence[list[str]], tuple[tuple[int, int], ...], bool]:
     """The records, the stray quotes read leniently, and whether the records are the text split at delimiters and line ends."""
-    plain = _split_plain(text, delimiter)
+    plain = _split_plain(text, delimiter, lazy)
     if plain is not None:
         return plain, (), True
     try:
@@ -149,13 +154,13 @@ def _parse(text: str, delimiter: str, name: str) -> tuple[list[list[str]], tuple
 _FIELD_LIMIT = csv.field_size_limit()
 
 
-def _split_plain(text: str, delimiter: str) -> list[list[str]] | None:
+def _split_plain(text: str, delimiter: str, lazy: bool = False) -> Sequence[list[str]] | None:
     """The records of a CSV text without quotes, split at C speed; None when the csv module must read it.
 
     Without a '"' there is no quoting, so a record is a line and a field is what lies between
     delimiters: exactly what ``csv.reader`` returns (an empty line is an empty record), about 3x
     faster. Texts with a lone carriage return (a line end to the csv module), a NUL or a line
-    longer than the csv module's field limit (both refused by it) are left to it.
+    longer than the csv module's field limit (both refused by it) are left to it. ``lazy``: the lines, split when read.
     """
     if '"' in text or "\x00" in text:
         return None
@@ -172,9 +177,67 @@ def _split_plain(text: str, delimiter: str) -> list[list[str]] | None:
         lines.pop()  # the line end of the last record
     if lines and max(map(len, lines)) > _FIELD_LIMIT:
         return None
+    if lazy:
+        return SplitLines(lines, delimiter)
     if "" in lines:  # blank lines: an empty record each
         return [line.split(delimiter) if line else [] for line in lines]
     return list(map(str.split, lines, repeat(delimiter)))
+
+
+class SplitLines(Sequence[list[str]]):
+    """The records of a text without quotes (``_split_plain``), kept as its lines and split where read.
+
+    ``check_csv`` checks 10,000 rows at a time: splitting each part just before it is checked keeps the part's cells
+    in the processor's caches, where splitting all 50,000 rows first has them read back from memory. A slice is
+    lazy too; iterating splits every line, once (the records are kept from then on).
+    """
+
+    __slots__ = ("_delimiter", "_lines", "_records")
+
+    def __init__(self, lines: list[str], delimiter: str) -> None:
+        self._lines = lines
+        self._delimiter = delimiter
+        self._records: list[list[str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @overload
+    def __getitem__(self, index: int) -> list[str]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> SplitLines: ...
+
+    def __getitem__(self, index: int | slice) -> list[str] | SplitLines:
+        if isinstance(index, slice):
+            return SplitLines(self._lines[index], self._delimiter)
+        if self._records is not None:
+            return self._records[index]
+        line = self._lines[index]
+        return line.split(self._delimiter) if line else []
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return iter(self.records())
+
+    def records(self) -> list[list[str]]:
+        """Every record, split once (an empty line is an empty record, as ``csv.reader`` reads it)."""
+        if self._records is None:
+            lines, delimiter = self._lines, self._delimiter
+            if "" in lines:
+                self._records = [line.split(delimiter) if line else [] for line in lines]
+            else:
+                self._records = list(map(str.split, lines, repeat(delimiter)))
+        return self._records
+
+    def tail(self) -> SplitLines:
+        """Every record but the first (the header row's)."""
+        return SplitLines(self._lines[1:], self._delimiter)
+
+    def widest(self) -> int:
+        """The most cells a record has, without splitting any (0 for none)."""
+        if self._records is not None:
+            return max(map(len, self._records), default=0)
+        return max(map(str.count, self._lines, repeat(self._delimiter)), default=-1) + 1
 
 
 def _stray_quotes(text: str, delimiter: str) -> tuple[tuple[int, int], ...]:
@@ -299,7 +362,7 @@ def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callabl
 
     ``note(text)`` hears which dialect was chosen and why, when another one also fits the header row.
     """
-    data = read_csv(path)
+    data = read_csv(path, lazy=True)
     chosen, reason = dialect_and_reason(data, dialect)
     if reason is not None and note is not None:
         note(f"{data.name}: {reason}.")
@@ -343,7 +406,8 @@ def _stray_quote_problems(data: CsvData) -> list[Problem]:
 def _overflowing_rows(data: CsvData) -> list[Problem]:
     """Rows with more cells than the header: usually a value whose delimiter lost its quotes."""
     width = len(data.headers)
-    if not data.rows or max(map(len, data.rows)) <= width:
+    rows = data.rows
+    if not rows or (rows.widest() if isinstance(rows, SplitLines) else max(map(len, rows))) <= width:
         return []
     shown = "a tab" if data.delimiter == "\t" else repr(data.delimiter)
     out = []

@@ -13,13 +13,13 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rosterbook.core import codecs, problems, textsafety
+from rosterbook.core import checks, codecs, problems, textsafety
 from rosterbook.core.checks import _frame_of_cells, _TableChecker, check_cells, check_cells_and_columns
 from rosterbook.core.crosschecks import columns_of_rows, cross_checks
 from rosterbook.core.dialects import load_dialect
 from rosterbook.core.problems import Problem, quote, sort_key
 from rosterbook.core.table import map_headers
-from rosterbook.csvfile import parse_csv_text
+from rosterbook.csvfile import SplitLines, parse_csv_text
 
 # --- keys: lookalikes and duplicates, chunk by chunk ----------------------------------------------------
 
@@ -180,18 +180,29 @@ _EMAILS = ["ann@example.com", "ANN@example.com", "bo@example.com", "cy@corp.test
 @given(st.sampled_from(sorted(_FILES)), st.data())
 def test_the_shared_and_plain_path_finds_what_the_cell_and_cross_checks_find_apart(dialect_name: str, data: st.DataObject) -> None:
     headers, pools = _FILES[dialect_name]
-    rows = data.draw(st.lists(st.tuples(*[st.sampled_from(_EMAILS if pool in ("email", "manager") else pool) for pool in pools]), min_size=1, max_size=12))
+    rows = data.draw(st.lists(st.tuples(*[st.sampled_from(_EMAILS if pool in ("email", "manager") else pool) for pool in pools]), min_size=1, max_size=35))
     blank_line = data.draw(st.booleans())
     lines = [",".join(headers), *(",".join(row) for row in rows)]
     if blank_line:
-        lines.insert(2, "")
-    parsed = parse_csv_text("\r\n".join(lines) + "\r\n", "users.csv")
+        lines.insert(data.draw(st.integers(1, len(lines))), "")
+    text = "\r\n".join(lines) + "\r\n"
+    parsed = parse_csv_text(text, "users.csv")
     dialect = load_dialect(dialect_name)
     positions, _, _ = map_headers(parsed.headers, dialect, parsed.name)
     apart = check_cells(dialect, parsed.headers, parsed.rows, sheet=parsed.name).problems
     apart = apart + list(cross_checks(columns_of_rows(dialect, parsed.name, parsed.headers, parsed.rows, positions)))
-    plain = parsed.source is not None and textsafety.plain_cells(parsed.source, ",")
-    report, columns = check_cells_and_columns(dialect, parsed.headers, parsed.rows, sheet=parsed.name, plain=plain)
+    # As ``check_csv`` reads it: the lines split a part at a time (``SplitLines``), 10 rows a part here.
+    lazy = parse_csv_text(text, "users.csv", lazy=True)
+    assert isinstance(lazy.rows, SplitLines)
+    assert [list(r) for r in lazy.rows[:]] == parsed.rows and [lazy.rows[i] for i in range(len(parsed.rows))] == parsed.rows
+    assert lazy.rows.widest() == max(map(len, parsed.rows))
+    plain = lazy.source is not None and textsafety.plain_cells(lazy.source, ",")
+    saved = checks._CHUNK
+    checks._CHUNK = 1
+    try:
+        report, columns = check_cells_and_columns(dialect, lazy.headers, lazy.rows, sheet=lazy.name, plain=plain)
+    finally:
+        checks._CHUNK = saved
     assert report.problems + list(cross_checks(columns)) == apart
 
 
@@ -206,3 +217,89 @@ def test_a_plain_file_is_checked_through_its_one_scan(tmp_path: Path) -> None:
     assert [(p.cell, p.code) for p in check_csv(path, "progression").problems] == [
         ("B3", "required"), ("C3", "duplicate-key"), ("E3", "unknown-status")]
     assert unicodedata.is_normalized("NFC", data.source)
+
+
+# --- IDs, phones and dates: one regular expression over a column, the parser for the rest ----------------------
+
+_shapeish = st.one_of(
+    st.text(alphabet="0123456789 +-()./eExXt", max_size=14),
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", fullmatch=True),
+    st.from_regex(r"[+-]?[0-9](\.[0-9]+)?[eE][+-]?[0-9]+", fullmatch=True),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_shapeish)
+@example("2024-02-28")
+@example("2024-02-29")
+@example("2023-02-29")
+@example("0000-01-01")
+@example("1.23E+15")
+@example("555 0100 ext 7")
+def test_a_shape_vouches_only_for_what_its_parser_decides(text: str) -> None:
+    for kind, parse in (("id", codecs.parse_id), ("phone", codecs.parse_phone), ("date", codecs.parse_date)):
+        passes, refused = codecs.SHAPES[kind]
+        taken = passes.fullmatch(text) is not None if passes is not None else not (refused is not None and refused.fullmatch(text))
+        if taken:
+            parse(text)  # raises if the shape vouched for a text its parser refuses
+        if refused is not None and refused.fullmatch(text):
+            try:
+                parse(text)
+            except codecs.CodecError:
+                continue
+            raise AssertionError(f"{kind}: {text!r} matches the refused shape but parses")
+
+
+_SCIM_HEADERS = ["Username", "Employee ID", "Phone", "Start date"]
+_RAW_CELLS = st.one_of(_shapeish, st.just(None), st.integers(0, 10**16), st.floats(1, 1e17, allow_nan=False), st.dates(),
+                       st.sampled_from(["=1", " 0042 ", "2024-02-30", "ext 5", "\x00", "a\x00b"]))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(_RAW_CELLS, _RAW_CELLS, _RAW_CELLS), min_size=1, max_size=45))
+def test_id_phone_and_date_columns_find_what_each_cell_on_its_own_finds_across_chunks(cells: list[tuple[object, object, object]]) -> None:
+    """The column pre-filter (``codecs.SHAPES``), cells that are not text, and the memo of results kept from chunk to
+    chunk (10 rows a chunk here) against ``check_value`` on each cell."""
+    dialect = load_dialect("scim")
+    rows = [[f"user{i}", *row] for i, row in enumerate(cells)]
+    saved = checks._CHUNK
+    checks._CHUNK = 1  # chunks of 10 rows: a text met again in a later chunk comes from the memo
+    try:
+        found = check_cells(dialect, _SCIM_HEADERS, rows).problems  # type: ignore[arg-type]
+    finally:
+        checks._CHUNK = saved
+    # Duplicates are the table's, and invisible characters a pass of their own (``_invisible``): the cell checks are compared.
+    other = ("required", "required-if-new", "invisible-character")
+    got = sorted((p.cell, p.code, p.message) for p in found if p.column in _SCIM_HEADERS[1:] and not p.code.startswith("duplicate") and p.code not in other)
+    expected = sorted(
+        (p.cell, p.code, p.message)
+        for number, row in enumerate(rows, start=2)
+        for letter, header, value in zip("BCD", _SCIM_HEADERS[1:], row[1:], strict=True)
+        for p in checks.check_value(dialect, header, value, cell=f"{letter}{number}")  # type: ignore[arg-type]
+        if p.code not in other
+    )
+    assert got == expected
+
+
+def test_the_columns_a_file_is_checked_in_reach_the_cross_checks_whole(tmp_path: Path) -> None:
+    """``check_csv`` checks a part of the file at a time: the columns the cross checks then read hold every part's cells
+    (a special-use address in the third part is found, as the cell and cross checks run apart find it)."""
+    from rosterbook.csvfile import check_csv
+
+    header = "First Name,Last Name,email,position,team,manager,account_active"
+    lines = [header, *(f"A,B,{'x@b.internal' if i == 24 else f'u{i}@example.com'},,,{'u3@example.com' if i == 22 else ''},Active" for i in range(27))]
+    path = tmp_path / "users.csv"
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8", newline="")
+    saved = checks._CHUNK
+    checks._CHUNK = 1  # parts of 10 rows
+    try:
+        found = [(p.cell, p.code) for p in check_csv(path, "progression").problems]
+    finally:
+        checks._CHUNK = saved
+    parsed = parse_csv_text(path.read_text(encoding="utf-8"), "users.csv")
+    dialect = load_dialect("progression")
+    positions, _, _ = map_headers(parsed.headers, dialect, parsed.name)
+    apart = check_cells(dialect, parsed.headers, parsed.rows, sheet=parsed.name).problems
+    apart += list(cross_checks(columns_of_rows(dialect, parsed.name, parsed.headers, parsed.rows, positions)))
+    assert found == [(p.cell, p.code) for p in apart]
+    assert ("C26", "special-use-domain") in found

@@ -23,9 +23,10 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from operator import and_, is_, is_not, itemgetter, ne, not_
-from typing import cast
+from typing import TypeVar, cast
 
 from rosterbook.core.codecs import (
+    SHAPES,
     Cell,
     CodecError,
     is_valid_email,
@@ -62,6 +63,8 @@ HIDDEN = "(hidden)"
 
 _KNOWN_SHOWN = 8  # how many known platform values a message lists before "..."
 _CHUNK = 1000  # rows checked column by column at a time (and the progress step)
+_MEMO = 20_000  # texts a column's memo of check results holds at most (``_TableChecker._memo``)
+_T = TypeVar("_T")
 _FREE_TEXT = frozenset({"text", "list", "id"})  # column types whose own check would accept an invisible character
 
 
@@ -139,21 +142,24 @@ def check_cells_and_columns(
 def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Sequence[Cell]], sheet: str, first_row: int,
                  platform_choices: Mapping[str, Collection[str]] | None, progress: Callable[[int, int], None] | None,
                  columns: Columns | None, plain: bool) -> CheckReport:
+    """The rows are made into columns a part at a time, each part checked while its cells are fresh in the processor's
+    caches (transposing all 50,000 rows first, then checking them, reads every cell from memory again: slower)."""
     positions, _, header_problems = map_headers(headers, dialect, sheet)
     checker = _TableChecker(dialect, sheet, positions, [to_text(h) or "" for h in headers], platform_choices)
-    frame = _frame_of_cells(checker, rows, first_row, plain)
     problems = [*header_problems, *checker.missing_new_columns(False, [])]
-    total = len(frame)
-    texts = {name: (_plain_texts if plain else _texts)(frame.raws[name]) for name in checker.names}  # the cross checks read them too
+    make_texts = _plain_texts if plain else _texts
+    own = plain and _SPLIT_SHARES_EMPTY  # each plain column is its own texts (``_plain_texts``)
+    gathered: dict[str, tuple[list[Cell], list[str | None], bool]] = {name: ([], [], True) for name in checker.names}
+    """Column -> (raw cells, texts unless ``own``, every cell text) of the parts checked so far."""
     folded: list[list[str]] | None = [] if columns is not None and checker.key_folds else None
+    total = 0
     step = _CHUNK * 10
-    for start in range(0, total, step):
+    for start in range(0, len(rows), step):
         if progress is not None:
-            progress(start, total)
-        chunk = frame.part(start, start + step)
-        # A plain column is its own texts: one slice serves as both.
-        part = {name: (cast(list[str | None], chunk.raws[name]) if column is frame.raws[name] else column[start : start + step], all_text)
-                for name, (column, all_text) in texts.items()}
+            progress(start, len(rows))
+        chunk = _frame_of_cells(checker, rows[start : start + step], first_row + start, plain)
+        total += len(chunk)
+        part = {name: make_texts(chunk.raws[name]) for name in checker.names}
         found = checker.check(chunk, None, cross_row=True, given=part, plain=plain)
         if folded is not None:
             keyed = checker.last_keyed
@@ -162,16 +168,23 @@ def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Seque
                 folded.append(keyed.folded)
         for i in sorted(found):
             problems.extend(found[i])
+        if columns is not None:
+            for name, (column_texts, all_text) in part.items():
+                raws, texts, so_far = gathered[name]
+                raws.extend(chunk.raws[name])
+                if not own:
+                    texts.extend(column_texts)
+                gathered[name] = (raws, texts, so_far and all_text)
     if progress is not None:
-        progress(total, total)
-    if columns is not None and total == len(rows):  # no blank row left out: the frame's columns are the file's
+        progress(len(rows), len(rows))
+    if columns is not None and total == len(rows):  # no blank row left out: the gathered columns are the file's
         for name, addresses in checker.unsettled.items():
             if len(addresses) <= _CHUNK and not any(special_use_domain(a) for a in addresses if "@" in a):
                 columns.ordinary_emails.add(name)
-        for name, (column_texts, all_text) in texts.items():
+        for name, (raws, texts, all_text) in gathered.items():
             if all_text:
                 keys: list[str | None] | None = list(chain.from_iterable(folded)) if name == checker.key and folded is not None else None
-                columns.remember(name, frame.raws[name], column_texts, keys)
+                columns.remember(name, raws, cast(list[str | None], raws) if own else texts, keys)
     return CheckReport.from_problems(total, problems)
 
 
@@ -257,6 +270,8 @@ class _Rule:
     """Indexes of the texts that may fail ``validate`` (a cheap column-wide pre-filter); None: every filled cell."""
     emails: Callable[[list[str | None], set[str]], list[int]] | None = None
     """For an email column, ``suspects`` instead: it also notes the addresses whose domain may be special-use."""
+    shaped: bool = False
+    """``suspects`` reads texts only (``_shape_suspects``): cells that are not text get a look as well."""
 
     def blank(self, is_new: bool | None) -> Finding | None:
         """The finding for a blank cell: required always, or for new users (unknown -> warning)."""
@@ -325,7 +340,8 @@ def _compile(dialect: Dialect, column: Column) -> _Rule:
     if column.type == "email" and len(checks) == 1:
         emails = _distinct_email_suspects if column.unique or column.name == dialect.key else _email_suspects
         return _Rule(column, validate, allowed, dialect.title, None, emails)
-    return _Rule(column, validate, allowed, dialect.title, _suspects(dialect, column) if len(checks) == 1 else None)
+    suspects = _suspects(dialect, column) if len(checks) == 1 else None
+    return _Rule(column, validate, allowed, dialect.title, suspects, shaped=suspects is not None and column.type in SHAPES and not column.choices)
 
 
 def _suspects(dialect: Dialect, column: Column) -> Callable[[list[str | None]], list[int]] | None:
@@ -348,7 +364,34 @@ def _suspects(dialect: Dialect, column: Column) -> Callable[[list[str | None]], 
         return outside
     if column.type == "text" and not column.choices:
         return _nothing
+    if column.type in SHAPES and not column.choices:
+        return _shape_suspects(*SHAPES[column.type])
     return None
+
+
+def _shape_suspects(passes: re.Pattern[str] | None, refused: re.Pattern[str] | None) -> Callable[[list[str | None]], list[int]]:
+    """The texts a column type's parser may refuse (``codecs.SHAPES``), found with one regular-expression pass over
+    the column's texts joined with NULs (as ``survey_emails`` does for addresses): a parser call each only for those.
+
+    Texts only: a cell that is not text (a number or date Excel made) is the check loop's to look at.
+    """
+    taken = re.compile(f"\x00(?:{passes.pattern})(?=\x00)", passes.flags) if passes is not None else None
+    refusing = re.compile(f"\x00({refused.pattern})(?=\x00)", refused.flags) if refused is not None else None
+
+    def suspects(texts: list[str | None]) -> list[int]:
+        filled = cast(list[str], texts if None not in texts else [t for t in texts if t is not None])
+        joined = "\x00" + "\x00".join(filled) + "\x00"
+        if joined.count("\x00") != len(filled) + 1:  # a text holding a NUL: the joined texts cannot be split back
+            return [i for i, t in enumerate(texts) if t is not None]
+        flagged: set[str | None] = set()
+        if taken is not None:
+            flagged.update(taken.sub("", joined).split("\x00"))
+            flagged.discard("")
+        if refusing is not None:
+            flagged.update(m.group(1) for m in refusing.finditer(joined))
+        return list(compress(range(len(texts)), map(flagged.__contains__, texts))) if flagged else []
+
+    return suspects
 
 
 def _email_suspects(texts: list[str | None], unsettled: set[str]) -> list[int]:
@@ -830,6 +873,16 @@ class _Frame:
         )
 
 
+def _not_text(raws: list[Cell]) -> list[int]:
+    """Indexes of the filled cells that are not text (rare: one C-speed pass over the cells' types decides whether to look)."""
+    if set(map(type, raws)) <= _TEXT_OR_BLANK:
+        return []
+    return [i for i, r in enumerate(raws) if r is not None and r.__class__ is not str]
+
+
+_TEXT_OR_BLANK = frozenset({str, type(None)})
+
+
 def _dated(raws: list[Cell]) -> list[int]:
     """Indexes of the cells Excel made dates (rare: one C-speed pass over the cells' types decides whether to look)."""
     if not any(issubclass(kind, _DATES) for kind in set(map(type, raws))):
@@ -940,10 +993,23 @@ class _TableChecker:
         """Email column -> the addresses whose domain may be special-use (the others are ordinary: ``survey_emails``)."""
         self.last_keyed: _Keyed | None = None
         """The keyed rows of the chunk checked last (their folded keys serve the cross checks)."""
+        self.checked: dict[str, dict[str, list[Finding] | None]] = {}
+        """Column -> text -> what ``validate`` found (None: nothing), kept from chunk to chunk (``_memo``)."""
+        self.found: dict[str, dict[str, list[Finding]]] = {}
+        """Column -> text -> its ``findings`` against the platform's values, kept from chunk to chunk (``_memo``)."""
         self.slow_starts: list[int] = []
         self.slow_chunks: list[tuple[list[int], list[str]]] = []
         """(row numbers, keys) of the keyed rows of each chunk the lookalike check looked at row by row; ``slow_starts``
         holds the first row number of each, for a bisection."""
+
+    @staticmethod
+    def _memo(memos: dict[str, dict[str, _T]], name: str) -> dict[str, _T]:
+        """A column's memo of results by text (``checked`` or ``found``), emptied when it holds more than ``_MEMO`` texts
+        (a column of distinct values gains nothing from it)."""
+        memo = memos.setdefault(name, {})
+        if len(memo) > _MEMO:
+            memo.clear()
+        return memo
 
     @classmethod
     def of(cls, table: Table, platform_choices: Mapping[str, Collection[str]] | None) -> _TableChecker:
@@ -995,7 +1061,7 @@ class _TableChecker:
             formulas = [] if plain else _formulas(raws, texts, all_text)
             if known is not None or formulas:
                 closer = [i for i, t in enumerate(texts) if t is not None] if known is not None else formulas
-                seen_findings: dict[str, list[Finding]] = {}  # a text cell's findings depend on its text only
+                seen_findings = self._memo(self.found, name)  # a text cell's findings depend on its text only
                 for i in closer:
                     raw = raws[i]
                     if isinstance(raw, str):
@@ -1014,8 +1080,10 @@ class _TableChecker:
                 suspects = rule.suspects(texts) if rule.suspects is not None else [i for i, t in enumerate(texts) if t is not None]
             if rule.suspects is _nothing:  # plain text: only a cell Excel made a date needs a look
                 suspects = [] if all_text else _dated(raws)
+            elif rule.shaped and not all_text:
+                suspects = sorted({*suspects, *_not_text(raws)})
             skip = set(formulas)
-            seen_checks: dict[str, list[Finding] | None] = {}  # repeated texts (departments, groups) are validated once
+            seen_checks = self._memo(self.checked, name)  # repeated texts (departments, groups, dates) are validated once
             for i in suspects:
                 if i in skip:
                     continue

@@ -485,6 +485,19 @@ def parse_phone(text: str) -> str:
     return text
 
 
+_SURE_DATE = re.compile(r"[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])")
+"""ISO dates every month has (days 1-28, years 1000-9999): ``parse_date`` takes each without a look."""
+
+SHAPES: dict[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None]] = {
+    "id": (None, _SCIENTIFIC),
+    "phone": (_PHONE, None),
+    "date": (_SURE_DATE, None),
+}
+"""Column type -> (passes, refused): a text that ``passes`` matches whole is one its parser takes; a text ``refused``
+matches whole is one it refuses; with ``passes`` None every other text is taken. Lets the checks look at a whole
+column with one regular-expression pass and call the parser only for the rest (``checks._shape_suspects``)."""
+
+
 # --- the whole cell --------------------------------------------------------------------------------
 
 
