@@ -10,13 +10,14 @@ import re
 import unicodedata
 from pathlib import Path
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rosterbook.core import checks, codecs, problems, textsafety
 from rosterbook.core.checks import _frame_of_cells, _TableChecker, check_cells, check_cells_and_columns
 from rosterbook.core.crosschecks import columns_of_rows, cross_checks
-from rosterbook.core.dialects import load_dialect
+from rosterbook.core.dialects import dialect_names, load_dialect
 from rosterbook.core.problems import Problem, quote, sort_key
 from rosterbook.core.table import map_headers
 from rosterbook.csvfile import SplitLines, parse_csv_text
@@ -303,3 +304,24 @@ def test_the_columns_a_file_is_checked_in_reach_the_cross_checks_whole(tmp_path:
     apart += list(cross_checks(columns_of_rows(dialect, parsed.name, parsed.headers, parsed.rows, positions)))
     assert found == [(p.cell, p.code) for p in apart]
     assert ("C26", "special-use-domain") in found
+
+
+@pytest.mark.parametrize("dialect_name", dialect_names())
+def test_the_cross_checks_of_a_plain_file_read_only_the_columns_the_cell_checks_kept(dialect_name: str) -> None:
+    """``columns_read`` names every column the cross checks read of a plain file: none is gathered from the rows again
+    (each would mean splitting every line of the file once more)."""
+    dialect = load_dialect(dialect_name)
+    headers = [c.name for c in dialect.columns]
+    target = {c.name: c.references for c in dialect.columns if c.references is not None}
+    rows = []
+    for i in range(3):
+        cells = {c.name: f"u{i}@example.com" if c.type == "email" else f"v{i}" for c in dialect.columns}
+        rows.append([cells[target[h]] if h in target and target[h] in cells else cells[h] for h in headers])
+    text = "\r\n".join([",".join(headers), *(",".join(r) for r in rows)]) + "\r\n"
+    parsed = parse_csv_text(text, "users.csv", lazy=True)
+    assert parsed.source is not None and textsafety.plain_cells(parsed.source, ",")
+    _, columns = check_cells_and_columns(dialect, parsed.headers, parsed.rows, sheet=parsed.name, plain=True)
+    asked: list[str] = []
+    columns.cells._gather = lambda name: asked.append(name) or []  # type: ignore[attr-defined]
+    list(cross_checks(columns))
+    assert asked == []

@@ -43,7 +43,7 @@ from rosterbook.core.codecs import (
     survey_emails,
     to_text,
 )
-from rosterbook.core.crosschecks import Columns, columns_of_rows
+from rosterbook.core.crosschecks import Columns, columns_of_rows, columns_read
 from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.problems import Problem, Severity, cell_address, quote, quote_choices, sort_key
 from rosterbook.core.report import CheckReport
@@ -149,9 +149,13 @@ def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Seque
     problems = [*header_problems, *checker.missing_new_columns(False, [])]
     make_texts = _plain_texts if plain else _texts
     own = plain and _SPLIT_SHARES_EMPTY  # each plain column is its own texts (``_plain_texts``)
-    gathered: dict[str, tuple[list[Cell], list[str | None], bool]] = {name: ([], [], True) for name in checker.names}
+    # The columns the cross checks read (``columns_read``); a part's other cells are let go once it is checked, and the
+    # memory they held serves the next part.
+    wanted = columns_read(dialect, plain=plain) if columns is not None else frozenset()
+    gathered: dict[str, tuple[list[Cell], list[str | None], bool]] = {
+        name: ([], [], True) for name in checker.names if wanted is None or name in wanted}
     """Column -> (raw cells, texts unless ``own``, every cell text) of the parts checked so far."""
-    folded: list[list[str]] | None = [] if columns is not None and checker.key_folds else None
+    folded: list[list[str]] | None = [] if checker.key in gathered and checker.key_folds else None
     total = 0
     step = _CHUNK * 10
     for start in range(0, len(rows), step):
@@ -168,8 +172,8 @@ def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Seque
                 folded.append(keyed.folded)
         for i in sorted(found):
             problems.extend(found[i])
-        if columns is not None:
-            for name, (column_texts, all_text) in part.items():
+        for name, (column_texts, all_text) in part.items():
+            if name in gathered:
                 raws, texts, so_far = gathered[name]
                 raws.extend(chunk.raws[name])
                 if not own:

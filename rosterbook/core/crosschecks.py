@@ -188,6 +188,20 @@ def _texts(raws: Sequence[Cell]) -> list[str | None]:
     return stripped
 
 
+def columns_read(dialect: Dialect, *, plain: bool) -> frozenset[str] | None:
+    """The dialect columns ``cross_checks`` reads of a file's rows (no snapshot), or None for any of them: a file that is
+    not all plain text has every column looked at for what its upload escapes (``csv_escapes``).
+
+    What the cell checks keep for the cross checks: a column they do not keep is gathered again from the rows if a pass
+    does ask for it (correct, only slower), so a pass added below that reads another column belongs here too.
+    """
+    if not plain:
+        return None
+    names = {c.name for c in dialect.columns if c.type == "email"}  # special_use_emails
+    names.update(name for c in dialect.columns if c.references is not None for name in (c.name, c.references))  # references
+    return frozenset(names)
+
+
 def cross_checks(columns: Columns, snapshot: Mapping[str, SnapshotRow] | None = None) -> Iterator[Problem]:
     """Every pass of this module (``snapshot``: the export's, for a workbook)."""
     if snapshot is not None and columns.row_ids is not None:
