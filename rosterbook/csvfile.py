@@ -219,6 +219,17 @@ class SplitLines(Sequence[list[str]]):
     def __iter__(self) -> Iterator[list[str]]:
         return iter(self.records())
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence of the same records (a ``CsvData`` read lazily equals one read whole)."""
+        if isinstance(other, SplitLines) and other._delimiter == self._delimiter and other._lines == self._lines:
+            return True
+        return isinstance(other, Sequence) and len(other) == len(self) and list(other) == self.records()
+
+    __hash__ = None  # type: ignore[assignment]  # a sequence of lists is not hashable
+
+    def __repr__(self) -> str:
+        return f"SplitLines({len(self._lines)} lines, delimiter {self._delimiter!r})"
+
     def records(self) -> list[list[str]]:
         """Every record, split once (an empty line is an empty record, as ``csv.reader`` reads it)."""
         if self._records is None:

@@ -197,6 +197,7 @@ def test_the_shared_and_plain_path_finds_what_the_cell_and_cross_checks_find_apa
     assert isinstance(lazy.rows, SplitLines)
     assert [list(r) for r in lazy.rows[:]] == parsed.rows and [lazy.rows[i] for i in range(len(parsed.rows))] == parsed.rows
     assert lazy.rows.widest() == max(map(len, parsed.rows))
+    assert lazy == parsed and lazy.rows[1:] == parsed.rows[1:]
     plain = lazy.source is not None and textsafety.plain_cells(lazy.source, ",")
     saved = checks._CHUNK
     checks._CHUNK = 1
