@@ -41,10 +41,9 @@ def _checked(dialect_name: str, headers: list[str], rows: list[list[str]], chunk
     positions, _, _ = map_headers(headers, dialect, "Users")
     checker = _TableChecker(dialect, "Users", positions, headers, None)
     checker.vectorised = vectorised
-    frame = _frame_of_cells(checker, rows, 2)
     found: list[Problem] = []
-    for start in range(0, len(frame), chunk):
-        by_row = checker.check(frame.part(start, start + chunk), None, cross_row=True)
+    for start in range(0, len(rows), chunk):  # as ``check FILE.csv`` goes: a frame of each part of the rows
+        by_row = checker.check(_frame_of_cells(checker, rows[start : start + chunk], 2 + start), None, cross_row=True)
         for i in sorted(by_row):
             found.extend(by_row[i])
     return found

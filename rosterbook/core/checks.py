@@ -868,14 +868,6 @@ class _Frame:
     def __len__(self) -> int:
         return len(self.numbers)
 
-    def part(self, start: int, stop: int) -> _Frame:
-        """Rows ``start`` to ``stop`` (a chunk)."""
-        return _Frame(
-            self.numbers[start:stop],
-            {k: v[start:stop] for k, v in self.raws.items()},
-            {k: v[start:stop] for k, v in self.extras.items()},
-        )
-
 
 def _not_text(raws: list[Cell]) -> list[int]:
     """Indexes of the filled cells that are not text (rare: one C-speed pass over the cells' types decides whether to look)."""
