@@ -129,8 +129,7 @@ def parse_csv_text(text: str, name: str = "<csv>", encoding: str = "utf-8", *, l
         raise UsageError(f"{name}: the first line should be the header row, but it is blank.")
     headers = [h.strip() for h in records[0]]
     cut_short = len(records) > 1 and 0 < len(records[-1]) < len(headers) and not text.endswith(("\n", "\r"))
-    body = records.tail() if isinstance(records, SplitLines) else records[1:]
-    return CsvData(headers, body, encoding, delimiter, name, newline, stray, cut_short, text if plain else None)
+    return CsvData(headers, records[1:], encoding, delimiter, name, newline, stray, cut_short, text if plain else None)
 
 
 def _parse(text: str, delimiter: str, name: str, lazy: bool = False) -> tuple[Sequence[list[str]], tuple[tuple[int, int], ...], bool]:
@@ -189,7 +188,8 @@ class SplitLines(Sequence[list[str]]):
 
     ``check_csv`` checks 10,000 rows at a time: splitting each part just before it is checked keeps the part's cells
     in the processor's caches, where splitting all 50,000 rows first has them read back from memory. A slice is
-    lazy too; iterating splits every line, once (the records are kept from then on).
+    lazy too; iterating splits every line, once (the records are kept from then on). Until then a record read by its
+    index is a new list each time: read-only, as ``check_csv`` reads them.
     """
 
     __slots__ = ("_delimiter", "_lines", "_records")
@@ -239,10 +239,6 @@ class SplitLines(Sequence[list[str]]):
             else:
                 self._records = list(map(str.split, lines, repeat(delimiter)))
         return self._records
-
-    def tail(self) -> SplitLines:
-        """Every record but the first (the header row's)."""
-        return SplitLines(self._lines[1:], self._delimiter)
 
     def widest(self) -> int:
         """The most cells a record has, without splitting any (0 for none)."""
