@@ -17,7 +17,7 @@ from typing import Literal
 from rosterbook import history, journal
 from rosterbook import workbook as wbk
 from rosterbook.check_column import add_check_column, has_check_column
-from rosterbook.connectors import Connector, ExportData, SaveAs, connector_for, export_connector
+from rosterbook.connectors import Connector, ExportData, SaveAs, connector_for, export_connector, load_modules
 from rosterbook.core.cellform import cell_form
 from rosterbook.core.codecs import Cell, to_text
 from rosterbook.core.dialects import Dialect, load_dialect
@@ -433,7 +433,7 @@ def preview_workbook(
     home: str | os.PathLike[str] | None = None,
 ) -> Plan:
     """The plan: what a sync would do (``to_dict()`` is its JSON form); also written to the Preview sheet."""
-    session = Session.open(target, progress=progress)
+    session = Session.open(target, progress=progress, meanwhile=load_modules)
     with connector_for(session.dialect, session.settings, workbook=session.path, home=home) as connector:
         plan = _read_plan(session, connector, skip_rows=skip_rows, confirm_deletions=confirm_deletions, refuse_sheet=False)
     session.write_problems()
@@ -469,7 +469,7 @@ def sync_workbook(
     ``skipped``, which ``confirm(plan)`` sees), unless that leaves nothing to send. ``save_as``:
     where a file goes when the workbook has no folder (an unsaved workbook in Excel; see ``connector_for``).
     """
-    session = Session.open(target, progress=progress)
+    session = Session.open(target, progress=progress, meanwhile=load_modules)
     asked = confirm_deletions == "ask"
     name = str(getattr(session.book, "name", "") or "Book1")  # what Excel calls an unsaved workbook: the upload file's suggested name
     with connector_for(session.dialect, session.settings, workbook=session.path, home=home, save_as=save_as, name=name) as connector:

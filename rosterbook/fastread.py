@@ -80,30 +80,35 @@ class FastBook:
         self._formulas: dict[str, bool] = {}
         """``has_formulas`` answers already found (by a prefetch thread, or an earlier call)."""
 
-    def prefetch(self, sheet: str, *, formulas: Sequence[str] = ()) -> None:
-        """Start parsing ``sheet`` on a thread of its own, while the caller reads other sheets: calamine parses in Rust
-        without holding Python's lock, so a second core does it (the 50,000-row Users sheet, ~0.6 s). Its reader is a
-        second one over the same file: two threads never share one. Then the same thread finds whether each of
-        ``formulas`` holds a formula (``has_formulas``, which a writing step asks: inflating lets go of the lock too)."""
-        if sheet not in self._meta or sheet in self._prefetched:
+    def prefetch(self, *sheets: str, formulas: Sequence[str] = ()) -> None:
+        """Start parsing ``sheets``, in this order, on a thread of its own, while the caller does other work: calamine
+        parses in Rust without holding Python's lock, so a second core does it (the 50,000-row Users sheet, ~0.6 s).
+        Its reader is a second one over the same file: two threads never share one. Each sheet can be read as soon as
+        it is parsed. Then the same thread finds whether each of ``formulas`` holds a formula (``has_formulas``, which
+        a writing step asks: inflating lets go of the lock too)."""
+        wanted = [sheet for sheet in dict.fromkeys(sheets) if sheet in self._meta and sheet not in self._prefetched]
+        if not wanted:
             return
-        out: list[Any] = []
-        parsed = threading.Event()
+        slots: dict[str, tuple[threading.Event, list[Any]]] = {sheet: (threading.Event(), []) for sheet in wanted}
         scans = {name: threading.Event() for name in formulas if name in self._meta and name not in self._formulas and name not in self._scans}
         self._scans.update(scans)
 
         def parse() -> None:
+            reader: CalamineWorkbook | None = None
             try:
-                check_extent(sheet, *self._extent(sheet))
-                reader = CalamineWorkbook.from_path(str(self.path))
-                try:
-                    out.append(reader.get_sheet_by_name(sheet))
-                finally:
-                    reader.close()
-            except BaseException as exc:  # handed to the reading thread, which raises what it would have raised
-                out.append(exc)
+                for sheet, (parsed, out) in slots.items():
+                    try:
+                        check_extent(sheet, *self._extent(sheet))
+                        if reader is None:
+                            reader = CalamineWorkbook.from_path(str(self.path))
+                        out.append(reader.get_sheet_by_name(sheet))
+                    except BaseException as exc:  # handed to the reading thread, which raises what it would have raised
+                        out.append(exc)
+                    finally:
+                        parsed.set()  # the reader goes on with this sheet while this thread parses the next one
             finally:
-                parsed.set()  # the reader goes on with the sheet while this thread scans
+                if reader is not None:
+                    reader.close()
             for name, done in scans.items():
                 try:
                     with contextlib.suppress(Exception):  # a damaged member: has_formulas scans again and says so
@@ -111,8 +116,8 @@ class FastBook:
                 finally:
                     done.set()
 
-        thread = threading.Thread(target=parse, name=f"prefetch {sheet}", daemon=True)
-        self._prefetched[sheet] = (parsed, out)
+        thread = threading.Thread(target=parse, name=f"prefetch {', '.join(wanted)}", daemon=True)
+        self._prefetched.update(slots)
         self._threads.append(thread)
         thread.start()
 

@@ -168,14 +168,19 @@ def platform_choices(loaded: Loaded) -> dict[str, list[str]]:
     return out
 
 
-def _read(book: SheetBook, settings: Settings, chosen: Dialect, lenient: bool, writes: bool = True) -> tuple[Loaded, list[list[Cell]], list[tuple[int, int, int, int]],
-                                                                                   wbk.SnapshotSheet]:
-    """Snapshot, Users sheet and Lists as the core needs them."""
+def _read(book: SheetBook, settings: Settings, chosen: Dialect, lenient: bool, writes: bool = True,
+          meanwhile: Callable[[Dialect], None] | None = None) -> tuple[Loaded, list[list[Cell]], list[tuple[int, int, int, int]], wbk.SnapshotSheet]:
+    """Snapshot, Users sheet and Lists as the core needs them; ``meanwhile`` as for ``Session.open``."""
     prefetch = getattr(book, "prefetch", None)  # the file readers parse the Users sheet on another core meanwhile
     if prefetch is not None and wbk.USERS in book.sheet_names():
+        # With work to do meanwhile, the other core parses the snapshot first, then the Users sheet (while this thread
+        # decodes the snapshot); else this thread parses the snapshot itself, and the other core the Users sheet.
+        first = (wbk.SNAPSHOT,) if meanwhile is not None and wbk.SNAPSHOT in book.sheet_names() else ()
         # A sync writes into the snapshot it streams: are there formulas? (Not asked when nothing is written: a thread
         # inflating the snapshot meanwhile costs a 50,000-user check --no-write 40 MB of peak memory.)
-        prefetch(wbk.USERS, formulas=(wbk.SNAPSHOT,) if writes else ())
+        prefetch(*first, wbk.USERS, formulas=(wbk.SNAPSHOT,) if writes else ())
+    if meanwhile is not None:
+        meanwhile(chosen)
     snapshot_sheet = wbk.read_snapshot_sheet(book, lenient=lenient)
     snapshot = snapshot_sheet.rows
     exported = wbk.SNAPSHOT in book.sheet_names()
@@ -218,11 +223,13 @@ class Session:
 
     @classmethod
     def open(cls, target: Book, *, read_only: bool = False, dialect: str | None = None, progress: Progress | None = None,
-             lenient: bool = False) -> Session:
+             lenient: bool = False, meanwhile: Callable[[Dialect], None] | None = None) -> Session:
         """Open ``target`` and read everything the core needs, once.
 
         What an interrupted sync recorded in its journal (``rosterbook.journal``) is applied first. ``lenient``
         reads a snapshot that fails its check for the entries that are intact (``export --keep-edits``).
+        ``meanwhile(dialect)``: work for this thread while another core parses the snapshot (loading the modules the
+        platform's connector sends with: ``connectors.load_modules``); it must not send anything.
         """
         path = Path(target) if isinstance(target, str | os.PathLike) else journal_book(target)
         replaying = journal.exists(path)
@@ -233,7 +240,7 @@ class Session:
         chosen = workbook_dialect(book, settings)
         intents = journal.replay(book, path, chosen.key, chosen.key_fallback) if replaying and path is not None else []
         with paused_gc():  # a million cells and 50,000 entries read: no cycles among them to collect
-            loaded, grid, merged, snapshot_sheet = _read(book, settings, chosen, lenient, writes=not read_only)
+            loaded, grid, merged, snapshot_sheet = _read(book, settings, chosen, lenient, writes=not read_only, meanwhile=meanwhile)
         session = cls(book, loaded, grid, merged, snapshot_sheet, progress)
         session.intents = intents
         return session

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from rosterbook import workbook as wbk
 from rosterbook.app import preflight
-from rosterbook.connectors import Connector, SaveAs, connector_for
+from rosterbook.connectors import Connector, SaveAs, connector_for, load_modules
 from rosterbook.core import undo as core
 from rosterbook.core.cellform import cell_form
 from rosterbook.core.diff import Change, FieldChange, paused_gc
@@ -45,7 +45,7 @@ class UndoCancelled(Cancelled):
 def preview_undo(target: Book, *, sync_id: str | None = None, rows: Collection[int] | None = None, confirm_deletions: bool = False,
                  progress: Progress | None = None, home: str | os.PathLike[str] | None = None) -> Plan:
     """The reverse plan of a sync (``undo_of`` names it), written to the Preview sheet; nothing is sent."""
-    session = Session.open(target, progress=progress)
+    session = Session.open(target, progress=progress, meanwhile=load_modules)
     with connector_for(session.dialect, session.settings, workbook=session.path, home=home) as connector:
         _record, plan, _reverse = reverse_plan(session, connector, sync_id=sync_id, rows=rows, confirm_deletions=confirm_deletions)
     session.write_preview(plan)
@@ -73,7 +73,7 @@ def undo_sync(
     ``confirm(plan)`` is asked once before anything is sent; with ``confirm_deletions="ask"`` that question covers the
     deletion guard too. Returns the undo's ``SyncResult`` with ``undo_of``, the fields ``kept`` and what it ``cannot_undo``.
     """
-    session = Session.open(target, progress=progress)
+    session = Session.open(target, progress=progress, meanwhile=load_modules)
     asked = confirm_deletions == "ask"
     name = str(getattr(session.book, "name", "") or "Book1")
     with connector_for(session.dialect, session.settings, workbook=session.path, home=home, save_as=save_as, name=name) as connector:

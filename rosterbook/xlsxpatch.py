@@ -621,12 +621,13 @@ class PatchBook:
             _put(grid, row, column, text)
         sheet.formulas = found
 
-    def prefetch(self, sheet: str, *, formulas: Sequence[str] = ()) -> None:
-        """Start parsing ``sheet`` on another core while other sheets are read (``FastBook.prefetch``); that core then
-        finds whether ``sheet`` and ``formulas`` hold formulas, which reading it whole and writing a streamed sheet ask."""
-        target = self._sheets.get(sheet)
-        if target is not None and target.grid is None and target.part is not None and target.worksheet:
-            self._fast.prefetch(sheet, formulas=(sheet, *formulas))
+    def prefetch(self, *sheets: str, formulas: Sequence[str] = ()) -> None:
+        """Start parsing ``sheets`` on another core while other work goes on (``FastBook.prefetch``); that core then
+        finds whether they and ``formulas`` hold formulas, which reading a sheet whole and writing a streamed sheet ask."""
+        parsed = [sheet for sheet in sheets if (target := self._sheets.get(sheet)) is not None and target.grid is None
+                  and target.part is not None and target.worksheet]
+        if parsed:
+            self._fast.prefetch(*parsed, formulas=(*parsed, *formulas))
 
     def iter_values(self, sheet: str) -> Iterator[list[Cell]]:
         """The sheet's rows one at a time, as ``FastBook.iter_values`` streams them, when it was not read whole: a sheet

@@ -267,3 +267,56 @@ def test_only_a_writing_command_has_the_snapshot_scanned_for_formulas_meanwhile(
     writing = session.Session.open(book)
     assert isinstance(writing.book, PatchBook) and wbk.SNAPSHOT in writing.book._fast._scans
     assert writing.book._fast.has_formulas(wbk.SNAPSHOT) is False
+
+
+def test_work_meanwhile_runs_while_the_other_core_parses_the_snapshot_and_changes_nothing_read(
+        tmp_path: Path, platform: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Session.open(meanwhile=...)``: the prefetch thread is given the snapshot first, then the Users sheet; the work
+    runs once, with the workbook's dialect, after the thread started and before the snapshot is read; what is read is
+    what a session opened without it reads. Without work meanwhile, this thread parses the snapshot itself."""
+    from rosterbook.fastread import FastBook
+
+    book = _export_and_edit(tmp_path, platform)
+    events: list[tuple[str, Any]] = []
+    prefetch, read_snapshot = FastBook.prefetch, wbk.read_snapshot_sheet
+
+    def spy_prefetch(self: FastBook, *sheets: str, **kwargs: Any) -> None:
+        events.append(("prefetch", sheets))
+        prefetch(self, *sheets, **kwargs)
+
+    def spy_read(*args: Any, **kwargs: Any) -> wbk.SnapshotSheet:
+        events.append(("read snapshot", None))
+        return read_snapshot(*args, **kwargs)
+
+    monkeypatch.setattr(FastBook, "prefetch", spy_prefetch)
+    monkeypatch.setattr(wbk, "read_snapshot_sheet", spy_read)
+    plain = session.Session.open(book)
+    assert events == [("prefetch", ("Users",)), ("read snapshot", None)]
+    events.clear()
+    busy = session.Session.open(book, meanwhile=lambda dialect: events.append(("meanwhile", dialect.name)))
+    assert events == [("prefetch", (wbk.SNAPSHOT, "Users")), ("meanwhile", "scim"), ("read snapshot", None)]
+    assert busy.snapshot == plain.snapshot and busy.grid == plain.grid and busy.problems() == plain.problems()
+    assert busy.changes() == plain.changes() and len([c for c in busy.changes() if c.action == "update"]) == 3
+
+
+def test_loading_a_connectors_modules_loads_only_what_it_sends_with_and_asks_for_no_token(tmp_path: Path) -> None:
+    """``connectors.load_modules``: the SCIM client's modules for a SCIM dialect, nothing for a CSV platform's; no token
+    is looked up (none is set, and no keyring backend would answer), so it may run before the sheet's checks."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from rosterbook.connectors import load_modules\n"
+        "from rosterbook.core.dialects import load_dialect\n"
+        "load_modules(load_dialect('progression'))\n"
+        "assert 'sync_client.scim' not in sys.modules and 'scim2_models' not in sys.modules, 'a CSV platform loads no SCIM client'\n"
+        "load_modules(load_dialect('scim'))\n"
+        "assert 'sync_client.scim' in sys.modules and 'scim2_models' in sys.modules\n"
+        "assert 'keyring' not in sys.modules, 'no token was looked up'\n"
+        "print('ok')\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ROSTERBOOK_")}
+    env["HOME"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr

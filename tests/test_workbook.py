@@ -512,6 +512,31 @@ def test_a_prefetched_sheet_that_cannot_be_read_fails_as_a_plain_read_does(tmp_p
     assert messages[0] == messages[1] and "cannot be read as an .xlsx workbook (sheet 'Users')" in messages[0]
 
 
+def test_sheets_prefetched_together_are_parsed_in_turn_and_fail_one_by_one(tmp_path: Path) -> None:
+    """``FastBook.prefetch(*sheets)``: one thread parses them in the order given, each readable once parsed; a sheet
+    that cannot be read fails its own read with a plain read's message, and the sheets after it are still read."""
+    path = tmp_path / "three.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Far"
+    ws["A1"], ws["XFD1048576"] = "Username", "x"
+    for name in ("Users", "Other"):
+        sheet = wb.create_sheet(name)
+        for n in range(1, 300):
+            sheet.append([f"{name}{n}", "Sales" if n % 2 else "Ops", n])
+    wb.save(path)
+    plain = FastBook(path)
+    fast = FastBook(path)
+    fast.prefetch("Far", "Users", "Far", "No such sheet", "Other")
+    assert [t.name for t in fast._threads] == ["prefetch Far, Users, Other"]
+    assert fast.values("Other") == plain.values("Other")  # read before the one parsed ahead of it: still its own values
+    assert fast.values("Users") == plain.values("Users")
+    with pytest.raises(UsageError, match="too large to read"):
+        fast.values("Far")
+    fast.close()
+
+
 def _read_errors(path: Path) -> list[str]:
     """The error of reading the Users sheet in turn, then of reading it prefetched."""
     messages = []

@@ -27,6 +27,7 @@ __all__ = [
     "connector_for",
     "export_connector",
     "export_needs_file",
+    "load_modules",
     "platform_contacted",
     "upload_path",
 ]
@@ -42,6 +43,16 @@ def connector_for(dialect: Dialect, settings: Settings, *, workbook: Path | None
     if dialect.kind == "scim":
         return ScimConnector(settings.platform_url, home=home)
     return CsvConnector(dialect=dialect.name, workbook=workbook, save_as=save_as, name=name)
+
+
+def load_modules(dialect: Dialect) -> None:
+    """Import what the connector for ``dialect`` sends with, and nothing more: no token is looked up, no request made.
+
+    The SCIM client's modules (scim2-models builds its pydantic models and its filter grammar) take about 0.5 s of
+    this core, which ``Session.open(meanwhile=load_modules)`` spends while another core parses the workbook.
+    """
+    if dialect.kind == "scim":
+        import sync_client.scim  # noqa: F401
 
 
 def export_connector(*, platform: str | None = None, dialect: str | None = None, from_csv: str | os.PathLike[str] | None = None,
