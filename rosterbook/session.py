@@ -28,7 +28,7 @@ from rosterbook.core.history import SyncInfo, step_between
 from rosterbook.core.plan import Current, Plan, holds_values, make_plan, same_key
 from rosterbook.core.problems import Problem
 from rosterbook.core.settings import Settings
-from rosterbook.core.table import Row, SnapshotRow, Table
+from rosterbook.core.table import Row, SnapshotRow, Table, exported_as_is
 from rosterbook.core.upload import FileFormat
 from rosterbook.errors import DataError, UsageError
 from rosterbook.history import HistorySheet, Line, append, info_line, read_history, step_line
@@ -215,6 +215,7 @@ class Session:
         self.progress = progress
         self._problems: list[Problem] | None = None
         self._changes: list[Change] | None = None
+        self._as_is: frozenset[int] | None = None
         self._log: wbk.LogCursor | None = None
         self._history: HistorySheet | None = None
         self._history_read = False
@@ -281,14 +282,20 @@ class Session:
         """Every problem of the Users sheet: the checks plus its structure (computed once)."""
         if self._problems is None:
             with paused_gc():
-                self._problems = problems_of(self.loaded, self.progress)
+                self._problems = problems_of(self.loaded, self.progress, as_is=self.as_is())
         return self._problems
 
     def changes(self) -> list[Change]:
         """The core diff of the sheet against its snapshot, every row's Change (computed once)."""
         if self._changes is None:
-            self._changes = diff(self.table, list(self.snapshot.values()), self.settings)
+            self._changes = diff(self.table, list(self.snapshot.values()), self.settings, as_is=self.as_is())
         return self._changes
+
+    def as_is(self) -> frozenset[int]:
+        """The rows whose every dialect column is as exported (``exported_as_is``): found once, for the checks and the diff."""
+        if self._as_is is None:
+            self._as_is = exported_as_is(self.table, self.snapshot) if self.loaded.exported else frozenset()
+        return self._as_is
 
     def edited_rows(self) -> dict[int, dict[str, str | None]]:
         """Rows the diff changes (new rows included): row -> {column: intended canonical value}."""
@@ -407,7 +414,7 @@ class Session:
         wbk.set_row_ids(self.book, self.users, new_ids)
         self.append_log(entries)
         self.loaded, self.grid, self.merged, self.snapshot_sheet = _read(self.book, self.settings, self.dialect, False)
-        self._problems = self._changes = None
+        self._problems = self._changes = self._as_is = None
         return True
 
 
@@ -459,8 +466,9 @@ def intents_confirmed(dialect: Dialect, intents: Sequence[journal.Intent], curre
     return rebased, new_ids
 
 
-def problems_of(loaded: Loaded, progress: Progress | None = None) -> list[Problem]:
-    """The checks of a Users sheet plus its structural problems, minus formula findings on platform text."""
+def problems_of(loaded: Loaded, progress: Progress | None = None, *, as_is: Collection[int] | None = None) -> list[Problem]:
+    """The checks of a Users sheet plus its structural problems, minus formula findings on platform text (``as_is``:
+    ``exported_as_is`` of the sheet, when known)."""
     found = list(
         check_table(
             loaded.table,
@@ -470,7 +478,7 @@ def problems_of(loaded: Loaded, progress: Progress | None = None) -> list[Proble
         )
     )
     found.extend(loaded.users.problems)
-    found.extend(cross_checks(columns_of_table(loaded.table), loaded.snapshot if loaded.exported else None))
+    found.extend(cross_checks(columns_of_table(loaded.table), loaded.snapshot if loaded.exported else None, as_is=as_is))
     return _unshown_values(loaded, _without_platform_text(loaded, found))
 
 

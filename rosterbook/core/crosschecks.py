@@ -202,10 +202,10 @@ def columns_read(dialect: Dialect, *, plain: bool) -> frozenset[str] | None:
     return frozenset(names)
 
 
-def cross_checks(columns: Columns, snapshot: Mapping[str, SnapshotRow] | None = None) -> Iterator[Problem]:
-    """Every pass of this module (``snapshot``: the export's, for a workbook)."""
+def cross_checks(columns: Columns, snapshot: Mapping[str, SnapshotRow] | None = None, *, as_is: Collection[int] | None = None) -> Iterator[Problem]:
+    """Every pass of this module (``snapshot``: the export's, for a workbook; ``as_is`` as for ``cleared_keeps``)."""
     if snapshot is not None and columns.row_ids is not None:
-        yield from cleared_keeps(columns, snapshot)
+        yield from cleared_keeps(columns, snapshot, as_is)
     yield from references(columns, snapshot)
     yield from special_use_emails(columns)
     if columns.dialect.kind == "csv":
@@ -215,8 +215,11 @@ def cross_checks(columns: Columns, snapshot: Mapping[str, SnapshotRow] | None = 
 # --- blank keeps the current value ------------------------------------------------------------------
 
 
-def cleared_keeps(columns: Columns, snapshot: Mapping[str, SnapshotRow]) -> Iterator[Problem]:
-    """Cells of exported users cleared in a column where blank keeps the current value: nothing will be cleared."""
+def cleared_keeps(columns: Columns, snapshot: Mapping[str, SnapshotRow], as_is: Collection[int] | None = None) -> Iterator[Problem]:
+    """Cells of exported users cleared in a column where blank keeps the current value: nothing will be cleared.
+
+    ``as_is``: the sheet rows known to hold every dialect column as exported (``table.exported_as_is``, which the diff
+    asks too): they are not looked at again."""
     dialect = columns.dialect
     assert columns.row_ids is not None
     keeps = [c for c in dialect.columns if c.blank == "keep" and not c.write_only and c.name != dialect.key and c.name in columns.cells]
@@ -224,7 +227,10 @@ def cleared_keeps(columns: Columns, snapshot: Mapping[str, SnapshotRow]) -> Iter
         return
     names = [c.name for c in keeps]
     snaps = list(map(snapshot.get, columns.row_ids))  # type: ignore[arg-type]  # a new row's None id finds nothing
-    candidates = [i for i, snap in enumerate(snaps) if snap is not None]
+    if as_is is not None:
+        candidates = [i for i, snap, number in zip(range(len(snaps)), snaps, columns.numbers, strict=True) if snap is not None and number not in as_is]
+    else:
+        candidates = [i for i, snap in enumerate(snaps) if snap is not None]
     if columns.row_values is not None:
         # The usual row holds every such cell as exported: one C-speed comparison of whole rows rules it out.
         cells = _pick(names, [columns.row_values[i] for i in candidates])

