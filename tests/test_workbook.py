@@ -491,12 +491,7 @@ def test_a_prefetched_sheet_that_cannot_be_read_fails_as_a_plain_read_does(tmp_p
     """An error met on the prefetching thread (a sheet too large to read, a damaged sheet) is raised by the read that
     wanted the sheet, with the message a plain read gives."""
     far = tmp_path / "far.xlsx"
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Users"
-    ws["A1"], ws["XFD1048576"] = "Username", "x"
-    wb.save(far)
+    _far_book("Users").save(far)
     messages = _read_errors(far)
     assert messages[0] == messages[1] and "too large to read" in messages[0]
     damaged = tmp_path / "damaged.xlsx"
@@ -516,11 +511,7 @@ def test_sheets_prefetched_together_are_parsed_in_turn_and_fail_one_by_one(tmp_p
     """``FastBook.prefetch(*sheets)``: one thread parses them in the order given, each readable once parsed; a sheet
     that cannot be read fails its own read with a plain read's message, and the sheets after it are still read."""
     path = tmp_path / "three.xlsx"
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Far"
-    ws["A1"], ws["XFD1048576"] = "Username", "x"
+    wb = _far_book("Far")
     for name in ("Users", "Other"):
         sheet = wb.create_sheet(name)
         for n in range(1, 300):
@@ -535,6 +526,16 @@ def test_sheets_prefetched_together_are_parsed_in_turn_and_fail_one_by_one(tmp_p
     with pytest.raises(UsageError, match="too large to read"):
         fast.values("Far")
     fast.close()
+
+
+def _far_book(title: str) -> openpyxl.Workbook:
+    """A workbook whose one sheet, ``title``, holds a stray value at XFD1048576: a used range too large to read."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = title
+    ws["A1"], ws["XFD1048576"] = "Username", "x"
+    return wb
 
 
 def _read_errors(path: Path) -> list[str]:

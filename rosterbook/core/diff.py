@@ -44,7 +44,7 @@ from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.errors import UsageError
 from rosterbook.core.problems import Problem, quote
 from rosterbook.core.settings import Settings
-from rosterbook.core.table import Row, SnapshotRow, Table, exported_as_is
+from rosterbook.core.table import Row, SnapshotRow, Table
 
 Action = Literal["create", "update", "archive", "rename", "conflict", "unchanged", "deactivate", "error"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "archive", "rename", "conflict", "unchanged", "deactivate", "error")
@@ -517,8 +517,8 @@ def diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings, *, a
 def _diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings, as_is: Collection[int] | None) -> list[Change]:
     differ = _Differ(table, settings)
     by_id = {s.row_id: s for s in snapshot}
-    if as_is is None:
-        as_is = exported_as_is(table, by_id)
+    # The rows exactly as exported (``exported_as_is``): given, or found here in the same pass (no second loop).
+    names = tuple(c.name for c in table.dialect.columns if c.name in table.positions) if as_is is None else ()
     changes: list[Change] = []
     claimed: dict[str, int] = {}  # row id -> index in changes (an int: 50,000 tuples would wake the GC)
     pending: list[Row] = []
@@ -547,7 +547,8 @@ def _diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings, as_
                 pending.append(row)
             continue
         claimed[snap.row_id] = len(changes)
-        if row.number in as_is and (not extras or differ.extras_unchanged(row, snap)):
+        same = row.number in as_is if as_is is not None else tuple(map(row.values.get, names)) == tuple(map(snap.values.get, names))
+        if same and (not extras or differ.extras_unchanged(row, snap)):
             changes.append(_unchanged(row.number, snap))
         else:
             changes.append(differ.existing(row, snap))
