@@ -22,7 +22,7 @@ from rosterbook.core.cellform import cell_form
 from rosterbook.core.codecs import Cell, to_text
 from rosterbook.core.dialects import Dialect, load_dialect
 from rosterbook.core.diff import Change, paused_gc
-from rosterbook.core.plan import SHEET_BLOCKERS, Blocker, Current, Plan, deletion_threshold, holds_values, rows_text
+from rosterbook.core.plan import SHEET_BLOCKERS, Blocker, Current, Plan, deletion_threshold, holds_values, rows_text, sheet_may_refuse
 from rosterbook.core.problems import Problem
 from rosterbook.core.report import CheckReport
 from rosterbook.core.settings import Settings
@@ -352,8 +352,9 @@ def _read_plan(session: Session, connector: Connector, *, skip_rows: Collection[
     skip = set(skip_rows)
     left: dict[str, tuple[int, ...]] | None = {} if leave_out else None
     if refuse_sheet:
-        plan = _planned(session, skip, None, confirm_deletions, left)
-        _refuse([b for b in plan.blockers() if b.kind in SHEET_BLOCKERS])
+        if sheet_may_refuse(session.problems(), session.changes()):
+            plan = _planned(session, skip, None, confirm_deletions, left)
+            _refuse([b for b in plan.blockers() if b.kind in SHEET_BLOCKERS])
         current = connector.current(session.dialect, session.changes(), session.snapshot, session.present_row_ids(), session.progress,
                                     keys=session.intent_keys())
     else:

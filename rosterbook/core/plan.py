@@ -147,6 +147,13 @@ SHEET_BLOCKERS: frozenset[str] = frozenset(("header", "errors", "unknown-rows"))
 """Blockers the sheet alone decides: a sync refuses them before anything, even a read, goes to the platform."""
 
 
+def sheet_may_refuse(problems: Iterable[Problem], changes: Iterable[Change]) -> bool:
+    """Whether a plan of these problems and changes can hold one of ``SHEET_BLOCKERS``: each of them comes from an error
+    (of the header, of a row, an unknown row id) or from a change the diff found in error. False: no plan needs making
+    to know the sheet alone refuses nothing (a sync then reads the platform at once)."""
+    return any(p.severity == "error" for p in problems) or any(c.action == "error" for c in changes)
+
+
 @dataclass(frozen=True, slots=True)
 class Blocker:
     """One reason a plan may not be sent as it is (``Plan.blockers()``)."""
