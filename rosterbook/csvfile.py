@@ -186,7 +186,7 @@ def _split_plain(text: str, delimiter: str, lazy: bool = False) -> Sequence[list
 class SplitLines(Sequence[list[str]]):
     """The records of a text without quotes (``_split_plain``), kept as its lines and split where read.
 
-    ``check_csv`` checks 10,000 rows at a time: splitting each part just before it is checked keeps the part's cells
+    ``check_csv`` checks 1,000 rows at a time: splitting each part just before it is checked keeps the part's cells
     in the processor's caches, where splitting all 50,000 rows first has them read back from memory. A slice is
     lazy too; iterating splits every line, once (the records are kept from then on). Until then a record read by its
     index is a new list each time: read-only, as ``check_csv`` reads them.

@@ -142,8 +142,10 @@ def check_cells_and_columns(
 def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Sequence[Cell]], sheet: str, first_row: int,
                  platform_choices: Mapping[str, Collection[str]] | None, progress: Callable[[int, int], None] | None,
                  columns: Columns | None, plain: bool) -> CheckReport:
-    """The rows are made into columns a part at a time, each part checked while its cells are fresh in the processor's
-    caches (transposing all 50,000 rows first, then checking them, reads every cell from memory again: slower)."""
+    """The rows are made into columns a part at a time (``_CHUNK`` rows), each part checked while its cells are fresh in
+    the processor's caches (transposing all 50,000 rows first, then checking them, reads every cell from memory again:
+    slower). Parts of 1,000 rows beat parts of 10,000 (50,000-row file, 25 runs of each alternating in one process:
+    median 0.213-0.268 s against 0.299-0.353 s on a busy machine, best 0.166 s against 0.181-0.211 s)."""
     positions, _, header_problems = map_headers(headers, dialect, sheet)
     checker = _TableChecker(dialect, sheet, positions, [to_text(h) or "" for h in headers], platform_choices)
     problems = [*header_problems, *checker.missing_new_columns(False, [])]
@@ -157,7 +159,7 @@ def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Seque
     """Column -> (raw cells, texts unless ``own``, every cell text) of the parts checked so far."""
     folded: list[list[str]] | None = [] if checker.key in gathered and checker.key_folds else None
     total = 0
-    step = _CHUNK * 10
+    step = _CHUNK
     for start in range(0, len(rows), step):
         if progress is not None:
             progress(start, len(rows))
