@@ -161,6 +161,26 @@ def test_plain_cells_vouch_only_for_plain_cells(rows: list[list[str]], delimiter
         assert not cell.startswith(("=", "+", "-", "@"))
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*"ab,;\t\r\n =+-@", "\xa0", "\u200b", "é", "李"]), max_size=40), st.sampled_from([",", ";", "\t"]),
+       st.integers(min_value=1, max_value=9))
+@example(" a", ",", 1)
+@example("a,\n,b", ",", 2)
+@example("a, b", ",", 2)
+@example("a  b", ",", 2)
+@example("a ", ",", 1)
+def test_plain_cells_answer_the_same_whatever_the_pieces(text: str, delimiter: str, piece: int) -> None:
+    """``plain_cells`` maps the text a piece at a time: the pairs across two pieces, the text's first and last
+    character and a character beyond Latin-1 in any piece answer as a look at each cell does (no cell starting or
+    ending with whitespace or '=', '+', '-', '@'; no invisible character; Latin-1 only)."""
+    classes = textsafety._classes(delimiter)
+    cells = re.split(f"[{re.escape(delimiter)}\r\n]", text)
+    expected = all(ord(ch) < 256 for ch in text) and not any(classes[ord(ch)] == 4 for ch in text) and not any(
+        cell and (classes[ord(cell[0])] == 1 or classes[ord(cell[-1])] == 1) for cell in cells)
+    assert textsafety.plain_cells(text, delimiter, piece=piece) == expected
+    assert textsafety.plain_cells(text, delimiter) == expected
+
+
 # --- a whole file: the shared, plain path against the cell checks and cross checks run apart -----------------
 
 _FILES = {
