@@ -93,13 +93,15 @@ _KEY_CASES = {  # dialect -> the header row: the key column, and for EdApp the e
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.sampled_from(sorted(_KEY_CASES)), st.lists(st.tuples(st.one_of(st.just(""), _key), _key, st.sampled_from(["", "7", "07", "x"])), max_size=14),
-       st.integers(1, 6))
+@given(st.sampled_from(sorted(_KEY_CASES)), st.lists(st.tuples(st.one_of(st.just(""), _key), _key, st.sampled_from(["", "7", "07", "x"])), max_size=24),
+       st.integers(1, 12))
 @example("progression", [("zoë@x.com", "", ""), ("ok@x.com", "", ""), ("ZOË@x.com", "", ""), ("zoe\u0308@x.com", "", ""), ("o\u200bk@x.com", "", "")], 2)
 @example("jostle", [("ok", "", ""), ("ab", "", ""), ("o\u200bk", "", ""), ("OK", "", ""), ("a\u00adb", "", "")], 2)
 @example("jostle", [("ok", "", ""), ("zoë", "", ""), ("o\u200bk", "", "")], 2)
 @example("jostle", [("o\u200bk", "", ""), ("ok", "", "")], 2)  # a plain key resembling an earlier non-ASCII one, same chunk
 @example("jostle", [("ab", "", ""), ("o\u200bk", "", ""), ("ok", "", ""), ("zoë", "", "")], 2)  # ... of an earlier chunk
+@example("jostle", [("o\u200bk", "", ""), *((f"k{n}", "", "") for n in range(10)), ("ok", "", ""), ("zoë", "", ""),
+                   *((f"m{n}", "", "") for n in range(7))], 10)  # a plain key of a later, larger chunk resembling a looked-at one
 @example("edapp", [("", "ab@x.com", "7"), ("AB", "ab@x.com", "07"), ("a\u200bb", "x", "7"), ("", "AB@X.COM", "")], 1)
 def test_lookalikes_and_duplicates_are_the_row_by_row_ones_across_chunks(dialect_name: str, cells: list[tuple[str, str, str]], chunk: int) -> None:
     headers = _KEY_CASES[dialect_name]
