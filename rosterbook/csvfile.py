@@ -176,11 +176,8 @@ def _split_plain(text: str, delimiter: str, lazy: bool = False) -> Sequence[list
         lines.pop()  # the line end of the last record
     if lines and max(map(len, lines)) > _FIELD_LIMIT:
         return None
-    if lazy:
-        return SplitLines(lines, delimiter)
-    if "" in lines:  # blank lines: an empty record each
-        return [line.split(delimiter) if line else [] for line in lines]
-    return list(map(str.split, lines, repeat(delimiter)))
+    split = SplitLines(lines, delimiter)
+    return split if lazy else split.records()
 
 
 class SplitLines(Sequence[list[str]]):

@@ -228,7 +228,7 @@ def cleared_keeps(columns: Columns, snapshot: Mapping[str, SnapshotRow], as_is: 
     names = [c.name for c in keeps]
     snaps = list(map(snapshot.get, columns.row_ids))  # type: ignore[arg-type]  # a new row's None id finds nothing
     if as_is is not None:
-        candidates = [i for i, snap, number in zip(range(len(snaps)), snaps, columns.numbers, strict=True) if snap is not None and number not in as_is]
+        candidates = [i for i, (snap, number) in enumerate(zip(snaps, columns.numbers, strict=True)) if snap is not None and number not in as_is]
     else:
         candidates = [i for i, snap in enumerate(snaps) if snap is not None]
     if columns.row_values is not None:

@@ -44,7 +44,7 @@ from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.errors import UsageError
 from rosterbook.core.problems import Problem, quote
 from rosterbook.core.settings import Settings
-from rosterbook.core.table import Row, SnapshotRow, Table
+from rosterbook.core.table import Row, SnapshotRow, Table, exported_columns
 
 Action = Literal["create", "update", "archive", "rename", "conflict", "unchanged", "deactivate", "error"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "archive", "rename", "conflict", "unchanged", "deactivate", "error")
@@ -518,7 +518,7 @@ def _diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings, as_
     differ = _Differ(table, settings)
     by_id = {s.row_id: s for s in snapshot}
     # The rows exactly as exported (``exported_as_is``): given, or found here in the same pass (no second loop).
-    names = tuple(c.name for c in table.dialect.columns if c.name in table.positions) if as_is is None else ()
+    names = exported_columns(table) if as_is is None else ()
     changes: list[Change] = []
     claimed: dict[str, int] = {}  # row id -> index in changes (an int: 50,000 tuples would wake the GC)
     pending: list[Row] = []

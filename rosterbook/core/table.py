@@ -221,6 +221,12 @@ def _new_row(number: int, values: Mapping[str, Cell], row_id: str | None, extra:
     return row
 
 
+def exported_columns(table: Table) -> tuple[str, ...]:
+    """The columns a row is compared in with its snapshot entry to be as exported: every dialect column of the sheet
+    (key and passwords included), in the dialect's order."""
+    return tuple(c.name for c in table.dialect.columns if c.name in table.positions)
+
+
 def exported_as_is(table: Table, snapshot: Mapping[str, SnapshotRow]) -> frozenset[int]:
     """Sheet row numbers of the rows whose cell in every dialect column of the sheet is exactly the value exported for
     their row id (custom fields not compared): nothing about them changes, and no cell of theirs was cleared.
@@ -229,7 +235,7 @@ def exported_as_is(table: Table, snapshot: Mapping[str, SnapshotRow]) -> frozens
     50,000-user sheet, almost all of it as exported, costs about 0.2 s per pass). The diff makes the same comparison
     itself when not given the answer.
     """
-    names = tuple(c.name for c in table.dialect.columns if c.name in table.positions)
+    names = exported_columns(table)
     if not names or not snapshot:
         return frozenset()
     out: list[int] = []
