@@ -93,6 +93,7 @@ def rules_for(book: SheetBook | None, dialect: str | None = None) -> Rules:
     fingerprint = (
         tuple(_frozen(small.get(sheet)) for sheet in (wbk.SETTINGS, wbk.LISTS, DIALECT_SHEET)),
         _extent(book, wbk.SNAPSHOT) if wbk.SNAPSHOT in names else None,
+        _extent(book, wbk.SNAPSHOT_UPDATES) if wbk.SNAPSHOT_UPDATES in names else None,
     )
     key = _key(book)
     now = time.monotonic()

@@ -175,7 +175,7 @@ def _read(book: SheetBook, settings: Settings, chosen: Dialect, lenient: bool, w
     if prefetch is not None and wbk.USERS in book.sheet_names():
         # With work to do meanwhile, the other core parses the snapshot first, then the Users sheet (while this thread
         # decodes the snapshot); else this thread parses the snapshot itself, and the other core the Users sheet.
-        first = (wbk.SNAPSHOT,) if meanwhile is not None and wbk.SNAPSHOT in book.sheet_names() else ()
+        first = tuple(name for name in (wbk.SNAPSHOT, wbk.SNAPSHOT_UPDATES) if name in book.sheet_names()) if meanwhile is not None else ()
         # A sync writes into the snapshot it streams: are there formulas? (Not asked when nothing is written: a thread
         # inflating the snapshot meanwhile costs a 50,000-user check --no-write 40 MB of peak memory.)
         prefetch(*first, wbk.USERS, formulas=(wbk.SNAPSHOT,) if writes else ())

@@ -20,6 +20,12 @@ Sheets, in order:
     id, version, canonical values) in text a cell always keeps, continued over the next cells
     when long; the header row carries a digest of the whole sheet, so an edited, truncated or
     re-ordered snapshot is detected instead of trusted.
+``_snapshot_updates`` (very hidden, large snapshots only)
+    The entries syncs changed since the snapshot was last written whole, in the same lines (an
+    entry of ``null``: removed); its header carries its own digest and the snapshot's, so updates
+    meant for another snapshot are never applied. A sync of 500 users in a 50,000-user workbook
+    rewrites this small sheet and copies the snapshot as it is; once the updates pass a tenth of
+    the snapshot, the snapshot is written whole again with them merged in.
 ``_file_format`` (very hidden, CSV platforms)
     How the platform's export file was written (header spellings and order, delimiter, encoding,
     line ends): the upload file is written the same way. Never a Settings value anyone edits.
@@ -71,7 +77,20 @@ header right of ``Problems`` is never data, so Check, Preview and Sync ignore it
 SNAPSHOT_HEADERS = ("row_id", "key", "resource_id", "version", "values")
 """The snapshot's header in workbooks written before snapshot checks (still read; rewritten as below at the next write)."""
 SNAPSHOT_HEAD = ("row_id", "check", "entry (JSON; a long entry continues in the next cells)")
-SNAPSHOT_FORMAT = "rosterbook-snapshot-2"
+SNAPSHOT_FORMAT = "rosterbook-snapshot-3"
+"""Written since syncs keep the entries they change in ``SNAPSHOT_UPDATES``: a version that does not know that sheet
+refuses the snapshot rather than read it without its updates."""
+SNAPSHOT_FORMATS = ("rosterbook-snapshot-2", SNAPSHOT_FORMAT)
+"""Read. Format 2 never has updates: it is rewritten as format 3 the next time it is written whole."""
+SNAPSHOT_UPDATES = "_snapshot_updates"
+UPDATES_HEAD = ("row_id", "check", "entry (JSON, null when removed; it replaces the snapshot's)")
+UPDATES_FORMAT = "rosterbook-snapshot-updates-1"
+UPDATES_FROM = 2000
+"""A sync keeps the entries it changes in the updates sheet (and copies the snapshot as it is) only in a snapshot of
+at least this many entries: a smaller one is rewritten in a moment."""
+UPDATES_SHARE = 10
+"""... and only while the updates are at most 1/UPDATES_SHARE of the snapshot's entries; past that the snapshot is
+written whole again, the updates merged into it."""
 SNAPSHOT_CHUNK = 30000
 """Characters of an entry per cell (a cell holds 32,767; entries are ASCII-safe escaped, one unit each)."""
 SETTINGS_HEADERS = ("Setting", "Value", "What it means")
@@ -613,11 +632,29 @@ class SnapshotSheet:
     texts: Collection[str | None] | None = None
     """Texts among which every value of ``rows`` is, as read (the reader's memo, which holds other texts too: a quick
     look over them rules out odd values); None when not known."""
+    format: str = SNAPSHOT_FORMAT
+    """The snapshot sheet's format as read (format 2 has no updates)."""
+    updates: dict[str, SnapshotRow | None] = field(default_factory=dict)
+    """The updates sheet's entries by row id (None: removed); ``rows`` has them applied already."""
+    updates_digest: str | None = None
+    """The updates sheet's digest; None when there are no updates."""
+    stale: bool = False
+    """The updates sheet holds lines that do not apply (another snapshot's, or damaged ones read leniently): cleared at
+    the next write."""
+
+    @property
+    def base_digest(self) -> str:
+        """The snapshot sheet's own digest: how many entries, and a sum over (row, check) that any move or edit changes."""
+        return _digest(len(self.checks), self.total)
 
     @property
     def digest(self) -> str:
-        """The header's digest: how many entries, and a sum over (row, check) that any move or edit changes."""
-        return f"{len(self.checks)}:{self.total % (1 << 128):032x}"
+        """The digest of what the snapshot holds: the sheet's own, and the updates' when there are any."""
+        return self.base_digest if self.updates_digest is None else f"{self.base_digest}+{self.updates_digest}"
+
+
+def _digest(count: int, total: int) -> str:
+    return f"{count}:{total % (1 << 128):032x}"
 
 
 _ESCAPED = re.compile("[\x7f-\x9f\ud800-\udfff\ufffe\uffff\U00010000-\U0010ffff]")
@@ -697,6 +734,14 @@ def _entry_cells(snap: SnapshotRow) -> list[Cell]:
     return [snap.row_id, _row_check(snap.row_id, text), *(text[i : i + SNAPSHOT_CHUNK] for i in range(0, len(text), SNAPSHOT_CHUNK))]
 
 
+_REMOVED = "null"
+"""An updates line's entry for a user removed from the snapshot."""
+
+
+def _update_cells(row_id: str, snap: SnapshotRow | None) -> list[Cell]:
+    return _entry_cells(snap) if snap is not None else [row_id, _row_check(row_id, _REMOVED), _REMOVED]
+
+
 def read_snapshot(book: SheetBook) -> dict[str, SnapshotRow]:
     """The very hidden snapshot, by row id; empty for a workbook never exported."""
     return read_snapshot_sheet(book).rows
@@ -728,9 +773,12 @@ def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSh
     if tuple(to_text(c) for c in first[: len(SNAPSHOT_HEADERS)]) == SNAPSHOT_HEADERS:
         return _read_legacy_snapshot(trim_grid([list(first), *(list(cells) for cells in rows)]))
     head = [to_text(c) for c in first[:5]] + [None] * 5
-    if tuple(head[:2]) != SNAPSHOT_HEAD[:2] or head[3] != SNAPSHOT_FORMAT:
+    if tuple(head[:2]) == SNAPSHOT_HEAD[:2] and head[3] not in SNAPSHOT_FORMATS and _NEWER.fullmatch(head[3] or ""):
+        raise DataError(f"{SNAPSHOT}!D1: the export snapshot was written by a newer rosterbook ({head[3]}; this one reads "
+                        f"{' and '.join(SNAPSHOT_FORMATS)}), so it cannot be read here; nothing was sent. Update rosterbook.")
+    if tuple(head[:2]) != SNAPSHOT_HEAD[:2] or head[3] not in SNAPSHOT_FORMATS:
         raise SnapshotDamaged(f"{SNAPSHOT}!A1: the snapshot sheet's header was changed, so it cannot be trusted; nothing was sent. " + _REMEDY, [1])
-    sheet = SnapshotSheet()
+    sheet = SnapshotSheet(format=str(head[3]))
     damaged: list[int] = []
     strings = getattr(book, "strings", None)  # the reader's memo: the Users sheet, read next, repeats these values
     strings = strings if isinstance(strings, dict) else {}
@@ -759,13 +807,81 @@ def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSh
     if damaged:
         shown = ", ".join(f"{SNAPSHOT}!A{n}" for n in damaged[:5]) + (" ..." if len(damaged) > 5 else "")
         problem = f"{len(damaged)} entr{'ies do' if len(damaged) != 1 else 'y does'} not match {'their' if len(damaged) != 1 else 'its'} check ({shown})"
-    elif head[4] != sheet.digest:
+    elif head[4] != sheet.base_digest:
         problem = "its entries are not the ones rosterbook wrote there (rows deleted, added or moved)"
+    if sheet.format == SNAPSHOT_FORMAT:  # (after a damaged entry, the digest the updates were written for no longer matches)
+        found = _read_updates(book, sheet, strings, lenient or problem is not None)
+        problem = problem or found
     if problem is not None and not lenient:
         raise SnapshotDamaged(f"{SNAPSHOT}: the export snapshot was edited, truncated or re-ordered outside rosterbook: {problem}. "
                               f"It can no longer tell your edits from what was exported, so nothing was sent. {_REMEDY}", damaged)
     sheet.damaged, sheet.problem, sheet.texts = tuple(damaged), problem, strings
     return sheet
+
+
+_NEWER = re.compile(r"rosterbook-snapshot-\d+")
+
+
+def _read_updates(book: SheetBook, sheet: SnapshotSheet, strings: dict[str, str], lenient: bool) -> str | None:
+    """Apply the updates sheet to ``sheet`` (its rows, updates and digest); what is wrong with it, or None.
+
+    Updates written for another snapshot (its digest in F1 is not this one's: an older rosterbook exported again over
+    the workbook) are left out and cleared at the next write. Read leniently, a damaged line's user is left out of the
+    snapshot altogether (the snapshot's own entry for it may be older), like a damaged entry of the snapshot's.
+    """
+    if SNAPSHOT_UPDATES not in book.sheet_names():
+        return None
+    lines = iter(_rows_of(book, SNAPSHOT_UPDATES))
+    first = next(lines, [])
+    if _blank(first) and all(_blank(cells) for cells in lines):
+        return None
+    head = [to_text(c) for c in first[:6]] + [None] * 6
+    if tuple(head[:2]) != UPDATES_HEAD[:2] or head[3] != UPDATES_FORMAT:
+        sheet.stale = True
+        return f"the header of {SNAPSHOT_UPDATES!r} was changed"
+    if head[5] != sheet.base_digest:
+        sheet.stale = True
+        return None
+    updates: dict[str, SnapshotRow | None] = {}
+    damaged: list[int] = []
+    left_out: set[str] = set()
+    total = count = 0
+    for number, cells in enumerate(lines, start=2):
+        rid = cells[0] if cells and isinstance(cells[0], str) else to_text(cells[0]) if cells else None
+        check, chunks = line_chunks(cells)
+        if rid is None and check is None and not chunks:
+            continue
+        text = "".join(chunks)
+        try:
+            if rid is None or check != _row_check(rid, text) or rid in updates:
+                raise ValueError(rid)
+            updates[rid] = None if text == _REMOVED else decode_entry(rid, text, strings)
+        except ValueError:
+            damaged.append(number)
+            if rid is not None:
+                left_out.add(rid)
+            continue
+        count += 1
+        total += _place(number, str(check))
+    problem = None
+    if damaged:
+        shown = ", ".join(f"{SNAPSHOT_UPDATES}!A{n}" for n in damaged[:5]) + (" ..." if len(damaged) > 5 else "")
+        problem = f"{len(damaged)} update{'s do' if len(damaged) != 1 else ' does'} not match {'their' if len(damaged) != 1 else 'its'} check ({shown})"
+    elif head[4] != _digest(count, total):
+        problem = f"the lines of {SNAPSHOT_UPDATES!r} are not the ones rosterbook wrote there (rows deleted, added or moved)"
+    if problem is not None and not lenient:
+        return problem
+    rows = sheet.rows
+    for rid, snap in updates.items():
+        if snap is None:
+            rows.pop(rid, None)
+        else:
+            rows[rid] = snap
+    for rid in left_out:
+        rows.pop(rid, None)
+    sheet.updates, sheet.updates_digest = updates, head[4]
+    sheet.stale = problem is not None  # read leniently: the next write puts the snapshot whole, without the damaged lines
+    return problem
 
 
 def _rows_of(book: SheetBook, sheet: str) -> Iterable[Sequence[Cell]]:
@@ -820,10 +936,27 @@ def write_snapshot(book: SheetBook, rows: Iterable[SnapshotRow]) -> SnapshotShee
         sheet.checks[number] = str(cells[1])
         sheet.width[number] = len(cells)
         sheet.total += _place(number, str(cells[1]))
-    block[0][4] = sheet.digest
+    block[0][4] = sheet.base_digest
     book.clear(SNAPSHOT, 1)
     book.write_values(SNAPSHOT, 1, 1, block)
+    if SNAPSHOT_UPDATES in book.sheet_names():  # merged into the entries above
+        book.clear(SNAPSHOT_UPDATES, 1)
     return sheet
+
+
+def _write_updates(book: SheetBook, sheet: SnapshotSheet) -> None:
+    """Write the updates sheet whole from ``sheet.updates`` (sheet created very hidden when missing)."""
+    book.ensure_sheet(SNAPSHOT_UPDATES, "veryHidden")
+    block: list[list[Cell]] = [[*UPDATES_HEAD, UPDATES_FORMAT, None, sheet.base_digest]]
+    total = 0
+    for number, (rid, snap) in enumerate(sheet.updates.items(), start=2):
+        cells = _update_cells(rid, snap)
+        block.append(cells)
+        total += _place(number, str(cells[1]))
+    sheet.updates_digest = block[0][4] = _digest(len(sheet.updates), total)
+    book.clear(SNAPSHOT_UPDATES, 1)
+    book.write_values(SNAPSHOT_UPDATES, 1, 1, block)
+    sheet.stale = False
 
 
 def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed: Iterable[str] = (), *, sheet: SnapshotSheet | None = None) -> None:
@@ -838,7 +971,31 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
     if sheet is None:
         sheet = read_snapshot_sheet(book)
     sheet.texts = None  # entries not read from the sheet join it
-    if SNAPSHOT not in book.sheet_names() or sheet.legacy:
+    if SNAPSHOT not in book.sheet_names() or sheet.legacy or sheet.stale:
+        rows = {rid: snap for rid, snap in sheet.rows.items() if rid not in gone or rid in changed}
+        rows.update(changed)
+        fresh = write_snapshot(book, rows.values())
+        sheet.__dict__.update(fresh.__dict__)
+        return
+    updates = dict(sheet.updates)
+    for rid in gone:
+        if rid not in changed:
+            if rid in sheet.at:
+                updates[rid] = None
+            else:
+                updates.pop(rid, None)  # added by an update, never on the snapshot sheet
+    updates.update(changed)
+    base = len(sheet.checks)
+    if sheet.format == SNAPSHOT_FORMAT and base >= UPDATES_FROM and len(updates) * UPDATES_SHARE <= base:
+        # The snapshot sheet is copied as it is; only the small updates sheet is written.
+        for rid in gone:
+            if rid not in changed:
+                sheet.rows.pop(rid, None)
+        sheet.rows.update(changed)
+        sheet.updates = updates
+        _write_updates(book, sheet)
+        return
+    if sheet.updates:  # the updates have grown: the snapshot is written whole, with them merged in
         rows = {rid: snap for rid, snap in sheet.rows.items() if rid not in gone or rid in changed}
         rows.update(changed)
         fresh = write_snapshot(book, rows.values())
@@ -864,7 +1021,7 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
             sheet.rows.pop(rid, None)
     for number, cells in sorted(block.items()):
         book.write_values(SNAPSHOT, number, 1, [cells])
-    book.write_values(SNAPSHOT, 1, 5, [[sheet.digest]])
+    book.write_values(SNAPSHOT, 1, 5, [[sheet.base_digest]])
 
 
 def _unplace(sheet: SnapshotSheet, number: int) -> None:
@@ -1136,13 +1293,14 @@ def append_sync_log(book: SheetBook, entries: Sequence[LogEntry], *, cursor: Log
 
 
 def ensure_layout(book: SheetBook) -> None:
-    """Create any missing sheet of the layout (the snapshot very hidden)."""
+    """Create any missing sheet of the layout (the snapshot and its updates very hidden)."""
     names = set(book.sheet_names())
     for sheet in SHEET_ORDER:
         if sheet not in names:
             book.ensure_sheet(sheet, "veryHidden" if sheet == SNAPSHOT else "visible")
-    if book.visibility(SNAPSHOT) != "veryHidden":
-        book.ensure_sheet(SNAPSHOT, "veryHidden")
+    for sheet in (SNAPSHOT, SNAPSHOT_UPDATES):
+        if sheet in book.sheet_names() and book.visibility(sheet) != "veryHidden":
+            book.ensure_sheet(sheet, "veryHidden")
     grid = book.values(SYNC_LOG)
     if not grid:
         book.write_values(SYNC_LOG, 1, 1, [list(SYNC_LOG_HEADERS)])

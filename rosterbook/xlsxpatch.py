@@ -772,7 +772,7 @@ class PatchBook:
     # --- the layout's protections -------------------------------------------------------------------------
 
     def _protect(self) -> None:
-        for name in (layout.SNAPSHOT, DIALECT_SHEET, layout.FILE_FORMAT, layout.HISTORY):
+        for name in (layout.SNAPSHOT, layout.SNAPSHOT_UPDATES, DIALECT_SHEET, layout.FILE_FORMAT, layout.HISTORY):
             sheet = self._sheets.get(name)
             if sheet is not None and sheet.state != "veryHidden":
                 if sheet.state == "visible":

@@ -39,7 +39,7 @@ from rosterbook.xlsx import OpenpyxlBook
 from rosterbook.xlsxpatch import PatchBook
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "UserTemplate.xlsx"
-LAYOUT_SHEETS = (wbk.USERS, wbk.PREVIEW, wbk.SYNC_LOG, wbk.SNAPSHOT)
+LAYOUT_SHEETS = (wbk.USERS, wbk.PREVIEW, wbk.SYNC_LOG, wbk.SNAPSHOT, wbk.SNAPSHOT_UPDATES)
 
 
 def _user_made_it_their_own(source: Path, target: Path) -> None:
