@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.books import edit, platform_users, sheet_rows
+from support.books import as_format_2, edit, platform_users, sheet_rows
 from support.fakexl import from_openpyxl
 from support.ribbonui import RecordingUI
 
@@ -202,7 +202,7 @@ def _put_back_old_updates(path: Path, fresh: list[SnapshotRow], *, header: str |
         for column, value in enumerate(line, start=1):
             book.wb[wbk.SNAPSHOT_UPDATES].cell(number, column).value = value
     if header is not None:
-        book.wb[wbk.SNAPSHOT]["D1"] = header
+        as_format_2(book.wb[wbk.SNAPSHOT])
     book.save()
 
 
@@ -225,7 +225,7 @@ def test_updates_meant_for_another_snapshot_are_never_applied(tmp_path: Path, he
 def test_a_format_2_snapshot_is_read_and_updated_in_place(tmp_path: Path) -> None:
     path = _book(tmp_path)
     wb = openpyxl.load_workbook(path)
-    wb[wbk.SNAPSHOT]["D1"] = "rosterbook-snapshot-2"  # as rosterbook wrote it before the updates sheet
+    as_format_2(wb[wbk.SNAPSHOT])  # as rosterbook wrote it before the updates sheet
     wb.save(path)
     book = PatchBook(path)
     wbk.update_snapshot(book, {"r2": _entry(2, 2)})

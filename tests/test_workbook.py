@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.books import as_format_2
 
 from rosterbook import workbook as wbk
 from rosterbook.core.dialects import load_dialect
@@ -160,13 +161,34 @@ DAMAGED = r"_snapshot: the export snapshot was edited, truncated or re-ordered o
         ("A1", "id", r"_snapshot!A1: the snapshot sheet's header was changed"),
         ("B4", None, DAMAGED + r"1 entry does not match its check \(_snapshot!A4\)"),
         ("E1", "3:0", DAMAGED + r"its entries are not the ones rosterbook wrote there"),
+        ("B3", "0123456789abcdef", DAMAGED + r"1 entry does not match its check \(_snapshot!A3\)"),
+        ("A5", "r4", DAMAGED + r"1 entry does not match its check \(_snapshot!A5\)"),  # a line added
     ],
 )
-def test_edited_snapshot_is_a_clear_error(tmp_path: Path, cell: str, value: str | None, message: str) -> None:
+@pytest.mark.parametrize("old_format", [False, True])
+def test_edited_snapshot_is_a_clear_error(tmp_path: Path, cell: str, value: str | None, message: str, old_format: bool) -> None:
     book = _book(tmp_path)
+    if old_format:
+        as_format_2(book.wb["_snapshot"])
     book.wb["_snapshot"][cell] = value
     with pytest.raises(DataError, match=message):
         wbk.read_snapshot(book)
+
+
+@pytest.mark.parametrize("old_format", [False, True])
+def test_snapshot_lines_moved_intact_are_a_clear_error(tmp_path: Path, old_format: bool) -> None:
+    book = _book(tmp_path)
+    ws = book.wb["_snapshot"]
+    if old_format:
+        as_format_2(ws)
+    assert wbk.read_snapshot_sheet(book).problem is None
+    second, third = [c.value for c in ws[2]], [c.value for c in ws[3]]
+    for column, (a, b) in enumerate(zip(second, third, strict=True), start=1):
+        ws.cell(2, column).value, ws.cell(3, column).value = b, a  # each line still matches its own check
+    with pytest.raises(DataError, match=DAMAGED + "its entries are not the ones rosterbook wrote there"):
+        wbk.read_snapshot(book)
+    lenient = wbk.read_snapshot_sheet(book, lenient=True)
+    assert lenient.damaged == () and set(lenient.rows) == {"r1", "r2", "r3"}
 
 
 def test_a_legacy_snapshot_is_read_and_rewritten_with_checks(tmp_path: Path) -> None:
@@ -394,8 +416,9 @@ def test_reads_before_a_write_do_not_load_openpyxl(tmp_path: Path) -> None:
     assert fresh.loaded and fresh.values("Users")[1][8] == "updated"
 
 
-def test_update_snapshot_rewrites_only_changed_rows(tmp_path: Path) -> None:
+def test_update_snapshot_rewrites_only_changed_rows_of_a_format_2_sheet(tmp_path: Path) -> None:
     book = _book(tmp_path)
+    as_format_2(book.wb[wbk.SNAPSHOT])  # as written before the updates sheet: its digest is a sum over the lines
     before = wbk.read_snapshot(book)
     changed = {
         "r2": SnapshotRow("r2", "bo@example.com", "id-2", 'W/"5"', {**before["r2"].values, "team": "Sales"}),
@@ -407,6 +430,16 @@ def test_update_snapshot_rewrites_only_changed_rows(tmp_path: Path) -> None:
     assert after["r2"] == changed["r2"] and after["r9"] == changed["r9"]
     assert "r3" not in after
     assert [row[0] for row in book.values("_snapshot")] == ["row_id", "r1", "r2", None, "r9"]
+    assert wbk.read_snapshot_sheet(book).format == "rosterbook-snapshot-2"
+
+
+def test_update_snapshot_writes_a_small_format_3_sheet_whole(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    before = wbk.read_snapshot(book)
+    changed = {"r9": SnapshotRow("r9", "new@example.com", "id-9", 'W/"1"', {"email": "new@example.com"})}
+    wbk.update_snapshot(book, changed, removed=["r2"])
+    assert [row[0] for row in book.values("_snapshot")] == ["row_id", "r1", "r3", "r9"]  # no blank line left behind
+    assert wbk.read_snapshot(book) == {"r1": before["r1"], "r3": before["r3"], "r9": changed["r9"]}
 
 
 def test_exported_id_cells_are_text_formatted(tmp_path: Path) -> None:

@@ -128,3 +128,14 @@ def platform_state(url: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[
     groups = {str(g["id"]): {**{k: v for k, v in g.items() if k not in ("meta", "members")},
                              "members": sorted(m["value"] for m in g.get("members") or ())} for g in page.get("Resources", [])}
     return users, groups
+
+
+def as_format_2(ws: Any) -> None:
+    """Make an openpyxl snapshot sheet what rosterbook wrote before the updates sheet (format 2): the format's name,
+    and a digest summed over each line's (row, check) instead of a hash of the lines."""
+    count = total = 0
+    for row in ws.iter_rows(min_row=2, max_col=2):
+        if row[0].value is not None:
+            count, total = count + 1, total + wbk._place(row[0].row, str(row[1].value))
+    ws["D1"] = "rosterbook-snapshot-2"
+    ws["E1"] = wbk._digest(count, total)
