@@ -20,7 +20,8 @@ from rosterbook.core.table import SnapshotRow, build_table, exported_as_is
 _DIALECT = load_dialect("jostle")
 _HEADERS = ["Username", "First Name", "Last Name", "Work Email", "Job Title", "Location", "Manager", "Shoe size"]
 _COLUMNS = _HEADERS[:-1]  # the last one is a custom field, which the comparison leaves out
-_EDITS = st.sampled_from(["as exported", "cleared", "spaces only", "padded", "changed", "copied id", "no id", "custom field"])
+_EDITS = st.sampled_from(["as exported", "cleared", "spaces only", "padded", "changed", "copied id", "no id", "custom field",
+                          "not in the entry"])
 
 
 def _user(n: int) -> dict[str, str | None]:
@@ -51,6 +52,9 @@ def test_the_rows_as_exported_are_found_once_and_the_diff_and_the_warnings_do_no
             row_id = "r0"
         elif edit == "no id":
             row_id = None
+        elif edit == "not in the entry":  # exported before the column existed: its missing value counts as blank
+            kept = {c: v for c, v in _user(n).items() if c != column}
+            snapshot[f"r{n}"] = SnapshotRow(f"r{n}", f"user{n}", None, None, kept, {})
         cells = [values[c] for c in _COLUMNS] + ["43" if edit == "custom field" else None]
         rows.append(cells)
         row_ids.append(row_id)

@@ -31,12 +31,12 @@ Decisions the seeds leave open, made here and documented once:
 from __future__ import annotations
 
 import gc
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from rosterbook.core.cellform import cell_form, shown_exactly
 from rosterbook.core.codecs import CodecError, canonical_or_text, join_list, split_list, to_text
@@ -44,7 +44,7 @@ from rosterbook.core.dialects import Column, Dialect
 from rosterbook.core.errors import UsageError
 from rosterbook.core.problems import Problem, quote
 from rosterbook.core.settings import Settings
-from rosterbook.core.table import Row, SnapshotRow, Table, exported_columns
+from rosterbook.core.table import Row, SnapshotRow, Table, exported_columns, same_cells
 
 Action = Literal["create", "update", "archive", "rename", "conflict", "unchanged", "deactivate", "error"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "archive", "rename", "conflict", "unchanged", "deactivate", "error")
@@ -514,11 +514,16 @@ def diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings, *, a
         return _diff(table, snapshot, settings, as_is)
 
 
+def _nothing(values: Mapping[str, Any]) -> tuple[()]:
+    return ()
+
+
 def _diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings, as_is: Collection[int] | None) -> list[Change]:
     differ = _Differ(table, settings)
     by_id = {s.row_id: s for s in snapshot}
     # The rows exactly as exported (``exported_as_is``): given, or found here in the same pass (no second loop).
     names = exported_columns(table) if as_is is None else ()
+    pick: Callable[[Mapping[str, Any]], Any] = itemgetter(*names) if names else _nothing
     changes: list[Change] = []
     claimed: dict[str, int] = {}  # row id -> index in changes (an int: 50,000 tuples would wake the GC)
     pending: list[Row] = []
@@ -547,7 +552,7 @@ def _diff(table: Table, snapshot: Sequence[SnapshotRow], settings: Settings, as_
                 pending.append(row)
             continue
         claimed[snap.row_id] = len(changes)
-        same = row.number in as_is if as_is is not None else tuple(map(row.values.get, names)) == tuple(map(snap.values.get, names))
+        same = row.number in as_is if as_is is not None else same_cells(pick, names, row.values, snap.values)
         if same and (not extras or differ.extras_unchanged(row, snap)):
             changes.append(_unchanged(row.number, snap))
         else:
