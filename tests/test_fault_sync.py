@@ -444,15 +444,21 @@ def test_a_sync_of_2000_changes_cut_at_every_stage_ends_exactly_as_intended(vers
     print(line)
 
 
-def test_single_requests_cut_at_every_stage_end_exactly_as_intended(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
-                                                                     record_property: Callable[[str, object], None]) -> None:
+@pytest.mark.parametrize("updates", [False, True], ids=["snapshot-written-whole", "snapshot-updates-sheet"])
+def test_single_requests_cut_at_every_stage_end_exactly_as_intended(updates: bool, fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
+                                                                     record_property: Callable[[str, object], None],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if updates:  # every run's entries, re-based ones of an interrupted run included, go to the updates sheet
+        monkeypatch.setattr(wbk, "UPDATES_FROM", 1)
+        monkeypatch.setattr(wbk, "UPDATES_SHARE", 1)
     sandbox = fresh_sandbox(users=SMALL.users, seed=SMALL.seed)
     rates: dict[FaultKind, float] = {"drop_before": 0.01, "drop_after": 0.01, "cut_response": 0.01, "status_after": 0.01}
     outcome = run_scenario(SMALL, sandbox, tmp_path, _small_cut_points, rates, bulk=False)
     _all_fired(outcome.rules)
     assert not any(r.path == "/Bulk" for r in sandbox.request_log)
     assert any("(401) on PATCH" in (r.stopped or "") for r in outcome.runs)
-    line = _summary("fault-injection sync (single requests)", SMALL, outcome)
+    assert bool(wbk.read_snapshot_sheet(app.open_book(tmp_path / "faults.xlsx", read_only=True)).updates) == updates
+    line = _summary(f"fault-injection sync (single requests{', snapshot updates sheet' if updates else ''})", SMALL, outcome)
     record_property("rosterbook_summary", line)
     print(line)
 
