@@ -744,9 +744,13 @@ def _place(number: int, check: str) -> int:
     return int(hashlib.sha256(f"{number}:{check}".encode()).hexdigest()[:32], 16)
 
 
+def _line_cells(row_id: str, text: str) -> list[Cell]:
+    """A snapshot or updates line: the row id, its check, and the entry's text over as many cells as it needs."""
+    return [row_id, _row_check(row_id, text), *(text[i : i + SNAPSHOT_CHUNK] for i in range(0, len(text), SNAPSHOT_CHUNK))]
+
+
 def _entry_cells(snap: SnapshotRow) -> list[Cell]:
-    text = encode_entry(snap)
-    return [snap.row_id, _row_check(snap.row_id, text), *(text[i : i + SNAPSHOT_CHUNK] for i in range(0, len(text), SNAPSHOT_CHUNK))]
+    return _line_cells(snap.row_id, encode_entry(snap))
 
 
 _REMOVED = "null"
@@ -754,12 +758,18 @@ _REMOVED = "null"
 
 
 def _update_cells(row_id: str, snap: SnapshotRow | None) -> list[Cell]:
-    return _entry_cells(snap) if snap is not None else [row_id, _row_check(row_id, _REMOVED), _REMOVED]
+    return _entry_cells(snap) if snap is not None else _line_cells(row_id, _REMOVED)
 
 
 def read_snapshot(book: SheetBook) -> dict[str, SnapshotRow]:
     """The very hidden snapshot, by row id; empty for a workbook never exported."""
     return read_snapshot_sheet(book).rows
+
+
+def _line(cells: Sequence[Cell]) -> tuple[str | None, str | None, list[str]]:
+    """A snapshot or updates line's row id (column A), check and pieces of its entry (``line_chunks``)."""
+    rid = cells[0] if cells and isinstance(cells[0], str) else to_text(cells[0]) if cells else None
+    return (rid, *line_chunks(cells))
 
 
 def line_chunks(cells: Sequence[Cell]) -> tuple[str | None, list[str]]:
@@ -830,8 +840,7 @@ def _entries(rows: Iterable[Sequence[Cell]], sheet: SnapshotSheet, strings: dict
     checked, and the numbers of the lines that fail go to ``damaged``."""
     hashed = hashlib.sha256() if sheet.format == SNAPSHOT_FORMAT else None
     for number, cells in enumerate(rows, start=2):
-        rid = cells[0] if cells and isinstance(cells[0], str) else to_text(cells[0]) if cells else None
-        check, chunks = line_chunks(cells)
+        rid, check, chunks = _line(cells)
         if rid is None and check is None and not chunks:
             if not _blank(cells):
                 sheet.last = number
@@ -885,8 +894,7 @@ def _read_updates(book: SheetBook, sheet: SnapshotSheet, strings: dict[str, str]
     left_out: set[str] = set()
     total = count = 0
     for number, cells in enumerate(lines, start=2):
-        rid = cells[0] if cells and isinstance(cells[0], str) else to_text(cells[0]) if cells else None
-        check, chunks = line_chunks(cells)
+        rid, check, chunks = _line(cells)
         if rid is None and check is None and not chunks:
             continue
         text = "".join(chunks)
@@ -968,10 +976,11 @@ def write_snapshot(book: SheetBook, rows: Iterable[SnapshotRow]) -> SnapshotShee
     block: list[list[Cell]] = [[*SNAPSHOT_HEAD, SNAPSHOT_FORMAT, None]]
     hashed = hashlib.sha256()
     for number, snap in enumerate(rows, start=2):
-        cells = _entry_cells(snap)
+        text = encode_entry(snap)
+        cells = _line_cells(snap.row_id, text)
         block.append(cells)
         check = str(cells[1])
-        hashed.update(_content(number, snap.row_id, check, "".join(cells[2:])))  # type: ignore[arg-type]
+        hashed.update(_content(number, snap.row_id, check, text))
         sheet.rows[snap.row_id] = snap
         sheet.at[snap.row_id] = sheet.last = number
         sheet.checks[number] = check
@@ -1014,12 +1023,7 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
     if sheet is None:
         sheet = read_snapshot_sheet(book)
     sheet.texts = None  # entries not read from the sheet join it
-    if SNAPSHOT not in book.sheet_names() or sheet.legacy or sheet.stale:
-        rows = {rid: snap for rid, snap in sheet.rows.items() if rid not in gone or rid in changed}
-        rows.update(changed)
-        fresh = write_snapshot(book, rows.values())
-        sheet.__dict__.update(fresh.__dict__)
-        return
+    whole = SNAPSHOT not in book.sheet_names() or sheet.legacy or sheet.stale
     updates = dict(sheet.updates)
     for rid in gone:
         if rid not in changed:
@@ -1029,7 +1033,7 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
                 updates.pop(rid, None)  # added by an update, never on the snapshot sheet
     updates.update(changed)
     base = len(sheet.checks)
-    if sheet.format == SNAPSHOT_FORMAT and base >= UPDATES_FROM and len(updates) * UPDATES_SHARE <= base:
+    if not whole and sheet.format == SNAPSHOT_FORMAT and base >= UPDATES_FROM and len(updates) * UPDATES_SHARE <= base:
         # The snapshot sheet is copied as it is; only the small updates sheet is written.
         for rid in gone:
             if rid not in changed:
@@ -1038,9 +1042,9 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
         sheet.updates = updates
         _write_updates(book, sheet)
         return
-    if sheet.updates or sheet.format == SNAPSHOT_FORMAT:
-        # The updates have grown, or the snapshot is small: written whole, updates merged in. (Only format 2 sheets,
-        # written before the updates sheet, are rewritten in place: their digest is a sum over the lines.)
+    if whole or sheet.updates or sheet.format == SNAPSHOT_FORMAT:
+        # No sheet yet, a legacy or stale one, grown updates, or a small snapshot: written whole, updates merged in.
+        # (Only format 2 sheets, written before the updates sheet, are rewritten in place: their digest is a sum.)
         rows = {rid: snap for rid, snap in sheet.rows.items() if rid not in gone or rid in changed}
         rows.update(changed)
         fresh = write_snapshot(book, rows.values())
