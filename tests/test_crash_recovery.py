@@ -17,6 +17,7 @@ import resource
 import signal
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from support.books import edit, log_entries, platform_users, sheet_rows
 from support.scimproxies import HoldingProxy
 
 from rosterbook import app, journal
+from rosterbook import workbook as wbk
+from rosterbook.fastread import FastBook, _sheet_part
 from rosterbook.sandbox import Sandbox
 from rosterbook.session import Session
 from rosterbook.undo import undo_sync
@@ -32,6 +35,11 @@ from rosterbook.undo import undo_sync
 USERS, EDITED, CREATED, BATCH = 120, 60, 10, 20
 """70 changes in batches of 20: the creates and 10 updates, then 20, 20 and 10 updates (a Bulk request each)."""
 ROSTERBOOK = str(Path(sys.executable).parent / "rosterbook")
+ROSTERBOOK_WITH_UPDATES = [sys.executable, "-c", "import rosterbook.workbook as w, rosterbook.engine as e; w.UPDATES_FROM = w.UPDATES_SHARE = 1; "
+                           "e.Checkpoints.due = lambda self: True; from rosterbook.cli import main; main()"]
+"""The CLI with the snapshot updates sheet's thresholds at 1 (what a 2,000-user workbook does at 120 users) and a
+checkpoint after every batch (a long sync's clock, in a moment): each checkpoint of the killed sync writes the entries
+confirmed so far to ``_snapshot_updates`` and copies the snapshot as it was."""
 
 
 @pytest.fixture(autouse=True)
@@ -48,9 +56,11 @@ def _first_edits(book: Path) -> tuple[list[str], list[str]]:
     return names, created
 
 
-def _killed_sync(book: Path, proxy: HoldingProxy) -> None:
-    """Run `rosterbook sync` in a subprocess and SIGKILL it while the proxy holds back the chosen answer."""
-    process = subprocess.Popen([ROSTERBOOK, "sync", str(book), "--yes", "--batch", str(BATCH)], stdout=subprocess.PIPE,
+def _killed_sync(book: Path, proxy: HoldingProxy, updates: bool = False) -> None:
+    """Run `rosterbook sync` in a subprocess and SIGKILL it while the proxy holds back the chosen answer (``updates``:
+    with ``ROSTERBOOK_WITH_UPDATES``)."""
+    command = ROSTERBOOK_WITH_UPDATES if updates else [ROSTERBOOK]
+    process = subprocess.Popen([*command, "sync", str(book), "--yes", "--batch", str(BATCH)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env={**os.environ, "ROSTERBOOK_DEBUG": "1"})
     try:
         assert proxy.held.wait(120), process.communicate(timeout=5)
@@ -60,19 +70,37 @@ def _killed_sync(book: Path, proxy: HoldingProxy) -> None:
     assert process.returncode == -signal.SIGKILL
 
 
-@pytest.fixture(params=[1, 3, 4], ids=["first-batch", "third-batch", "last-batch"])
-def killed(request: pytest.FixtureRequest, fresh_sandbox: Callable[..., Sandbox], tmp_path: Path) -> Iterator[tuple[Sandbox, Path, list[str], list[str]]]:
+@pytest.fixture(params=[(1, False), (3, False), (4, False), (3, True), (4, True)],
+                ids=["first-batch", "third-batch", "last-batch", "third-batch-updates-sheet", "last-batch-updates-sheet"])
+def killed(request: pytest.FixtureRequest, fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Sandbox, Path, list[str], list[str]]]:
+    nth, updates = request.param
+    if updates:  # every command of the test, in this process too, goes through the updates sheet
+        monkeypatch.setattr(wbk, "UPDATES_FROM", 1)
+        monkeypatch.setattr(wbk, "UPDATES_SHARE", 1)
     sandbox = fresh_sandbox(users=USERS, seed=12)
     book = tmp_path / "book.xlsx"
-    with HoldingProxy(sandbox.url, "POST", r"/Bulk$", nth=request.param) as proxy:
+    with HoldingProxy(sandbox.url, "POST", r"/Bulk$", nth=nth) as proxy:
         app.export_workbook(book, platform=proxy.url)
+        snapshot_part = _snapshot_part(book)
         names, created = _first_edits(book)
-        _killed_sync(book, proxy)
+        _killed_sync(book, proxy, updates)
     assert journal.exists(book)  # what was sent, and what came back, is beside the workbook
+    if updates:
+        # The batches confirmed before the kill were checkpointed as updates, the export's snapshot left as it was.
+        sheet = wbk.read_snapshot_sheet(FastBook(book))
+        assert len(sheet.updates) == (nth - 1) * BATCH and _snapshot_part(book) == snapshot_part
     edit(book, {}, settings={"platform_url": sandbox.url})  # the proxy is gone: talk to the platform directly
     # The user edits again the rows the killed sync had sent (created rows included).
     edit(book, {**{(n, "Job title"): f"Second edit {i}" for i, n in enumerate(names)}, **{(c, "Job title"): "Created then edited" for c in created}})
     yield sandbox, book, names, created
+
+
+def _snapshot_part(book: Path) -> bytes:
+    with zipfile.ZipFile(book) as archive:
+        member = _sheet_part(archive, wbk.SNAPSHOT)
+        assert member is not None
+        return archive.read(member)
 
 
 def _platform_holds_the_second_edits(sandbox: Sandbox, names: list[str], created: list[str]) -> None:

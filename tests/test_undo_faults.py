@@ -12,12 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.books import HR, edit, log_entries, platform_state, sheet_rows
 from support.faultproxy import FaultProxy, Rule
 from support.syncaudit import UNKNOWN_OUTCOME, duplicates, raw_users
 
 from rosterbook import app
+from rosterbook import workbook as wbk
 from rosterbook.errors import RosterbookError
+from rosterbook.fastread import FastBook
 from rosterbook.sandbox import Sandbox
 from rosterbook.undo import undo_sync
 
@@ -79,8 +82,13 @@ def _audit(sandbox: Sandbox, lines: list[dict[str, Any]], users_before: Users, g
     return len(lines)
 
 
+@pytest.mark.parametrize("updates_sheet", [False, True], ids=["snapshot-written-whole", "snapshot-updates-sheet"])
 def test_an_undo_survives_the_fault_proxy_and_a_rerun(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
-                                                      record_property: Callable[[str, object], None]) -> None:
+                                                      record_property: Callable[[str, object], None], monkeypatch: pytest.MonkeyPatch,
+                                                      updates_sheet: bool) -> None:
+    if updates_sheet:  # thresholds at 1: the sync and every undo run write their entries to ``_snapshot_updates``
+        monkeypatch.setattr(wbk, "UPDATES_FROM", 1)
+        monkeypatch.setattr(wbk, "UPDATES_SHARE", 1)
     sandbox = fresh_sandbox(users=USERS, seed=9)
     book = tmp_path / "faults.xlsx"
     stopped: list[str] = []
@@ -93,6 +101,7 @@ def test_an_undo_survives_the_fault_proxy_and_a_rerun(fresh_sandbox: Callable[..
         created = _edits(book, random.Random(3))
         synced = app.sync_workbook(book, confirm_deletions=True)
         assert synced.ok and synced.confirmed == UPDATES + CREATES + ARCHIVES + RENAMES + MEMBERSHIPS
+        assert len(wbk.read_snapshot_sheet(FastBook(book)).updates) == (synced.confirmed if updates_sheet else 0)
         for rule in _cut_points():
             proxy.add(rule)
         for runs in range(1, MAX_RUNS + 1):  # noqa: B007 - the count is reported
@@ -130,6 +139,8 @@ def test_an_undo_survives_the_fault_proxy_and_a_rerun(fresh_sandbox: Callable[..
     synced_ids = {str(e["Platform id"]) for e in log_entries(book) if e["Sync id"] == synced.sync_id}
     assert sorted(str(e["Platform id"]) for e in undo_lines if e["Outcome"] == "ok") == sorted(synced_ids)
     assert audited == len(undo_lines)
-    record_property("rosterbook_summary", f"fault-injection undo: {len(synced_ids)} rows put back through {len(faults)} cut points "
+    if updates_sheet:
+        assert wbk.read_snapshot_sheet(FastBook(book)).updates  # the undo runs' entries went there too
+    record_property("rosterbook_summary", f"fault-injection undo{' (snapshot updates sheet)' if updates_sheet else ''}: {len(synced_ids)} rows put back through {len(faults)} cut points "
                                       f"({', '.join(sorted({f.kind if f.kind != 'status' else f'status {f.status}' for f in faults}))}), "
                                       f"{runs} runs ({failed[0]} rows failed in the first), {len(stopped)} stopped early, duplicates 0, users not as before 0, {audited} log lines audited")
