@@ -14,22 +14,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from rosterbook import history, journal
+from rosterbook import exportguard, history, journal
 from rosterbook import workbook as wbk
 from rosterbook.check_column import add_check_column, has_check_column
 from rosterbook.connectors import Connector, ExportData, SaveAs, connector_for, export_connector, load_modules
 from rosterbook.core.cellform import cell_form
-from rosterbook.core.codecs import Cell, to_text
+from rosterbook.core.codecs import Cell
 from rosterbook.core.dialects import Dialect, load_dialect
 from rosterbook.core.diff import Change, paused_gc
-from rosterbook.core.plan import SHEET_BLOCKERS, Blocker, Current, Plan, deletion_threshold, holds_values, rows_text, sheet_may_refuse
+from rosterbook.core.plan import SHEET_BLOCKERS, Blocker, Current, Plan, sheet_may_refuse
 from rosterbook.core.problems import Problem
 from rosterbook.core.report import CheckReport
 from rosterbook.core.settings import Settings
 from rosterbook.core.table import SnapshotRow
 from rosterbook.engine import BATCH, CHECKPOINT_SECONDS, Checkpoints, run_sync
-from rosterbook.errors import Cancelled, DataError, ExportShrinkError, NotRosterbookError, RosterbookError, UnsyncedEditsError, UsageError
-from rosterbook.refresh import Refreshed, keep_edits
+from rosterbook.errors import Cancelled, DataError, RosterbookError, UsageError
+from rosterbook.refresh import Refreshed
 from rosterbook.results import ExportResult, RevertResult, SyncResult
 from rosterbook.session import (
     DIALECT_SHEET,
@@ -136,7 +136,7 @@ def export_workbook(
     refreshing = existing is not None and keep_edits and bound is not None
     # The workbook's unsynced edits are read before the export, and the rest of what was read let go: the workbook
     # and the export are never in memory together (a 50,000-user export over its workbook peaked at 504 MB; now about 400).
-    edits = _unsynced_edits(existing, force) if existing is not None and not refreshing else None
+    edits = exportguard.unsynced_edits(existing, force) if existing is not None and not refreshing else None
     with export_connector(platform=platform, dialect=dialect, from_csv=from_csv, home=home, named_platform=named_platform) as connector:
         data = connector.export(progress)
     previous: Settings | None = None
@@ -145,10 +145,10 @@ def export_workbook(
     if existing is not None:
         if refreshing:
             assert bound is not None
-            previous, refreshed = _keep_edits(existing, data, force, bound if switching else None)
+            previous, refreshed = exportguard.refresh_keeping_edits(existing, data, force, bound if switching else None)
         else:
-            previous = _guard_unsynced(existing, edits, data, force, bound if switching else None)
-        _guard_shrink(existing, data, previous, force)
+            previous = exportguard.guard_unsynced(existing, edits, data, force, bound if switching else None)
+        exportguard.guard_shrink(existing, data, previous, force)
     settings = Settings.for_dialect(data.dialect, platform_url=data.platform_url).carried_over(previous)
     log = existing.values(wbk.SYNC_LOG)[1:] if existing is not None and wbk.SYNC_LOG in existing.sheet_names() else []
     if path is not None:
@@ -245,120 +245,6 @@ def _dress(book: SheetBook, data: ExportData, lists: Mapping[str, Sequence[str]]
     for name in wbk.stray_sheets(book):
         book.remove_sheet(name)
     book.arrange()
-
-
-@dataclass(frozen=True)
-class _Edits:
-    """An existing workbook's unsynced edits, as the export's guard compares them with the export (``_unsynced_edits``)."""
-
-    settings: Settings
-    dialect: Dialect
-    rows: dict[int, tuple[str | None, dict[str, str | None]]]
-    """Row -> (its user key, the values its edits intend): ``Session.edited_rows`` (none read when forced)."""
-
-
-def _unsynced_edits(book: SheetBook, force: bool) -> _Edits | None:
-    """The workbook's unsynced edits (None: a file with nothing to keep, or one ``force`` overwrites unread), read
-    before the export; what is not a rosterbook workbook, or does not read as one, is refused unless ``force``."""
-    if wbk.SETTINGS not in book.sheet_names():
-        if force or not any(book.values(s) for s in book.sheet_names()):
-            return None
-        reason = "the file is not a rosterbook workbook (no Settings sheet)"
-        raise NotRosterbookError(lambda w: f"{reason}: {w.force_export('overwrite it')}, or choose another file.", reason)
-    try:
-        session = Session.open(book)
-    except RosterbookError:
-        if force:
-            return None
-        raise
-    by_number = {r.number: r for r in session.table.rows}
-    edited = {} if force else session.edited_rows()
-    rows = {number: (session.dialect.user_key(by_number[number].text), changed) for number, changed in sorted(edited.items())}
-    strings = getattr(book, "strings", None)  # a file's reader keeps one object per text it read (``FastBook.strings``)
-    if isinstance(strings, dict):
-        strings.clear()  # none of them is needed again: they go with the session
-    return _Edits(session.settings, session.dialect, rows)
-
-
-def _guard_unsynced(book: SheetBook, edits: _Edits | None, data: ExportData, force: bool, bound: Settings | None = None) -> Settings | None:
-    """Refuse to overwrite edits the platform does not have; return the book's settings to carry over.
-    ``bound``: the workbook's settings when the export switches it to another platform."""
-    if edits is None:
-        return None
-    if bound is not None and edits.rows and not force:
-        _refuse_switch(book, sorted(edits.rows), bound, data)
-    if not edits.rows or force:
-        return edits.settings
-    # An edit the platform now has (synced, or uploaded and re-exported) is not lost by re-exporting.
-    dialect = edits.dialect
-    key_index = data.headers.index(data.dialect.key) if data.dialect.key in data.headers else None
-    fresh: dict[str, dict[str, str | None]] = {}
-    if key_index is not None:
-        for cells, snap in zip(data.rows, data.snapshots, strict=True):
-            fresh[(cells[key_index] or snap[0]).casefold()] = snap[3]
-    lost: list[int] = []
-    for number, (row_key, changed) in edits.rows.items():
-        now = fresh.get(row_key.casefold()) if row_key else None
-        if now is None or not holds_values(dialect, now, changed):
-            lost.append(number)
-    if not lost:
-        return edits.settings
-    shown = ", ".join(str(n) for n in lost[:10]) + (" ..." if len(lost) > 10 else "")
-    unsynced = f"the workbook has unsynced edits in {len(lost)} row{'s' if len(lost) != 1 else ''} ({shown}) that exporting would overwrite."
-    raise UnsyncedEditsError(
-        lambda w: f"{unsynced} Sync them first ({w.name('sync')}), {w.keep_edits()}, revert them ({w.name('revert')}), "
-                  f"or {w.force_export('discard them')}.",
-        unsynced, lost,
-    )
-
-
-def _refuse_switch(book: SheetBook, rows: list[int], bound: Settings, data: ExportData) -> None:
-    """A workbook with unsynced edits (in ``rows``) stays on its platform: its edits are relative to that platform's users."""
-    where = bound.platform_url or "the embedded sandbox"
-    switched = (f"this workbook is bound to {where} ({wbk.SETTINGS}!B{_setting_row(book, 'platform_url')}), and exporting from "
-                f"{data.platform_url or 'the embedded sandbox'} would drop its unsynced edits in {rows_text(rows)}; nothing was written.")
-    raise UnsyncedEditsError(
-        lambda w: f"{switched} Sync or revert them first, or {w.force_export('discard them')}.",
-        switched, rows,
-    )
-
-
-def _setting_row(book: SheetBook, name: str) -> int:
-    for number, row in enumerate(book.values(wbk.SETTINGS), start=1):
-        if row and to_text(row[0]) == name:
-            return number
-    return 2
-
-
-def _keep_edits(book: SheetBook, data: ExportData, force: bool, bound: Settings | None) -> tuple[Settings, Refreshed]:
-    """Refresh keeping the sheet's unsynced edits; a snapshot that fails its check is read for what is intact."""
-    session = Session.open(book, lenient=True)
-    if bound is not None and session.edited_rows():
-        _refuse_switch(session.book, sorted(session.edited_rows()), bound, data)
-    by_id, by_key = session.intent_baselines()
-    return session.settings, keep_edits(session, data, force=force, by_id=by_id, by_key=by_key)
-
-
-def _guard_shrink(book: SheetBook, data: ExportData, settings: Settings | None, force: bool) -> None:
-    """The deletion guard at export: a CSV export missing more of the workbook's exported users than the
-    threshold is refused. A cut-short file would otherwise become the new baseline, and with
-    'deactivate users not present in the file' the next upload file would deactivate everyone it lost."""
-    if force or data.source != "csv" or wbk.SNAPSHOT not in book.sheet_names():
-        return
-    try:
-        before = wbk.read_snapshot(book)
-    except RosterbookError:
-        return  # an unreadable snapshot has no users to lose; the export replaces it
-    now = {snap[0].casefold() for snap in data.snapshots}
-    missing = sorted(s.key for s in before.values() if s.key.casefold() not in now)
-    rules = settings or Settings()
-    threshold = deletion_threshold(len(before), rules.deletion_threshold_ratio, rules.deletion_threshold_min)
-    if len(missing) > threshold:
-        shown = ", ".join(repr(k) for k in missing[:3]) + (", ..." if len(missing) > 3 else "")
-        gone = (f"the export holds {len(now)} users, but this workbook's last export had {len(before)}: {len(missing)} of them are missing "
-                f"({shown}), more than the deletion guard's threshold of {threshold}. Nothing was written. A cut-short export file would make "
-                "them look deleted (and a full upload file would deactivate them).")
-        raise ExportShrinkError(lambda w: f"{gone} Check the file; if they really left the platform, {w.force_export('take this export as it is')}.", gone)
 
 
 # --- preview and sync -------------------------------------------------------------------------
