@@ -40,6 +40,7 @@ import json
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from operator import attrgetter, methodcaller
 from typing import Any
 
 import orjson
@@ -50,7 +51,7 @@ from rosterbook.core.dialects import Column, Dialect, load_dialect
 from rosterbook.core.problems import Problem, cell_address, column_letter, quote, quote_choices
 from rosterbook.core.redact import scrub
 from rosterbook.core.settings import DELETION_THRESHOLD_MIN, DELETION_THRESHOLD_RATIO, SETTING_NAMES, Settings
-from rosterbook.core.table import HEADER_ROW, SnapshotRow, Table, build_table
+from rosterbook.core.table import HEADER_ROW, SnapshotRow, Table, build_table, new_snapshot_row
 from rosterbook.core.upload import FileFormat
 from rosterbook.errors import DataError
 from rosterbook.sheets import Mark, SheetBook, trim_grid
@@ -363,9 +364,13 @@ def _lost_zeros(table: Table, snapshot: Mapping[str, SnapshotRow]) -> list[Probl
 
     ``000017`` read back as the number 17 would otherwise be sent as a change to ``17``.
     """
-    columns = [c.name for c in table.dialect.columns if c.type in ("id", "phone") and c.name in table.positions]
+    rows = table.rows
+    values = list(map(attrgetter("values"), rows))
+    # Only a cell that is not text can have lost them: one C-speed pass over each column's types rules most columns out.
+    columns = [c.name for c in table.dialect.columns if c.type in ("id", "phone") and c.name in table.positions
+               and not set(map(type, map(methodcaller("get", c.name), values))) <= _TEXT_TYPES]
     out: list[Problem] = []
-    for row in table.rows:
+    for row in rows if columns else ():
         snap = snapshot.get(row.row_id) if row.row_id else None
         if snap is None:
             continue
@@ -721,7 +726,7 @@ def decode_entry(row_id: str, text: str, strings: dict[str, str] | None = None) 
         texts = list(values.values())
         values = dict(zip(values, map(share, texts, texts), strict=True))
         key = share(key, key)
-    return SnapshotRow(row_id, key, resource_id, version, values, seen)
+    return new_snapshot_row(row_id, key, resource_id, version, values, seen)
 
 
 _TEXT_TYPES = frozenset({str, type(None)})

