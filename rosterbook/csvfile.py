@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -374,7 +374,7 @@ def check_csv(path: str | Path, dialect: str | None = None, *, progress: Callabl
     report, columns = check_cells_and_columns(chosen, data.headers, data.rows, sheet=data.name, progress=progress, plain=plain)
     problems = list(report.problems)
     problems.extend(cross_checks(columns))
-    problems.extend(_overflowing_rows(data))
+    problems.extend(_overflowing_rows(data, columns.widths))
     problems.extend(_stray_quote_problems(data))
     if data.cut_short:
         problems.append(cut_short_problem(data))
@@ -407,11 +407,12 @@ def _stray_quote_problems(data: CsvData) -> list[Problem]:
     return out
 
 
-def _overflowing_rows(data: CsvData) -> list[Problem]:
-    """Rows with more cells than the header: usually a value whose delimiter lost its quotes."""
+def _overflowing_rows(data: CsvData, widths: Collection[int] = ()) -> list[Problem]:
+    """Rows with more cells than the header: usually a value whose delimiter lost its quotes. ``widths``: how many
+    cells the rows have, when the cell checks counted them (``Columns.widths``)."""
     width = len(data.headers)
     rows = data.rows
-    if not rows or (rows.widest() if isinstance(rows, SplitLines) else max(map(len, rows))) <= width:
+    if not rows or (max(widths) if widths else rows.widest() if isinstance(rows, SplitLines) else max(map(len, rows))) <= width:
         return []
     shown = "a tab" if data.delimiter == "\t" else repr(data.delimiter)
     out = []

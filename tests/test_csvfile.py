@@ -153,6 +153,19 @@ def test_the_dialect_named_wins_over_recognition(samples: Path) -> None:
     assert report.ok is False
 
 
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted"])
+def test_one_overflowing_row_in_a_later_part_of_a_big_file(tmp_path: Path, quoted: bool) -> None:
+    # The cell checks count each part's row widths (1,000 rows a part) and the overflow check reads the widest of
+    # them: one row of 2,500 with a cell too many, in the third part, is still found, in a plain file and a quoted one.
+    rows = [f"Ann{i},Lee,ann{i}@example.com,Active" for i in range(2_500)]
+    rows[2_100] = "Bob,Ray,Jr.,bob@example.com,Active"
+    if quoted:
+        rows[0] = '"Ann0",Lee,ann0@example.com,Active'
+    path = _write(tmp_path / "p.csv", "First Name,Last Name,email,account_active\n" + "\n".join(rows) + "\n", "utf-8")
+    report = check_csv(path, "progression")
+    assert [(p.cell, p.code) for p in report.problems if p.code == "extra-cells"] == [("E2102", "extra-cells")]
+
+
 def test_a_row_with_more_cells_than_headers(tmp_path: Path) -> None:
     path = _write(tmp_path / "p.csv", "First Name,Last Name,email,account_active\nAnn,Lee,ann@example.com,Active,\nBob,Ray,Jr.,bob@example.com,Active\n", "utf-8")
     report = check_csv(path, "progression")

@@ -165,6 +165,8 @@ def _check_cells(dialect: Dialect, headers: Sequence[Cell], rows: Sequence[Seque
             progress(start, len(rows))
         chunk = _frame_of_cells(checker, rows[start : start + step], first_row + start, plain)
         total += len(chunk)
+        if columns is not None:
+            columns.widths.update(chunk.widths)
         part = {name: make_texts(chunk.raws[name]) for name in checker.names}
         found = checker.check(chunk, None, cross_row=True, given=part, plain=plain)
         if folded is not None:
@@ -866,6 +868,8 @@ class _Frame:
     """Dialect column -> raw cells (every present column)."""
     extras: dict[str, list[Cell]]
     """Custom-field header -> raw cells."""
+    widths: frozenset[int] = frozenset()
+    """How many cells the rows had, blank ones included (``_frame_of_cells``)."""
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -893,7 +897,8 @@ def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], firs
     cell is empty, never spaces)."""
     width = max(len(checker.headers_at), 1)
     body = rows
-    even = set(map(len, rows)) == {width}
+    widths = frozenset(map(len, rows))
+    even = widths == {width}
     if rows and not even and min(map(len, rows)) < width:  # short rows (a blank line is []) are padded
         body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for cells in rows]
     columns: list[Sequence[Cell]]
@@ -922,7 +927,7 @@ def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], firs
     numbers = list(range(first_row, first_row + len(body))) if keep is None else [first_row + i for i in keep]
     raws = {name: column(checker.positions[name]) for name in checker.names}
     extras = {h: column(i) for h, i in checker.extra_positions.items()}
-    return _Frame(numbers, raws, extras)
+    return _Frame(numbers, raws, extras, widths)
 
 
 def _blank_candidates(cells: Sequence[Cell]) -> list[int]:

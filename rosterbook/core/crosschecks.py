@@ -85,6 +85,9 @@ class Columns:
     """Every cell is plain text (``textsafety.plain_cells``): none starts with a character an upload file escapes."""
     ordinary_emails: set[str] = field(default_factory=set, repr=False, compare=False)
     """Email columns the cell checks found to hold no special-use domain."""
+    widths: set[int] = field(default_factory=set, repr=False, compare=False)
+    """How many cells the rows have, when the cell checks counted them all (a file's rows): the widest tells whether a
+    row overflows its header without counting again."""
     _text_cache: dict[str, list[str | None]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _fold_cache: dict[str, list[str | None]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
