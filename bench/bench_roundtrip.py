@@ -12,8 +12,8 @@ wall time and that process's peak memory (its own VmHWM, read by the step itself
 5. ``app.sync_workbook`` (sends the 500 changes, logs them, saves).
 
 The platform is then read back: every change must be there. Then the next morning's export over the synced
-workbook (``re-export``: the workbook read for unsynced edits, then written again; not in the round trip's time, in
-its memory). Targets (issue 9, item 5): the four steps under 60 s in all, and no step above 500 MB. The user's edit is openpyxl loading and
+workbook (``re-export``: the workbook read for unsynced edits, then written again), and the same with ``--keep-edits``
+(``keep-edits``: the sheet's rows read to be re-applied over the export); not in the round trip's time, in its memory. Targets (issue 9, item 5): the four steps under 60 s in all, and no step above 500 MB. The user's edit is openpyxl loading and
 saving the exported workbook (in its own process too): what every writing step cost before it
 patched the file. Issue 17: each writing step (check, preview, sync) at least 5x faster than that.
 Run: ``.venv/bin/python bench/bench_roundtrip.py [--users 50000]``.
@@ -49,8 +49,8 @@ sys.path.insert(0, sys.argv[1])
 from rosterbook import app
 step, book, platform = sys.argv[2], sys.argv[3], sys.argv[4]
 t = time.perf_counter()
-if step in ("export", "re-export"):
-    out = app.export_workbook(book, platform=platform)
+if step in ("export", "re-export", "keep-edits"):
+    out = app.export_workbook(book, platform=platform, keep_edits=step == "keep-edits")
     extra = {"rows": out["rows"]}
 elif step == "check":
     report = app.check_workbook(book)
@@ -198,15 +198,18 @@ def main(argv: list[str] | None = None) -> int:
                           f"CPU {cpu:.1f} s vs {peer_cpu:.1f} s: {peer_cpu / cpu:.1f}x")
             held = landed(link.direct, expected)
             total = sum(w for _, w, _, _, _ in figures)
-            wall, inside, again, cpu, extra = run_step("re-export", book, link.far)
-            print(f"{'re-export':<8} {wall:6.1f} s wall ({inside:6.1f} s in the call, {cpu:5.1f} s CPU)   peak {again:6.0f} MB   {extra} "
-                  "(over the synced workbook; not in the round trip's time)")
-            if extra.get("rows") != args.users:
-                raise SystemExit(f"the export over the workbook should have held {args.users} users: {extra}")
+            again = 0.0
+            for step in ("re-export", "keep-edits"):
+                wall, inside, step_peak, cpu, extra = run_step(step, book, link.far)
+                print(f"{step:<8} {wall:6.1f} s wall ({inside:6.1f} s in the call, {cpu:5.1f} s CPU)   peak {step_peak:6.0f} MB   {extra} "
+                      "(over the synced workbook; not in the round trip's time)")
+                if extra.get("rows") != args.users:
+                    raise SystemExit(f"the export over the workbook should have held {args.users} users: {extra}")
+                again = max(again, step_peak)
             peak = max(again, *(p for _, _, _, p, _ in figures))
             ok_time, ok_mem = total < TARGET_SECONDS, peak < TARGET_MB
             print(f"round trip: {total:.1f} s wall (target < {TARGET_SECONDS:.0f} s: {'ok' if ok_time else 'MISSED'}), "
-                  f"peak {peak:.0f} MB of any step, the re-export's included (target < {TARGET_MB:.0f} MB: {'ok' if ok_mem else 'MISSED'}); "
+                  f"peak {peak:.0f} MB of any step, the re-exports' included (target < {TARGET_MB:.0f} MB: {'ok' if ok_mem else 'MISSED'}); "
                   f"workbook {book.stat().st_size / 1e6:.1f} MB; {held}/{len(expected)} changes on the platform")
             if held != len(expected):
                 return 2

@@ -12,7 +12,7 @@ from rosterbook.core.dialects import Dialect
 from rosterbook.core.plan import deletion_threshold, holds_values, rows_text
 from rosterbook.core.settings import Settings
 from rosterbook.errors import ExportShrinkError, NotRosterbookError, RosterbookError, UnsyncedEditsError
-from rosterbook.refresh import Refreshed, keep_edits
+from rosterbook.refresh import Refreshed, SheetEdits, edits_of, keep_edits
 from rosterbook.session import Session
 from rosterbook.sheets import SheetBook
 
@@ -44,10 +44,16 @@ def unsynced_edits(book: SheetBook, force: bool) -> Edits | None:
     by_number = {r.number: r for r in session.table.rows}
     edited = {} if force else session.edited_rows()
     rows = {number: (session.dialect.user_key(by_number[number].text), changed) for number, changed in sorted(edited.items())}
-    strings = getattr(book, "strings", None)  # a file's reader keeps one object per text it read (``FastBook.strings``)
-    if isinstance(strings, dict):
-        strings.clear()  # none of them is needed again: they go with the session
+    _forget_texts(book)
     return Edits(session.settings, session.dialect, rows)
+
+
+def _forget_texts(book: SheetBook) -> None:
+    """Let go of the one object per text a file's reader keeps of what it read (``FastBook.strings``): what was read
+    goes with the session."""
+    strings = getattr(book, "strings", None)
+    if isinstance(strings, dict):
+        strings.clear()
 
 
 def guard_unsynced(book: SheetBook, edits: Edits | None, data: ExportData, force: bool, bound: Settings | None = None) -> Settings | None:
@@ -100,13 +106,19 @@ def setting_row(book: SheetBook, name: str) -> int:
     return 2
 
 
-def refresh_keeping_edits(book: SheetBook, data: ExportData, force: bool, bound: Settings | None) -> tuple[Settings, Refreshed]:
-    """Refresh keeping the sheet's unsynced edits; a snapshot that fails its check is read for what is intact."""
-    session = Session.open(book, lenient=True)
-    if bound is not None and session.edited_rows():
-        refuse_switch(session.book, sorted(session.edited_rows()), bound, data)
-    by_id, by_key = session.intent_baselines()
-    return session.settings, keep_edits(session, data, force=force, by_id=by_id, by_key=by_key)
+def sheet_edits(book: SheetBook) -> SheetEdits:
+    """The sheet's rows as ``export --keep-edits`` re-applies them, read before the export; a snapshot that fails its
+    check is read for what is intact."""
+    edits = edits_of(Session.open(book, lenient=True))
+    _forget_texts(book)
+    return edits
+
+
+def refresh_keeping_edits(book: SheetBook, edits: SheetEdits, data: ExportData, force: bool, bound: Settings | None) -> tuple[Settings, Refreshed]:
+    """Refresh keeping the sheet's unsynced edits (``sheet_edits``)."""
+    if bound is not None and edits.edited:
+        refuse_switch(book, edits.edited, bound, data)
+    return edits.settings, keep_edits(edits, data, force=force)
 
 
 def guard_shrink(book: SheetBook, data: ExportData, settings: Settings | None, force: bool) -> None:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from rosterbook import workbook as wbk
 from rosterbook.connectors import ExportData
 from rosterbook.core.codecs import canonical_or_text, to_text
 from rosterbook.core.dialects import Dialect
 from rosterbook.core.plan import holds_values, rows_text, same_key
+from rosterbook.core.settings import Settings
 from rosterbook.core.table import Row, SnapshotRow
 from rosterbook.errors import DataError
 from rosterbook.journal import Intent
@@ -78,17 +80,82 @@ class _Fresh:
         return dict(self.data.snapshots[index][3])
 
 
-def keep_edits(session: Session, data: ExportData, *, force: bool, by_id: Mapping[str, Intent] | None = None,
-               by_key: Mapping[str, Intent] | None = None) -> Refreshed:
+@dataclass(frozen=True, slots=True)
+class SheetRow:
+    """What ``keep_edits`` needs of one row of the sheet."""
+
+    number: int
+    row_id: str | None
+    key: str | None
+    """The row's user key as the sheet has it (``Dialect.user_key``)."""
+    entry: tuple[str | None, str] | None
+    """Its snapshot entry's (resource id, key); None for a row typed in, or one whose entry is missing or damaged."""
+    edited: dict[str, str | None] | None
+    """Its unsynced edits (``Session.edited_rows``); None when it has none."""
+    exported: dict[str, str | None] | None
+    """Its entry's values, for an edited row with an entry."""
+    typed: Mapping[str, str | None]
+    """Its cells as typed (text): the edited ones, or every one for a row without an entry."""
+
+
+_NONE: Mapping[str, str | None] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class SheetEdits:
+    """A workbook's rows as ``keep_edits`` re-applies them, read before the export (``edits_of``): the session is
+    then let go, so the workbook and the export are not in memory together."""
+
+    settings: Settings
+    dialect: Dialect
+    rows: list[SheetRow]
+    unknown: list[int]
+    """Rows with a row id the snapshot has no entry for (missing or damaged)."""
+    deleted: list[tuple[str, str | None, str]]
+    """(row id, resource id, key) of the entries whose row is gone from the sheet."""
+    ids_in_use: frozenset[str]
+    """The row ids of the sheet and of the snapshot (new ones must not collide)."""
+    by_id: Mapping[str, Intent]
+    """What an interrupted sync sent for existing users, by row id (``Session.intent_baselines``)."""
+    by_key: Mapping[str, Intent]
+    """... and for rows typed in, by folded key."""
+
+    @property
+    def edited(self) -> list[int]:
+        """The rows with unsynced edits."""
+        return [row.number for row in self.rows if row.edited is not None]
+
+
+def edits_of(session: Session) -> SheetEdits:
+    """What ``keep_edits`` needs of the session's workbook."""
+    dialect, snapshot = session.dialect, session.snapshot
+    edits = session.edited_rows()
+    by_id, by_key = session.intent_baselines()
+    rows: list[SheetRow] = []
+    for row in session.table.rows:
+        snap = snapshot.get(row.row_id) if row.row_id else None
+        edited = edits.get(row.number)
+        if snap is None:
+            typed: Mapping[str, str | None] = {**{n: to_text(v) for n, v in row.extra.items()}, **{n: to_text(v) for n, v in row.values.items()}}
+        else:
+            typed = {name: _typed(row, name) for name in edited} if edited else _NONE
+        rows.append(SheetRow(row.number, row.row_id, dialect.user_key(row.text), (snap.resource_id, snap.key) if snap is not None else None,
+                             edited, dict(snap.values) if snap is not None and edited is not None else None, typed))
+    used = {r.row_id for r in rows if r.row_id}
+    unknown = [r.number for r in rows if r.row_id and r.entry is None]
+    deleted = [(rid, snap.resource_id, snap.key) for rid, snap in snapshot.items() if rid not in used]
+    return SheetEdits(session.settings, dialect, rows, unknown, deleted, frozenset(used | set(snapshot)), by_id, by_key)
+
+
+def keep_edits(sheet: SheetEdits, data: ExportData, *, force: bool) -> Refreshed:
     """The refreshed rows and snapshot, with the sheet's unsynced edits re-applied.
 
-    ``by_id``/``by_key``: what an interrupted sync sent for rows (by row id) and for rows typed in (by folded key):
-    when the platform holds it, that is the row's baseline, and only what differs from it is an edit.
+    ``sheet.by_id``/``sheet.by_key``: what an interrupted sync sent for rows (by row id) and for rows typed in (by folded
+    key): when the platform holds it, that is the row's baseline, and only what differs from it is an edit.
     """
-    dialect = session.dialect
+    dialect = sheet.dialect
     fresh = _Fresh(dialect, data)
-    edits = session.edited_rows()
-    unknown = sorted(r.number for r in session.table.rows if r.row_id and r.row_id not in session.snapshot)
+    unknown = sheet.unknown
     if unknown and not force:
         raise DataError(
             f"{rows_text(unknown).capitalize()} of the {wbk.USERS} sheet cannot be matched to the export snapshot (their entry is missing "
@@ -96,40 +163,37 @@ def keep_edits(session: Session, data: ExportData, *, force: bool, by_id: Mappin
             "to refresh those rows from the platform and keep every other edit."
         )
     out = Refreshed()
-    used_ids = {r.row_id for r in session.table.rows if r.row_id}
-    new_ids = iter(wbk.next_row_ids(used_ids | set(session.snapshot), len(data.rows) + len(session.table.rows)))
+    new_ids = iter(wbk.next_row_ids(sheet.ids_in_use, len(data.rows) + len(sheet.rows)))
     headers = data.headers
-    for row in session.table.rows:
-        snap = session.snapshot.get(row.row_id) if row.row_id else None
-        key = dialect.user_key(row.text)
-        if snap is not None:
-            index = fresh.find(snap.resource_id, snap.key)
+    for row in sheet.rows:
+        if row.entry is not None:
+            resource_id, exported_key = row.entry
+            index = fresh.find(resource_id, exported_key)
             if index is None:
-                if row.number in edits:
-                    out.gone.append(snap.key)
+                if row.edited is not None:
+                    out.gone.append(exported_key)
                 continue
-            exported, edited = dict(snap.values), edits.get(row.number, {})
-            sent = (by_id or {}).get(snap.row_id)
+            exported, edited = dict(row.exported or {}), row.edited or {}
+            sent = sheet.by_id.get(row.row_id or "")
             if sent is not None and holds_values(dialect, fresh.values(index), sent.sent):
                 # An interrupted sync sent this row and the platform holds it: that is the baseline, not the old export.
                 exported = sent.entry_values(exported)
                 edited = {n: v for n, v in edited.items() if _canon(dialect, n, exported.get(n)) != _canon(dialect, n, v)}
-            _place(out, fresh, index, row, exported, snap.key, edited, headers, row.row_id or next(new_ids))
+            _place(out, fresh, index, row.typed, exported, exported_key, edited, headers, row.row_id or next(new_ids))
         elif row.row_id is not None:  # damaged or unknown entry (force): the platform's values, found by key
-            index = fresh.find(None, key)
+            index = fresh.find(None, row.key)
             if index is not None:
                 out.refreshed.append(out.next_row)
-                _place(out, fresh, index, row, fresh.values(index), key or "", {}, headers, next(new_ids))
+                _place(out, fresh, index, row.typed, fresh.values(index), row.key or "", {}, headers, next(new_ids))
         else:
-            sent = (by_key or {}).get((key or "").casefold())
-            _new_row(out, fresh, row, key, edits.get(row.number, {}), headers, sent.values if sent is not None else None, new_ids)
-    present = {s.row_id for s in out.snapshot} | used_ids
-    for rid, snap in session.snapshot.items():
-        index = fresh.find(snap.resource_id, snap.key) if rid not in present else None
+            sent = sheet.by_key.get((row.key or "").casefold())
+            _new_row(out, fresh, row.typed, row.key, row.edited or {}, headers, sent.values if sent is not None else None, new_ids)
+    for rid, resource_id, exported_key in sheet.deleted:
+        index = fresh.find(resource_id, exported_key)
         if index is not None:  # a user whose row was deleted from the sheet: still an exported user (the diff sees the removal)
             fresh.taken.add(index)
-            key_, resource_id, version, values = data.snapshots[index]
-            out.snapshot.append(SnapshotRow(rid, key_, resource_id, version, values))
+            key_, fresh_id, version, values = data.snapshots[index]
+            out.snapshot.append(SnapshotRow(rid, key_, fresh_id, version, values))
     for index, cells in enumerate(data.rows):
         if index not in fresh.taken:  # on the platform since the export
             rid = next(new_ids)
@@ -140,7 +204,7 @@ def keep_edits(session: Session, data: ExportData, *, force: bool, by_id: Mappin
     return out
 
 
-def _place(out: Refreshed, fresh: _Fresh, index: int, row: Row, exported: Mapping[str, str | None], exported_key: str,
+def _place(out: Refreshed, fresh: _Fresh, index: int, typed: Mapping[str, str | None], exported: Mapping[str, str | None], exported_key: str,
            edited: Mapping[str, str | None], headers: Sequence[str], rid: str) -> None:
     """A row of an exported user: the platform's fresh cells, the sheet's edited cells on top, conflicts recorded."""
     fresh.taken.add(index)
@@ -151,7 +215,7 @@ def _place(out: Refreshed, fresh: _Fresh, index: int, row: Row, exported: Mappin
     seen: dict[str, str | None] = {}
     for name, after in edited.items():
         if name in headers:
-            cells[headers.index(name)] = _typed(row, name)
+            cells[headers.index(name)] = typed.get(name)
         column = dialect.find_column(name)
         if column is not None and column.write_only:
             continue
@@ -175,7 +239,7 @@ def _place(out: Refreshed, fresh: _Fresh, index: int, row: Row, exported: Mappin
     out.snapshot.append(SnapshotRow(rid, key, resource_id, version, values, seen))
 
 
-def _new_row(out: Refreshed, fresh: _Fresh, row: Row, key: str | None, edited: Mapping[str, str | None], headers: Sequence[str],
+def _new_row(out: Refreshed, fresh: _Fresh, typed_cells: Mapping[str, str | None], key: str | None, edited: Mapping[str, str | None], headers: Sequence[str],
              baseline: Mapping[str, str | None] | None, new_ids: Iterator[str]) -> None:
     """A row typed in and never synced: the platform's user when it holds what was sent for it (or what the row says), else a new row."""
     dialect = fresh.dialect
@@ -188,10 +252,10 @@ def _new_row(out: Refreshed, fresh: _Fresh, row: Row, key: str | None, edited: M
             base = now
         if base is not None:
             differing = {name: value for name, value in typed.items() if _canon(dialect, name, base.get(name)) != _canon(dialect, name, value)}
-            _place(out, fresh, index, row, {**now, **base}, key or "", differing, headers, next(new_ids))
+            _place(out, fresh, index, typed_cells, {**now, **base}, key or "", differing, headers, next(new_ids))
             return
     out.kept.append(out.next_row)
-    out.rows.append([_typed(row, name) for name in headers])
+    out.rows.append([typed_cells.get(name) for name in headers])
     out.row_ids.append(None)
 
 
