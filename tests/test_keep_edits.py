@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from openpyxl import load_workbook
-from support.books import SCIM_JSON, edit, patch_user, platform_users, sheet_rows
+from support.books import SCIM_JSON, edit, edit_rows, patch_user, platform_users, sheet_rows
 
 from rosterbook import app
 from rosterbook import workbook as wbk
@@ -76,6 +76,31 @@ def test_keep_edits_on_a_scim_platform(fresh_sandbox: Callable[..., Sandbox], tm
     assert app.preview_workbook(book).counts["conflict"] == 1
     edit(book, {(b, "Job title"): "Platform B"})
     assert app.preview_workbook(book).counts["conflict"] == 0
+
+
+def test_keep_edits_keeps_a_row_deleted_from_the_sheet_deleted(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
+    # A row deleted in the sheet is an unsynced edit too: after the refresh its user is still an exported user (in the
+    # snapshot, with the platform's fresh values), not a user new on the platform put back at the bottom of the sheet.
+    sandbox = fresh_sandbox(users=20, seed=7)
+    book = tmp_path / "book.xlsx"
+    app.export_workbook(book, platform=sandbox.url)
+    users = platform_users(sandbox.url)
+    rows = sheet_rows(book)
+    removed, edited = sorted(n for n in rows if rows[n]["Status"] == "Active")[:2]
+    edit_rows(book, {(rows[edited]["_row"], "Job title"): "Sheet title"}, delete=rows[removed]["_row"])
+    patch_user(sandbox.url, users[removed]["id"], [{"op": "replace", "path": "title", "value": "Platform title"}])
+    result = app.export_workbook(book, keep_edits=True)
+    assert result.keep_edits is not None and result.keep_edits["conflicts"] == []
+    after = sheet_rows(book)
+    assert removed not in after and after[edited]["Job title"] == "Sheet title" and len(after) == len(rows) - 1
+    plan = app.preview_workbook(book)
+    assert {ch.key: ch.action for ch in plan.changes if ch.action != "unchanged"} == {edited: "update"}
+    # This platform keeps users missing from the sheet: the deleted row changes nothing, and the preview says why.
+    [gone] = [ch for ch in plan.changes if ch.key == removed]
+    assert gone.row is None and gone.values["Job title"] == "Platform title" and "deleted from the sheet" in gone.notes[0]
+    assert app.sync_workbook(book).ok
+    now = platform_users(sandbox.url)
+    assert (now[removed]["active"], now[removed]["title"], now[edited]["title"]) == (True, "Platform title", "Sheet title")
 
 
 def test_keep_edits_on_a_csv_platform(samples: Path, tmp_path: Path) -> None:
