@@ -365,10 +365,10 @@ def _lost_zeros(table: Table, snapshot: Mapping[str, SnapshotRow]) -> list[Probl
     ``000017`` read back as the number 17 would otherwise be sent as a change to ``17``.
     """
     rows = table.rows
-    values = list(map(attrgetter("values"), rows))
-    # Only a cell that is not text can have lost them: one C-speed pass over each column's types rules most columns out.
-    columns = [c.name for c in table.dialect.columns if c.type in ("id", "phone") and c.name in table.positions
-               and not set(map(type, map(methodcaller("get", c.name), values))) <= _TEXT_TYPES]
+    columns = [c.name for c in table.dialect.columns if c.type in ("id", "phone") and c.name in table.positions]
+    if columns:  # only a cell that is not text can have lost them: one C-speed pass over each column's types rules most out
+        values = list(map(attrgetter("values"), rows))
+        columns = [name for name in columns if not set(map(type, map(methodcaller("get", name), values))) <= _TEXT_TYPES]
     out: list[Problem] = []
     for row in rows if columns else ():
         snap = snapshot.get(row.row_id) if row.row_id else None
@@ -822,8 +822,7 @@ def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSh
         _entries(rows, sheet, strings, damaged)
     problem = None
     if damaged:
-        shown = ", ".join(f"{SNAPSHOT}!A{n}" for n in damaged[:5]) + (" ..." if len(damaged) > 5 else "")
-        problem = f"{len(damaged)} entr{'ies do' if len(damaged) != 1 else 'y does'} not match {'their' if len(damaged) != 1 else 'its'} check ({shown})"
+        problem = _unmatched(SNAPSHOT, damaged, "entry", "entries")
     elif head[4] != sheet.base_digest:
         problem = "its entries are not the ones rosterbook wrote there (rows deleted, added or moved)"
     if sheet.format == SNAPSHOT_FORMAT:  # (after a damaged entry, the digest the updates were written for no longer matches)
@@ -837,6 +836,14 @@ def read_snapshot_sheet(book: SheetBook, *, lenient: bool = False) -> SnapshotSh
 
 
 _NEWER = re.compile(r"rosterbook-snapshot-\d+")
+
+
+def _unmatched(sheet: str, numbers: Sequence[int], one: str, many: str) -> str:
+    """What is wrong with lines that do not match their check (the first five named)."""
+    shown = ", ".join(f"{sheet}!A{n}" for n in numbers[:5]) + (" ..." if len(numbers) > 5 else "")
+    if len(numbers) == 1:
+        return f"1 {one} does not match its check ({shown})"
+    return f"{len(numbers)} {many} do not match their check ({shown})"
 
 
 def _entries(rows: Iterable[Sequence[Cell]], sheet: SnapshotSheet, strings: dict[str, str], damaged: list[int] | None) -> SnapshotSheet | None:
@@ -916,8 +923,7 @@ def _read_updates(book: SheetBook, sheet: SnapshotSheet, strings: dict[str, str]
         total += _place(number, str(check))
     problem = None
     if damaged:
-        shown = ", ".join(f"{SNAPSHOT_UPDATES}!A{n}" for n in damaged[:5]) + (" ..." if len(damaged) > 5 else "")
-        problem = f"{len(damaged)} update{'s do' if len(damaged) != 1 else ' does'} not match {'their' if len(damaged) != 1 else 'its'} check ({shown})"
+        problem = _unmatched(SNAPSHOT_UPDATES, damaged, "update", "updates")
     elif head[4] != _digest(count, total):
         problem = f"the lines of {SNAPSHOT_UPDATES!r} are not the ones rosterbook wrote there (rows deleted, added or moved)"
     if problem is not None and not lenient:
@@ -1022,7 +1028,7 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
     (updates merged in); a format 2 sheet has only its changed lines rewritten in place, and its digest. ``sheet``
     is the snapshot as read (kept up to date here); without it the sheet is read again.
     """
-    gone = set(removed)
+    gone = set(removed).difference(changed)  # a user removed and changed again (re-based) is changed
     if not changed and not gone:
         return
     if sheet is None:
@@ -1031,18 +1037,16 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
     whole = SNAPSHOT not in book.sheet_names() or sheet.legacy or sheet.stale
     updates = dict(sheet.updates)
     for rid in gone:
-        if rid not in changed:
-            if rid in sheet.at:
-                updates[rid] = None
-            else:
-                updates.pop(rid, None)  # added by an update, never on the snapshot sheet
+        if rid in sheet.at:
+            updates[rid] = None
+        else:
+            updates.pop(rid, None)  # added by an update, never on the snapshot sheet
     updates.update(changed)
     base = len(sheet.checks)
     if not whole and sheet.format == SNAPSHOT_FORMAT and base >= UPDATES_FROM and len(updates) * UPDATES_SHARE <= base:
         # The snapshot sheet is copied as it is; only the small updates sheet is written.
         for rid in gone:
-            if rid not in changed:
-                sheet.rows.pop(rid, None)
+            sheet.rows.pop(rid, None)
         sheet.rows.update(changed)
         sheet.updates = updates
         _write_updates(book, sheet)
@@ -1050,7 +1054,7 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
     if whole or sheet.updates or sheet.format == SNAPSHOT_FORMAT:
         # No sheet yet, a legacy or stale one, grown updates, or a small snapshot: written whole, updates merged in.
         # (Only format 2 sheets, written before the updates sheet, are rewritten in place: their digest is a sum.)
-        rows = {rid: snap for rid, snap in sheet.rows.items() if rid not in gone or rid in changed}
+        rows = {rid: snap for rid, snap in sheet.rows.items() if rid not in gone}
         rows.update(changed)
         fresh = write_snapshot(book, rows.values())
         sheet.__dict__.update(fresh.__dict__)
@@ -1068,7 +1072,7 @@ def update_snapshot(book: SheetBook, changed: Mapping[str, SnapshotRow], removed
         sheet.total += _place(number, str(cells[1]))
         sheet.rows[rid] = snap
     for rid in gone:
-        if rid in sheet.at and rid not in changed:
+        if rid in sheet.at:
             number = sheet.at.pop(rid)
             block[number] = [None] * max(2, sheet.width.pop(number, 2))
             _unplace(sheet, number)
