@@ -93,22 +93,28 @@ class FastBook:
         scans = {name: threading.Event() for name in formulas if name in self._meta and name not in self._formulas and name not in self._scans}
         self._scans.update(scans)
 
-        def parse() -> None:
-            reader: CalamineWorkbook | None = None
+        readers: list[CalamineWorkbook] = []
+
+        def parse_one(sheet: str, parsed: threading.Event, out: list[Any]) -> None:
             try:
-                for sheet, (parsed, out) in slots.items():
-                    try:
-                        check_extent(sheet, *self._extent(sheet))
-                        if reader is None:
-                            reader = CalamineWorkbook.from_path(str(self.path))
-                        out.append(reader.get_sheet_by_name(sheet))
-                    except BaseException as exc:  # handed to the reading thread, which raises what it would have raised
-                        out.append(exc)
-                    finally:
-                        parsed.set()  # the reader goes on with this sheet while this thread parses the next one
+                check_extent(sheet, *self._extent(sheet))
+                if not readers:
+                    readers.append(CalamineWorkbook.from_path(str(self.path)))
+                out.append(readers[0].get_sheet_by_name(sheet))
+            except BaseException as exc:  # handed to the reading thread, which raises what it would have raised
+                out.append(exc)
             finally:
-                if reader is not None:
-                    reader.close()
+                parsed.set()  # the reader goes on with this sheet while this thread parses the next one
+
+        def parse() -> None:
+            try:
+                # Each sheet parsed is the reading thread's alone (popped here, held in ``_prefetched`` until read): the
+                # scans below take a while, and holding the parsed Users sheet through them (40 MB) raised a step's peak.
+                for sheet in list(slots):
+                    parse_one(sheet, *slots.pop(sheet))
+            finally:
+                if readers:
+                    readers.pop().close()
             for name, done in scans.items():
                 try:
                     with contextlib.suppress(Exception):  # a damaged member: has_formulas scans again and says so

@@ -623,11 +623,12 @@ class PatchBook:
 
     def prefetch(self, *sheets: str, formulas: Sequence[str] = ()) -> None:
         """Start parsing ``sheets`` on another core while other work goes on (``FastBook.prefetch``); that core then
-        finds whether they and ``formulas`` hold formulas, which reading a sheet whole and writing a streamed sheet ask."""
+        finds whether ``formulas`` hold formulas, which reading a sheet whole and writing a streamed sheet ask (a sheet
+        not named is scanned when asked)."""
         parsed = [sheet for sheet in sheets if (target := self._sheets.get(sheet)) is not None and target.grid is None
                   and target.part is not None and target.worksheet]
         if parsed:
-            self._fast.prefetch(*parsed, formulas=(*parsed, *formulas))
+            self._fast.prefetch(*parsed, formulas=formulas)
 
     def iter_values(self, sheet: str) -> Iterator[list[Cell]]:
         """The sheet's rows one at a time, as ``FastBook.iter_values`` streams them, when it was not read whole: a sheet
