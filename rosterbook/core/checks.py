@@ -899,7 +899,7 @@ def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], firs
     body = rows
     widths = frozenset(map(len, rows))
     even = widths == {width}
-    if rows and not even and min(map(len, rows)) < width:  # short rows (a blank line is []) are padded
+    if rows and not even and min(widths) < width:  # short rows (a blank line is []) are padded
         body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for cells in rows]
     columns: list[Sequence[Cell]]
     if even or (body and max(map(len, body)) == width):
