@@ -191,3 +191,18 @@ def test_the_split_fast_path_reads_what_the_csv_module_reads(text: str, delimite
 def test_a_line_beyond_the_csv_modules_field_limit_is_left_to_it() -> None:
     assert _split_plain("a," + "x" * (csv.field_size_limit() + 1) + "\n", ",") is None
     assert _split_plain("a,b\r\nc,d\r\n\r\n", ",") == [["a", "b"], ["c", "d"], []]
+
+
+@pytest.mark.parametrize("length", [65_535, 65_536, 65_537, 131_071, 131_072, 131_073, 200_000])
+@pytest.mark.parametrize("at", [0, 1, 70_000, 131_072])
+def test_the_line_length_guard_is_exact_whatever_piece_the_long_line_falls_in(length: int, at: int) -> None:
+    # Many short lines, with one long line starting ``at`` characters in: the pieces searched for a line feed
+    # (half the field limit each) fall anywhere across it. The csv module takes a line up to its limit.
+    limit = csv.field_size_limit()
+    short = "a,b\n" * (at // 4)
+    text = short + "c," + "x" * (length - 2) + "\n" + "d,e\n" * 40_000
+    got = _split_plain(text, ",")
+    if length > limit:
+        assert got is None
+    else:
+        assert got is not None and len(got) == at // 4 + 40_001 and max(map(len, text.split("\n"))) == length
