@@ -100,6 +100,8 @@ def refuse_switch(book: SheetBook, rows: list[int], bound: Settings, data: Expor
 
 
 def setting_row(book: SheetBook, name: str) -> int:
+    """The Settings sheet row holding the setting ``name`` (column A), for a message pointing at its cell; row 2, the
+    first setting's row, when the sheet does not hold it (a workbook whose Settings sheet was edited)."""
     for number, row in enumerate(book.values(wbk.SETTINGS), start=1):
         if row and to_text(row[0]) == name:
             return number
