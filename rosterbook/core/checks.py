@@ -21,8 +21,9 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from itertools import chain, compress, repeat
-from operator import and_, is_, is_not, itemgetter, ne, not_
+from operator import and_, iadd, is_, is_not, itemgetter, ne, not_
 from typing import TypeVar, cast
 
 from rosterbook.core.codecs import (
@@ -904,8 +905,9 @@ def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], firs
     columns: list[Sequence[Cell]]
     if even or (body and max(map(len, body)) == width):
         # Every row as wide as the header (a well-formed file): one flat list, each column a strided slice of it,
-        # several times faster than zip(*rows), which steps 50,000 iterators once per column.
-        flat = list(chain.from_iterable(body))
+        # several times faster than zip(*rows), which steps 50,000 iterators once per column. The rows are appended
+        # to the flat list a row at a time (``+=``, a block copy each): faster than stepping a chain cell by cell.
+        flat: list[Cell] = reduce(iadd, body, [])
         columns = [flat[i::width] for i in range(width)]
     else:
         columns = list(zip(*body, strict=False)) if body else [() for _ in range(width)]
