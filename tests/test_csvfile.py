@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rosterbook.csvfile import _split_plain, check_csv, parse_csv_text, read_csv, sniff_delimiter
+from rosterbook.csvfile import SplitLines, _split_plain, check_csv, parse_csv_text, read_csv, sniff_delimiter
 from rosterbook.errors import UsageError
 
 ROWS = [["Zoë", "Lefèvre", "zoe@example.com"], ["José", "García", "jose@example.com"]]
@@ -191,6 +191,31 @@ def test_the_split_fast_path_reads_what_the_csv_module_reads(text: str, delimite
 def test_a_line_beyond_the_csv_modules_field_limit_is_left_to_it() -> None:
     assert _split_plain("a," + "x" * (csv.field_size_limit() + 1) + "\n", ",") is None
     assert _split_plain("a,b\r\nc,d\r\n\r\n", ",") == [["a", "b"], ["c", "d"], []]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["", "a", "bé", " c"]), max_size=5), max_size=8), st.integers(1, 5))
+def test_marked_cells_are_the_records_cells_exactly_when_every_record_is_as_wide(records: list[list[str]], width: int) -> None:
+    # The lines of a plain file; a record of one empty cell is an empty line, read as the empty record.
+    lines = [",".join(r) for r in records]
+    split = SplitLines(lines, ",")
+    expected = [line.split(",") if line else [] for line in lines]
+    marked = split.marked_cells(width)
+    if marked is None:
+        assert width < 2 or not lines or any(len(r) != width for r in expected)
+    else:
+        assert all(len(r) == width for r in expected)
+        assert [marked[i :: width + 1] for i in range(width)] == [[r[i] for r in expected] for i in range(width)]
+        assert marked[width :: width + 1] == ["\x00"] * (len(lines) - 1)
+
+
+def test_marked_cells_see_a_short_row_and_a_long_one_that_make_up_the_count() -> None:
+    split = SplitLines(["a,b,c", "d,e", "f,g,h,i", "j,k,l"], ",")
+    assert split.marked_cells(3) is None  # 12 cells for 4 rows of 3, but not 3 in each
+    assert SplitLines(["a,b,c", "d,e,f"], ",").marked_cells(3) == ["a", "b", "c", "\x00", "d", "e", "f"]
+    assert SplitLines(["a,b", ""], ",").marked_cells(2) is None  # an empty line is an empty record
+    whole = SplitLines(["a,b", "c,d"], ",")
+    assert list(whole) == [["a", "b"], ["c", "d"]] and whole.marked_cells(2) is None  # already split: the records serve
 
 
 @pytest.mark.parametrize("length", [65_535, 65_536, 65_537, 131_071, 131_072, 131_073, 200_000])

@@ -895,22 +895,32 @@ def _dated(raws: list[Cell]) -> list[int]:
 
 def _frame_of_cells(checker: _TableChecker, rows: Sequence[Sequence[Cell]], first_row: int, plain: bool = False) -> _Frame:
     """Raw rows (the header excluded) as a frame: columns transposed in one go, blank rows dropped (``plain``: a blank
-    cell is empty, never spaces)."""
+    cell is empty, never spaces).
+
+    Rows that can give their cells in one marked list (``csvfile.SplitLines.marked_cells``: a file's lines, not yet
+    split) are split that way when each has as many cells as the header; else as records.
+    """
     width = max(len(checker.headers_at), 1)
     body = rows
-    widths = frozenset(map(len, rows))
-    even = widths == {width}
-    if rows and not even and min(widths) < width:  # short rows (a blank line is []) are padded
-        body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for cells in rows]
     columns: list[Sequence[Cell]]
-    if even or (body and max(map(len, body)) == width):
-        # Every row as wide as the header (a well-formed file): one flat list, each column a strided slice of it,
-        # several times faster than zip(*rows), which steps 50,000 iterators once per column. The rows are appended
-        # to the flat list a row at a time (``+=``, a block copy each): faster than stepping a chain cell by cell.
-        flat: list[Cell] = reduce(iadd, body, [])
-        columns = [flat[i::width] for i in range(width)]
+    marked_cells = getattr(rows, "marked_cells", None)
+    marked: list[Cell] | None = marked_cells(width) if marked_cells is not None else None
+    if marked is not None:  # each row as wide as the header, a marker cell after each: a column is every width + 1th cell
+        widths = frozenset((width,))
+        columns = [marked[i :: width + 1] for i in range(width)]
     else:
-        columns = list(zip(*body, strict=False)) if body else [() for _ in range(width)]
+        widths = frozenset(map(len, rows))
+        even = widths == {width}
+        if rows and not even and min(widths) < width:  # short rows (a blank line is []) are padded
+            body = [cells if len(cells) >= width else [*cells, *([None] * (width - len(cells)))] for cells in rows]
+        if even or (body and max(map(len, body)) == width):
+            # Every row as wide as the header (a well-formed file): one flat list, each column a strided slice of it,
+            # several times faster than zip(*rows), which steps 50,000 iterators once per column. The rows are appended
+            # to the flat list a row at a time (``+=``, a block copy each): faster than stepping a chain cell by cell.
+            flat: list[Cell] = reduce(iadd, body, [])
+            columns = [flat[i::width] for i in range(width)]
+        else:
+            columns = list(zip(*body, strict=False)) if body else [() for _ in range(width)]
     # A blank row starts with a blank cell: only rows whose first cell may be blank get the full look (usually none).
     first = columns[0] if body else ()
     if plain and _SPLIT_SHARES_EMPTY:  # a blank cell is the empty string object (``_plain_texts``), or a short row's None
