@@ -93,14 +93,15 @@ class FastBook:
         scans = {name: threading.Event() for name in formulas if name in self._meta and name not in self._formulas and name not in self._scans}
         self._scans.update(scans)
 
-        readers: list[CalamineWorkbook] = []
+        reader: CalamineWorkbook | None = None  # opened by the thread when it parses its first sheet
 
         def parse_one(sheet: str, parsed: threading.Event, out: list[Any]) -> None:
+            nonlocal reader
             try:
                 check_extent(sheet, *self._extent(sheet))
-                if not readers:
-                    readers.append(CalamineWorkbook.from_path(str(self.path)))
-                out.append(readers[0].get_sheet_by_name(sheet))
+                if reader is None:
+                    reader = CalamineWorkbook.from_path(str(self.path))
+                out.append(reader.get_sheet_by_name(sheet))
             except BaseException as exc:  # handed to the reading thread, which raises what it would have raised
                 out.append(exc)
             finally:
@@ -113,8 +114,8 @@ class FastBook:
                 for sheet in list(slots):
                     parse_one(sheet, *slots.pop(sheet))
             finally:
-                if readers:
-                    readers.pop().close()
+                if reader is not None:
+                    reader.close()
             for name, done in scans.items():
                 try:
                     with contextlib.suppress(Exception):  # a damaged member: has_formulas scans again and says so
